@@ -1,0 +1,1 @@
+"""Pydantic models shared by workflows, activities and the outside world. No I/O here."""

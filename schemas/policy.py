@@ -1,0 +1,126 @@
+"""The company's policy: every "[X] minutes" of the measures, per order type.
+
+Defaults live here; `activities.policy.load_policy` layers the policy file and environment
+overrides on top. A running order keeps the snapshot it took when it started.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+
+from pydantic import Field, model_validator
+
+from schemas.base import Model
+from schemas.order import OrderType
+
+
+class HardAction(StrEnum):
+    """What happens when a deadline's hard limit passes too."""
+
+    ESCALATE = "escalate"  # a manager takes the order over
+    REASSIGN = "reassign"  # another person is given the work
+    CANCEL = "cancel"  # the order is cancelled on the platform with `cancel_code`
+
+
+class Deadline(Model):
+    minutes: float = Field(gt=0)
+    hard_minutes: float = Field(gt=0)
+    action: HardAction = HardAction.ESCALATE
+    cancel_code: int | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Deadline:
+        if self.hard_minutes < self.minutes:
+            raise ValueError("hard_minutes must not be shorter than minutes")
+        if self.action is HardAction.CANCEL and self.cancel_code is None:
+            raise ValueError("a cancel action needs a merchant cancel_code")
+        return self
+
+    @property
+    def soft(self) -> timedelta:
+        return timedelta(minutes=self.minutes)
+
+    @property
+    def hard(self) -> timedelta:
+        return timedelta(minutes=self.hard_minutes)
+
+
+def _d(
+    minutes: float, hard: float, action: HardAction = HardAction.ESCALATE, code: int | None = None
+) -> Deadline:
+    return Deadline(minutes=minutes, hard_minutes=hard, action=action, cancel_code=code)
+
+
+class Clause(StrEnum):
+    """Deadline names, after the clause of the measures that sets them."""
+
+    RECEIVE = "receive"  # R2.1.3 received within X min of creation on the platform
+    REVIEW = "review"  # R2.2.4 reviewed within X min of receipt
+    ACCEPT = "accept"  # R6.1 confirmed on the platform before its auto-cancel
+    ASSIGN = "assign"  # R2.3.3 assigned within X min of passing review
+    CONFIRM = "confirm"  # R2.4.1 confirmed with the customer within X min of assignment
+    PREPARE = "prepare"  # R3.1.1 goods ready (or by the promised time)
+    DELIVER = "deliver"  # R3.4.1 goods delivered (or by the promised time)
+    SCHEDULE = "schedule"  # R3.2.1 a qualified person and a slot booked
+    RECONFIRM_VISIT = "reconfirm_visit"  # R3.2.2 the person re-confirms time and place
+    EXECUTE = "execute"  # R3.3.1 the service done, from the slot's start
+    FEEDBACK_RESPONSE = "feedback_response"  # R4.2.2 feedback answered
+    FEEDBACK_RESOLUTION = "feedback_resolution"  # R4.2.3 result back to the customer
+    REMINDER_REPLY = "reminder_reply"  # R4.2.2 a customer's reminder answered
+    REFUND_DECISION = "refund_decision"  # R6.1 the platform's refund rules
+    ANOMALY_DECISION = "anomaly_decision"  # R5.2.2 the manager decides an anomaly
+
+
+class Deadlines(Model):
+    review: Deadline = _d(5, 15)
+    accept: Deadline = _d(3, 5)
+    assign: Deadline = _d(3, 10)
+    confirm: Deadline = _d(10, 20, HardAction.CANCEL, 2012)
+    prepare: Deadline = _d(30, 45)
+    deliver: Deadline = _d(40, 60)
+    schedule: Deadline = _d(30, 60)
+    reconfirm_visit: Deadline = _d(60, 120)
+    execute: Deadline = _d(150, 240)
+    feedback_response: Deadline = _d(30, 60)
+    feedback_resolution: Deadline = _d(240, 480)
+    reminder_reply: Deadline = _d(5, 10)
+    refund_decision: Deadline = _d(30, 60)
+    anomaly_decision: Deadline = _d(30, 60)
+
+    def of(self, clause: Clause) -> Deadline:
+        deadline: Deadline = getattr(self, clause.value)
+        return deadline
+
+
+class OrderPolicy(Model):
+    """Everything one order type's lifecycle consults."""
+
+    auto_confirm: bool = False  # R2.4.1 takeout rarely needs a call
+    feedback_window_minutes: float = Field(default=24 * 60, ge=0)  # R4.2 after delivery
+    max_feedback_rounds: int = Field(default=3, ge=1)  # R4.2.3 then a manager is brought in
+    max_reassignments: int = Field(default=2, ge=0)  # then the hard limit escalates instead
+    low_rating: int = Field(default=2, ge=1, le=5)  # R3.4.2 a rating this low opens a complaint
+    assign_retry_minutes: float = Field(default=1, gt=0)  # R2.3 wait for capacity to free up
+    deadlines: Deadlines = Deadlines()
+
+
+def _goods() -> OrderPolicy:
+    return OrderPolicy(auto_confirm=True, feedback_window_minutes=24 * 60)
+
+
+def _service() -> OrderPolicy:
+    return OrderPolicy(
+        auto_confirm=False,
+        feedback_window_minutes=3 * 24 * 60,
+        deadlines=Deadlines(confirm=_d(15, 30, HardAction.REASSIGN)),
+    )
+
+
+class Policy(Model):
+    receive: Deadline = _d(2, 5)  # R2.1.3, before the order's type is known
+    goods: OrderPolicy = Field(default_factory=_goods)
+    service: OrderPolicy = Field(default_factory=_service)
+
+    def for_type(self, order_type: OrderType) -> OrderPolicy:
+        return self.goods if order_type is OrderType.GOODS else self.service

@@ -1,0 +1,92 @@
+"""What the workflows write to the system of record and tell people."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from schemas.base import Model
+from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
+
+
+class RecordOrder(Model):
+    order: PlatformOrder
+    received_at: datetime
+    source: str
+
+
+class OrderRecord(Model):
+    """What the system of record knows about the order once it is in (R2.1.1)."""
+
+    order_type: OrderType
+    region: str
+    delivery_mode: DeliveryMode
+    customer_id: str
+    skills: list[str]  # what the items call for, in assignment and booking
+
+
+class TimelineEntry(Model):
+    seq: int
+    at: datetime
+    event: str
+    stage: Stage
+    actor: str = "system"
+    details: dict[str, Any] = {}
+
+
+class RecordEvent(Model):
+    """One line of the append-only event log (R4.1.3); (order_id, seq) makes it idempotent."""
+
+    order_id: str
+    entry: TimelineEntry
+
+
+class CreditEventKind(StrEnum):
+    FRAUD = "fraud"
+    NO_SHOW = "no_show"
+    CANCELLATION = "cancellation"
+    COMPLAINT = "complaint"
+    COMPLETED = "completed"
+
+
+class CreditEvent(Model):
+    """R5.3.3 an outcome that moves the customer's credit score."""
+
+    customer_id: str
+    order_id: str
+    kind: CreditEventKind
+    note: str = ""
+
+
+class Audience(StrEnum):
+    STAFF = "staff"
+    SUPERVISOR = "supervisor"
+    MANAGER = "manager"
+    CUSTOMER = "customer"
+    PLATFORM_LIAISON = "platform_liaison"  # R6.2 the person who deals with the platform
+
+
+class Notification(Model):
+    key: str  # idempotency: the same key is delivered once
+    order_id: str
+    audience: Audience
+    recipient: str | None = None  # a staff id; None: whoever holds the role for the store
+    store_code: str
+    subject: str
+    text: str
+
+
+class OrderSummary(Model):
+    """R3.3.3 the post-execution summary: how it went and what to improve."""
+
+    order_id: str
+    order_type: OrderType
+    outcome: Stage
+    stage_seconds: dict[str, float]
+    breaches: list[str]
+    exceptions: list[str]
+    anomalies: list[str]
+    feedback_rounds: int
+    rating: int | None
+    improvements: list[str]

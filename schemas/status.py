@@ -1,0 +1,131 @@
+"""The `status` query: everything a person or tool needs to see where an order stands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from schemas.base import Model
+from schemas.messages import FeedbackKind
+from schemas.order import DeliveryMode, OrderType, Stage
+from schemas.policy import Clause, HardAction
+from schemas.records import TimelineEntry
+from schemas.resources import Assignee, Booking
+from schemas.review import AnomalyKind
+
+
+class DeadlineState(StrEnum):
+    OPEN = "open"
+    MET = "met"
+    BREACHED = "breached"  # past the deadline, still open
+    HARD_BREACHED = "hard_breached"  # past the hard limit too; the policy's action was taken
+    MET_LATE = "met_late"
+    VOID = "void"  # the order ended before it mattered
+
+
+class DeadlineView(Model):
+    key: str  # clause, or clause#n where a clause runs more than once (feedback cases, reminders)
+    clause: Clause
+    started_at: datetime
+    due_at: datetime
+    hard_at: datetime
+    state: DeadlineState
+    ended_at: datetime | None = None
+
+
+class Breach(Model):
+    key: str
+    clause: Clause
+    at: datetime
+    hard: bool
+    action: HardAction | None = None  # the action taken at the hard limit
+
+
+class AnomalyView(Model):
+    anomaly_id: str
+    kind: AnomalyKind
+    detail: str
+    opened_at: datetime
+    paused_stage: Stage
+    decision: str | None = None
+    resumed: bool | None = None
+    closed_at: datetime | None = None
+
+
+class FeedbackState(StrEnum):
+    AWAITING_RESPONSE = "awaiting_response"
+    AWAITING_RESOLUTION = "awaiting_resolution"
+    SATISFIED = "satisfied"
+    ESCALATED = "escalated"  # R4.2.3 a manager was brought in
+
+
+class FeedbackCase(Model):
+    case: int
+    kind: FeedbackKind
+    text: str
+    opened_at: datetime
+    owner: str | None
+    round: int = 1
+    state: FeedbackState = FeedbackState.AWAITING_RESPONSE
+    responses: list[str] = []
+    resolutions: list[str] = []
+
+
+class RefundState(StrEnum):
+    AWAITING_DECISION = "awaiting_decision"
+    AGREED = "agreed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class RefundRequest(Model):
+    refund_id: str
+    reason: str
+    partial: bool
+    amount: Decimal | None
+    requested_at: datetime
+    state: RefundState = RefundState.AWAITING_DECISION
+    decided_by: str | None = None
+
+
+class Promise(Model):
+    """R2.4.3 what the customer was told at confirmation."""
+
+    ready_at: datetime | None
+    delivery_at: datetime
+    promises: str
+    confirmed_by: str
+    confirmed_at: datetime
+
+
+class OrderStatus(Model):
+    order_id: str
+    stage: Stage
+    paused_stage: Stage | None = None
+    order_type: OrderType | None
+    store_code: str
+    region: str | None
+    delivery_mode: DeliveryMode | None
+    assignee: Assignee | None
+    booking: Booking | None
+    promise: Promise | None
+    awaiting_reconfirmation: bool
+    deadlines: list[DeadlineView]
+    breaches: list[Breach]
+    anomalies: list[AnomalyView]
+    feedback: list[FeedbackCase]
+    refunds: list[RefundRequest]
+    rating: int | None
+    timeline: list[TimelineEntry]
+
+
+class OrderOutcome(Model):
+    """What the workflow returns: how the order ended."""
+
+    order_id: str
+    stage: Stage
+    reason: str = ""
+    cancel_code: int | None = None
+    breaches: int = 0
+    anomalies: int = 0
