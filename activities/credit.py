@@ -1,11 +1,45 @@
-"""Customer credit profiles (R5.3.3)."""
+"""Customer credit profiles (R5.3.3).
+
+Each outcome moves the score once per (order, kind). The status follows the score: below
+`ORDERFLOW_CREDIT_RESTRICTED_BELOW` (60) restricted, below `ORDERFLOW_CREDIT_BANNED_BELOW` (30)
+banned. A ban is lifted only by a person, never by good orders that follow. Scores start at
+`ORDERFLOW_CREDIT_INITIAL` (100) and never exceed `ORDERFLOW_CREDIT_MAX` (100).
+
+Score changes (environment variable `ORDERFLOW_CREDIT_<KIND>`, default): fraud -50,
+no_show -20, cancellation -5, complaint -3, completed +2.
+"""
 
 from __future__ import annotations
 
 import asyncpg
 from temporalio import activity
 
-from schemas.records import CreditEvent
+from activities.settings import env_int
+from schemas.records import CreditEvent, CreditEventKind
+
+CREDIT_INITIAL = env_int("ORDERFLOW_CREDIT_INITIAL", 100)
+CREDIT_MAX = env_int("ORDERFLOW_CREDIT_MAX", 100)
+RESTRICTED_BELOW = env_int("ORDERFLOW_CREDIT_RESTRICTED_BELOW", 60)
+BANNED_BELOW = env_int("ORDERFLOW_CREDIT_BANNED_BELOW", 30)
+_DEFAULT_DELTAS = {
+    CreditEventKind.FRAUD: -50,
+    CreditEventKind.NO_SHOW: -20,
+    CreditEventKind.CANCELLATION: -5,
+    CreditEventKind.COMPLAINT: -3,
+    CreditEventKind.COMPLETED: 2,
+}
+DELTAS = {
+    kind: env_int(f"ORDERFLOW_CREDIT_{kind.value.upper()}", default)
+    for kind, default in _DEFAULT_DELTAS.items()
+}
+
+
+def status_for(score: int, current: str = "good") -> str:
+    if current == "banned" or score < BANNED_BELOW:
+        return "banned"
+    if score < RESTRICTED_BELOW:
+        return "restricted"
+    return "good"
 
 
 class Credit:
@@ -14,4 +48,44 @@ class Credit:
 
     @activity.defn
     async def record_credit_event(self, inp: CreditEvent) -> None:
-        raise NotImplementedError
+        delta = DELTAS[inp.kind]
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """
+                INSERT INTO customers (customer_id, credit_score) VALUES ($1, $2)
+                ON CONFLICT (customer_id) DO NOTHING
+                """,
+                inp.customer_id,
+                CREDIT_INITIAL,
+            )
+            customer = await conn.fetchrow(
+                "SELECT credit_score, status FROM customers WHERE customer_id = $1 FOR UPDATE",
+                inp.customer_id,
+            )
+            assert customer is not None
+            score = max(0, min(CREDIT_MAX, customer["credit_score"] + delta))
+            new = await conn.fetchval(
+                """
+                INSERT INTO credit_events (order_id, kind, customer_id, delta, score_after, note)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (order_id, kind) DO NOTHING
+                RETURNING order_id
+                """,
+                inp.order_id,
+                inp.kind.value,
+                inp.customer_id,
+                score - customer["credit_score"],
+                score,
+                inp.note,
+            )
+            if new is None:
+                return  # this outcome already counted
+            await conn.execute(
+                """
+                UPDATE customers SET credit_score = $2, status = $3, updated_at = now()
+                WHERE customer_id = $1
+                """,
+                inp.customer_id,
+                score,
+                status_for(score, customer["status"]),
+            )

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import os
+
 import asyncpg
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.credit import CREDIT_INITIAL
+from activities.rules import (
+    box_total,
+    customer_id_for,
+    delivery_mode,
+    discount_total,
+    items_total,
+)
 from schemas.anomaly import AnomalyRecord
+from schemas.order import OrderType
 from schemas.records import OrderRecord, OrderSummary, RecordEvent, RecordOrder
+
+# Salting the phone hash keeps customer ids from being reversed by hashing every number.
+CUSTOMER_ID_SALT = os.environ.get("ORDERFLOW_CUSTOMER_SALT", "orderflow")
 
 
 class OrderRecords:
@@ -15,20 +30,241 @@ class OrderRecords:
 
     @activity.defn
     async def record_order(self, inp: RecordOrder) -> OrderRecord:
-        """Store the order and its items; classify it (type, region, delivery mode, skills)."""
-        raise NotImplementedError
+        """Store the order and its items; classify it (type, region, delivery mode, skills).
+
+        Recording again (a retry, or the order after a customer change) rewrites the order's
+        data and items but keeps its stage, receipt time and source.
+        """
+        order = inp.order
+        async with self._pool.acquire() as conn, conn.transaction():
+            store = await conn.fetchrow(
+                "SELECT order_type, region, self_delivery FROM stores WHERE code = $1",
+                order.store_code,
+            )
+            if store is None:
+                raise ApplicationError(
+                    f"store {order.store_code!r} is not one of ours",
+                    type="UnknownStore",
+                    non_retryable=True,
+                )
+            order_type = OrderType(store["order_type"])
+            mode = delivery_mode(order, order_type, store["self_delivery"])
+            skus = list(dict.fromkeys(i.sku for i in order.items))
+            rows = await conn.fetch(
+                "SELECT sku, scope, skill FROM catalogue WHERE sku = ANY($1::text[])", skus
+            )
+            by_sku = {r["sku"]: r for r in rows}
+            skills: list[str] = []
+            for sku in skus:  # R2.3.1, R3.2.1 what the items call for, in order of appearance
+                row = by_sku.get(sku)
+                if row is None:
+                    continue
+                service = order_type is OrderType.SERVICE
+                need = (row["skill"] or row["scope"]) if service else row["scope"]
+                if need not in skills:
+                    skills.append(need)
+            customer_id = customer_id_for(order.customer.phone, CUSTOMER_ID_SALT)
+
+            await conn.execute(
+                """
+                INSERT INTO customers (customer_id, name, phone, last_order_at, credit_score)
+                VALUES ($1, $2, $3, $4, $5)
+                ON CONFLICT (customer_id) DO UPDATE SET
+                    name = EXCLUDED.name,
+                    phone = EXCLUDED.phone,
+                    last_order_at = GREATEST(customers.last_order_at, EXCLUDED.last_order_at),
+                    updated_at = now()
+                """,
+                customer_id,
+                order.customer.name,
+                order.customer.phone.split("_", 1)[0],
+                order.created_at,
+                CREDIT_INITIAL,
+            )
+            await conn.execute(
+                """
+                INSERT INTO orders (
+                    order_id, view_id, store_code, order_type, region, delivery_mode,
+                    customer_id, customer_name, customer_phone, customer_address,
+                    latitude, longitude, items_total, box_total, shipping_fee, package_fee,
+                    discount_total, total, original_price, discounts, skills, remarks,
+                    expected_at, day_seq, created_at, received_at, source)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                        $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
+                ON CONFLICT (order_id) DO UPDATE SET
+                    view_id = EXCLUDED.view_id,
+                    delivery_mode = EXCLUDED.delivery_mode,
+                    customer_id = EXCLUDED.customer_id,
+                    customer_name = EXCLUDED.customer_name,
+                    customer_phone = EXCLUDED.customer_phone,
+                    customer_address = EXCLUDED.customer_address,
+                    latitude = EXCLUDED.latitude,
+                    longitude = EXCLUDED.longitude,
+                    items_total = EXCLUDED.items_total,
+                    box_total = EXCLUDED.box_total,
+                    shipping_fee = EXCLUDED.shipping_fee,
+                    package_fee = EXCLUDED.package_fee,
+                    discount_total = EXCLUDED.discount_total,
+                    total = EXCLUDED.total,
+                    original_price = EXCLUDED.original_price,
+                    discounts = EXCLUDED.discounts,
+                    skills = EXCLUDED.skills,
+                    remarks = EXCLUDED.remarks,
+                    expected_at = EXCLUDED.expected_at,
+                    day_seq = EXCLUDED.day_seq,
+                    updated_at = now()
+                """,
+                order.order_id,
+                order.view_id,
+                order.store_code,
+                order_type.value,
+                store["region"],
+                mode.value,
+                customer_id,
+                order.customer.name,
+                order.customer.phone,
+                order.customer.address,
+                order.customer.latitude,
+                order.customer.longitude,
+                items_total(order),
+                box_total(order),
+                order.shipping_fee,
+                order.package_fee,
+                discount_total(order),
+                order.total,
+                order.original_price,
+                [d.model_dump(mode="json") for d in order.discounts],
+                skills,
+                order.remarks,
+                order.expected_at,
+                order.day_seq,
+                order.created_at,
+                inp.received_at,
+                inp.source,
+            )
+            await conn.execute("DELETE FROM order_items WHERE order_id = $1", order.order_id)
+            await conn.executemany(
+                """
+                INSERT INTO order_items (order_id, line_no, sku, name, quantity, unit_price,
+                                         box_num, box_price, spec)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                """,
+                [
+                    (
+                        order.order_id,
+                        n,
+                        i.sku,
+                        i.name,
+                        i.quantity,
+                        i.unit_price,
+                        i.box_num,
+                        i.box_price,
+                        i.spec,
+                    )
+                    for n, i in enumerate(order.items, start=1)
+                ],
+            )
+        return OrderRecord(
+            order_type=order_type,
+            region=store["region"],
+            delivery_mode=mode,
+            customer_id=customer_id,
+            skills=skills,
+        )
 
     @activity.defn
     async def record_event(self, inp: RecordEvent) -> None:
-        """Append one event and move the order's current stage; (order_id, seq) is the key."""
-        raise NotImplementedError
+        """Append one event and move the order's current stage; (order_id, seq) is the key.
+
+        The stage only follows a higher seq, so a late retry of an old event cannot move it back.
+        """
+        e = inp.entry
+        async with self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                """
+                INSERT INTO order_events (order_id, seq, at, event, stage, actor, details)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                ON CONFLICT (order_id, seq) DO NOTHING
+                RETURNING seq
+                """,
+                inp.order_id,
+                e.seq,
+                e.at,
+                e.event,
+                e.stage.value,
+                e.actor,
+                e.details,
+            )
+            if inserted is not None:
+                await conn.execute(
+                    """
+                    UPDATE orders SET stage = $2, stage_seq = $3, updated_at = now()
+                    WHERE order_id = $1 AND stage_seq < $3
+                    """,
+                    inp.order_id,
+                    e.stage.value,
+                    e.seq,
+                )
 
     @activity.defn
     async def record_summary(self, inp: OrderSummary) -> None:
         """R3.3.3 store the post-execution summary."""
-        raise NotImplementedError
+        await self._pool.execute(
+            """
+            INSERT INTO order_summaries (order_id, order_type, outcome, stage_seconds, breaches,
+                                         exceptions, anomalies, feedback_rounds, rating,
+                                         improvements)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (order_id) DO UPDATE SET
+                order_type = EXCLUDED.order_type,
+                outcome = EXCLUDED.outcome,
+                stage_seconds = EXCLUDED.stage_seconds,
+                breaches = EXCLUDED.breaches,
+                exceptions = EXCLUDED.exceptions,
+                anomalies = EXCLUDED.anomalies,
+                feedback_rounds = EXCLUDED.feedback_rounds,
+                rating = EXCLUDED.rating,
+                improvements = EXCLUDED.improvements,
+                recorded_at = now()
+            """,
+            inp.order_id,
+            inp.order_type.value,
+            inp.outcome.value,
+            inp.stage_seconds,
+            inp.breaches,
+            inp.exceptions,
+            inp.anomalies,
+            inp.feedback_rounds,
+            inp.rating,
+            inp.improvements,
+        )
 
     @activity.defn
     async def record_anomaly(self, inp: AnomalyRecord) -> None:
-        """R5.2.4 open or close an anomaly row, keyed by anomaly_id."""
-        raise NotImplementedError
+        """R5.2.4 open or close an anomaly row, keyed by anomaly_id.
+
+        Without an outcome the row is opened; with one it is closed. A closed row stays closed
+        with its first outcome, so a retried open or close changes nothing.
+        """
+        outcome = inp.outcome
+        await self._pool.execute(
+            """
+            INSERT INTO anomalies (anomaly_id, order_id, kind, detail, opened_at, decision,
+                                   outcome, closed_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (anomaly_id) DO UPDATE SET
+                decision = COALESCE(anomalies.decision, EXCLUDED.decision),
+                outcome = COALESCE(anomalies.outcome, EXCLUDED.outcome),
+                closed_at = COALESCE(anomalies.closed_at, EXCLUDED.closed_at),
+                updated_at = now()
+            WHERE anomalies.closed_at IS NULL AND EXCLUDED.closed_at IS NOT NULL
+            """,
+            inp.anomaly_id,
+            inp.order_id,
+            inp.kind.value,
+            inp.detail,
+            inp.opened_at,
+            outcome.decision.value if outcome else None,
+            outcome.model_dump(mode="json") if outcome else None,
+            outcome.decided_at if outcome else None,
+        )

@@ -1,17 +1,128 @@
-"""The review rules (R2.2.1-R2.2.3, R5.1, R5.3.1-R5.3.3)."""
+"""The review rules (R2.2.1-R2.2.3, R5.1, R5.3.1-R5.3.3).
+
+This activity only gathers what the rules need; the rules and their thresholds are in
+`activities.rules`.
+"""
 
 from __future__ import annotations
 
 import asyncpg
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.rules import (
+    CatalogueEntry,
+    CustomerStanding,
+    PriorOrder,
+    ReviewContext,
+    StoreInfo,
+    Thresholds,
+    item_quantities,
+    review,
+)
+from schemas.order import OrderType
 from schemas.review import ReviewInput, ReviewVerdict
 
 
+async def load_context(
+    conn: asyncpg.Connection, inp: ReviewInput, thresholds: Thresholds
+) -> ReviewContext:
+    order = inp.order
+    store = await conn.fetchrow(
+        """
+        SELECT s.*, COALESCE(array_agg(sc.scope) FILTER (WHERE sc.scope IS NOT NULL), '{}')
+               AS scopes
+        FROM stores s LEFT JOIN store_scopes sc ON sc.store_code = s.code
+        WHERE s.code = $1
+        GROUP BY s.code
+        """,
+        order.store_code,
+    )
+    if store is None:
+        raise ApplicationError(
+            f"store {order.store_code!r} is not one of ours",
+            type="UnknownStore",
+            non_retryable=True,
+        )
+    rows = await conn.fetch(
+        """
+        SELECT c.sku, c.name, c.kind, c.scope, c.prohibited, c.skill, c.duration_minutes,
+               p.unit_price, p.box_price, p.tolerance
+        FROM catalogue c LEFT JOIN prices p ON p.sku = c.sku
+        WHERE c.sku = ANY($1::text[])
+        """,
+        [i.sku for i in order.items],
+    )
+    customer = await conn.fetchrow(
+        "SELECT status, credit_score FROM customers WHERE customer_id = $1", inp.customer_id
+    )
+    recent = await conn.fetch(
+        """
+        SELECT o.order_id, o.created_at,
+               array_agg(i.sku ORDER BY i.line_no) AS skus,
+               array_agg(i.quantity ORDER BY i.line_no) AS quantities
+        FROM orders o JOIN order_items i ON i.order_id = o.order_id
+        WHERE o.customer_id = $1 AND o.order_id <> $2
+          AND o.created_at BETWEEN $3::timestamptz - $4::interval AND $3::timestamptz
+          AND o.stage NOT IN ('rejected', 'cancelled')
+        GROUP BY o.order_id
+        """,
+        inp.customer_id,
+        order.order_id,
+        order.created_at,
+        thresholds.duplicate_window,
+    )
+    return ReviewContext(
+        store=StoreInfo(
+            code=store["code"],
+            order_type=OrderType(store["order_type"]),
+            region=store["region"],
+            latitude=store["latitude"],
+            longitude=store["longitude"],
+            delivery_radius_km=float(store["delivery_radius_km"]),
+            self_delivery=store["self_delivery"],
+            scopes=frozenset(store["scopes"]),
+        ),
+        catalogue={
+            r["sku"]: CatalogueEntry(
+                sku=r["sku"],
+                name=r["name"],
+                kind=OrderType(r["kind"]),
+                scope=r["scope"],
+                prohibited=r["prohibited"],
+                skill=r["skill"],
+                duration_minutes=r["duration_minutes"],
+                unit_price=r["unit_price"],
+                box_price=r["box_price"],
+                tolerance=r["tolerance"],
+            )
+            for r in rows
+        },
+        customer=(
+            CustomerStanding(status=customer["status"], credit_score=customer["credit_score"])
+            if customer
+            else None
+        ),
+        recent_orders=[
+            PriorOrder(
+                order_id=r["order_id"],
+                created_at=r["created_at"],
+                items=item_quantities(list(zip(r["skus"], r["quantities"], strict=True))),
+            )
+            for r in recent
+        ],
+        thresholds=thresholds,
+    )
+
+
 class Review:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, thresholds: Thresholds | None = None) -> None:
         self._pool = pool
+        self._thresholds = thresholds or Thresholds()
 
     @activity.defn
     async def review_order(self, inp: ReviewInput) -> ReviewVerdict:
-        raise NotImplementedError
+        """Read-only, so a retry simply reviews again."""
+        async with self._pool.acquire() as conn:
+            ctx = await load_context(conn, inp, self._thresholds)
+        return review(inp.order, ctx)

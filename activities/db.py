@@ -1,0 +1,225 @@
+"""The system of record's connection: `DATABASE_URL`, or an embedded PostgreSQL 16 from pgserver.
+
+The embedded server lives under `$ORDERFLOW_DATA_DIR/pg` (default `<repo>/.data/pg`) and is
+stopped when the last process that opened it exits. Running as root, pgserver starts the server
+as its own OS user `pgserver` (created with useradd), hands that user the data folder and opens
+read/traverse permission on the folder's parents so that user can reach it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import warnings
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = REPO_ROOT / "migrations"
+DEFAULT_DATABASE = "orderflow"
+_MIGRATION_LOCK = 0x6F72_6466_6C6F_77  # pg_advisory_lock key: one migrator at a time
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class MigrationError(RuntimeError):
+    """The migrations on disk disagree with what the database already applied."""
+
+
+def data_dir() -> Path:
+    """Project-local state: `ORDERFLOW_DATA_DIR`, or `<repo>/.data`."""
+    configured = os.environ.get("ORDERFLOW_DATA_DIR", "").strip()
+    return Path(configured).expanduser().resolve() if configured else REPO_ROOT / ".data"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """jsonb and json round-trip as Python objects, not strings."""
+    for type_name in ("jsonb", "json"):
+        await conn.set_type_codec(
+            type_name, encoder=json_dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+# --- embedded server ----------------------------------------------------------------------------
+
+
+def start_embedded(pgdata: Path | None = None, *, keep_running: bool = False) -> str:
+    """Start (or attach to) the embedded server; returns its DSN for the `postgres` database.
+
+    Blocking: call it from a thread in async code. `keep_running` leaves the server up after
+    this process exits, for `psql` or other processes started by hand.
+    """
+    folder = pgdata or data_dir() / "pg"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    server = _pgserver().get_server(folder, cleanup_mode=None if keep_running else "stop")
+    return str(server.get_uri())
+
+
+def stop_embedded(pgdata: Path | None = None) -> None:
+    """Stop the embedded server of `pgdata` if this process holds its last handle."""
+    folder = (pgdata or data_dir() / "pg").expanduser().resolve()
+    server = _pgserver().PostgresServer._instances.get(folder)
+    if server is not None:
+        server.cleanup()
+
+
+def _pgserver() -> ModuleType:
+    """Imported on first use: processes on `DATABASE_URL` never load it."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver only keeps a lock file there.
+        warnings.simplefilter("ignore")
+        from pgserver import postgres_server
+    return postgres_server
+
+
+def with_database(dsn: str, database: str) -> str:
+    """The same server, another database (works for socket DSNs with `?host=/dir` too)."""
+    parts = urlsplit(dsn)
+    if "dbname" in dict(parse_qsl(parts.query)):
+        query = urlencode(
+            [(k, database if k == "dbname" else v) for k, v in parse_qsl(parts.query)]
+        )
+        return urlunsplit(parts._replace(query=query))
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+async def ensure_database(dsn: str, database: str) -> bool:
+    """Create `database` on the server of `dsn` if missing; True when it was created."""
+    if not _IDENTIFIER.match(database):
+        raise ValueError(f"database name {database!r} must be a lower-case identifier")
+    conn = await asyncpg.connect(with_database(dsn, "postgres"))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if exists:
+            return False
+        try:
+            await conn.execute(f'CREATE DATABASE "{database}"')
+        except asyncpg.DuplicateDatabaseError:
+            return False  # another process created it in the meantime
+        return True
+    finally:
+        await conn.close()
+
+
+async def drop_database(dsn: str, database: str) -> None:
+    if not _IDENTIFIER.match(database):
+        raise ValueError(f"database name {database!r} must be a lower-case identifier")
+    conn = await asyncpg.connect(with_database(dsn, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def resolve_dsn(database_url: str | None = None, *, keep_running: bool = False) -> str:
+    """The DSN to use: the argument, else `DATABASE_URL`, else the embedded server's database."""
+    url = database_url or os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        return url
+    server_dsn = await asyncio.to_thread(start_embedded, keep_running=keep_running)
+    await ensure_database(server_dsn, DEFAULT_DATABASE)
+    return with_database(server_dsn, DEFAULT_DATABASE)
+
+
+async def connect(
+    database_url: str | None = None, *, min_size: int = 1, max_size: int | None = None
+) -> asyncpg.Pool:
+    """A pool on the system of record; jsonb columns read and write Python objects."""
+    dsn = await resolve_dsn(database_url)
+    size = max_size or int(os.environ.get("ORDERFLOW_DB_POOL_MAX", "10"))
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min(min_size, size),
+        max_size=size,
+        init=_init_connection,
+        server_settings={"application_name": "orderflow"},
+    )
+    assert pool is not None
+    return pool
+
+
+# --- migrations ---------------------------------------------------------------------------------
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[str, str, str]]:
+    """(version, checksum, sql) in order; two files with one number are an error."""
+    found: list[tuple[str, str, str]] = []
+    numbers: dict[str, str] = {}
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migrations are named NNNN_lower_case.sql")
+        if match.group(1) in numbers:
+            raise MigrationError(f"{path.name} and {numbers[match.group(1)]} share a number")
+        numbers[match.group(1)] = path.name
+        raw = path.read_bytes()
+        found.append((path.stem, hashlib.sha256(raw).hexdigest(), raw.decode("utf-8")))
+    return found
+
+
+async def migrate(pool: asyncpg.Pool, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply the migrations not yet applied, each in its own transaction.
+
+    Returns the versions this call applied (empty when the database was up to date). A file
+    changed after it was applied raises `MigrationError`: history is fixed by a new migration.
+    """
+    files = migration_files(directory)
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version    text PRIMARY KEY,
+                    checksum   text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """
+            )
+            applied = {
+                r["version"]: r["checksum"]
+                for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")
+            }
+            done: list[str] = []
+            for version, checksum, sql in files:
+                if version in applied:
+                    if applied[version] != checksum:
+                        raise MigrationError(
+                            f"migration {version} changed after it was applied "
+                            f"(database {applied[version][:12]}, file {checksum[:12]})"
+                        )
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
+                        version,
+                        checksum,
+                    )
+                done.append(version)
+            return done
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)

@@ -1,0 +1,183 @@
+"""HTTP face of the simulator: the merchant API under `/api/v1/` and the admin API under `/sim/`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from meituan.pushes import PushDecodeError, parse_form
+from meituan.simulator.engine import API, AdminError, ApiFailure, Simulator
+
+
+class JSON(JSONResponse):
+    """UTF-8 JSON without escaping Chinese, as the platform answers."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=_plain)
+        return text.encode("utf-8")
+
+
+def _plain(value: Any) -> Any:
+    # Money in admin answers stays exact, as text.
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _signed_url(request: Request) -> str:
+    url = request.url
+    return f"{url.scheme}://{url.netloc}{url.path}"
+
+
+def _api_endpoint(sim: Simulator, name: str) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        params = {k: v for k, v in request.query_params.items()}
+        if request.method == "POST":
+            # Parsed here rather than by `request.form()`, which needs python-multipart.
+            try:
+                params.update(parse_form(await request.body()))
+            except PushDecodeError as exc:
+                return JSON({"data": "ng", "error": {"code": 705, "msg": str(exc)}})
+        try:
+            data = await sim.handle(name, _signed_url(request), params)
+        except ApiFailure as exc:
+            return JSON({"data": "ng", "error": {"code": exc.code, "msg": exc.msg}})
+        return JSON({"data": data})
+
+    return endpoint
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise AdminError(400, f"body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise AdminError(400, "body must be a JSON object")
+    return body
+
+
+def _only(body: dict[str, Any], *allowed: str) -> dict[str, Any]:
+    unknown = set(body) - set(allowed)
+    if unknown:
+        raise AdminError(400, f"unknown field(s) {sorted(unknown)}; allowed: {list(allowed)}")
+    return body
+
+
+def _order_id(request: Request) -> int:
+    order_id: int = request.path_params["order_id"]
+    return order_id
+
+
+def create_app(sim: Simulator) -> Starlette:
+    """The app serving `sim`; its lifespan starts and stops the simulator's background work."""
+
+    async def health(request: Request) -> Response:
+        return JSON({"ok": True, "orders": len(sim.orders), "app_id": sim.config.app_id})
+
+    async def list_orders(request: Request) -> Response:
+        status = request.query_params.get("status")
+        orders = [
+            {k: v for k, v in o.view().items() if k not in ("calls", "pushes", "order")}
+            for o in sim.orders.values()
+            if status is None or str(o.status) == status
+        ]
+        return JSON({"orders": orders})
+
+    async def create_order(request: Request) -> Response:
+        body = await _body(request)
+        push = bool(body.pop("push", True))
+        anomaly = body.pop("anomaly", None)
+        return JSON(sim.create_order(body, push=push, anomaly=anomaly).view())
+
+    async def get_order(request: Request) -> Response:
+        return JSON(sim.order(_order_id(request)).view())
+
+    async def cancel_order(request: Request) -> Response:
+        body = _only(await _body(request), "reason_code", "reason", "deal_op_type")
+        sim_order = sim.user_cancel(_order_id(request), **body)
+        return JSON(sim_order.view())
+
+    async def refund_order(request: Request) -> Response:
+        body = _only(await _body(request), "reason", "partial", "food", "notify_type")
+        refund = sim.apply_refund(_order_id(request), **body)
+        return JSON(refund.as_dict())
+
+    async def remind_order(request: Request) -> Response:
+        return JSON(sim.remind(_order_id(request)))
+
+    async def deliver_order(request: Request) -> Response:
+        body = _only(await _body(request), "logistics_status")
+        try:
+            sim_order = sim.courier_step(_order_id(request), body.get("logistics_status"))
+        except ValueError as exc:
+            raise AdminError(400, str(exc)) from exc
+        return JSON(sim_order.view())
+
+    async def repush_order(request: Request) -> Response:
+        return JSON(sim.push_order(sim.order(_order_id(request))).as_dict())
+
+    async def faults(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                sim.config.faults.update(await _body(request))
+            except (TypeError, ValueError) as exc:
+                raise AdminError(400, str(exc)) from exc
+        return JSON(sim.config.faults.as_dict())
+
+    async def pushes(request: Request) -> Response:
+        return JSON({"pushes": [p.as_dict() for p in sim.pushes]})
+
+    async def calls(request: Request) -> Response:
+        return JSON({"calls": [c.as_dict() for c in sim.api_log]})
+
+    async def probe(request: Request) -> Response:
+        return JSON(await sim.probe())
+
+    async def admin_error(request: Request, exc: Exception) -> Response:
+        status = exc.status if isinstance(exc, AdminError) else 500
+        return JSON({"error": str(exc)}, status_code=status)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await sim.start()
+        try:
+            yield
+        finally:
+            await sim.aclose()
+
+    routes = [
+        Route(f"/api/v1/{name}", _api_endpoint(sim, name), methods=[spec.method])
+        for name, spec in API.items()
+    ]
+    routes += [
+        Route("/sim/health", health),
+        Route("/sim/orders", list_orders, methods=["GET"]),
+        Route("/sim/orders", create_order, methods=["POST"]),
+        Route("/sim/orders/{order_id:int}", get_order),
+        Route("/sim/orders/{order_id:int}/cancel", cancel_order, methods=["POST"]),
+        Route("/sim/orders/{order_id:int}/refund", refund_order, methods=["POST"]),
+        Route("/sim/orders/{order_id:int}/remind", remind_order, methods=["POST"]),
+        Route("/sim/orders/{order_id:int}/deliver", deliver_order, methods=["POST"]),
+        Route("/sim/orders/{order_id:int}/push", repush_order, methods=["POST"]),
+        Route("/sim/faults", faults, methods=["GET", "POST"]),
+        Route("/sim/pushes", pushes),
+        Route("/sim/calls", calls),
+        Route("/sim/probe", probe, methods=["POST"]),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={AdminError: admin_error},
+    )

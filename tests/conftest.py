@@ -1,0 +1,81 @@
+"""One time-skipping Temporal server and one worker for the session's workflow tests."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.policy import load_policy
+from tests.doubles import Business
+from workflows import search_attributes
+from workflows.anomaly import AnomalyWorkflow
+from workflows.order import OrderWorkflow
+
+BIN = Path(sys.executable).parent
+TASK_QUEUE = "orders-test"
+
+
+def _binary(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        pytest.exit(f"{path} is missing: install the dev extras (make install)", returncode=2)
+    return str(path)
+
+
+async def register_search_attributes(client: Client) -> None:
+    kinds = {
+        SearchAttributeIndexedValueType.KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        SearchAttributeIndexedValueType.BOOL: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    }
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: kinds[key.indexed_value_type] for key in search_attributes.ALL
+            },
+        )
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    await register_search_attributes(environment.client)
+    async with environment:
+        yield environment
+
+
+@pytest.fixture(scope="session")
+def business() -> Business:
+    return Business()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def worker(env: WorkflowEnvironment, business: Business) -> AsyncIterator[Worker]:
+    async with Worker(
+        env.client,
+        task_queue=TASK_QUEUE,
+        workflows=[OrderWorkflow, AnomalyWorkflow],
+        activities=[*business.activities(), load_policy],
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def order_id() -> str:
+    return str(uuid.uuid4().int % 10**15)

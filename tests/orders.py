@@ -1,0 +1,93 @@
+"""Building orders and driving them through a running workflow in tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from schemas.order import Customer, OrderInput, OrderItem, PlatformOrder, Stage
+from schemas.status import OrderStatus
+from tests.conftest import TASK_QUEUE
+from workflows.order import OrderWorkflow
+
+GOODS_STORE, COURIER_STORE, SERVICE_STORE = "SH-XH-001", "SH-PD-002", "SH-HS-100"
+
+Handle = WorkflowHandle[OrderWorkflow, Any]
+
+
+def platform_order(order_id: str, store: str, created_at: datetime) -> PlatformOrder:
+    if store == SERVICE_STORE:
+        items = [
+            OrderItem(sku="S-CLN2", name="日常保洁(2小时)", quantity=1, unit_price=Decimal(120))
+        ]
+    else:
+        items = [
+            OrderItem(sku="G-HSR", name="红烧肉", quantity=1, unit_price=Decimal(48), box_num=1),
+            OrderItem(sku="G-CKW", name="可乐(330ml)", quantity=2, unit_price=Decimal(5)),
+        ]
+    return PlatformOrder(
+        order_id=order_id,
+        view_id=f"V{order_id}",
+        store_code=store,
+        customer=Customer(
+            name="陆(先生)",
+            phone="13812345678_1234",
+            address="上海市徐汇区漕溪北路100号",
+            latitude=31.19,
+            longitude=121.43,
+        ),
+        items=items,
+        total=sum((i.unit_price * i.quantity for i in items), Decimal(0)),
+        created_at=created_at,
+    )
+
+
+async def start(
+    env: WorkflowEnvironment, order_id: str, store: str = GOODS_STORE, age: timedelta = timedelta()
+) -> Handle:
+    now = await env.get_current_time()
+    order = platform_order(order_id, store, now - age)
+    return await env.client.start_workflow(
+        OrderWorkflow.run,
+        OrderInput(order=order),
+        id=f"order-{order_id}",
+        task_queue=TASK_QUEUE,
+    )
+
+
+async def status(handle: Handle) -> OrderStatus:
+    return await handle.query(OrderWorkflow.status)
+
+
+async def until(
+    handle: Handle, check: Callable[[OrderStatus], bool], what: str, patience: float = 15
+) -> OrderStatus:
+    """Poll the status query until `check` holds; time does not skip while polling."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while True:
+        current = await status(handle)
+        if check(current):
+            return current
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last status: {current}")
+        await asyncio.sleep(0.05)
+
+
+async def at_stage(handle: Handle, stage: Stage, patience: float = 15) -> OrderStatus:
+    return await until(handle, lambda s: s.stage is stage, f"stage {stage.value}", patience)
+
+
+async def has_event(handle: Handle, event: str, patience: float = 15) -> OrderStatus:
+    return await until(
+        handle, lambda s: any(e.event == event for e in s.timeline), f"event {event}", patience
+    )
+
+
+def later(now: datetime, minutes: float) -> datetime:
+    return now + timedelta(minutes=minutes)

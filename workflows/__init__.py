@@ -1,0 +1,1 @@
+"""Deterministic workflow code: the order lifecycle and the anomaly child."""

@@ -1,0 +1,277 @@
+"""AnomalyWorkflow: a manager investigates an anomalous order and decides (R5.2)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.credit import Credit
+    from activities.notify import Notifier
+    from activities.orders import OrderRecords
+    from activities.platform_calls import PlatformCalls
+    from schemas.anomaly import (
+        AnomalyInput,
+        AnomalyOutcome,
+        AnomalyRecord,
+        AnomalyStatus,
+        Decide,
+        Decision,
+    )
+    from schemas.platform_calls import PlatformReport
+    from schemas.policy import Clause, HardAction
+    from schemas.records import Audience, CreditEvent, CreditEventKind, Notification
+    from schemas.review import AnomalyKind
+    from schemas.status import DeadlineView
+    from workflows.activity_options import CANCELLATION, RETRY, TIMEOUT
+    from workflows.deadlines import DeadlineClock
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+# Which decisions make sense for which kind; the rest are refused with a clear message.
+_ONLY_FOR: dict[Decision, set[AnomalyKind]] = {
+    Decision.ADJUST_PRICE: {AnomalyKind.PRICE},
+}
+
+
+@workflow.defn
+class AnomalyWorkflow:
+    def __init__(self) -> None:
+        self._decision: Decide | None = None
+        self._clock = DeadlineClock()
+        self._escalations = 0
+        self._notices = 0
+        self._outcome: AnomalyOutcome | None = None
+
+    @workflow.run
+    async def run(self, inp: AnomalyInput) -> AnomalyOutcome:
+        self._inp = inp
+        self._id = workflow.info().workflow_id
+        self._opened_at = workflow.now()
+        await self._open()
+        try:
+            await self._await_decision()
+        except asyncio.CancelledError:
+            # The order ended while this was open (cancelled by the platform, say).
+            self._decision = Decide(
+                by="system",
+                decision=Decision.CANCEL,
+                cause="the order ended before a decision",
+                responsibility="none",
+                cancel_code=2007,
+            )
+            await self._close(self._record_outcome(self._decision))
+            raise
+        assert self._decision is not None
+        await self._remedy(self._decision)
+        await self._close(self._record_outcome(self._decision))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        assert self._outcome is not None
+        return self._outcome
+
+    # --- stages -------------------------------------------------------------------------------
+
+    async def _open(self) -> None:
+        """R5.2.1 recorded and the responsible manager told at once."""
+        await self._act(
+            OrderRecords.record_anomaly,
+            AnomalyRecord(
+                anomaly_id=self._id,
+                order_id=self._inp.order_id,
+                kind=self._inp.kind,
+                detail=self._inp.detail,
+                opened_at=self._opened_at,
+            ),
+        )
+        await self._tell(
+            Audience.MANAGER,
+            self._inp.manager_id,
+            f"Anomalous order {self._inp.order_id} ({self._inp.kind.value})",
+            f"{self._inp.detail}. Processing is paused until you decide.",
+        )
+
+    async def _await_decision(self) -> None:
+        """R5.2.2 the manager investigates and decides, under the anomaly_decision clause."""
+        view = self._clock.open(
+            Clause.ANOMALY_DECISION.value,
+            Clause.ANOMALY_DECISION,
+            self._inp.deadline,
+            workflow.now(),
+        )
+        await self._clock.watch(
+            view,
+            lambda: self._decision is not None,
+            on_breach=self._escalate,
+            on_hard_limit=self._hard_limit,
+        )
+        await workflow.wait_condition(lambda: self._decision is not None)
+        self._clock.close(view)
+
+    async def _remedy(self, decision: Decide) -> None:
+        """R5.2.3 remedy by cause."""
+        order_id = self._inp.order_id
+        if decision.decision is Decision.CONFIRM_FRAUD:
+            await self._act(
+                Credit.record_credit_event,
+                CreditEvent(
+                    customer_id=self._inp.customer_id,
+                    order_id=order_id,
+                    kind=CreditEventKind.FRAUD,
+                    note=decision.cause,
+                ),
+            )
+            await self._act(
+                PlatformCalls.report_to_platform,
+                PlatformReport(order_id=order_id, kind="fraud", text=decision.cause),
+            )
+        elif decision.decision is Decision.AGREED_WITH_PLATFORM:
+            await self._act(
+                PlatformCalls.report_to_platform,
+                PlatformReport(
+                    order_id=order_id, kind="agreement", text=decision.note or decision.cause
+                ),
+            )
+        if decision.decision in (Decision.CORRECT_INFO, Decision.ADJUST_PRICE):
+            await self._tell(
+                Audience.CUSTOMER,
+                None,
+                "Your order was updated",
+                decision.note or f"Your order was updated: {decision.decision.value}.",
+            )
+
+    async def _close(self, outcome: AnomalyOutcome) -> None:
+        """R5.2.4 the outcome recorded for lookup and statistics."""
+        self._outcome = outcome
+        await self._act(
+            OrderRecords.record_anomaly,
+            AnomalyRecord(
+                anomaly_id=self._id,
+                order_id=self._inp.order_id,
+                kind=self._inp.kind,
+                detail=self._inp.detail,
+                opened_at=self._opened_at,
+                outcome=outcome,
+            ),
+        )
+
+    def _record_outcome(self, decision: Decide) -> AnomalyOutcome:
+        return AnomalyOutcome(
+            anomaly_id=self._id,
+            kind=self._inp.kind,
+            decision=decision.decision,
+            resume=decision.resumes,
+            cause=decision.cause,
+            responsibility=decision.responsibility,
+            decided_by=decision.by,
+            decided_at=workflow.now(),
+            note=decision.note,
+            corrections=decision.corrections,
+            new_total=decision.new_total,
+            cancel_code=decision.cancel_code,
+            escalations=self._escalations,
+        )
+
+    # --- deadline actions ---------------------------------------------------------------------
+
+    async def _escalate(self, view: DeadlineView) -> None:
+        self._escalations += 1
+        await self._tell(
+            Audience.SUPERVISOR,
+            None,
+            f"Anomaly on order {self._inp.order_id} undecided",
+            f"No decision since {view.started_at.isoformat()}; due {view.due_at.isoformat()}.",
+        )
+
+    async def _hard_limit(self, view: DeadlineView) -> bool:
+        deadline = self._inp.deadline
+        self._clock.breaches[-1].action = deadline.action
+        if deadline.action is HardAction.CANCEL and self._decision is None:
+            self._decision = Decide(
+                by="policy",
+                decision=Decision.CANCEL,
+                cause="no decision within the anomaly_decision hard limit",
+                responsibility="store",
+                cancel_code=deadline.cancel_code,
+            )
+            return False
+        self._escalations += 1
+        await self._tell(
+            Audience.MANAGER,
+            None,
+            f"Anomaly on order {self._inp.order_id} past its hard limit",
+            "Escalated: the order stays paused until a decision.",
+        )
+        return False
+
+    # --- messages -----------------------------------------------------------------------------
+
+    @workflow.update
+    async def decide(self, decision: Decide) -> AnomalyOutcome:
+        self._decision = decision
+        await workflow.wait_condition(lambda: self._outcome is not None)
+        assert self._outcome is not None
+        return self._outcome
+
+    @decide.validator
+    def _validate_decide(self, decision: Decide) -> None:
+        if self._decision is not None:
+            raise ApplicationError(
+                f"{self._id} was already decided ({self._decision.decision.value})",
+                type="NotAllowed",
+                non_retryable=True,
+            )
+        allowed = _ONLY_FOR.get(decision.decision)
+        if allowed is not None and self._inp.kind not in allowed:
+            raise ApplicationError(
+                f"{decision.decision.value} does not apply to a {self._inp.kind.value} anomaly",
+                type="NotAllowed",
+                non_retryable=True,
+            )
+
+    @workflow.query
+    def status(self) -> AnomalyStatus:
+        view = self._clock.views.get(Clause.ANOMALY_DECISION.value)
+        return AnomalyStatus(
+            anomaly_id=self._id,
+            order_id=self._inp.order_id,
+            kind=self._inp.kind,
+            detail=self._inp.detail,
+            state="decided" if self._outcome else ("escalated" if self._escalations else "open"),
+            opened_at=self._opened_at,
+            due_at=view.due_at if view else self._opened_at,
+            escalations=self._escalations,
+            outcome=self._outcome,
+        )
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    async def _act(self, fn: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+        return await workflow.execute_activity_method(
+            fn,
+            arg,
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY,
+            cancellation_type=CANCELLATION,
+        )
+
+    async def _tell(
+        self, audience: Audience, recipient: str | None, subject: str, text: str
+    ) -> None:
+        self._notices += 1
+        await self._act(
+            Notifier.notify,
+            Notification(
+                key=f"{self._id}:{self._notices}",
+                order_id=self._inp.order_id,
+                audience=audience,
+                recipient=recipient,
+                store_code=self._inp.store_code,
+                subject=subject,
+                text=text,
+            ),
+        )

@@ -1,0 +1,127 @@
+"""Deadline clocks for workflow code: soft deadline, hard limit, pauses, restarts.
+
+A deadline watches a piece of work. Past the soft deadline the breach is recorded and the
+owner is told; past the hard limit the policy's action runs. Time spent paused (an order on
+hold for an anomaly, R5.2.1) does not count against the deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.policy import Clause, Deadline
+    from schemas.status import Breach, DeadlineState, DeadlineView
+
+Check = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
+
+
+class DeadlineClock:
+    """Every deadline an execution has opened, and the breaches they produced."""
+
+    def __init__(self) -> None:
+        self.views: dict[str, DeadlineView] = {}
+        self.breaches: list[Breach] = []
+
+    def open(
+        self,
+        key: str,
+        clause: Clause,
+        deadline: Deadline,
+        since: datetime,
+        due: datetime | None = None,
+    ) -> DeadlineView:
+        """`due` (a promised time, R2.4.3) replaces the policy's soft deadline when given."""
+        due_at = due or since + deadline.soft
+        view = DeadlineView(
+            key=key,
+            clause=clause,
+            started_at=since,
+            due_at=due_at,
+            hard_at=due_at + (deadline.hard - deadline.soft),
+            state=DeadlineState.OPEN,
+        )
+        self.views[key] = view
+        return view
+
+    def close(self, view: DeadlineView, *, void: bool = False) -> None:
+        if view.ended_at is not None:
+            return
+        view.ended_at = workflow.now()
+        if void:
+            view.state = DeadlineState.VOID
+        elif view.state is DeadlineState.OPEN:
+            view.state = DeadlineState.MET
+        else:
+            view.state = DeadlineState.MET_LATE
+
+    def restart(self, view: DeadlineView, deadline: Deadline) -> None:
+        """A new owner gets a fresh deadline (after a reassignment)."""
+        now = workflow.now()
+        view.started_at = now
+        view.due_at = now + deadline.soft
+        view.hard_at = now + deadline.hard
+        view.state = DeadlineState.OPEN
+
+    def move(self, view: DeadlineView, due: datetime, deadline: Deadline) -> None:
+        """A new promise to the customer (R3.3.2 reschedule) moves a deadline not yet breached."""
+        if view.state is DeadlineState.OPEN:
+            view.due_at = due
+            view.hard_at = due + (deadline.hard - deadline.soft)
+
+    @property
+    def breached(self) -> bool:
+        return bool(self.breaches)
+
+    async def watch(
+        self,
+        view: DeadlineView,
+        done: Check,
+        *,
+        on_breach: Callable[[DeadlineView], Awaitable[None]],
+        on_hard_limit: Callable[[DeadlineView], Awaitable[bool]],
+        paused: Check = _never,
+    ) -> None:
+        """Run until `done()`. `on_hard_limit` returns True when the clock should start over."""
+        while True:
+            if await self._until(view, "due_at", done, paused):
+                return
+            view.state = DeadlineState.BREACHED
+            self.breaches.append(
+                Breach(key=view.key, clause=view.clause, at=workflow.now(), hard=False)
+            )
+            await on_breach(view)
+            if await self._until(view, "hard_at", done, paused):
+                return
+            view.state = DeadlineState.HARD_BREACHED
+            self.breaches.append(
+                Breach(key=view.key, clause=view.clause, at=workflow.now(), hard=True)
+            )
+            if not await on_hard_limit(view) or done():
+                return
+
+    @staticmethod
+    async def _until(view: DeadlineView, field: str, done: Check, paused: Check) -> bool:
+        """Wait until `done()` (True) or the deadline in `field` passes (False)."""
+        while not done():
+            remaining: timedelta = getattr(view, field) - workflow.now()
+            if remaining <= timedelta(0):
+                return False
+            try:
+                await workflow.wait_condition(lambda: done() or paused(), timeout=remaining)
+            except TimeoutError:
+                continue
+            if paused() and not done():
+                held_since = workflow.now()
+                await workflow.wait_condition(lambda: done() or not paused())
+                held = workflow.now() - held_since
+                view.due_at += held
+                view.hard_at += held
+        return True
