@@ -18,7 +18,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy schemas workflows
+	$(BIN)/mypy schemas workflows activities meituan
 
 test: lint typecheck
 	$(BIN)/pytest -q

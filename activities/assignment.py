@@ -26,6 +26,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.db import Conn
 from activities.settings import BUSINESS_TZ, env_choice, env_float
 from schemas.resources import Assignee, AssignInput, ReleaseAssignment
 
@@ -173,7 +174,7 @@ class Assignment:
         async with self._pool.acquire() as conn, conn.transaction():
             await _release(conn, inp.order_id, inp.staff_id, "released")
 
-    async def _departments(self, conn: asyncpg.Connection, inp: AssignInput) -> list[str]:
+    async def _departments(self, conn: Conn, inp: AssignInput) -> list[str]:
         """R2.3.1 by order type and region; else the region of the order's store."""
         rows = await conn.fetch(
             "SELECT code FROM departments WHERE order_type = $1 AND region = $2 ORDER BY code",
@@ -193,7 +194,7 @@ class Assignment:
 
     async def _candidates(
         self,
-        conn: asyncpg.Connection,
+        conn: Conn,
         departments: list[str] | None,
         exclude: list[str],
         only: str | None = None,
@@ -239,7 +240,7 @@ class Assignment:
         ]
 
     @staticmethod
-    async def _assignee(conn: asyncpg.Connection, staff_id: str) -> Assignee:
+    async def _assignee(conn: Conn, staff_id: str) -> Assignee:
         row = await conn.fetchrow(
             """
             SELECT s.staff_id, s.name, s.department, COALESCE(d.manager_id, '') AS manager_id
@@ -257,7 +258,7 @@ class Assignment:
         )
 
 
-async def _release(conn: asyncpg.Connection, order_id: str, staff_id: str, reason: str) -> None:
+async def _release(conn: Conn, order_id: str, staff_id: str, reason: str) -> None:
     """Give the claimed capacity back once; a second release finds nothing active."""
     released = await conn.fetchval(
         """

@@ -16,6 +16,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.db import Conn
 from activities.settings import env_int
 from schemas.resources import Booking, BookService, OrderRef
 
@@ -177,7 +178,7 @@ class Bookings:
         )
 
 
-async def _booking_of(conn: asyncpg.Connection, order_id: str) -> Booking | None:
+async def _booking_of(conn: Conn, order_id: str) -> Booking | None:
     row = await conn.fetchrow(
         """
         SELECT b.staff_id, s.name, MIN(sl.starts_at) AS slot_start, MAX(sl.ends_at) AS slot_end

@@ -18,6 +18,7 @@ import asyncpg
 from temporalio import activity
 
 from activities.channels import Channel, channel_from_env
+from activities.db import Conn
 from schemas.records import Audience, Notification
 
 PLATFORM_LIAISON = os.environ.get("ORDERFLOW_PLATFORM_LIAISON", "").strip() or None
@@ -85,7 +86,7 @@ class Notifier:
                 raise failure
 
 
-async def _holder(conn: asyncpg.Connection, n: Notification) -> str | None:
+async def _holder(conn: Conn, n: Notification) -> str | None:
     if n.audience is Audience.STAFF:
         value = await conn.fetchval(
             "SELECT staff_id FROM assignments WHERE order_id = $1 AND active", n.order_id

@@ -10,6 +10,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.db import Conn
 from activities.rules import (
     CatalogueEntry,
     CustomerStanding,
@@ -24,9 +25,7 @@ from schemas.order import OrderType
 from schemas.review import ReviewInput, ReviewVerdict
 
 
-async def load_context(
-    conn: asyncpg.Connection, inp: ReviewInput, thresholds: Thresholds
-) -> ReviewContext:
+async def load_context(conn: Conn, inp: ReviewInput, thresholds: Thresholds) -> ReviewContext:
     order = inp.order
     store = await conn.fetchrow(
         """

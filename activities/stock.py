@@ -14,6 +14,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.db import Conn
 from activities.rules import item_quantities
 from schemas.resources import OrderRef, ReserveStock, StockLine, StockReservation
 
@@ -135,7 +136,7 @@ class Stock:
                 )
 
 
-async def _low_stock(conn: asyncpg.Connection, store_code: str, skus: list[str]) -> list[str]:
+async def _low_stock(conn: Conn, store_code: str, skus: list[str]) -> list[str]:
     rows = await conn.fetch(
         """
         SELECT sku FROM stock
