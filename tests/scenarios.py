@@ -1,0 +1,161 @@
+"""Representative orders, driven to their end; their histories are kept for replay tests."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from temporalio.testing import WorkflowEnvironment
+
+from schemas.anomaly import Decide, Decision
+from schemas.messages import (
+    ConfirmWithCustomer,
+    CustomerFeedback,
+    DecideRefund,
+    DeliveryStatus,
+    MarkDelivered,
+    MarkReady,
+    PlatformCancel,
+    PlatformRefund,
+    ReconfirmVisit,
+    RecordRating,
+    ResolveFeedback,
+    RespondFeedback,
+)
+from schemas.order import Stage
+from schemas.review import AnomalyKind, Outcome, ReviewVerdict, RuleFailure
+from tests.doubles import Business
+from tests.orders import COURIER_STORE, SERVICE_STORE, Handle, at_stage, has_event, later, start
+from workflows.anomaly import AnomalyWorkflow
+from workflows.order import OrderWorkflow
+
+Scenario = Callable[[WorkflowEnvironment, Business, str], Awaitable[list[str]]]
+
+
+async def goods(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    handle = await start(env, order_id)
+    await _deliver_self(handle)
+    await handle.result()
+    return [handle.id]
+
+
+async def courier(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    handle = await start(env, order_id, COURIER_STORE)
+    await at_stage(handle, Stage.IN_PROGRESS)
+    await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by="S-201"))
+    for code in (10, 20, 40):
+        await handle.signal(OrderWorkflow.delivery_status, DeliveryStatus(status=code))
+    await handle.result()
+    return [handle.id]
+
+
+async def service(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    handle = await start(env, order_id, SERVICE_STORE)
+    await at_stage(handle, Stage.ASSIGNED)
+    now = await env.get_current_time()
+    await handle.execute_update(
+        OrderWorkflow.confirm_with_customer,
+        ConfirmWithCustomer(by="T-301", promised_delivery_at=later(now, 120)),
+    )
+    await has_event(handle, "booked")
+    await handle.execute_update(OrderWorkflow.reconfirm_visit, ReconfirmVisit(by="T-301"))
+    await handle.execute_update(
+        OrderWorkflow.mark_delivered, MarkDelivered(by="T-301", proof="service report")
+    )
+    await at_stage(handle, Stage.DELIVERED)
+    await handle.execute_update(OrderWorkflow.record_rating, RecordRating(by="customer", score=4))
+    await handle.result()
+    return [handle.id]
+
+
+async def anomaly(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    business.verdicts[order_id] = [
+        ReviewVerdict(
+            outcome=Outcome.ANOMALY,
+            anomaly_kind=AnomalyKind.PRICE,
+            failures=[RuleFailure(rule="price_within_tolerance", message="48 vs 38")],
+        )
+    ]
+    handle = await start(env, order_id)
+    await at_stage(handle, Stage.ON_HOLD)
+    child = env.client.get_workflow_handle_for(AnomalyWorkflow.run, f"anomaly-{order_id}-1")
+    await child.execute_update(
+        AnomalyWorkflow.decide,
+        Decide(
+            by="M-001",
+            decision=Decision.ADJUST_PRICE,
+            cause="old price list",
+            responsibility="store",
+            new_total=Decimal("58.00"),
+        ),
+    )
+    await _deliver_self(handle)
+    await handle.result()
+    return [handle.id, child.id]
+
+
+async def cancelled(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    handle = await start(env, order_id)
+    await at_stage(handle, Stage.IN_PROGRESS)
+    await handle.signal(
+        OrderWorkflow.platform_cancel,
+        PlatformCancel(reason_code=1101, reason="用户取消", deal_op_type=1),
+    )
+    await handle.result()
+    return [handle.id]
+
+
+async def feedback(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    handle = await start(env, order_id)
+    await _deliver_self(handle)
+    await at_stage(handle, Stage.DELIVERED)
+    await handle.signal(
+        OrderWorkflow.customer_feedback, CustomerFeedback(kind="complaint", text="凉了")
+    )
+    await has_event(handle, "feedback_opened")
+    for satisfied in (False, False, True):
+        await handle.execute_update(
+            OrderWorkflow.respond_feedback, RespondFeedback(by="S-101", case=1, response="抱歉")
+        )
+        await handle.execute_update(
+            OrderWorkflow.resolve_feedback,
+            ResolveFeedback(by="S-101", case=1, resolution="补偿券", satisfied=satisfied),
+        )
+    await handle.result()
+    return [handle.id]
+
+
+async def refund(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    handle = await start(env, order_id)
+    await at_stage(handle, Stage.IN_PROGRESS)
+    await handle.signal(
+        OrderWorkflow.platform_refund,
+        PlatformRefund(refund_id="F-1", notify_type="apply", reason="不想要了"),
+    )
+    await has_event(handle, "refund_notice")
+    await handle.execute_update(
+        OrderWorkflow.decide_refund,
+        DecideRefund(by="M-001", refund_id="F-1", agree=True, reason="未出餐"),
+    )
+    await handle.result()
+    return [handle.id]
+
+
+async def _deliver_self(handle: Handle) -> None:
+    await at_stage(handle, Stage.IN_PROGRESS)
+    await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by="S-101"))
+    await at_stage(handle, Stage.DELIVERING)
+    await handle.execute_update(
+        OrderWorkflow.mark_delivered, MarkDelivered(by="S-101", proof="photo")
+    )
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "goods": goods,
+    "courier": courier,
+    "service": service,
+    "anomaly": anomaly,
+    "cancelled": cancelled,
+    "feedback": feedback,
+    "refund": refund,
+}
