@@ -467,17 +467,17 @@ class OrderWorkflow:
         if mode is DeliveryMode.SELF_DELIVERY:
             await self._step(PlatformCalls.platform_delivering, self._call())
             await self._enter(Stage.DELIVERING)
-        elif mode is DeliveryMode.PLATFORM_COURIER and self._courier_picked_up:
-            await self._enter(Stage.DELIVERING)
-        await self._within(
-            Clause.DELIVER,
-            self._until(lambda: self._delivered),
-            due=self._promise.delivery_at,
-        )
+        await self._within(Clause.DELIVER, self._handover(mode), due=self._promise.delivery_at)
         if mode is DeliveryMode.SELF_DELIVERY:
             await self._step(PlatformCalls.platform_arrived, self._call())
         await self._enter(Stage.DELIVERED)
         await self._tell(Audience.CUSTOMER, "Delivered", "Your order was delivered. Enjoy!")
+
+    async def _handover(self, mode: DeliveryMode) -> None:
+        if mode is DeliveryMode.PLATFORM_COURIER:
+            await self._until(lambda: self._courier_picked_up or self._delivered)
+            await self._enter(Stage.DELIVERING)
+        await self._until(lambda: self._delivered)
 
     # --- 6 in_progress (service): R3.2 ---------------------------------------------------------
 
@@ -566,6 +566,11 @@ class OrderWorkflow:
 
     async def _cancelled(self, request: CancelRequest) -> None:
         """Compensation: the platform told, claims released, everyone told, all recorded."""
+        if self._record is None:  # R1.3 an order cancelled on arrival is still on record
+            self._record = await self._act(
+                OrderRecords.record_order,
+                RecordOrder(order=self._order, received_at=workflow.now(), source=self._source),
+            )
         if not request.on_platform_already:
             try:
                 await self._act(
@@ -1045,8 +1050,6 @@ class OrderWorkflow:
         )
         if msg.status == COURIER_PICKED_UP:
             self._courier_picked_up = True
-            if self._stage is Stage.IN_PROGRESS and self._ready:
-                await self._enter(Stage.DELIVERING)
         elif msg.status == COURIER_DELIVERED:
             self._delivered = True
         elif msg.status == COURIER_CANCELLED and not self._finished and not self._delivered:

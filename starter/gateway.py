@@ -1,0 +1,503 @@
+"""The push gateway: the platform's pushes become OrderWorkflow starts and signals (R2.1.1).
+
+A push is answered `{"data":"ok"}` only once Temporal holds it (the workflow started, or the
+signal accepted); otherwise the platform is told to retry (R6.3.1). A push that cannot be read
+or verified, or that cannot be handed to Temporal, is kept in `rejected_pushes` with the
+reason, so nothing the platform sent is lost (R6.3.2).
+
+Run: `python -m starter.gateway --host 127.0.0.1 --port 8080`. Environment: TEMPORAL_ADDRESS,
+TEMPORAL_NAMESPACE (and TEMPORAL_API_KEY for a TLS cloud namespace), DATABASE_URL,
+MEITUAN_BASE_URL, MEITUAN_APP_ID, MEITUAN_APP_SECRET, ORDERFLOW_PUSH_BASE_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Final
+
+import asyncpg
+import uvicorn
+from pydantic import BaseModel, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities import db
+from meituan.client import (
+    DEFAULT_APP_ID,
+    DEFAULT_APP_SECRET,
+    DEFAULT_BASE_URL,
+    MeituanClient,
+    MeituanError,
+)
+from meituan.codes import ErrorCode
+from meituan.models import (
+    CancelPush,
+    LogisticsPush,
+    OrderPush,
+    PartialRefundPush,
+    RefundPush,
+    RefundStatusPush,
+    RemindPush,
+)
+from meituan.pushes import (
+    OK_RESPONSE,
+    PushDecodeError,
+    PushKind,
+    PushSignatureError,
+    decode_push,
+    is_probe,
+    parse_form,
+)
+from schemas.messages import (
+    CustomerReminder,
+    DeliveryStatus,
+    PlatformCancel,
+    PlatformRefund,
+    RefundNotice,
+)
+from starter.intake import order_input
+
+log = logging.getLogger("orderflow.gateway")
+
+WORKFLOW_TYPE: Final = "OrderWorkflow"
+TASK_QUEUE: Final = "orders"
+DEFAULT_PUSH_BASE_URL: Final = "http://127.0.0.1:8080/meituan/push"
+PUSH_PREFIX: Final = "/meituan/push"
+# One order, one workflow run, ever: a late or repeated push for a closed order must not
+# start the order again. Recovering a failed run is an operator's reset, not a push's.
+ID_REUSE: Final = WorkflowIDReusePolicy.REJECT_DUPLICATE
+# Headers that could carry credentials of whoever called are not kept with a rejected push.
+_SECRET_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+def workflow_id(order_id: int | str) -> str:
+    return f"order-{order_id}"
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    app_id: str = DEFAULT_APP_ID
+    app_secret: str = DEFAULT_APP_SECRET
+    push_base_url: str = DEFAULT_PUSH_BASE_URL
+    """The public URL the platform pushes to (before `/{kind}`): it is part of the signature."""
+    meituan_base_url: str = DEFAULT_BASE_URL
+    temporal_timeout_s: float = 5.0
+    """Longest a push waits for Temporal; the platform's own push timeout is unverified."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> GatewaySettings:
+        env = os.environ if env is None else env
+        timeout = env.get("ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT", "").strip()
+        return cls(
+            app_id=env.get("MEITUAN_APP_ID") or DEFAULT_APP_ID,
+            app_secret=env.get("MEITUAN_APP_SECRET") or DEFAULT_APP_SECRET,
+            push_base_url=env.get("ORDERFLOW_PUSH_BASE_URL") or DEFAULT_PUSH_BASE_URL,
+            meituan_base_url=env.get("MEITUAN_BASE_URL") or DEFAULT_BASE_URL,
+            temporal_timeout_s=float(timeout) if timeout else cls.temporal_timeout_s,
+        )
+
+    def push_url(self, kind: PushKind) -> str:
+        """The URL the platform signed this kind of push for."""
+        return f"{self.push_base_url.rstrip('/')}/{kind.value}"
+
+
+class Refusal(Exception):
+    """A push answered `ng`: stored in `rejected_pushes`, and the platform retries it."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class Held(StrEnum):
+    """What became of an accepted push (logged; every one of them is answered ok)."""
+
+    STARTED = "started"
+    DUPLICATE = "duplicate"
+    SIGNALLED = "signalled"
+    SIGNAL_STARTED = "signal_started"
+    CLOSED = "closed"  # the order's workflow already finished: kept for a person to see
+    RECORDED = "recorded"  # no workflow consumes it: kept in the database
+
+
+def _ng(status: int, code: int, message: str) -> JSONResponse:
+    return JSONResponse({"data": "ng", "error": {"code": code, "msg": message}}, status)
+
+
+def _moment(unix_seconds: int | None) -> datetime | None:
+    return datetime.fromtimestamp(unix_seconds, UTC) if unix_seconds else None
+
+
+def _decode_code(exc: PushDecodeError) -> int:
+    if isinstance(exc, PushSignatureError):
+        return ErrorCode.BAD_SIGNATURE
+    if exc.field == "app_id":
+        return ErrorCode.UNKNOWN_APP_ID
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError) and cause.errors()[0]["type"] == "missing":
+        return ErrorCode.MISSING_PARAMETER
+    return ErrorCode.BAD_PARAMETER_FORMAT
+
+
+class Gateway:
+    """The push handlers, holding the Temporal client, the database and the platform client."""
+
+    def __init__(
+        self,
+        client: Client,
+        pool: asyncpg.Pool | None,
+        settings: GatewaySettings,
+        meituan: MeituanClient,
+    ) -> None:
+        self.client = client
+        self.pool = pool
+        self.settings = settings
+        self.meituan = meituan
+        self._timeout = timedelta(seconds=settings.temporal_timeout_s)
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def endpoint(self, kind: PushKind) -> Callable[[Request], Awaitable[Response]]:
+        async def receive(request: Request) -> Response:
+            return await self.receive(kind, request)
+
+        return receive
+
+    async def receive(self, kind: PushKind, request: Request) -> Response:
+        received_at = datetime.now(UTC)
+        body = await request.body()
+        query = request.url.query
+        try:
+            # The platform uses GET (query) for some kinds and POST (form body) for others;
+            # both are accepted for every kind.
+            form = parse_form(body if request.method == "POST" and body.strip() else query)
+            if is_probe(form):
+                return JSONResponse(OK_RESPONSE)  # the console's URL check
+            held = await self.hold(kind, form, received_at)
+        except Refusal as refusal:
+            await self.store(request, kind, body, refusal.message, received_at)
+            log.warning("%s push refused (%s): %s", kind, refusal.code, refusal.message)
+            return _ng(refusal.status, refusal.code, refusal.message)
+        except PushDecodeError as exc:
+            # A form that is not even UTF-8.
+            await self.store(request, kind, body, str(exc), received_at)
+            return _ng(400, _decode_code(exc), str(exc))
+        if held is Held.CLOSED:
+            await self.store(
+                request, kind, body, "accepted, but the order's workflow is closed", received_at
+            )
+        log.info("%s push %s", kind, held.value)
+        return JSONResponse(OK_RESPONSE)
+
+    async def healthz(self, request: Request) -> Response:
+        """Ready to take pushes: Temporal answers and the database answers."""
+        checks: dict[str, str] = {}
+        try:
+            healthy = await self.client.service_client.check_health(timeout=self._timeout)
+            checks["temporal"] = "ok" if healthy else "not serving"
+        except Exception as exc:
+            checks["temporal"] = f"unreachable: {type(exc).__name__}: {exc}"
+        if self.pool is None:
+            checks["database"] = "not configured"
+        else:
+            try:
+                async with asyncio.timeout(self.settings.temporal_timeout_s):
+                    await self.pool.fetchval("SELECT 1")
+                checks["database"] = "ok"
+            except Exception as exc:
+                checks["database"] = f"unreachable: {type(exc).__name__}: {exc}"
+        ok = checks["temporal"] == "ok" and checks["database"] == "ok"
+        return JSONResponse({"ok": ok, **checks}, 200 if ok else 503)
+
+    # -- pushes --------------------------------------------------------------------------------
+
+    async def hold(self, kind: PushKind, form: dict[str, str], received_at: datetime) -> Held:
+        """Verify and decode a push, then hand it to Temporal (or the database)."""
+        try:
+            push = decode_push(
+                kind,
+                form,
+                url=self.settings.push_url(kind),
+                secret=self.settings.app_secret,
+                app_id=self.settings.app_id,
+            )
+        except PushDecodeError as exc:
+            raise Refusal(400, _decode_code(exc), str(exc)) from exc
+        try:
+            async with asyncio.timeout(self.settings.temporal_timeout_s):
+                return await self._dispatch(push, received_at)
+        except (Refusal, ValidationError, ValueError):
+            raise
+        except MeituanError as exc:
+            raise Refusal(
+                503, ErrorCode.SYSTEM_ERROR, f"order detail unavailable from the platform: {exc}"
+            ) from exc
+        except Exception as exc:
+            # Temporal unreachable, timed out or refusing: the platform retries the push.
+            log.exception("%s push not accepted by Temporal", kind)
+            raise Refusal(
+                503, ErrorCode.SYSTEM_ERROR, f"not accepted by Temporal: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def _dispatch(self, push: BaseModel, received_at: datetime) -> Held:
+        # Checked most specific first: a partial refund is also a RefundPush.
+        if isinstance(push, OrderPush):
+            return await self.start_order(push, received_at)
+        if isinstance(push, CancelPush):
+            cancel = PlatformCancel(
+                reason_code=push.reason_code, reason=push.reason, deal_op_type=push.deal_op_type
+            )
+            return await self.signal(push.order_id, "platform_cancel", cancel)
+        if isinstance(push, PartialRefundPush | RefundPush):
+            partial = isinstance(push, PartialRefundPush)
+            refund = PlatformRefund(
+                refund_id=str(push.refund_id),
+                notify_type=_notice(push.notify_type),
+                reason=push.reason,
+                partial=partial,
+                amount=push.money if isinstance(push, PartialRefundPush) else None,
+            )
+            return await self.signal(push.order_id, "platform_refund", refund)
+        if isinstance(push, LogisticsPush):
+            status = DeliveryStatus(
+                status=push.logistics_status,
+                at=_moment(push.time),
+                courier_name=push.dispatcher_name,
+                courier_phone=push.dispatcher_mobile,
+            )
+            return await self.signal(push.order_id, "delivery_status", status)
+        if isinstance(push, RemindPush):
+            reminder = CustomerReminder(remind_id=str(push.remind_id))
+            return await self.signal(push.order_id, "customer_reminder", reminder)
+        if isinstance(push, RefundStatusPush):
+            return await self.record_refund_status(push, received_at)
+        raise Refusal(400, ErrorCode.BAD_PARAMETER_FORMAT, f"unhandled push {type(push).__name__}")
+
+    async def start_order(self, push: OrderPush, received_at: datetime) -> Held:
+        """R2.1.1 real-time intake: one workflow per order; a repeated push is a no-op."""
+        try:
+            inp = order_input(push, received_at=received_at)
+        except ValidationError as exc:
+            raise Refusal(400, ErrorCode.BAD_PARAMETER_FORMAT, f"order push: {exc}") from exc
+        try:
+            await self.client.start_workflow(
+                WORKFLOW_TYPE,
+                inp,
+                id=workflow_id(push.order_id),
+                task_queue=TASK_QUEUE,
+                id_reuse_policy=ID_REUSE,
+                rpc_timeout=self._timeout,
+            )
+        except WorkflowAlreadyStartedError:
+            return Held.DUPLICATE
+        return Held.STARTED
+
+    async def signal(self, order_id: int, name: str, arg: BaseModel) -> Held:
+        """Signal the order's workflow; an order Temporal does not know yet is fetched from
+        the platform and started with the signal (signal-with-start), so a push that overtook
+        the order push, or replaced a lost one, still reaches a workflow (R2.1.2)."""
+        handle = self.client.get_workflow_handle(workflow_id(order_id))
+        try:
+            await handle.signal(name, arg, rpc_timeout=self._timeout)
+            return Held.SIGNALLED
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        try:
+            await handle.describe(rpc_timeout=self._timeout)
+            return Held.CLOSED  # known, but no longer running
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        detail = await self.meituan.get_order_detail(order_id)
+        try:
+            inp = order_input(detail)
+        except ValidationError as exc:
+            raise Refusal(
+                400, ErrorCode.BAD_PARAMETER_FORMAT, f"order {order_id} from the platform: {exc}"
+            ) from exc
+        try:
+            await self.client.start_workflow(
+                WORKFLOW_TYPE,
+                inp,
+                id=workflow_id(order_id),
+                task_queue=TASK_QUEUE,
+                id_reuse_policy=ID_REUSE,
+                start_signal=name,
+                start_signal_args=[arg],
+                rpc_timeout=self._timeout,
+            )
+        except WorkflowAlreadyStartedError:
+            return Held.CLOSED  # closed between the describe and the start
+        return Held.SIGNAL_STARTED
+
+    async def record_refund_status(self, push: RefundStatusPush, received_at: datetime) -> Held:
+        """No workflow consumes the refund status: the database holds it, or the platform
+        retries (the refund itself reached the workflow through the refund push)."""
+        if self.pool is None:
+            raise Refusal(503, ErrorCode.SYSTEM_ERROR, "no database to record the push in")
+        reason = (
+            f"recorded, not forwarded: refund {push.refund_id} of order {push.order_id} "
+            f"status {push.refund_status}, money {push.money}"
+        )
+        try:
+            await self._insert(
+                received_at, PushKind.REFUND_STATUS, "POST", "", push.model_dump_json(), {}, reason
+            )
+        except Exception as exc:
+            raise Refusal(503, ErrorCode.SYSTEM_ERROR, f"could not record the push: {exc}") from exc
+        return Held.RECORDED
+
+    # -- rejected pushes -------------------------------------------------------------------------
+
+    async def store(
+        self,
+        request: Request,
+        kind: PushKind,
+        body: bytes,
+        reason: str,
+        received_at: datetime,
+    ) -> None:
+        """Keep the raw push (R6.3.2); a failure to store is logged, never raised to the
+        platform, whose retry is the other safety net."""
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS}
+        raw = body.decode("utf-8", errors="backslashreplace")
+        try:
+            if self.pool is None:
+                raise RuntimeError("no database configured")
+            await self._insert(
+                received_at, kind, request.method, request.url.query, raw, headers, reason
+            )
+        except Exception:
+            log.exception(
+                "could not store a rejected %s push (%s): query=%r body=%r",
+                kind,
+                reason,
+                request.url.query,
+                raw,
+            )
+
+    async def _insert(
+        self,
+        received_at: datetime,
+        kind: PushKind,
+        method: str,
+        query: str,
+        raw_body: str,
+        headers: dict[str, Any],
+        reason: str,
+    ) -> None:
+        assert self.pool is not None
+        async with asyncio.timeout(self.settings.temporal_timeout_s):
+            await self.pool.execute(
+                """
+                INSERT INTO rejected_pushes (received_at, route, method, query, raw_body,
+                                             headers, reason)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                """,
+                received_at,
+                f"{PUSH_PREFIX}/{kind.value}",
+                method,
+                query,
+                raw_body,
+                headers,
+                reason[:2000],
+            )
+
+
+def _notice(value: str) -> RefundNotice:
+    try:
+        return RefundNotice(value)
+    except ValueError:
+        raise Refusal(
+            400, ErrorCode.BAD_PARAMETER_FORMAT, f"unknown refund notify_type {value!r}"
+        ) from None
+
+
+def create_app(
+    client: Client,
+    pool: asyncpg.Pool | None,
+    settings: GatewaySettings | None = None,
+    *,
+    meituan: MeituanClient | None = None,
+) -> Starlette:
+    """The gateway app. `client` must use the pydantic data converter (the workflow's inputs
+    are pydantic models); `meituan` defaults to a client built from `settings`, closed with
+    the app."""
+    settings = settings or GatewaySettings.from_env()
+    owned = meituan is None
+    platform = meituan or MeituanClient(
+        settings.meituan_base_url, settings.app_id, settings.app_secret
+    )
+    gateway = Gateway(client, pool, settings, platform)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owned:
+                await platform.aclose()
+
+    routes = [
+        Route(f"{PUSH_PREFIX}/{kind.value}", gateway.endpoint(kind), methods=["GET", "POST"])
+        for kind in PushKind
+    ]
+    routes.append(Route("/healthz", gateway.healthz, methods=["GET"]))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gateway
+    return app
+
+
+async def connect_temporal(env: Mapping[str, str] | None = None) -> Client:
+    """TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_API_KEY (the SDK's environment
+    configuration). Lazy: the gateway starts while Temporal is down and answers 503 meanwhile."""
+    config = ClientConfig.load_client_connect_config(
+        override_env_vars=dict(os.environ if env is None else env)
+    )
+    config.setdefault("target_host", "localhost:7233")
+    return await Client.connect(**config, data_converter=pydantic_data_converter, lazy=True)
+
+
+async def serve(host: str, port: int, log_level: str = "info") -> None:
+    settings = GatewaySettings.from_env()
+    client = await connect_temporal()
+    pool = await db.connect()
+    try:
+        app = create_app(client, pool, settings)
+        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+        await uvicorn.Server(config).serve()
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Meituan push gateway (orderflow)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(serve(args.host, args.port, args.log_level))
+
+
+if __name__ == "__main__":
+    main()
