@@ -18,7 +18,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy schemas workflows activities meituan
+	$(BIN)/mypy schemas workflows activities meituan workers starter
 
 test: lint typecheck
 	$(BIN)/pytest -q

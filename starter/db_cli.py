@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from activities.db import REPO_ROOT, MigrationError, connect, migrate, resolve_dsn
+from activities.db import REPO_ROOT, Conn, MigrationError, connect, migrate, resolve_dsn
 from activities.settings import BUSINESS_TZ
 
 DEMO_FILE = REPO_ROOT / "starter" / "demo_business.json"
@@ -36,7 +36,7 @@ def _time(value: str) -> time:
     return time.fromisoformat(value)
 
 
-async def load_business(conn: asyncpg.Connection, data: dict[str, Any]) -> dict[str, int]:
+async def load_business(conn: Conn, data: dict[str, Any]) -> dict[str, int]:
     """Upsert the company: stores, catalogue, prices, scopes, departments, staff, stock.
 
     Stock rows already present keep their counts (a reload must not undo live orders); only the
@@ -205,7 +205,7 @@ async def load_business(conn: asyncpg.Connection, data: dict[str, Any]) -> dict[
 
 
 async def generate_slots(
-    conn: asyncpg.Connection,
+    conn: Conn,
     store_code: str,
     *,
     days_ahead: int,

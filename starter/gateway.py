@@ -7,7 +7,8 @@ reason, so nothing the platform sent is lost (R6.3.2).
 
 Run: `python -m starter.gateway --host 127.0.0.1 --port 8080`. Environment: TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE (and TEMPORAL_API_KEY for a TLS cloud namespace), DATABASE_URL,
-MEITUAN_BASE_URL, MEITUAN_APP_ID, MEITUAN_APP_SECRET, ORDERFLOW_PUSH_BASE_URL.
+MEITUAN_BASE_URL, MEITUAN_APP_ID, MEITUAN_APP_SECRET, ORDERFLOW_PUSH_BASE_URL, and
+ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT (seconds a push may wait for Temporal, default 5).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import argparse
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -128,7 +130,7 @@ class Refusal(Exception):
 
 
 class Held(StrEnum):
-    """What became of an accepted push (logged; every one of them is answered ok)."""
+    """What became of an accepted push: answered ok (a RECORDED one only once stored)."""
 
     STARTED = "started"
     DUPLICATE = "duplicate"
@@ -138,8 +140,23 @@ class Held(StrEnum):
     RECORDED = "recorded"  # no workflow consumes it: kept in the database
 
 
+_KEPT: Final[Mapping[Held, str]] = {
+    Held.CLOSED: "accepted, but the order's workflow is closed: not forwarded",
+    Held.RECORDED: "accepted and recorded: no workflow consumes this kind of push",
+}
+"""Accepted pushes that reach no running workflow; `rejected_pushes` keeps them for a person."""
+
+
 def _ng(status: int, code: int, message: str) -> JSONResponse:
     return JSONResponse({"data": "ng", "error": {"code": code, "msg": message}}, status)
+
+
+def _utf8(raw: bytes) -> str:
+    # Decoded here: `parse_form` lets a UnicodeDecodeError of raw bytes escape.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PushDecodeError(f"push body is not UTF-8: {exc}") from exc
 
 
 def _moment(unix_seconds: int | None) -> datetime | None:
@@ -188,7 +205,7 @@ class Gateway:
         try:
             # The platform uses GET (query) for some kinds and POST (form body) for others;
             # both are accepted for every kind.
-            form = parse_form(body if request.method == "POST" and body.strip() else query)
+            form = parse_form(_utf8(body) if request.method == "POST" and body.strip() else query)
             if is_probe(form):
                 return JSONResponse(OK_RESPONSE)  # the console's URL check
             held = await self.hold(kind, form, received_at)
@@ -200,10 +217,11 @@ class Gateway:
             # A form that is not even UTF-8.
             await self.store(request, kind, body, str(exc), received_at)
             return _ng(400, _decode_code(exc), str(exc))
-        if held is Held.CLOSED:
-            await self.store(
-                request, kind, body, "accepted, but the order's workflow is closed", received_at
-            )
+        if held in _KEPT:
+            stored = await self.store(request, kind, body, _KEPT[held], received_at)
+            if held is Held.RECORDED and not stored:
+                # The database was to hold it: without it, the platform keeps it for a retry.
+                return _ng(503, ErrorCode.SYSTEM_ERROR, "could not record the push")
         log.info("%s push %s", kind, held.value)
         return JSONResponse(OK_RESPONSE)
 
@@ -244,17 +262,27 @@ class Gateway:
         try:
             async with asyncio.timeout(self.settings.temporal_timeout_s):
                 return await self._dispatch(push, received_at)
-        except (Refusal, ValidationError, ValueError):
+        except Refusal:
             raise
+        except ValidationError as exc:
+            raise Refusal(400, ErrorCode.BAD_PARAMETER_FORMAT, f"{kind} push: {exc}") from exc
         except MeituanError as exc:
             raise Refusal(
                 503, ErrorCode.SYSTEM_ERROR, f"order detail unavailable from the platform: {exc}"
             ) from exc
+        except TimeoutError as exc:
+            raise Refusal(
+                503,
+                ErrorCode.SYSTEM_ERROR,
+                f"not held within {self.settings.temporal_timeout_s:g} s (Temporal or platform)",
+            ) from exc
         except Exception as exc:
-            # Temporal unreachable, timed out or refusing: the platform retries the push.
+            # Temporal unreachable or refusing: the platform retries the push.
             log.exception("%s push not accepted by Temporal", kind)
             raise Refusal(
-                503, ErrorCode.SYSTEM_ERROR, f"not accepted by Temporal: {type(exc).__name__}: {exc}"
+                503,
+                ErrorCode.SYSTEM_ERROR,
+                f"not accepted by Temporal: {type(exc).__name__}: {exc}",
             ) from exc
 
     async def _dispatch(self, push: BaseModel, received_at: datetime) -> Held:
@@ -288,7 +316,9 @@ class Gateway:
             reminder = CustomerReminder(remind_id=str(push.remind_id))
             return await self.signal(push.order_id, "customer_reminder", reminder)
         if isinstance(push, RefundStatusPush):
-            return await self.record_refund_status(push, received_at)
+            # No workflow consumes the refund status (the refund reached the workflow through
+            # the refund push): the database keeps it.
+            return Held.RECORDED
         raise Refusal(400, ErrorCode.BAD_PARAMETER_FORMAT, f"unhandled push {type(push).__name__}")
 
     async def start_order(self, push: OrderPush, received_at: datetime) -> Held:
@@ -349,23 +379,6 @@ class Gateway:
             return Held.CLOSED  # closed between the describe and the start
         return Held.SIGNAL_STARTED
 
-    async def record_refund_status(self, push: RefundStatusPush, received_at: datetime) -> Held:
-        """No workflow consumes the refund status: the database holds it, or the platform
-        retries (the refund itself reached the workflow through the refund push)."""
-        if self.pool is None:
-            raise Refusal(503, ErrorCode.SYSTEM_ERROR, "no database to record the push in")
-        reason = (
-            f"recorded, not forwarded: refund {push.refund_id} of order {push.order_id} "
-            f"status {push.refund_status}, money {push.money}"
-        )
-        try:
-            await self._insert(
-                received_at, PushKind.REFUND_STATUS, "POST", "", push.model_dump_json(), {}, reason
-            )
-        except Exception as exc:
-            raise Refusal(503, ErrorCode.SYSTEM_ERROR, f"could not record the push: {exc}") from exc
-        return Held.RECORDED
-
     # -- rejected pushes -------------------------------------------------------------------------
 
     async def store(
@@ -375,9 +388,9 @@ class Gateway:
         body: bytes,
         reason: str,
         received_at: datetime,
-    ) -> None:
-        """Keep the raw push (R6.3.2); a failure to store is logged, never raised to the
-        platform, whose retry is the other safety net."""
+    ) -> bool:
+        """Keep the raw push (R6.3.2); a failure to store is logged, not raised: for a refused
+        push the platform's retry is the other safety net. True when stored."""
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS}
         raw = body.decode("utf-8", errors="backslashreplace")
         try:
@@ -386,6 +399,7 @@ class Gateway:
             await self._insert(
                 received_at, kind, request.method, request.url.query, raw, headers, reason
             )
+            return True
         except Exception:
             log.exception(
                 "could not store a rejected %s push (%s): query=%r body=%r",
@@ -394,6 +408,7 @@ class Gateway:
                 request.url.query,
                 raw,
             )
+            return False
 
     async def _insert(
         self,
@@ -477,14 +492,35 @@ async def connect_temporal(env: Mapping[str, str] | None = None) -> Client:
     return await Client.connect(**config, data_converter=pydantic_data_converter, lazy=True)
 
 
+class _Server(uvicorn.Server):
+    """Signals are the host's (`serve`): uvicorn's own handling re-raises the signal after
+    shutdown, which kills the process before cleanup, leaving an embedded PostgreSQL running."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve(host: str, port: int, log_level: str = "info") -> None:
+    """Until SIGINT/SIGTERM, then a clean exit (the database pool and any embedded server)."""
     settings = GatewaySettings.from_env()
     client = await connect_temporal()
     pool = await db.connect()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     try:
+        await db.migrate(pool)  # rejected_pushes must exist before the first push
         app = create_app(client, pool, settings)
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
-        await uvicorn.Server(config).serve()
+        server = _Server(config)
+        serving = asyncio.create_task(server.serve())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        stopping.cancel()
+        await serving
     finally:
         await pool.close()
 

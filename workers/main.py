@@ -1,0 +1,71 @@
+"""The order worker: `python -m workers.main` (or `orderflow-worker`).
+
+Runs until SIGTERM or SIGINT, then stops polling and lets activities in flight finish
+(ORDERFLOW_SHUTDOWN_SECONDS, default 30) before it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from datetime import timedelta
+
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from activities.db import connect
+from meituan.client import MeituanClient
+from workers.registry import WORKFLOWS, build_activities
+from workers.temporal_client import TASK_QUEUE, connect_client
+
+log = logging.getLogger("orderflow.worker")
+
+
+def _runtime() -> Runtime | None:
+    """Prometheus metrics from the Temporal runtime when ORDERFLOW_METRICS_ADDRESS is set."""
+    address = os.environ.get("ORDERFLOW_METRICS_ADDRESS")
+    if not address:
+        return None
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+
+
+async def run(stop: asyncio.Event) -> None:
+    client = await connect_client(runtime=_runtime())
+    pool = await connect()
+    platform = MeituanClient.from_env()
+    try:
+        worker = Worker(
+            client,
+            task_queue=TASK_QUEUE,
+            workflows=WORKFLOWS,
+            activities=build_activities(pool, platform),
+            graceful_shutdown_timeout=timedelta(
+                seconds=float(os.environ.get("ORDERFLOW_SHUTDOWN_SECONDS", "30"))
+            ),
+        )
+        async with worker:
+            log.info("worker polling task queue %s", TASK_QUEUE)
+            await stop.wait()
+            log.info("shutting down: finishing activities in flight")
+    finally:
+        await platform.aclose()
+        await pool.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(stop)
+
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()

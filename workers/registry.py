@@ -1,0 +1,63 @@
+"""What a worker of the `orders` task queue runs: the workflows and every activity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from activities.assignment import Assignment
+from activities.booking import Bookings
+from activities.channels import Channel
+from activities.credit import Credit
+from activities.notify import Notifier
+from activities.orders import OrderRecords
+from activities.platform_calls import PlatformCalls
+from activities.policy import load_policy
+from activities.review import Review
+from activities.stock import Stock
+from meituan.client import MeituanClient
+from workflows.anomaly import AnomalyWorkflow
+from workflows.order import OrderWorkflow
+
+WORKFLOWS: list[type] = [OrderWorkflow, AnomalyWorkflow]
+
+
+def build_activities(
+    pool: asyncpg.Pool, platform: MeituanClient, channel: Channel | None = None
+) -> list[Callable[..., Any]]:
+    records = OrderRecords(pool)
+    review = Review(pool)
+    assignment = Assignment(pool)
+    stock = Stock(pool)
+    bookings = Bookings(pool)
+    credit = Credit(pool)
+    notifier = Notifier(pool, channel)
+    calls = PlatformCalls(platform, pool, channel)
+    return [
+        load_policy,
+        records.record_order,
+        records.record_event,
+        records.record_summary,
+        records.record_anomaly,
+        review.review_order,
+        assignment.assign_order,
+        assignment.release_assignment,
+        stock.reserve_stock,
+        stock.commit_stock,
+        stock.release_stock,
+        bookings.book_service,
+        bookings.release_booking,
+        credit.record_credit_event,
+        notifier.notify,
+        calls.platform_receive,
+        calls.platform_confirm,
+        calls.platform_cancel_order,
+        calls.platform_meal_ready,
+        calls.platform_delivering,
+        calls.platform_arrived,
+        calls.platform_answer_refund,
+        calls.platform_reply_reminder,
+        calls.report_to_platform,
+    ]
