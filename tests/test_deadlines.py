@@ -10,6 +10,7 @@ from temporalio.worker import Worker
 
 from schemas.messages import (
     ConfirmWithCustomer,
+    CustomerFeedback,
     CustomerReminder,
     DecideRefund,
     MarkDelivered,
@@ -17,6 +18,8 @@ from schemas.messages import (
     PlatformRefund,
     ReconfirmVisit,
     ReplyReminder,
+    ResolveFeedback,
+    RespondFeedback,
 )
 from schemas.order import Stage
 from schemas.status import DeadlineState, OrderStatus
@@ -287,4 +290,33 @@ async def test_policy_snapshot_is_taken_when_the_order_starts(
     current = await status(handle)
     assert current.promise is not None and current.promise.ready_at is not None
     assert current.promise.ready_at - current.promise.confirmed_at == timedelta(minutes=12)
+    await handle.cancel()
+
+
+async def test_feedback_response_and_resolution_deadlines(
+    env: WorkflowEnvironment, worker: Worker, business: Business, order_id: str
+) -> None:
+    handle = await start(env, order_id)
+    await at_stage(handle, Stage.IN_PROGRESS)
+    await handle.signal(
+        OrderWorkflow.customer_feedback, CustomerFeedback(kind="inquiry", text="几点能到?")
+    )
+    await has_event(handle, "feedback_opened")
+    await assert_escalated(env, handle, business, order_id, "feedback_response#1.1", 30, 60)
+    await handle.execute_update(
+        OrderWorkflow.respond_feedback, RespondFeedback(by="S-101", case=1, response="十分钟")
+    )
+    # The resolution clock runs from when the case was opened (R4.2.3 "in the set time").
+    current = await until(
+        handle, lambda s: any(d.key == "feedback_resolution#1.1" for d in s.deadlines), "clock"
+    )
+    resolution = next(d for d in current.deadlines if d.key == "feedback_resolution#1.1")
+    soft = (resolution.due_at - await env.get_current_time()).total_seconds() / 60
+    await assert_escalated(
+        env, handle, business, order_id, "feedback_resolution#1.1", soft, soft + 240
+    )
+    await handle.execute_update(
+        OrderWorkflow.resolve_feedback,
+        ResolveFeedback(by="S-101", case=1, resolution="已送达", satisfied=True),
+    )
     await handle.cancel()
