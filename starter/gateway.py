@@ -34,8 +34,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -74,11 +72,12 @@ from schemas.messages import (
     RefundNotice,
 )
 from starter.intake import order_input
+from workers.temporal_client import TASK_QUEUE, connect_client
 
 log = logging.getLogger("orderflow.gateway")
 
 WORKFLOW_TYPE: Final = "OrderWorkflow"
-TASK_QUEUE: Final = "orders"
+
 DEFAULT_PUSH_BASE_URL: Final = "http://127.0.0.1:8080/meituan/push"
 PUSH_PREFIX: Final = "/meituan/push"
 # One order, one workflow run, ever: a late or repeated push for a closed order must not
@@ -483,13 +482,8 @@ def create_app(
 
 
 async def connect_temporal(env: Mapping[str, str] | None = None) -> Client:
-    """TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_API_KEY (the SDK's environment
-    configuration). Lazy: the gateway starts while Temporal is down and answers 503 meanwhile."""
-    config = ClientConfig.load_client_connect_config(
-        override_env_vars=dict(os.environ if env is None else env)
-    )
-    config.setdefault("target_host", "localhost:7233")
-    return await Client.connect(**config, data_converter=pydantic_data_converter, lazy=True)
+    """Lazy: the gateway starts while Temporal is down and answers 503 meanwhile."""
+    return await connect_client(env, lazy=True)
 
 
 class _Server(uvicorn.Server):
