@@ -2,7 +2,8 @@
 
 Available stock is `on_hand - reserved`. Reserving is a conditional update that only succeeds
 while enough is available, so concurrent orders can never oversell. The ledger holds one row
-per (order, sku, kind); each step writes its row first and moves the counters only when the
+per (order, round, sku, kind) — an order whose items change reserves again in a new round —;
+each step writes its row first and moves the counters only when the
 row is new, so a retried step changes nothing. Commit consumes the goods (on_hand and reserved
 both drop); release gives back what is still reserved. A release after commit returns nothing:
 the goods left with the order, so cancelling after commit does not restock them.
@@ -41,12 +42,13 @@ class Stock:
                     continue
                 new = await conn.fetchval(
                     """
-                    INSERT INTO stock_ledger (order_id, store_code, sku, kind, quantity)
-                    VALUES ($1, $2, $3, 'reserve', $4)
-                    ON CONFLICT (order_id, sku, kind) DO NOTHING
+                    INSERT INTO stock_ledger (order_id, round, store_code, sku, kind, quantity)
+                    VALUES ($1, $2, $3, $4, 'reserve', $5)
+                    ON CONFLICT (order_id, round, sku, kind) DO NOTHING
                     RETURNING entry_id
                     """,
                     inp.order_id,
+                    inp.round,
                     inp.store_code,
                     sku,
                     quantity,
@@ -95,12 +97,12 @@ class Stock:
             # Lock the order's reserve rows, so commit and release of one order never interleave.
             open_lines = await conn.fetch(
                 """
-                SELECT r.store_code, r.sku, r.quantity
+                SELECT r.round, r.store_code, r.sku, r.quantity
                 FROM stock_ledger r
                 WHERE r.order_id = $1 AND r.kind = 'reserve'
                   AND NOT EXISTS (SELECT 1 FROM stock_ledger s
-                                  WHERE s.order_id = r.order_id AND s.sku = r.sku
-                                    AND s.kind IN ('commit', 'release'))
+                                  WHERE s.order_id = r.order_id AND s.round = r.round
+                                    AND s.sku = r.sku AND s.kind IN ('commit', 'release'))
                 ORDER BY r.sku
                 FOR UPDATE OF r
                 """,
@@ -109,12 +111,13 @@ class Stock:
             for line in open_lines:
                 new = await conn.fetchval(
                     """
-                    INSERT INTO stock_ledger (order_id, store_code, sku, kind, quantity)
-                    VALUES ($1, $2, $3, $4, $5)
-                    ON CONFLICT (order_id, sku, kind) DO NOTHING
+                    INSERT INTO stock_ledger (order_id, round, store_code, sku, kind, quantity)
+                    VALUES ($1, $2, $3, $4, $5, $6)
+                    ON CONFLICT (order_id, round, sku, kind) DO NOTHING
                     RETURNING entry_id
                     """,
                     order_id,
+                    line["round"],
                     line["store_code"],
                     line["sku"],
                     kind,

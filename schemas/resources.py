@@ -44,6 +44,7 @@ class ReserveStock(Model):
     order_id: str
     store_code: str
     lines: list[StockLine]
+    round: int = Field(default=1, ge=1)  # a change of items reserves again as round 2, 3, ...
 
 
 class StockReservation(Model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import asyncpg
 import pytest
@@ -144,3 +145,31 @@ async def test_200_concurrent_reservations_never_oversell(demo_pool: asyncpg.Poo
     assert sums == {"reserve": 120, "commit": 60, "release": 30}
     assert on_hand == 120 - sums["commit"] == 60
     assert reserved == sums["reserve"] - sums["commit"] - sums["release"] == 30
+
+
+async def test_an_order_whose_items_change_reserves_again_in_a_new_round(
+    demo_pool: asyncpg.Pool,
+) -> None:
+    """R3.1.2 released, then reserved again for the changed items; each round retry-safe."""
+    stock = Stock(demo_pool)
+    order = "round-" + uuid.uuid4().hex[:8]
+    first = ReserveStock(
+        order_id=order, store_code="SH-XH-001", lines=[StockLine(sku="G-HSR", quantity=2)]
+    )
+    second = first.model_copy(update={"round": 2, "lines": [StockLine(sku="G-HSR", quantity=3)]})
+    before = await _reserved(demo_pool, "G-HSR")
+    await stock.reserve_stock(first)
+    await stock.release_stock(OrderRef(order_id=order))
+    await stock.reserve_stock(second)
+    await stock.reserve_stock(second)  # a retry of round 2 changes nothing
+    assert await _reserved(demo_pool, "G-HSR") == before + 3
+    await stock.commit_stock(OrderRef(order_id=order))
+    assert await _reserved(demo_pool, "G-HSR") == before
+
+
+async def _reserved(pool: asyncpg.Pool, sku: str) -> int:
+    async with pool.acquire() as conn:
+        value = await conn.fetchval(
+            "SELECT reserved FROM stock WHERE store_code = 'SH-XH-001' AND sku = $1", sku
+        )
+    return int(value)

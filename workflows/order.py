@@ -157,6 +157,7 @@ class OrderWorkflow:
         self._assignment_lock = asyncio.Lock()
         self._reassignments = 0
         self._stock_reserved = False
+        self._stock_round = 1
         self._booking: Booking | None = None
         self._promise: Promise | None = None
         self._awaiting_reconfirmation = False
@@ -331,6 +332,7 @@ class OrderWorkflow:
                         lines=[
                             StockLine(sku=i.sku, quantity=i.quantity) for i in self._order.items
                         ],
+                        round=self._stock_round,
                     ),
                 )
             except ActivityError as err:
@@ -895,6 +897,7 @@ class OrderWorkflow:
         if "items" in fields and self._stock_reserved:
             await self._act(Stock.release_stock, OrderRef(order_id=self._id))
             self._stock_reserved = False
+            self._stock_round += 1
             await self._reserve_stock()
         if self._promise is None:
             return  # not confirmed yet: the confirm stage covers the change
