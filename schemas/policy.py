@@ -119,6 +119,7 @@ def _service() -> OrderPolicy:
 
 class Policy(Model):
     receive: Deadline = _d(2, 5)  # R2.1.3, before the order's type is known
+    patrol_minutes: float = Field(default=10, gt=0)  # R2.1.2 how often the platform is walked
     goods: OrderPolicy = Field(default_factory=_goods)
     service: OrderPolicy = Field(default_factory=_service)
 

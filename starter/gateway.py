@@ -46,6 +46,7 @@ from meituan.client import (
     MeituanError,
 )
 from meituan.codes import ErrorCode
+from meituan.intake import order_input
 from meituan.models import (
     CancelPush,
     LogisticsPush,
@@ -71,7 +72,6 @@ from schemas.messages import (
     PlatformRefund,
     RefundNotice,
 )
-from starter.intake import order_input
 from workers.temporal_client import TASK_QUEUE, connect_client
 
 log = logging.getLogger("orderflow.gateway")

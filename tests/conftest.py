@@ -22,6 +22,7 @@ from tests.doubles import Business
 from workflows import search_attributes
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
+from workflows.patrol import PatrolWorkflow
 
 BIN = Path(sys.executable).parent
 TASK_QUEUE = "orders-test"
@@ -70,7 +71,7 @@ async def worker(env: WorkflowEnvironment, business: Business) -> AsyncIterator[
     async with Worker(
         env.client,
         task_queue=TASK_QUEUE,
-        workflows=[OrderWorkflow, AnomalyWorkflow],
+        workflows=[OrderWorkflow, AnomalyWorkflow, PatrolWorkflow],
         activities=[*business.activities(), load_policy],
     ) as running:
         yield running

@@ -15,7 +15,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from schemas.anomaly import AnomalyRecord
-from schemas.order import DeliveryMode, OrderType
+from schemas.order import DeliveryMode, OrderType, PlatformOrder
+from schemas.patrol import PatrolReport, PatrolStore, StorePatrol
 from schemas.platform_calls import (
     PlatformCancelOrder,
     PlatformOrderCall,
@@ -84,6 +85,8 @@ class Business:
     # order -> {step: ApplicationError type}, refused until the test removes it
     refusing: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
     pickup: set[str] = field(default_factory=set)
+    on_platform_only: list[PlatformOrder] = field(default_factory=list)  # the patrol finds them
+    patrols: list[PatrolReport] = field(default_factory=list)
 
     # --- helpers for tests ---------------------------------------------------------------------
 
@@ -253,6 +256,23 @@ class Business:
     async def report_to_platform(self, inp: PlatformReport) -> None:
         self._call("report", inp.order_id, kind=inp.kind)
 
+    # --- the patrol ----------------------------------------------------------------------------
+
+    @activity.defn
+    async def patrol_stores(self) -> list[str]:
+        return sorted(STORES)
+
+    @activity.defn
+    async def patrol_store(self, inp: PatrolStore) -> StorePatrol:
+        missing = [o for o in self.on_platform_only if o.store_code == inp.store_code]
+        return StorePatrol(
+            store_code=inp.store_code, platform_date="20261127", walked=3, missing=missing
+        )
+
+    @activity.defn
+    async def record_patrol(self, inp: PatrolReport) -> None:
+        self.patrols.append(inp)
+
     def activities(self) -> list[Any]:
         names = [
             "record_order", "record_event", "record_summary", "record_anomaly", "review_order",
@@ -261,5 +281,6 @@ class Business:
             "platform_receive", "platform_confirm", "platform_cancel_order",
             "platform_meal_ready", "platform_delivering", "platform_arrived",
             "platform_answer_refund", "platform_reply_reminder", "report_to_platform",
+            "patrol_stores", "patrol_store", "record_patrol",
         ]  # fmt: skip
         return [getattr(self, name) for name in names]

@@ -24,6 +24,7 @@ from tests.doubles import Business
 from tests.scenarios import SCENARIOS
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
+from workflows.patrol import PatrolWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -41,7 +42,7 @@ async def record(names: list[str]) -> None:
         Worker(
             env.client,
             task_queue=TASK_QUEUE,
-            workflows=[OrderWorkflow, AnomalyWorkflow],
+            workflows=[OrderWorkflow, AnomalyWorkflow, PatrolWorkflow],
             activities=[*business.activities(), load_policy],
         ),
     ):

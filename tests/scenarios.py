@@ -23,11 +23,24 @@ from schemas.messages import (
     RespondFeedback,
 )
 from schemas.order import Stage
+from schemas.patrol import PatrolInput
 from schemas.review import AnomalyKind, Outcome, ReviewVerdict, RuleFailure
+from tests.conftest import TASK_QUEUE
 from tests.doubles import Business
-from tests.orders import COURIER_STORE, SERVICE_STORE, Handle, at_stage, has_event, later, start
+from tests.orders import (
+    COURIER_STORE,
+    GOODS_STORE,
+    SERVICE_STORE,
+    Handle,
+    at_stage,
+    has_event,
+    later,
+    platform_order,
+    start,
+)
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
+from workflows.patrol import PatrolWorkflow
 
 Scenario = Callable[[WorkflowEnvironment, Business, str], Awaitable[list[str]]]
 
@@ -141,6 +154,19 @@ async def refund(env: WorkflowEnvironment, business: Business, order_id: str) ->
     return [handle.id]
 
 
+async def patrol(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    business.on_platform_only = [
+        platform_order(order_id, GOODS_STORE, await env.get_current_time())
+    ]
+    report = await env.client.execute_workflow(
+        PatrolWorkflow.run, PatrolInput(), id=f"patrol-{order_id}", task_queue=TASK_QUEUE
+    )
+    business.on_platform_only = []
+    assert report.found == [order_id]
+    await env.client.get_workflow_handle(f"order-{order_id}").cancel()
+    return [f"patrol-{order_id}"]
+
+
 async def _deliver_self(handle: Handle) -> None:
     await at_stage(handle, Stage.IN_PROGRESS)
     await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by="S-101"))
@@ -158,4 +184,5 @@ SCENARIOS: dict[str, Scenario] = {
     "cancelled": cancelled,
     "feedback": feedback,
     "refund": refund,
+    "patrol": patrol,
 }

@@ -28,6 +28,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from meituan.codes import LogisticsStatus, OrderStatus, PlatformCancelReason
+from meituan.intake import to_platform_order
 from meituan.models import (
     CancelPush,
     LogisticsPush,
@@ -56,7 +57,6 @@ from schemas.messages import (
 )
 from schemas.order import OrderInput
 from starter.gateway import GatewaySettings, create_app
-from starter.intake import to_platform_order
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
@@ -168,7 +168,7 @@ async def push_order(http: httpx.AsyncClient, order: OrderPush) -> httpx.Respons
     return await send(http, PushKind.ORDER, fields)
 
 
-# --- the mapping (starter.intake) -------------------------------------------------------------
+# --- the mapping (meituan.intake) -------------------------------------------------------------
 
 
 def test_mapping_keeps_money_and_reads_delivery() -> None:

@@ -3,19 +3,15 @@ platform simulator on the other end of every merchant call."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import pytest_asyncio
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.settings import BUSINESS_TZ
-from meituan.simulator import SimConfig, serve_simulator
 from meituan.simulator.engine import Simulator
 from schemas.anomaly import Decide, Decision
 from schemas.messages import (
@@ -26,69 +22,18 @@ from schemas.messages import (
     ReconfirmVisit,
     RecordRating,
 )
-from schemas.order import OrderInput, Stage
+from schemas.order import Stage
 from starter.db_cli import generate_slots
-from starter.intake import to_platform_order
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.orders import at_stage, has_event, later, status
-from workers.registry import WORKFLOWS, build_activities
+from tests.real_stack import calls, one, place
+from tests.real_stack import platform as platform
+from tests.real_stack import real_worker as real_worker
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
-
-QUEUE = "orders-db"
-Handle = WorkflowHandle[OrderWorkflow, Any]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def platform() -> AsyncIterator[Any]:
-    async with serve_simulator(
-        SimConfig(push_base=None, confirm_timeout_s=None, courier_step_s=None, seed=11)
-    ) as running:
-        yield running
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def real_worker(
-    env: WorkflowEnvironment, demo_pool: asyncpg.Pool, platform: Any
-) -> AsyncIterator[Worker]:
-    client = platform.client()
-    async with Worker(
-        env.client,
-        task_queue=QUEUE,
-        workflows=WORKFLOWS,
-        activities=build_activities(demo_pool, client),
-    ) as worker:
-        yield worker
-    await client.aclose()
-
-
-async def place(
-    env: WorkflowEnvironment, sim: Simulator, store: str, anomaly: str | None = None
-) -> Handle:
-    """An order as the platform holds it, started as its push would start it."""
-    sim_order = sim.create_order({"app_poi_code": store}, push=False, anomaly=anomaly)
-    order = to_platform_order(sim_order.order).model_copy(
-        update={"created_at": await env.get_current_time()}
-    )
-    return await env.client.start_workflow(
-        OrderWorkflow.run,
-        OrderInput(order=order),
-        id=f"order-{order.order_id}",
-        task_queue=QUEUE,
-    )
-
-
-def calls(sim: Simulator, handle: Handle) -> list[str]:
-    order = sim.order(int(handle.id.removeprefix("order-")))
-    return [c.name.removeprefix("order/") for c in order.calls if c.ok]
-
-
-async def one(pool: asyncpg.Pool, sql: str, *args: Any) -> Any:
-    async with pool.acquire() as conn:
-        return await conn.fetchval(sql, *args)
 
 
 async def test_a_goods_order_is_on_record_at_every_step(

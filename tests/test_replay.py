@@ -19,6 +19,7 @@ from tests.doubles import Business
 from tests.scenarios import SCENARIOS
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
+from workflows.patrol import PatrolWorkflow
 
 HISTORIES = {
     path.stem: path.read_text(encoding="utf-8")
@@ -28,7 +29,8 @@ HISTORIES = {
 
 def replayer() -> Replayer:
     return Replayer(
-        workflows=[OrderWorkflow, AnomalyWorkflow], data_converter=pydantic_data_converter
+        workflows=[OrderWorkflow, AnomalyWorkflow, PatrolWorkflow],
+        data_converter=pydantic_data_converter,
     )
 
 

@@ -16,7 +16,9 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.db import connect
+from activities.policy import current_policy
 from meituan.client import MeituanClient
+from starter.schedules import ensure_patrol_schedule
 from workers.registry import WORKFLOWS, build_activities
 from workers.temporal_client import TASK_QUEUE, connect_client
 
@@ -33,6 +35,7 @@ def _runtime() -> Runtime | None:
 
 async def run(stop: asyncio.Event) -> None:
     client = await connect_client(runtime=_runtime())
+    await ensure_patrol_schedule(client, timedelta(minutes=current_policy().patrol_minutes))
     pool = await connect()
     platform = MeituanClient.from_env()
     try:

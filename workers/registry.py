@@ -13,6 +13,7 @@ from activities.channels import Channel
 from activities.credit import Credit
 from activities.notify import Notifier
 from activities.orders import OrderRecords
+from activities.patrol import Patrol
 from activities.platform_calls import PlatformCalls
 from activities.policy import load_policy
 from activities.review import Review
@@ -20,8 +21,9 @@ from activities.stock import Stock
 from meituan.client import MeituanClient
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
+from workflows.patrol import PatrolWorkflow
 
-WORKFLOWS: list[type] = [OrderWorkflow, AnomalyWorkflow]
+WORKFLOWS: list[type] = [OrderWorkflow, AnomalyWorkflow, PatrolWorkflow]
 
 
 def build_activities(
@@ -35,6 +37,7 @@ def build_activities(
     credit = Credit(pool)
     notifier = Notifier(pool, channel)
     calls = PlatformCalls(platform, pool, channel)
+    patrol = Patrol(pool, platform)
     return [
         load_policy,
         records.record_order,
@@ -60,4 +63,7 @@ def build_activities(
         calls.platform_answer_refund,
         calls.platform_reply_reminder,
         calls.report_to_platform,
+        patrol.patrol_stores,
+        patrol.patrol_store,
+        patrol.record_patrol,
     ]

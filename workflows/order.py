@@ -989,18 +989,13 @@ class OrderWorkflow:
 
     @workflow.signal
     async def platform_refund(self, msg: PlatformRefund) -> None:
-        """A refund request waits for a human decision under the refund_decision clause."""
-        await self._log(
-            "refund_notice",
-            actor="platform",
-            refund_id=msg.refund_id,
-            notify_type=msg.notify_type.value,
-            reason=msg.reason,
-        )
+        """A refund request waits for a human decision under the refund_decision clause.
+
+        The request is on the order before anything is awaited, so a decision can follow at once.
+        """
         request = self._refunds.get(msg.refund_id)
-        if msg.notify_type is RefundNotice.APPLY:
-            if request is not None or self._finished:
-                return  # a repeated push, or nothing left to refund against
+        opened = msg.notify_type is RefundNotice.APPLY and request is None and not self._finished
+        if opened:
             request = RefundRequest(
                 refund_id=msg.refund_id,
                 reason=msg.reason,
@@ -1009,28 +1004,44 @@ class OrderWorkflow:
                 requested_at=workflow.now(),
             )
             self._refunds[msg.refund_id] = request
-            await self._tell(
-                Audience.MANAGER,
-                f"Refund request on order {self._id}",
-                f"{'Partial' if msg.partial else 'Full'} refund: {msg.reason}. Decide it.",
-                recipient=self._assignee.manager_id if self._assignee else None,
-            )
-            await self._within(
-                Clause.REFUND_DECISION,
-                workflow.wait_condition(
-                    lambda: request.state is not RefundState.AWAITING_DECISION or self._finished
-                ),
-                key=f"refund#{msg.refund_id}",
-                pausable=False,
-            )
-        elif request is not None and request.state is RefundState.AWAITING_DECISION:
+        settled = (
+            msg.notify_type is not RefundNotice.APPLY
+            and request is not None
+            and request.state is RefundState.AWAITING_DECISION
+        )
+        if settled:
             # The platform settled it itself (arbitration, or the customer withdrew).
+            assert request is not None
             request.state = {
                 RefundNotice.AGREE: RefundState.AGREED,
                 RefundNotice.REJECT: RefundState.REJECTED,
             }.get(msg.notify_type, RefundState.WITHDRAWN)
             request.decided_by = "platform"
             self._end_if_refunded(request)
+        await self._log(
+            "refund_notice",
+            actor="platform",
+            refund_id=msg.refund_id,
+            notify_type=msg.notify_type.value,
+            reason=msg.reason,
+        )
+        if not opened:
+            return  # a repeated push, a settlement, or nothing left to refund against
+        assert request is not None
+        await self._tell(
+            Audience.MANAGER,
+            f"Refund request on order {self._id}",
+            f"{'Partial' if msg.partial else 'Full'} refund: {msg.reason}. Decide it.",
+            recipient=self._assignee.manager_id if self._assignee else None,
+        )
+        await self._within(
+            Clause.REFUND_DECISION,
+            workflow.wait_condition(
+                lambda: request.state is not RefundState.AWAITING_DECISION or self._finished
+            ),
+            key=f"refund#{msg.refund_id}",
+            pausable=False,
+        )
 
     def _end_if_refunded(self, request: RefundRequest) -> None:
         if request.state is RefundState.AGREED and not request.partial:

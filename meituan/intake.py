@@ -1,8 +1,8 @@
 """The platform's order (`OrderPush` / `getOrderDetail`) as the workflow's `PlatformOrder`.
 
-Shared by everything that starts an order from the platform's data (the push gateway, and the
-gateway's signal-with-start for an order first seen through another push), so both start it
-with the same input. Money stays `Decimal` end to end (R1.3).
+Shared by everything that starts an order from the platform's data (the push gateway, its
+signal-with-start for an order first seen through another push, and the patrol), so every
+path starts it with the same input. Money stays `Decimal` end to end (R1.3).
 """
 
 from __future__ import annotations

@@ -1,0 +1,44 @@
+"""The patrol (R2.1.2): what it walked, found and could not reconcile."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from schemas.base import Model
+from schemas.order import PlatformOrder
+
+
+class PatrolInput(Model):
+    stores: list[str] = []  # empty: every store
+
+
+class PatrolStore(Model):
+    store_code: str
+
+
+class StatusMismatch(Model):
+    """The platform and our record disagree about an order still open on our side."""
+
+    order_id: str
+    platform_status: int
+    our_stage: str
+
+
+class StorePatrol(Model):
+    store_code: str
+    platform_date: str
+    walked: int  # day sequence numbers checked
+    missing: list[PlatformOrder] = []  # on the platform, not with us
+    missed_and_closed: list[str] = []  # missed, and already cancelled or done on the platform
+    mismatches: list[StatusMismatch] = []
+
+
+class PatrolReport(Model):
+    patrol_id: str
+    at: datetime
+    stores: list[str]
+    walked: int
+    found: list[str]  # started by the patrol: the push feed missed them (R6.3.2)
+    raced: list[str]  # started by a push while the patrol looked
+    missed_and_closed: list[str]
+    mismatches: list[StatusMismatch]

@@ -1,0 +1,72 @@
+"""A worker with the real activities: PostgreSQL with the demo company, and the platform
+simulator behind every merchant call. Imported by the tests that run the whole stack."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest_asyncio
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from meituan.intake import to_platform_order
+from meituan.simulator import SimConfig, serve_simulator
+from meituan.simulator.engine import Simulator
+from schemas.order import OrderInput
+from workers.registry import WORKFLOWS, build_activities
+from workflows.order import OrderWorkflow
+
+QUEUE = "orders-db"
+Handle = WorkflowHandle[OrderWorkflow, Any]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def platform() -> AsyncIterator[Any]:
+    async with serve_simulator(
+        SimConfig(push_base=None, confirm_timeout_s=None, courier_step_s=None, seed=11)
+    ) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def real_worker(
+    env: WorkflowEnvironment, demo_pool: asyncpg.Pool, platform: Any
+) -> AsyncIterator[Worker]:
+    client = platform.client()
+    async with Worker(
+        env.client,
+        task_queue=QUEUE,
+        workflows=WORKFLOWS,
+        activities=build_activities(demo_pool, client),
+    ) as worker:
+        yield worker
+    await client.aclose()
+
+
+async def place(
+    env: WorkflowEnvironment, sim: Simulator, store: str, anomaly: str | None = None
+) -> Handle:
+    """An order as the platform holds it, started as its push would start it."""
+    sim_order = sim.create_order({"app_poi_code": store}, push=False, anomaly=anomaly)
+    order = to_platform_order(sim_order.order).model_copy(
+        update={"created_at": await env.get_current_time()}
+    )
+    return await env.client.start_workflow(
+        OrderWorkflow.run,
+        OrderInput(order=order),
+        id=f"order-{order.order_id}",
+        task_queue=QUEUE,
+    )
+
+
+def calls(sim: Simulator, handle: Handle) -> list[str]:
+    order = sim.order(int(handle.id.removeprefix("order-")))
+    return [c.name.removeprefix("order/") for c in order.calls if c.ok]
+
+
+async def one(pool: asyncpg.Pool, sql: str, *args: Any) -> Any:
+    async with pool.acquire() as conn:
+        return await conn.fetchval(sql, *args)

@@ -1,0 +1,120 @@
+"""The patrol (R2.1.2, R6.3.2): orders the pushes missed are found on the platform, started,
+and reported; the schedule that runs it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest_asyncio
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from meituan.simulator.engine import Simulator
+from schemas.order import Stage
+from schemas.patrol import PatrolInput, PatrolReport
+from starter.schedules import SCHEDULE_ID, ensure_patrol_schedule
+from tests.db_fixtures import db_pool as db_pool
+from tests.db_fixtures import demo_pool as demo_pool
+from tests.db_fixtures import embedded_root as embedded_root
+from tests.db_fixtures import pg_dsn as pg_dsn
+from tests.orders import at_stage
+from tests.real_stack import QUEUE, one, place
+from tests.real_stack import platform as platform
+from tests.real_stack import real_worker as real_worker
+from workflows import search_attributes
+from workflows.order import OrderWorkflow
+from workflows.patrol import PatrolWorkflow
+
+STORE = "SH-PD-002"
+
+
+async def patrol(env: WorkflowEnvironment, name: str) -> PatrolReport:
+    return await env.client.execute_workflow(
+        PatrolWorkflow.run,
+        PatrolInput(stores=[STORE]),
+        id=f"patrol-test-{name}",
+        task_queue=QUEUE,
+    )
+
+
+async def test_orders_the_pushes_missed_are_found_started_and_reported(
+    env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+) -> None:
+    sim: Simulator = platform.sim
+    held = await place(env, sim, STORE)  # its push arrived
+    await at_stage(held, Stage.IN_PROGRESS)
+    dropped = [sim.create_order({"app_poi_code": STORE}, push=False) for _ in range(2)]
+    gone = sim.create_order({"app_poi_code": STORE}, push=False)
+    sim.user_cancel(gone.order_id)  # missed, and the customer cancelled before anyone noticed
+
+    report = await patrol(env, "first")
+
+    assert sorted(report.found) == sorted(str(o.order_id) for o in dropped)
+    assert report.missed_and_closed == [str(gone.order_id)]
+    assert report.walked == 4
+    for order in dropped:
+        handle = env.client.get_workflow_handle_for(OrderWorkflow.run, f"order-{order.order_id}")
+        await at_stage(handle, Stage.IN_PROGRESS)
+        source = await one(
+            demo_pool, "SELECT source FROM orders WHERE order_id = $1", str(order.order_id)
+        )
+        assert source == "patrol"  # R4.3: orders found only by the patrol are counted
+    assert (
+        await one(
+            demo_pool, "SELECT found FROM patrol_reports WHERE patrol_id = $1", report.patrol_id
+        )
+        == report.found
+    )
+    alerts = await one(
+        demo_pool,
+        "SELECT count(*) FROM notifications WHERE key LIKE $1 || ':%'",
+        report.patrol_id,
+    )
+    assert alerts == 2  # the supervisor and the platform liaison: the push feed is failing
+
+    again = await patrol(env, "second")
+    assert again.found == [] and again.raced == []  # nothing is started twice
+
+
+async def test_a_cancellation_the_platform_did_not_push_is_a_mismatch(
+    env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+) -> None:
+    sim: Simulator = platform.sim
+    handle = await place(env, sim, STORE)
+    await at_stage(handle, Stage.IN_PROGRESS)
+    order_id = handle.id.removeprefix("order-")
+    sim.user_cancel(int(order_id))
+
+    report = await patrol(env, "mismatch")
+
+    assert [(m.order_id, m.platform_status) for m in report.mismatches] == [(order_id, 9)]
+    await handle.cancel()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=list(search_attributes.ALL),
+    )
+    async with env:
+        yield env
+
+
+async def test_the_patrol_schedule_is_created_once_and_follows_the_policy(
+    dev_server: WorkflowEnvironment,
+) -> None:
+    client = dev_server.client
+    await ensure_patrol_schedule(client, timedelta(minutes=10))
+    await ensure_patrol_schedule(client, timedelta(minutes=4))
+    described = await client.get_schedule_handle(SCHEDULE_ID).describe()
+    assert [i.every for i in described.schedule.spec.intervals] == [timedelta(minutes=4)]
+    action = described.schedule.action
+    assert getattr(action, "workflow", None) == "PatrolWorkflow"

@@ -1,0 +1,78 @@
+"""PatrolWorkflow: the periodic check that catches what the pushes missed (R2.1.2, R6.3.2).
+
+Run by the Temporal Schedule `order-patrol`. Every order the platform holds and we do not is
+started as its own OrderWorkflow (`order-<order_id>`, source "patrol"), abandoned by the
+patrol so it lives on after the patrol ends; a push that arrives at the same moment simply
+wins the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.patrol import Patrol
+    from schemas.order import OrderInput, PlatformOrder
+    from schemas.patrol import PatrolInput, PatrolReport, PatrolStore, StorePatrol
+    from workflows.activity_options import RETRY
+    from workflows.order import OrderWorkflow
+
+WALK_TIMEOUT = timedelta(minutes=5)
+HEARTBEAT = timedelta(seconds=30)
+
+
+@workflow.defn
+class PatrolWorkflow:
+    @workflow.run
+    async def run(self, inp: PatrolInput) -> PatrolReport:
+        stores = inp.stores or await workflow.execute_activity_method(
+            Patrol.patrol_stores, start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY
+        )
+        walks = await asyncio.gather(*(self._walk(store) for store in stores))
+        found: list[str] = []
+        raced: list[str] = []
+        for order in (o for walk in walks for o in walk.missing):
+            (found if await self._start(order) else raced).append(order.order_id)
+        report = PatrolReport(
+            patrol_id=workflow.info().workflow_id + "/" + workflow.info().run_id,
+            at=workflow.now(),
+            stores=stores,
+            walked=sum(w.walked for w in walks),
+            found=found,
+            raced=raced,
+            missed_and_closed=[o for w in walks for o in w.missed_and_closed],
+            mismatches=[m for w in walks for m in w.mismatches],
+        )
+        await workflow.execute_activity_method(
+            Patrol.record_patrol,
+            report,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RETRY,
+        )
+        return report
+
+    async def _walk(self, store: str) -> StorePatrol:
+        return await workflow.execute_activity_method(
+            Patrol.patrol_store,
+            PatrolStore(store_code=store),
+            start_to_close_timeout=WALK_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=RETRY,
+        )
+
+    async def _start(self, order: PlatformOrder) -> bool:
+        """False when the order's workflow already exists (its push came in meanwhile)."""
+        try:
+            await workflow.start_child_workflow(
+                OrderWorkflow.run,
+                OrderInput(order=order, source="patrol"),
+                id=f"order-{order.order_id}",
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            return False
+        return True
