@@ -18,7 +18,7 @@ from activities.rules import (
 )
 from schemas.anomaly import AnomalyRecord
 from schemas.order import OrderType
-from schemas.records import OrderRecord, OrderSummary, RecordEvent, RecordOrder
+from schemas.records import OrderRecord, OrderSummary, RecordEvent, RecordFeedback, RecordOrder
 
 # Salting the phone hash keeps customer ids from being reversed by hashing every number.
 CUSTOMER_ID_SALT = os.environ.get("ORDERFLOW_CUSTOMER_SALT", "orderflow")
@@ -205,6 +205,44 @@ class OrderRecords:
                     e.stage.value,
                     e.seq,
                 )
+
+    @activity.defn
+    async def record_feedback(self, inp: RecordFeedback) -> None:
+        """R4.2 one row per case, replaced by each newer state.
+
+        A case only grows (responses and resolutions are appended), so their count orders the
+        writes: a retried or late older state never overwrites a newer one.
+        """
+        case = inp.case
+        await self._pool.execute(
+            """
+            INSERT INTO feedback (order_id, case_no, kind, text, owner, state, rounds,
+                                  responses, resolutions, satisfied, opened_at, channel)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            ON CONFLICT (order_id, case_no) DO UPDATE SET
+                owner = EXCLUDED.owner,
+                state = EXCLUDED.state,
+                rounds = EXCLUDED.rounds,
+                responses = EXCLUDED.responses,
+                resolutions = EXCLUDED.resolutions,
+                satisfied = EXCLUDED.satisfied,
+                updated_at = now()
+            WHERE jsonb_array_length(feedback.responses) + jsonb_array_length(feedback.resolutions)
+               <= jsonb_array_length(EXCLUDED.responses) + jsonb_array_length(EXCLUDED.resolutions)
+            """,
+            inp.order_id,
+            case.case,
+            case.kind.value,
+            case.text,
+            case.owner,
+            case.state.value,
+            case.round,
+            case.responses,
+            case.resolutions,
+            inp.satisfied,
+            case.opened_at,
+            case.channel,
+        )
 
     @activity.defn
     async def record_summary(self, inp: OrderSummary) -> None:

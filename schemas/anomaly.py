@@ -107,5 +107,6 @@ class AnomalyStatus(Model):
     state: str  # open | escalated | decided
     opened_at: datetime
     due_at: datetime
+    hard_at: datetime
     escalations: int
     outcome: AnomalyOutcome | None

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from schemas.base import Model
+from schemas.feedback import FeedbackCase
 from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
 
 
@@ -40,6 +41,14 @@ class RecordEvent(Model):
 
     order_id: str
     entry: TimelineEntry
+
+
+class RecordFeedback(Model):
+    """R4.2 a feedback case as it stands now; later states replace earlier ones."""
+
+    order_id: str
+    case: FeedbackCase
+    satisfied: bool | None = None
 
 
 class CreditEventKind(StrEnum):

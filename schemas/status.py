@@ -7,7 +7,10 @@ from decimal import Decimal
 from enum import StrEnum
 
 from schemas.base import Model
-from schemas.messages import FeedbackKind
+
+# Re-exported: the status carries the feedback cases.
+from schemas.feedback import FeedbackCase as FeedbackCase
+from schemas.feedback import FeedbackState as FeedbackState
 from schemas.order import DeliveryMode, OrderType, Stage
 from schemas.policy import Clause, HardAction
 from schemas.records import TimelineEntry
@@ -53,25 +56,6 @@ class AnomalyView(Model):
     closed_at: datetime | None = None
 
 
-class FeedbackState(StrEnum):
-    AWAITING_RESPONSE = "awaiting_response"
-    AWAITING_RESOLUTION = "awaiting_resolution"
-    SATISFIED = "satisfied"
-    ESCALATED = "escalated"  # R4.2.3 a manager was brought in
-
-
-class FeedbackCase(Model):
-    case: int
-    kind: FeedbackKind
-    text: str
-    opened_at: datetime
-    owner: str | None
-    round: int = 1
-    state: FeedbackState = FeedbackState.AWAITING_RESPONSE
-    responses: list[str] = []
-    resolutions: list[str] = []
-
-
 class RefundState(StrEnum):
     AWAITING_DECISION = "awaiting_decision"
     AGREED = "agreed"
@@ -87,6 +71,13 @@ class RefundRequest(Model):
     requested_at: datetime
     state: RefundState = RefundState.AWAITING_DECISION
     decided_by: str | None = None
+
+
+class Reminder(Model):
+    """A customer's reminder (催单) and whether it was answered."""
+
+    remind_id: str
+    reply: str | None
 
 
 class Promise(Model):
@@ -111,11 +102,15 @@ class OrderStatus(Model):
     booking: Booking | None
     promise: Promise | None
     awaiting_reconfirmation: bool
+    ready: bool  # goods marked ready
+    visit_reconfirmed: bool  # a service visit re-confirmed with the customer (R3.2.2)
+    delivered: bool
     deadlines: list[DeadlineView]
     breaches: list[Breach]
     anomalies: list[AnomalyView]
     feedback: list[FeedbackCase]
     refunds: list[RefundRequest]
+    reminders: list[Reminder]
     rating: int | None
     timeline: list[TimelineEntry]
 

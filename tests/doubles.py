@@ -30,6 +30,7 @@ from schemas.records import (
     OrderRecord,
     OrderSummary,
     RecordEvent,
+    RecordFeedback,
     RecordOrder,
     TimelineEntry,
 )
@@ -70,6 +71,7 @@ class Business:
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     notices: dict[str, Notification] = field(default_factory=dict)
     summaries: dict[str, OrderSummary] = field(default_factory=dict)
+    feedback: dict[tuple[str, int], RecordFeedback] = field(default_factory=dict)
     anomalies: dict[str, AnomalyRecord] = field(default_factory=dict)
     credit: list[CreditEvent] = field(default_factory=list)
     reserved: dict[str, list[str]] = field(default_factory=dict)  # order -> skus
@@ -136,6 +138,10 @@ class Business:
         existing = self.events[inp.order_id].get(inp.entry.seq)
         assert existing is None or existing == inp.entry, "one seq, one event"
         self.events[inp.order_id][inp.entry.seq] = inp.entry
+
+    @activity.defn
+    async def record_feedback(self, inp: RecordFeedback) -> None:
+        self.feedback[(inp.order_id, inp.case.case)] = inp
 
     @activity.defn
     async def record_summary(self, inp: OrderSummary) -> None:
@@ -207,6 +213,7 @@ class Business:
 
     @activity.defn
     async def release_booking(self, inp: OrderRef) -> None:
+        self.bookings.pop(inp.order_id, None)
         self.released_bookings.add(inp.order_id)
 
     @activity.defn
@@ -275,7 +282,8 @@ class Business:
 
     def activities(self) -> list[Any]:
         names = [
-            "record_order", "record_event", "record_summary", "record_anomaly", "review_order",
+            "record_order", "record_event", "record_feedback", "record_summary", "record_anomaly",
+            "review_order",
             "assign_order", "release_assignment", "reserve_stock", "commit_stock",
             "release_stock", "book_service", "release_booking", "record_credit_event", "notify",
             "platform_receive", "platform_confirm", "platform_cancel_order",

@@ -3,8 +3,9 @@
     .venv/bin/python -m tests.record_histories            # every scenario
     .venv/bin/python -m tests.record_histories refund     # one
 
-Record again only for a change that is meant to break replay of orders in flight, and then
-only together with `workflow.patched()` for the running ones; keep the old files too.
+Existing files are never overwritten: a new recording of a scenario goes next to the old ones
+(`goods.json`, `goods-2.json`, ...), so the histories of orders started before a
+`workflow.patched()` change keep replaying after it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ from workflows.patrol import PatrolWorkflow
 HISTORIES = Path(__file__).parent / "histories"
 
 
+def _free_path(stem: str) -> Path:
+    path, version = HISTORIES / f"{stem}.json", 1
+    while path.exists():
+        version += 1
+        path = HISTORIES / f"{stem}-{version}.json"
+    return path
+
+
 async def record(names: list[str]) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),
@@ -50,8 +59,7 @@ async def record(names: list[str]) -> None:
             workflow_ids = await SCENARIOS[name](env, business, str(uuid.uuid4().int % 10**15))
             for n, workflow_id in enumerate(workflow_ids):
                 history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-                suffix = "" if n == 0 else f"-child{n}"
-                path = HISTORIES / f"{name}{suffix}.json"
+                path = _free_path(name + ("" if n == 0 else f"-child{n}"))
                 path.write_text(history.to_json(), encoding="utf-8")
                 print(f"recorded {path} ({len(history.events)} events)")
 

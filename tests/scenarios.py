@@ -163,7 +163,6 @@ async def patrol(env: WorkflowEnvironment, business: Business, order_id: str) ->
     )
     business.on_platform_only = []
     assert report.found == [order_id]
-    await env.client.get_workflow_handle(f"order-{order_id}").cancel()
     return [f"patrol-{order_id}"]
 
 

@@ -147,7 +147,7 @@ async def test_a_decision_that_does_not_fit_the_anomaly_is_refused(
             AnomalyWorkflow.decide,
             decide(AnomalyKind.INFO, {"decision": Decision.ADJUST_PRICE, "new_total": Decimal(1)}),
         )
-    assert "does not apply to a info anomaly" in str(refused.value.cause)
+    assert "does not apply to info anomalies" in str(refused.value.cause)
     await child.execute_update(
         AnomalyWorkflow.decide, decide(AnomalyKind.INFO, {"decision": Decision.DISMISS})
     )

@@ -168,6 +168,8 @@ async def test_a_complaint_loops_three_rounds_until_the_customer_is_satisfied(
     assert told.count("About your feedback") == 3 and told.count("Resolution of your feedback") == 3
     keys = [d.key for d in (await handle.query(OrderWorkflow.status)).deadlines]
     assert {f"feedback_response#1.{n}" for n in (1, 2, 3)} <= set(keys)  # a clock per round
+    on_record = business.feedback[(order_id, 1)]  # the last state is the one on record
+    assert on_record.satisfied is True and on_record.case.state is FeedbackState.SATISFIED
     summary = business.summaries[order_id]
     assert summary.feedback_rounds == 3
     assert any("more than one round" in line for line in summary.improvements)

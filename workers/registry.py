@@ -42,6 +42,7 @@ def build_activities(
         load_policy,
         records.record_order,
         records.record_event,
+        records.record_feedback,
         records.record_summary,
         records.record_anomaly,
         review.review_order,

@@ -101,7 +101,7 @@ class AnomalyWorkflow:
             Clause.ANOMALY_DECISION.value,
             Clause.ANOMALY_DECISION,
             self._inp.deadline,
-            workflow.now(),
+            self._opened_at,
         )
         await self._clock.watch(
             view,
@@ -228,7 +228,7 @@ class AnomalyWorkflow:
         allowed = _ONLY_FOR.get(decision.decision)
         if allowed is not None and self._inp.kind not in allowed:
             raise ApplicationError(
-                f"{decision.decision.value} does not apply to a {self._inp.kind.value} anomaly",
+                f"{decision.decision.value} does not apply to {self._inp.kind.value} anomalies",
                 type="NotAllowed",
                 non_retryable=True,
             )
@@ -243,7 +243,8 @@ class AnomalyWorkflow:
             detail=self._inp.detail,
             state="decided" if self._outcome else ("escalated" if self._escalations else "open"),
             opened_at=self._opened_at,
-            due_at=view.due_at if view else self._opened_at,
+            due_at=view.due_at if view else self._opened_at + self._inp.deadline.soft,
+            hard_at=view.hard_at if view else self._opened_at + self._inp.deadline.hard,
             escalations=self._escalations,
             outcome=self._outcome,
         )

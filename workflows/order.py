@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.review import Review
     from activities.stock import Stock
     from schemas.anomaly import AnomalyInput, AnomalyOutcome
+    from schemas.feedback import FeedbackCase, FeedbackState
     from schemas.messages import (
         CancelOrder,
         ConfirmWithCustomer,
@@ -69,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
         Notification,
         OrderRecord,
         RecordEvent,
+        RecordFeedback,
         RecordOrder,
         TimelineEntry,
     )
@@ -86,13 +88,12 @@ with workflow.unsafe.imports_passed_through():
     from schemas.status import (
         AnomalyView,
         DeadlineView,
-        FeedbackCase,
-        FeedbackState,
         OrderOutcome,
         OrderStatus,
         Promise,
         RefundRequest,
         RefundState,
+        Reminder,
     )
     from workflows import search_attributes as sa
     from workflows.activity_options import CANCELLATION, RETRY, TIMEOUT
@@ -108,6 +109,9 @@ MERCHANT_CHANGED = 2002  # order changed, not the customer's fault
 REFUND_AGREED = 2005  # after-sales
 COURIER_PICKED_UP, COURIER_DELIVERED, COURIER_CANCELLED = 20, 40, 100
 USER = 1  # the platform's deal_op_type for a cancellation by the customer
+
+# workflow.patched() ids: each changed the commands of orders already in flight.
+FEEDBACK_RECORDS = "feedback-records"  # feedback cases written to the system of record
 
 
 @dataclass
@@ -156,6 +160,7 @@ class OrderWorkflow:
         self._assignee: Assignee | None = None
         self._assignment_lock = asyncio.Lock()
         self._reassignments = 0
+        self._accepted = False  # confirmed on the platform
         self._stock_reserved = False
         self._stock_round = 1
         self._booking: Booking | None = None
@@ -319,10 +324,13 @@ class OrderWorkflow:
             self._step(PlatformCalls.platform_confirm, self._call()),
             since=self._order.created_at,
         )
+        self._accepted = True
         await self._enter(Stage.ACCEPTED)
 
     async def _reserve_stock(self) -> None:
         while True:
+            if self._cancel is not None:
+                raise _Halt  # nothing is claimed for an order that is being cancelled
             try:
                 reservation = await self._act(
                     Stock.reserve_stock,
@@ -427,6 +435,7 @@ class OrderWorkflow:
 
     async def _promise_customer(self, msg: ConfirmWithCustomer) -> None:
         """R2.4.3 the customer is told the expected times and the promises."""
+        moved = self._promise is not None and self._promise.delivery_at != msg.promised_delivery_at
         self._promise = Promise(
             ready_at=msg.promised_ready_at,
             delivery_at=msg.promised_delivery_at,
@@ -435,6 +444,8 @@ class OrderWorkflow:
             confirmed_at=workflow.now(),
         )
         self._awaiting_reconfirmation = False
+        if moved and self._booking is not None:
+            self._spawn(self._rebook())
         await self._log(
             "confirmed_with_customer",
             actor=msg.by,
@@ -521,6 +532,32 @@ class OrderWorkflow:
                     await self._log("waiting_for_slot")
                     waiting_logged = True
                 await self._until(lambda: False, timedelta(minutes=self._pol.assign_retry_minutes))
+
+    async def _rebook(self) -> None:
+        """R3.2.1 the visit moved: a slot at the new time, and the person re-confirms it."""
+        old = self._booking
+        assert old is not None
+        self._booking = None
+        self._visit_reconfirmed = False
+        await self._act(Bookings.release_booking, OrderRef(order_id=self._id))
+        new = await self._book()
+        self._booking = new
+        deadline = self._deadline(Clause.EXECUTE)
+        for view in self._clock.views.values():
+            if view.clause is Clause.EXECUTE:
+                self._clock.move(view, new.slot_start + deadline.soft, deadline)
+        await self._log(
+            "rebooked",
+            staff_id=new.staff_id,
+            slot_start=new.slot_start.isoformat(),
+            previous=old.slot_start.isoformat(),
+        )
+        await self._tell(
+            Audience.STAFF,
+            f"Visit moved to {_at(new.slot_start)}",
+            f"{self._brief()} Re-confirm the new time with the customer.",
+            recipient=new.staff_id,
+        )
 
     async def _visit(self) -> None:
         """R3.2.2 re-confirmed with the customer, R3.2.3 / R3.3.1 executed on time."""
@@ -693,6 +730,9 @@ class OrderWorkflow:
                 child.cancel()
                 with contextlib.suppress(ChildWorkflowError, asyncio.CancelledError):
                     await child
+                view.decision = "cancel"  # as the child records it: ended with the order
+                view.resumed = False
+                view.closed_at = workflow.now()
                 self._hold(False)
                 raise _Halt
             outcome = child.result()
@@ -728,12 +768,25 @@ class OrderWorkflow:
             responsibility=outcome.responsibility,
         )
 
+    async def _save_case(self, case: FeedbackCase, satisfied: bool | None = None) -> None:
+        """R4.2 the case on record, so statistics and people outside the order can see it."""
+        if workflow.patched(FEEDBACK_RECORDS):
+            snapshot = case.model_copy(deep=True)  # the case may move on while this is written
+            await self._act(
+                OrderRecords.record_feedback,
+                RecordFeedback(order_id=self._id, case=snapshot, satisfied=satisfied),
+            )
+
     def _spawn_anomaly(self, kind: AnomalyKind, detail: str) -> None:
         """From a message handler: the handler answers now; the order pauses until decided."""
+        self._spawn(self._anomaly(kind, detail))
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Work a message handler starts but does not wait for; `run` waits for it at the end."""
 
         async def run() -> None:
             with contextlib.suppress(_Halt):
-                await self._anomaly(kind, detail)
+                await work
 
         self._background.append(asyncio.create_task(run()))
 
@@ -743,7 +796,8 @@ class OrderWorkflow:
             self._paused_stage = self._stage
             self._set_stage(Stage.ON_HOLD)
         elif self._paused_stage is not None:
-            self._set_stage(self._paused_stage)
+            if not self._stage.terminal:
+                self._set_stage(self._paused_stage)
             self._paused_stage = None
         workflow.upsert_search_attributes([sa.ANOMALY_OPEN.value_set(on)])
 
@@ -864,7 +918,7 @@ class OrderWorkflow:
     async def customer_change(self, msg: CustomerChange) -> None:
         """R2.4.2 changed fields go back through review and re-confirmation."""
         if self._finished or self._stage in (Stage.DELIVERED, Stage.CLOSED):
-            await self._log("customer_change_ignored", reason=f"order is {self._stage.value}")
+            await self._log("customer_change_ignored", reason=f"order is {self._state}")
             return
         fields = msg.changes.changed_fields()
         self._order = msg.changes.apply(self._order)
@@ -931,10 +985,12 @@ class OrderWorkflow:
             case=len(self._feedback) + 1,
             kind=kind,
             text=text,
+            channel=channel,
             opened_at=workflow.now(),
             owner=self._assignee.staff_id if self._assignee else None,
         )
         self._feedback.append(case)
+        await self._save_case(case)
         await self._log(
             "feedback_opened", actor="customer", case=case.case, kind=kind.value, channel=channel
         )
@@ -972,7 +1028,7 @@ class OrderWorkflow:
     @workflow.signal
     async def platform_cancel(self, msg: PlatformCancel) -> None:
         if self._finished:
-            await self._log("platform_cancel_ignored", reason=f"order is {self._stage.value}")
+            await self._log("platform_cancel_ignored", reason=f"order is {self._state}")
             return
         await self._log(
             "platform_cancelled", actor="platform", reason_code=msg.reason_code, reason=msg.reason
@@ -983,7 +1039,8 @@ class OrderWorkflow:
                 msg.reason or f"cancelled on the platform ({msg.reason_code})",
                 "platform",
                 on_platform_already=True,
-                customer_caused=msg.deal_op_type == USER and self._stage is not Stage.RECEIVED,
+                # R5.3.3 only a cancellation after the store accepted costs the customer credit
+                customer_caused=msg.deal_op_type == USER and self._accepted,
             )
         )
 
@@ -1026,6 +1083,8 @@ class OrderWorkflow:
             reason=msg.reason,
         )
         if not opened:
+            if msg.notify_type is RefundNotice.APPLY and request is None:
+                await self._log("refund_ignored", refund_id=msg.refund_id, reason=self._state)
             return  # a repeated push, a settlement, or nothing left to refund against
         assert request is not None
         await self._tell(
@@ -1073,7 +1132,10 @@ class OrderWorkflow:
     @workflow.signal
     async def customer_reminder(self, msg: CustomerReminder) -> None:
         """A reminder (催单) gets a reply within the reminder_reply clause."""
-        if self._finished or msg.remind_id in self._reminders:
+        if msg.remind_id in self._reminders:
+            return  # the same reminder pushed again
+        if self._finished:
+            await self._log("reminder_ignored", remind_id=msg.remind_id, reason=self._state)
             return
         self._reminders[msg.remind_id] = None
         await self._log("customer_reminded", actor="customer", remind_id=msg.remind_id)
@@ -1136,10 +1198,7 @@ class OrderWorkflow:
         )
         if msg.remedy is Remedy.RESCHEDULE:
             assert msg.new_promised_at is not None and self._promise is not None
-            self._promise.delivery_at = msg.new_promised_at
-            for view in self._clock.views.values():
-                if view.clause in (Clause.PREPARE, Clause.DELIVER, Clause.EXECUTE):
-                    self._clock.move(view, msg.new_promised_at, self._deadline(view.clause))
+            self._reschedule(msg.new_promised_at)
             told = f"New expected time: {_at(msg.new_promised_at)}. {msg.detail}"
         elif msg.remedy is Remedy.CANCEL:
             assert msg.cancel_code is not None
@@ -1152,6 +1211,21 @@ class OrderWorkflow:
             told = f"A change to your order: {msg.detail}"
         await self._tell(Audience.CUSTOMER, "About your order", told)
         return self._result(f"exception recorded, remedy {msg.remedy.value}")
+
+    def _reschedule(self, delivery_at: datetime) -> None:
+        """R3.3.2 a new promise: ready and delivery move together, and so do their deadlines."""
+        assert self._promise is not None
+        shift = delivery_at - self._promise.delivery_at
+        self._promise.delivery_at = delivery_at
+        if self._promise.ready_at is not None:
+            self._promise.ready_at += shift
+        for view in self._clock.views.values():
+            if view.clause is Clause.PREPARE and self._promise.ready_at is not None:
+                self._clock.move(view, self._promise.ready_at, self._deadline(view.clause))
+            elif view.clause is Clause.DELIVER:
+                self._clock.move(view, view.due_at + shift, self._deadline(view.clause))
+        if self._booking is not None:
+            self._spawn(self._rebook())  # the visit's execution clock follows its new slot
 
     @report_exception.validator
     def _check_exception(self, msg: ReportException) -> None:
@@ -1229,9 +1303,7 @@ class OrderWorkflow:
         await self._log("rated", actor=msg.by, score=msg.score, comment=msg.comment)
         if msg.score <= self._pol.low_rating:
             text = msg.comment or f"rated {msg.score} of 5"
-            self._background.append(
-                asyncio.create_task(self._open_case(FeedbackKind.COMPLAINT, text, "rating"))
-            )
+            self._spawn(self._open_case(FeedbackKind.COMPLAINT, text, "rating"))
         return self._result(f"rated {msg.score}")
 
     @record_rating.validator
@@ -1264,6 +1336,7 @@ class OrderWorkflow:
         case.responses.append(msg.response)
         case.owner = case.owner or msg.by
         case.state = FeedbackState.AWAITING_RESOLUTION
+        await self._save_case(case)
         await self._log("feedback_responded", actor=msg.by, case=msg.case, round=case.round)
         await self._tell(Audience.CUSTOMER, "About your feedback", msg.response)
         return self._result(f"feedback #{msg.case} answered")
@@ -1292,6 +1365,7 @@ class OrderWorkflow:
         else:
             case.round += 1
             case.state = FeedbackState.AWAITING_RESPONSE
+        await self._save_case(case, satisfied=msg.satisfied)
         await self._log(
             "feedback_resolved",
             actor=msg.by,
@@ -1354,7 +1428,7 @@ class OrderWorkflow:
     @cancel_order.validator
     def _check_cancel(self, msg: CancelOrder) -> None:
         if self._finished or self._stage in (Stage.DELIVERED, Stage.CLOSED):
-            raise _not_allowed(f"an order that is {self._stage.value} cannot be cancelled")
+            raise _not_allowed(f"an order that is {self._state} cannot be cancelled")
 
     # ============================================================================================
     # Query
@@ -1374,11 +1448,15 @@ class OrderWorkflow:
             booking=self._booking,
             promise=self._promise,
             awaiting_reconfirmation=self._awaiting_reconfirmation,
+            ready=self._ready,
+            visit_reconfirmed=self._visit_reconfirmed,
+            delivered=self._delivered,
             deadlines=list(self._clock.views.values()),
             breaches=self._clock.breaches,
             anomalies=self._anomalies,
             feedback=self._feedback,
             refunds=list(self._refunds.values()),
+            reminders=[Reminder(remind_id=i, reply=r) for i, r in self._reminders.items()],
             rating=self._rating,
             timeline=self._timeline,
         )
@@ -1409,6 +1487,11 @@ class OrderWorkflow:
     @property
     def _finished(self) -> bool:
         return self._cancel is not None or self._stage.terminal
+
+    @property
+    def _state(self) -> str:
+        """The stage, as a person should read it in a refusal or an ignored message."""
+        return "being cancelled" if self._cancel and not self._stage.terminal else self._stage.value
 
     def _open_matters(self) -> bool:
         return (
@@ -1528,7 +1611,7 @@ class OrderWorkflow:
 
     def _require_active(self, name: str) -> None:
         if self._finished:
-            raise _not_allowed(f"{name}: the order is {self._stage.value}")
+            raise _not_allowed(f"{name}: the order is {self._state}")
         if self._on_hold:
             raise _not_allowed(
                 f"{name}: the order is on hold until its anomaly is decided "

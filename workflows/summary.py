@@ -7,9 +7,10 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from schemas.feedback import FeedbackCase, FeedbackState
     from schemas.order import OrderType, Stage
     from schemas.records import OrderSummary
-    from schemas.status import Breach, FeedbackCase, FeedbackState
+    from schemas.status import Breach
 
 
 def stage_seconds(stages: list[tuple[Stage, datetime]], ended_at: datetime) -> dict[str, float]:
