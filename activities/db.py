@@ -194,15 +194,18 @@ async def migrate(pool: asyncpg.Pool, directory: Path = MIGRATIONS_DIR) -> list[
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
         try:
-            await conn.execute(
-                """
-                CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version    text PRIMARY KEY,
-                    checksum   text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now()
+            # Only DDL when there is something to do: the services' role may not create tables,
+            # and an up-to-date database then migrates without needing that right.
+            if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+                await conn.execute(
+                    """
+                    CREATE TABLE schema_migrations (
+                        version    text PRIMARY KEY,
+                        checksum   text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """
                 )
-                """
-            )
             applied = {
                 r["version"]: r["checksum"]
                 for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")

@@ -24,6 +24,7 @@ import asyncpg
 
 from activities.db import REPO_ROOT, Conn, MigrationError, connect, migrate, resolve_dsn
 from activities.settings import BUSINESS_TZ
+from workers.logging import configure_logging
 
 DEMO_FILE = REPO_ROOT / "starter" / "demo_business.json"
 
@@ -304,6 +305,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_logging("WARNING")
     parser = argparse.ArgumentParser(
         prog="python -m starter.db_cli", description=__doc__.split("\n")[0]
     )

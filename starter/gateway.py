@@ -5,10 +5,19 @@ signal accepted); otherwise the platform is told to retry (R6.3.1). A push that 
 or verified, or that cannot be handed to Temporal, is kept in `rejected_pushes` with the
 reason, so nothing the platform sent is lost (R6.3.2).
 
+Intake is hardened because the push URLs are public: a push signed correctly but whose
+`timestamp` is more than ORDERFLOW_PUSH_MAX_AGE_SECONDS old (default 600; 0 turns the check
+off) or more than 60 s ahead is refused as a possible replay (705), and a body or query over
+ORDERFLOW_PUSH_MAX_BYTES (default 65536) is refused with HTTP 413 unread past the limit; both
+are kept in `rejected_pushes` (an oversized one truncated). A late retry of a genuine push
+is refused the same way and stays in `rejected_pushes`; the patrol finds its order. The app
+secret is never logged nor stored, not even inside a header.
+
 Run: `python -m starter.gateway --host 127.0.0.1 --port 8080`. Environment: TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE (and TEMPORAL_API_KEY for a TLS cloud namespace), DATABASE_URL,
-MEITUAN_BASE_URL, MEITUAN_APP_ID, MEITUAN_APP_SECRET, ORDERFLOW_PUSH_BASE_URL, and
-ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT (seconds a push may wait for Temporal, default 5).
+MEITUAN_BASE_URL, MEITUAN_APP_ID, MEITUAN_APP_SECRET, ORDERFLOW_PUSH_BASE_URL,
+ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT (seconds a push may wait for Temporal, default 5),
+ORDERFLOW_PUSH_MAX_AGE_SECONDS and ORDERFLOW_PUSH_MAX_BYTES.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
@@ -72,6 +81,7 @@ from schemas.messages import (
     PlatformRefund,
     RefundNotice,
 )
+from workers.logging import configure_logging
 from workers.temporal_client import TASK_QUEUE, connect_client
 
 log = logging.getLogger("orderflow.gateway")
@@ -85,6 +95,9 @@ PUSH_PREFIX: Final = "/meituan/push"
 ID_REUSE: Final = WorkflowIDReusePolicy.REJECT_DUPLICATE
 # Headers that could carry credentials of whoever called are not kept with a rejected push.
 _SECRET_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
+_SECRET_HEADER_PARTS: Final = ("secret", "token", "password", "api-key", "apikey", "auth")
+STORED_BODY_BYTES: Final = 8192
+"""What is kept of an oversized push: enough to see what it was."""
 
 
 def workflow_id(order_id: int | str) -> str:
@@ -94,23 +107,33 @@ def workflow_id(order_id: int | str) -> str:
 @dataclass(frozen=True)
 class GatewaySettings:
     app_id: str = DEFAULT_APP_ID
-    app_secret: str = DEFAULT_APP_SECRET
+    app_secret: str = field(default=DEFAULT_APP_SECRET, repr=False)
     push_base_url: str = DEFAULT_PUSH_BASE_URL
     """The public URL the platform pushes to (before `/{kind}`): it is part of the signature."""
     meituan_base_url: str = DEFAULT_BASE_URL
     temporal_timeout_s: float = 5.0
     """Longest a push waits for Temporal; the platform's own push timeout is unverified."""
+    push_max_age_s: float = 600.0
+    """Oldest `timestamp` a push may carry (replay protection); 0 or less: not checked."""
+    push_max_future_s: float = 60.0
+    """How far ahead of our clock a push's `timestamp` may be (clock skew)."""
+    max_body_bytes: int = 64 * 1024
+    """Largest push body (or query) read; the biggest order pushes are a few KiB."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewaySettings:
         env = os.environ if env is None else env
         timeout = env.get("ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT", "").strip()
+        max_age = env.get("ORDERFLOW_PUSH_MAX_AGE_SECONDS", "").strip()
+        max_bytes = env.get("ORDERFLOW_PUSH_MAX_BYTES", "").strip()
         return cls(
             app_id=env.get("MEITUAN_APP_ID") or DEFAULT_APP_ID,
             app_secret=env.get("MEITUAN_APP_SECRET") or DEFAULT_APP_SECRET,
             push_base_url=env.get("ORDERFLOW_PUSH_BASE_URL") or DEFAULT_PUSH_BASE_URL,
             meituan_base_url=env.get("MEITUAN_BASE_URL") or DEFAULT_BASE_URL,
             temporal_timeout_s=float(timeout) if timeout else cls.temporal_timeout_s,
+            push_max_age_s=float(max_age) if max_age else cls.push_max_age_s,
+            max_body_bytes=int(max_bytes) if max_bytes else cls.max_body_bytes,
         )
 
     def push_url(self, kind: PushKind) -> str:
@@ -199,8 +222,25 @@ class Gateway:
 
     async def receive(self, kind: PushKind, request: Request) -> Response:
         received_at = datetime.now(UTC)
-        body = await request.body()
+        body, complete = await self._read_body(request)
         query = request.url.query
+        limit = self.settings.max_body_bytes
+        if not complete or len(query.encode()) > limit:
+            where = "body" if not complete else "query"
+            reason = (
+                f"push {where} over the {limit}-byte limit: refused, "
+                f"kept truncated to {STORED_BODY_BYTES} bytes"
+            )
+            await self.store(
+                request,
+                kind,
+                body[:STORED_BODY_BYTES],
+                reason,
+                received_at,
+                query=query[:STORED_BODY_BYTES],
+            )
+            log.warning("%s push refused: %s", kind, reason)
+            return _ng(413, ErrorCode.BAD_PARAMETER_FORMAT, reason)
         try:
             # The platform uses GET (query) for some kinds and POST (form body) for others;
             # both are accepted for every kind.
@@ -209,13 +249,16 @@ class Gateway:
                 return JSONResponse(OK_RESPONSE)  # the console's URL check
             held = await self.hold(kind, form, received_at)
         except Refusal as refusal:
-            await self.store(request, kind, body, refusal.message, received_at)
-            log.warning("%s push refused (%s): %s", kind, refusal.code, refusal.message)
-            return _ng(refusal.status, refusal.code, refusal.message)
+            message = self._scrub(refusal.message)
+            await self.store(request, kind, body, message, received_at)
+            log.warning("%s push refused (%s): %s", kind, refusal.code, message)
+            return _ng(refusal.status, refusal.code, message)
         except PushDecodeError as exc:
             # A form that is not even UTF-8.
-            await self.store(request, kind, body, str(exc), received_at)
-            return _ng(400, _decode_code(exc), str(exc))
+            message = self._scrub(str(exc))
+            await self.store(request, kind, body, message, received_at)
+            log.warning("%s push refused: %s", kind, message)
+            return _ng(400, _decode_code(exc), message)
         if held in _KEPT:
             stored = await self.store(request, kind, body, _KEPT[held], received_at)
             if held is Held.RECORDED and not stored:
@@ -223,6 +266,51 @@ class Gateway:
                 return _ng(503, ErrorCode.SYSTEM_ERROR, "could not record the push")
         log.info("%s push %s", kind, held.value)
         return JSONResponse(OK_RESPONSE)
+
+    async def _read_body(self, request: Request) -> tuple[bytes, bool]:
+        """The body, or as much as the limit allows: (bytes, whether complete). A body that
+        says it is too big is not read at all beyond what is kept of it."""
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        stop = STORED_BODY_BYTES if declared.isdigit() and int(declared) > limit else limit
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > stop:
+                return bytes(body), False
+        return bytes(body), len(body) <= limit
+
+    def _scrub(self, text: str) -> str:
+        """`text` with the app secret replaced: error texts can quote what was sent."""
+        secret = self.settings.app_secret
+        return text.replace(secret, "[secret]") if secret else text
+
+    def _check_fresh(self, kind: PushKind, push: BaseModel, received_at: datetime) -> None:
+        """Replay protection: the signature covers `timestamp`, so an old or future one was
+        either recorded and sent again or forged, unless the clocks disagree."""
+        settings = self.settings
+        if settings.push_max_age_s <= 0:
+            return
+        stamp = getattr(push, "timestamp", None)
+        if not isinstance(stamp, int) or stamp <= 0:
+            raise Refusal(
+                400, ErrorCode.MISSING_PARAMETER, f"{kind} push has no timestamp to check"
+            )
+        age = received_at.timestamp() - stamp
+        if age > settings.push_max_age_s:
+            raise Refusal(
+                400,
+                ErrorCode.BAD_PARAMETER_FORMAT,
+                f"{kind} push timestamp {stamp} is {age:.0f} s old, over the "
+                f"{settings.push_max_age_s:g} s window: refused as a possible replay",
+            )
+        if -age > settings.push_max_future_s:
+            raise Refusal(
+                400,
+                ErrorCode.BAD_PARAMETER_FORMAT,
+                f"{kind} push timestamp {stamp} is {-age:.0f} s in the future, over the "
+                f"{settings.push_max_future_s:g} s allowed for clock skew",
+            )
 
     async def healthz(self, request: Request) -> Response:
         """Ready to take pushes: Temporal answers and the database answers."""
@@ -258,6 +346,7 @@ class Gateway:
             )
         except PushDecodeError as exc:
             raise Refusal(400, _decode_code(exc), str(exc)) from exc
+        self._check_fresh(kind, push, received_at)
         try:
             async with asyncio.timeout(self.settings.temporal_timeout_s):
                 return await self._dispatch(push, received_at)
@@ -387,16 +476,26 @@ class Gateway:
         body: bytes,
         reason: str,
         received_at: datetime,
+        *,
+        query: str | None = None,
     ) -> bool:
         """Keep the raw push (R6.3.2); a failure to store is logged, not raised: for a refused
         push the platform's retry is the other safety net. True when stored."""
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS}
-        raw = body.decode("utf-8", errors="backslashreplace")
+        secret = self.settings.app_secret
+        headers = {
+            k: _pg_text(v)
+            for k, v in request.headers.items()
+            if k.lower() not in _SECRET_HEADERS
+            and not any(part in k.lower() for part in _SECRET_HEADER_PARTS)
+            and not (secret and secret in v)
+        }
+        raw = _pg_text(body.decode("utf-8", errors="backslashreplace"))
+        query = _pg_text(request.url.query if query is None else query)
         try:
             if self.pool is None:
                 raise RuntimeError("no database configured")
             await self._insert(
-                received_at, kind, request.method, request.url.query, raw, headers, reason
+                received_at, kind, request.method, query, raw, headers, _pg_text(reason)
             )
             return True
         except Exception:
@@ -404,8 +503,8 @@ class Gateway:
                 "could not store a rejected %s push (%s): query=%r body=%r",
                 kind,
                 reason,
-                request.url.query,
-                raw,
+                self._scrub(query),
+                self._scrub(raw[:STORED_BODY_BYTES]),
             )
             return False
 
@@ -435,6 +534,11 @@ class Gateway:
                 headers,
                 reason[:2000],
             )
+
+
+def _pg_text(text: str) -> str:
+    """PostgreSQL text and jsonb hold no NUL character; a push may carry one."""
+    return text.replace("\x00", "\\x00")
 
 
 def _notice(value: str) -> RefundNotice:
@@ -507,7 +611,10 @@ async def serve(host: str, port: int, log_level: str = "info") -> None:
     try:
         await db.migrate(pool)  # rejected_pushes must exist before the first push
         app = create_app(client, pool, settings)
-        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+        # log_config=None: uvicorn's own handlers would print push query strings unmasked.
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level=log_level, lifespan="on", log_config=None
+        )
         server = _Server(config)
         serving = asyncio.create_task(server.serve())
         stopping = asyncio.create_task(stop.wait())
@@ -525,7 +632,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    configure_logging(args.log_level)
     asyncio.run(serve(args.host, args.port, args.log_level))
 
 

@@ -19,6 +19,7 @@ from activities.db import connect
 from activities.policy import current_policy
 from meituan.client import MeituanClient
 from starter.schedules import ensure_patrol_schedule
+from workers.logging import configure_logging
 from workers.registry import WORKFLOWS, build_activities
 from workers.temporal_client import TASK_QUEUE, connect_client
 
@@ -58,7 +59,7 @@ async def run(stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
 
     async def _main() -> None:
         stop = asyncio.Event()

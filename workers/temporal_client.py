@@ -1,16 +1,46 @@
-"""One way to reach Temporal for every process: workers, gateway, CLI, demo."""
+"""One way to reach Temporal for every process: workers, gateway, CLI, demo.
+
+Being the one place, it is also where payload encryption is applied (`workers.codec`): every
+process that writes to or reads from Temporal encrypts and decrypts alike.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
+from workers.codec import ENV_KEYS, codec_from_env
+from workers.codec import data_converter as _converter
+
 TASK_QUEUE = "orders"
+
+log = logging.getLogger("orderflow.codec")
+
+
+def data_converter(environ: Mapping[str, str] | None = None) -> DataConverter:
+    """The pydantic converter, encrypting when ORDERFLOW_CODEC_KEYS is set; logs which, so
+    every process says at startup whether its payloads are encrypted. A malformed key list
+    raises `CodecConfigError`."""
+    codec = codec_from_env(os.environ if environ is None else environ)
+    if codec is None:
+        log.info(
+            "payload codec off (%s unset): Temporal histories hold payloads, customer data "
+            "included, in plaintext; acceptable for local development only",
+            ENV_KEYS,
+        )
+    else:
+        log.info(
+            "payload codec on: AES-256-GCM, encrypting with key %r, decrypting keys %s",
+            codec.encrypting_key_id,
+            ", ".join(codec.key_ids),
+        )
+    return _converter(codec)
 
 
 async def connect_client(
@@ -21,12 +51,12 @@ async def connect_client(
 ) -> Client:
     """The SDK's environment configuration: TEMPORAL_ADDRESS (default localhost:7233),
     TEMPORAL_NAMESPACE, and for Temporal Cloud or a TLS cluster TEMPORAL_API_KEY or
-    TEMPORAL_TLS_CLIENT_CERT_PATH / TEMPORAL_TLS_CLIENT_KEY_PATH. `lazy` connects on first use,
-    so a process can start while Temporal is down."""
-    config = ClientConfig.load_client_connect_config(
-        override_env_vars=dict(os.environ if environ is None else environ)
-    )
+    TEMPORAL_TLS_CLIENT_CERT_PATH / TEMPORAL_TLS_CLIENT_KEY_PATH; payload encryption from
+    ORDERFLOW_CODEC_KEYS. `lazy` connects on first use, so a process can start while Temporal
+    is down."""
+    env = dict(os.environ if environ is None else environ)
+    config = ClientConfig.load_client_connect_config(override_env_vars=env)
     config.setdefault("target_host", "localhost:7233")
     return await Client.connect(
-        **config, data_converter=pydantic_data_converter, runtime=runtime, lazy=lazy
+        **config, data_converter=data_converter(env), runtime=runtime, lazy=lazy
     )

@@ -1,0 +1,330 @@
+"""JSON-lines logs with customers' personal data masked, for every process.
+
+Logs travel further than the database: terminals, log shippers, tickets. So phone numbers
+(mainland mobiles, the platform's privacy numbers such as `13812345678_1234`, landlines),
+customer names and addresses are masked before a line is written, whoever logged it: our
+code through structlog or the standard `logging` module, and the libraries (temporalio,
+uvicorn, httpx) through `logging`. Secrets (signatures, tokens, passwords, app secrets) are
+masked by the same processor.
+
+Masking works by key, anywhere in the event, nested dicts and lists included (`phone`,
+`recipient_name`, `address`, `customer`, and prose about customers such as a notification's
+`text` or an order's `remarks`), and in free text: phone numbers wherever they appear, and
+`key=value` / `key: value` pairs of those keys (reprs, JSON, form bodies). Names and
+addresses written as bare prose cannot be recognised: log identifiers, not people.
+
+`configure_logging()` is for a process's entry point. A uvicorn server must be given
+`log_config=None`, or uvicorn installs its own, unmasked handlers. The SDK core (Rust) writes
+its few lines of its own straight to the console, past `logging`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from typing import IO, Any, Final
+
+import structlog
+from pydantic import BaseModel
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+MASK: Final = "***"
+SECRET_MASK: Final = "[secret]"
+
+# --- phone numbers in text ----------------------------------------------------------------------
+
+_MOBILE = r"(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}"
+_LANDLINE = r"0\d{2,3}[ -]?\d{3,4}[ -]?\d{4}"
+_EXTENSION = r"(?:(?:[_,#＃]|转|ext\.?\s?)\d{1,6})?"
+PHONE_PATTERN: Final = re.compile(
+    rf"(?<![0-9A-Za-z+])(?:{_MOBILE}|{_LANDLINE}){_EXTENSION}(?![0-9A-Za-z])"
+)
+"""A whole number only: never digits inside a longer run such as an order id, a timestamp or
+the hex of a run id."""
+_MAIN_NUMBER = re.compile(rf"^(?:{_MOBILE}|{_LANDLINE})")
+
+
+def _mask_phone_match(match: re.Match[str]) -> str:
+    text = match.group(0)
+    main = _MAIN_NUMBER.match(text)
+    main_text = main.group(0) if main else text
+    digits = re.sub(r"\D", "", main_text)
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    masked = f"{digits[:3]}****{digits[-4:]}"
+    return masked + ("_****" if len(main_text) < len(text) else "")
+
+
+def mask_phones(text: str) -> str:
+    """Every phone number in `text` as `138****5678` (`_****` for an extension)."""
+    return PHONE_PATTERN.sub(_mask_phone_match, text)
+
+
+def mask_phone(value: str) -> str:
+    """A phone field's value: masked like `mask_phones`, or wholly when it is no number."""
+    if not value:
+        return value
+    masked = mask_phones(value)
+    return masked if masked != value else MASK
+
+
+def mask_name(value: str) -> str:
+    """`陆(先生)` -> `陆**`: the first character, which is rarely identifying on its own."""
+    return f"{value[0]}**" if value else value
+
+
+def mask_address(value: str) -> str:
+    return MASK if value else value
+
+
+def mask_secret(value: str) -> str:
+    return SECRET_MASK if value else value
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+PHONE_KEYS: Final = frozenset(
+    {
+        "phone",
+        "mobile",
+        "tel",
+        "telephone",
+        "phone_number",
+        "recipient_phone",
+        "backup_recipient_phone",
+        "customer_phone",
+        "contact_phone",
+        "courier_phone",
+        "dispatcher_mobile",
+    }
+)
+NAME_KEYS: Final = frozenset(
+    {
+        "name",
+        "recipient_name",
+        "customer_name",
+        "contact_name",
+        "courier_name",
+        "dispatcher_name",
+        "real_name",
+        "full_name",
+    }
+)
+ADDRESS_KEYS: Final = frozenset(
+    {"address", "recipient_address", "customer_address", "delivery_address", "address_text"}
+)
+WHOLE_KEYS: Final = frozenset({"customer", "recipient", "consignee", "address_geocoded"})
+"""Masked whole, whatever they hold: a customer object carries name, phone, address and place."""
+PROSE_KEYS: Final = frozenset({"text", "remarks", "caution", "comment", "feedback_text"})
+"""Prose written by or about a customer (notification texts name them and their address)."""
+SECRET_KEYS: Final = frozenset(
+    {
+        "secret",
+        "app_secret",
+        "password",
+        "passwd",
+        "token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "authorization",
+        "proxy_authorization",
+        "cookie",
+        "sig",
+        "signature",
+        "codec_keys",
+        "orderflow_codec_keys",
+        "orderflow_codec_token",
+        "meituan_app_secret",
+        "temporal_api_key",
+    }
+)
+
+_MASKERS: Final[Mapping[frozenset[str], Callable[[str], str]]] = {
+    PHONE_KEYS: mask_phone,
+    NAME_KEYS: mask_name,
+    ADDRESS_KEYS: mask_address,
+    PROSE_KEYS: mask_address,
+    SECRET_KEYS: mask_secret,
+}
+
+
+def _normal(key: object) -> str:
+    return str(key).strip().lower().replace("-", "_")
+
+
+def _masker(key: object) -> Callable[[str], str] | None:
+    normal = _normal(key)
+    for keys, masker in _MASKERS.items():
+        if normal in keys:
+            return masker
+    return None
+
+
+# --- key=value pairs in text --------------------------------------------------------------------
+
+_TEXT_KEYS = sorted(
+    PHONE_KEYS | NAME_KEYS | ADDRESS_KEYS | PROSE_KEYS | WHOLE_KEYS | SECRET_KEYS, key=len
+)
+_PAIR = re.compile(
+    r"(?<![A-Za-z0-9_])(?P<key>" + "|".join(map(re.escape, reversed(_TEXT_KEYS))) + r")"
+    r"(?![A-Za-z0-9_])(?P<sep>['\"]?\s*[:=]\s*)"
+    r"(?:(?P<quote>['\"])(?P<quoted>.*?)(?P=quote)"
+    # A bare value followed by a bracket is a constructor (`customer=Customer(name=...)`):
+    # not taken, so the fields inside are masked one by one.
+    r"|(?P<bare>(?:(?:bearer|basic)\s+)?[^\s&,;(){}\[\]'\"]++)(?![({\[]))",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}")
+
+
+def _mask_pair(match: re.Match[str]) -> str:
+    key = match.group("key")
+    masker = _masker(key) or (lambda v: MASK)
+    if match.group("quote") is not None:
+        value = masker(match.group("quoted"))
+        quote = match.group("quote")
+        return f"{key}{match.group('sep')}{quote}{value}{quote}"
+    return f"{key}{match.group('sep')}{masker(match.group('bare'))}"
+
+
+def mask_text(text: str) -> str:
+    """Free text: `key=value` pairs of personal or secret keys, bearer tokens, then phones."""
+    text = _PAIR.sub(_mask_pair, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {SECRET_MASK}", text)
+    return mask_phones(text)
+
+
+# --- values -------------------------------------------------------------------------------------
+
+
+def redact(value: Any, key: object = None) -> Any:
+    """`value` with personal data and secrets masked; `key` is the name it was found under."""
+    if key is not None:
+        normal = _normal(key)
+        if normal in WHOLE_KEYS:
+            return MASK if value not in (None, "", [], {}) else value
+        masker = _masker(normal)
+        if masker is not None and not isinstance(value, Mapping | list | tuple | set):
+            return value if value is None else masker(str(value))
+    if isinstance(value, str):
+        return mask_text(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, BaseModel):
+        return redact(value.model_dump(mode="json"), key)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return redact(dataclasses.asdict(value), key)
+    if isinstance(value, Mapping):
+        return {k: redact(v, k) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact(v, key) for v in value]
+    return mask_text(str(value))
+
+
+_UNTOUCHED: Final = frozenset({"level", "logger", "timestamp"})
+
+
+def redact_event(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: masks the whole event dict; runs last before rendering."""
+    for key in list(event_dict):
+        if key not in _UNTOUCHED:
+            event_dict[key] = redact(event_dict[key], None if key == "event" else key)
+    return event_dict
+
+
+def _drop_duplicates(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    # uvicorn's copy of the message with terminal colour codes, and the formatted message a
+    # handler before ours may have left on the record.
+    event_dict.pop("color_message", None)
+    if event_dict.get("message") == event_dict.get("event"):
+        event_dict.pop("message", None)
+    return event_dict
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+class _Handler(logging.StreamHandler[IO[str]]):
+    """Ours, so a second `configure_logging` replaces it instead of doubling every line."""
+
+
+_ROUTED: Final = ("uvicorn", "uvicorn.error", "uvicorn.access", "temporalio")
+
+
+def _shared() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def configure_logging(
+    level: int | str | None = None, *, stream: IO[str] | None = None
+) -> logging.Handler:
+    """structlog and the standard `logging` module both write masked JSON lines to `stream`
+    (stderr). `level` defaults to ORDERFLOW_LOG_LEVEL, else INFO. A handler left by
+    `logging.basicConfig` would print unmasked lines, so it is replaced. Returns the handler."""
+    chosen = level if level is not None else os.environ.get("ORDERFLOW_LOG_LEVEL", "INFO")
+    numeric = logging.getLevelName(chosen.upper()) if isinstance(chosen, str) else chosen
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {chosen!r}")
+    shared = _shared()
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _drop_duplicates,
+            redact_event,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+    )
+    handler = _Handler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if isinstance(old, _Handler) or type(old) is logging.StreamHandler:
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name in _ROUTED:
+        routed = logging.getLogger(name)
+        for old in list(routed.handlers):
+            routed.removeHandler(old)
+        routed.propagate = True
+    return handler
+
+
+def get_logger(name: str | None = None) -> Any:
+    """A structlog logger whose lines go through the masking processor once configured."""
+    return structlog.stdlib.get_logger(name)
+
+
+__all__ = [
+    "MASK",
+    "SECRET_MASK",
+    "configure_logging",
+    "get_logger",
+    "mask_phones",
+    "mask_text",
+    "redact",
+    "redact_event",
+]
