@@ -503,6 +503,9 @@ async def test_a_service_order_confirmed_reassigned_changed_and_done(stack: Stac
     )
     ok(await stack.orderctl("confirm", order, "--by", "T-302", "--delivery-at", "+26h"))
     await until(handle, lambda s: not s.awaiting_reconfirmation, "re-confirmed")
+    # The visit moved with it: booked again, and the technician re-confirms the new time.
+    await event(handle, "rebooked")
+    ok(await stack.orderctl("reconfirm", order, "--by", "T-302", "--note", "new time agreed"))
 
     ok(await stack.orderctl("delivered", order, "--by", "T-302", "--proof", "signed sheet"))
     await stage(handle, Stage.DELIVERED)

@@ -310,6 +310,12 @@ def configure_logging(
         for old in list(routed.handlers):
             routed.removeHandler(old)
         routed.propagate = True
+        routed.setLevel(logging.NOTSET)  # uvicorn sets its own; the chosen level applies
+    # A `dictConfig` elsewhere (uvicorn's own, by default) disables the loggers it does not
+    # name; every line must reach the masking handler, so none stays disabled.
+    for existing in logging.root.manager.loggerDict.values():
+        if isinstance(existing, logging.Logger):
+            existing.disabled = False
     return handler
 
 

@@ -35,7 +35,10 @@ class BackgroundServer:
     def __init__(
         self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
     ) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+        # log_config=None: in-process, the host's logging stays as the host configured it.
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level=log_level, lifespan="on", log_config=None
+        )
         self._server = _EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
         self.host = host
