@@ -91,3 +91,15 @@ async def has_event(handle: Handle, event: str, patience: float = 15) -> OrderSt
 
 def later(now: datetime, minutes: float) -> datetime:
     return now + timedelta(minutes=minutes)
+
+
+async def anomaly_open(handle: Handle, patience: float = 15) -> OrderStatus:
+    """On hold, with its anomaly's child started (the status shows an anomaly only then)."""
+    return await until(
+        handle,
+        lambda s: (
+            s.stage is Stage.ON_HOLD and bool(s.anomalies) and s.anomalies[-1].closed_at is None
+        ),
+        "an open anomaly",
+        patience,
+    )

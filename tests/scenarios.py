@@ -32,6 +32,7 @@ from tests.orders import (
     GOODS_STORE,
     SERVICE_STORE,
     Handle,
+    anomaly_open,
     at_stage,
     has_event,
     later,
@@ -90,7 +91,7 @@ async def anomaly(env: WorkflowEnvironment, business: Business, order_id: str) -
         )
     ]
     handle = await start(env, order_id)
-    await at_stage(handle, Stage.ON_HOLD)
+    await anomaly_open(handle)
     child = env.client.get_workflow_handle_for(AnomalyWorkflow.run, f"anomaly-{order_id}-1")
     await child.execute_update(
         AnomalyWorkflow.decide,

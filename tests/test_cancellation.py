@@ -34,6 +34,7 @@ from tests.doubles import Business, Transient
 from tests.orders import (
     SERVICE_STORE,
     Handle,
+    anomaly_open,
     at_stage,
     has_event,
     later,
@@ -184,7 +185,7 @@ async def on_hold(env: WorkflowEnvironment, business: Business, order_id: str) -
         )
     ]
     handle = await start(env, order_id)
-    current = await at_stage(handle, Stage.ON_HOLD)
+    current = await anomaly_open(handle)
     assert current.paused_stage is Stage.REVIEWING
     await anomaly_waiting(business, order_id)
     return Held(handle)
@@ -332,7 +333,7 @@ async def test_cancelling_while_an_escalated_anomaly_is_open_ends_cancelled(
         OrderWorkflow.report_exception,
         ReportException(by="S-101", kind="shortage", detail="红烧肉卖完了", remedy="escalate"),
     )
-    await at_stage(handle, Stage.ON_HOLD)
+    await anomaly_open(handle)
     await anomaly_waiting(business, order_id)
 
     await handle.signal(OrderWorkflow.platform_cancel, USER_CANCEL)

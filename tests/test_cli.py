@@ -546,7 +546,9 @@ async def test_the_anomaly_inbox_and_a_decision(stack: Stack) -> None:
         ],
     )
     order, handle = await stack.start(GOODS_STORE, [verdict])
-    held = await stage(handle, Stage.ON_HOLD)
+    held = await until(  # the order shows the anomaly once its child exists
+        handle, lambda s: s.stage is Stage.ON_HOLD and bool(s.anomalies), "an open anomaly"
+    )
     anomaly_id = f"anomaly-{order}-1"
     assert held.anomalies[-1].anomaly_id == anomaly_id
 

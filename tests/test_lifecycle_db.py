@@ -28,7 +28,7 @@ from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
-from tests.orders import at_stage, has_event, later, status
+from tests.orders import anomaly_open, at_stage, has_event, later, status
 from tests.real_stack import calls, one, place
 from tests.real_stack import platform as platform
 from tests.real_stack import real_worker as real_worker
@@ -134,7 +134,7 @@ async def test_a_wrong_price_is_found_by_the_real_review_and_decided(
 ) -> None:
     handle = await place(env, platform.sim, "SH-XH-001", anomaly="wrong_price")
     order_id = handle.id.removeprefix("order-")
-    paused = await at_stage(handle, Stage.ON_HOLD)
+    paused = await anomaly_open(handle)
     assert paused.anomalies[0].kind.value == "price"
     child = env.client.get_workflow_handle_for(AnomalyWorkflow.run, f"anomaly-{order_id}-1")
     await child.execute_update(

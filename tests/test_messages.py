@@ -46,6 +46,7 @@ from tests.orders import (
     COURIER_STORE,
     SERVICE_STORE,
     Handle,
+    anomaly_open,
     at_stage,
     has_event,
     later,
@@ -201,7 +202,7 @@ async def on_hold(env: WorkflowEnvironment, business: Business, order_id: str) -
         )
     ]
     handle = await start(env, order_id)
-    await at_stage(handle, Stage.ON_HOLD)
+    await anomaly_open(handle)
     await anomaly_waiting(business, order_id)
     return handle
 
@@ -693,7 +694,7 @@ async def test_an_exception_escalated_opens_an_anomaly_and_holds_the_order(
         ReportException(by="S-101", kind="other", detail="地址不存在", remedy="escalate"),
     )
 
-    current = await at_stage(handle, Stage.ON_HOLD)
+    current = await anomaly_open(handle)
     assert current.paused_stage is Stage.IN_PROGRESS
     await anomaly_waiting(business, order_id)
     [anomaly] = current.anomalies
@@ -1231,7 +1232,7 @@ async def test_delivery_status_drives_a_courier_order(
     assert entry.actor == "platform" and entry.details == {"status": 20, "courier": "张师傅"}
 
     await handle.signal(OrderWorkflow.delivery_status, DeliveryStatus(status=100))
-    current = await at_stage(handle, Stage.ON_HOLD)
+    current = await anomaly_open(handle)
     assert current.paused_stage is Stage.DELIVERING
     assert current.anomalies[0].detail == "the platform's courier cancelled the delivery"
     await anomaly_waiting(business, order_id)

@@ -180,6 +180,7 @@ class OrderWorkflow:
         self._reminders: dict[str, str | None] = {}
         self._anomalies: list[AnomalyView] = []
         self._anomaly_lock = asyncio.Lock()
+        self._held_by = ""  # the anomaly the order is on hold for
         self._exceptions: list[str] = []
         self._cancel: CancelRequest | None = None
         self._outcome: OrderOutcome | None = None
@@ -706,7 +707,7 @@ class OrderWorkflow:
                 opened_at=workflow.now(),
                 paused_stage=self._stage,
             )
-            self._anomalies.append(view)
+            self._held_by = view.anomaly_id
             self._hold(True)
             await self._log("anomaly_opened", anomaly_id=view.anomaly_id, kind=kind.value)
             child = await workflow.start_child_workflow(
@@ -725,6 +726,8 @@ class OrderWorkflow:
                 ),
                 id=view.anomaly_id,
             )
+            # Shown once the child exists, so whoever sees it can decide it straight away.
+            self._anomalies.append(view)
             await workflow.wait_condition(lambda: child.done() or self._cancel is not None)
             if not child.done():
                 child.cancel()
@@ -1615,7 +1618,7 @@ class OrderWorkflow:
         if self._on_hold:
             raise _not_allowed(
                 f"{name}: the order is on hold until its anomaly is decided "
-                f"({self._anomalies[-1].anomaly_id})"
+                f"({self._held_by})"
             )
 
     def _require_stage(self, name: str, *stages: Stage) -> None:
