@@ -20,11 +20,12 @@ import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from functools import cache
 from importlib import metadata
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -65,6 +66,7 @@ from schemas.messages import (
 from schemas.order import CustomerChanges, OrderType, Stage
 from schemas.status import OrderStatus
 from starter import cli_format as fmt
+from starter import stats as st
 from workers.logging import configure_logging
 from workers.temporal_client import TASK_QUEUE, connect_client
 from workflows import search_attributes as sa
@@ -596,6 +598,44 @@ async def anomalies(session: Session, args: argparse.Namespace) -> Exit:
     return Exit.OK
 
 
+async def stats(args: argparse.Namespace) -> Exit:
+    """R4.3 the statistics of a period; reads PostgreSQL, not Temporal."""
+    try:
+        figures = await st.collect(period_of(args), args.by)
+    except st.StatsError as err:
+        raise Failure(str(err), Exit.FAILED) from None
+    print(fmt.dumps(figures) if args.json else st.render(figures))
+    return Exit.OK
+
+
+async def report(args: argparse.Namespace) -> Exit:
+    """R4.3 the statistics as one self-contained HTML file."""
+    from starter import report as html  # matplotlib only when a report is made
+
+    try:
+        written = await html.write(args.out, period_of(args))
+    except st.StatsError as err:
+        raise Failure(str(err), Exit.FAILED) from None
+    except OSError as err:
+        raise Failure(f"cannot write {args.out}: {err.strerror or err}", Exit.FAILED) from None
+    print(f"report for {written.period.label()} written to {written.path}")
+    return Exit.OK
+
+
+def period_of(args: argparse.Namespace) -> st.Period:
+    try:
+        return st.period_of(args.start, args.end)
+    except ValueError as err:
+        raise Failure(str(err), Exit.USAGE) from None
+
+
+def day(value: str) -> date:
+    try:
+        return st.parse_day(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 # --- message builders: pure, so bad arguments fail before any connection --------------------------
 
 
@@ -735,7 +775,7 @@ def build_parser() -> argparse.ArgumentParser:
             epilog="examples:\n" + "\n".join(f"  {PROG} {e}" for e in examples),
             formatter_class=_Formatter,
         )
-        sub.set_defaults(handler=handler, build=build, parser=sub)
+        sub.set_defaults(handler=handler, build=build, parser=sub, offline=None)
         return sub
 
     # --- reading ----------------------------------------------------------------------------------
@@ -1076,7 +1116,67 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--expected-at", type=when, metavar="WHEN", help=WHEN_HELP)
     sub.add_argument("--remarks")
     sub.add_argument("--note", default="", help="why, in a few words")
+
+    # --- statistics (R4.3, R7.2): PostgreSQL only ----------------------------------------------
+    period = argparse.ArgumentParser(add_help=False)
+    period.add_argument(
+        "--from", dest="start", type=day, metavar="DATE", help="first day (default today)"
+    )
+    period.add_argument("--to", dest="end", type=day, metavar="DATE", help="last day, included")
+    sub = commands.add_parser(
+        "stats",
+        help="statistics of a period, compared with the one before, with findings (R4.3)",
+        description="Statistics of a period (business days in Asia/Shanghai), compared with the "
+        "period of the same length before it, with what stands out and the staff scorecards "
+        "(R4.3, R7.2). Reads PostgreSQL (DATABASE_URL), not Temporal.",
+        epilog=f"""examples:
+  {PROG} stats
+  {PROG} stats --from 2025-06-01 --to 2025-06-30 --by store
+  {PROG} stats --from yesterday --json""",
+        parents=[period],
+        formatter_class=_Formatter,
+    )
+    sub.add_argument("--by", choices=st.GROUPS, help="figures per store, region, type or hour")
+    sub.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.set_defaults(handler=None, build=None, parser=sub, offline=stats)
+
+    sub = commands.add_parser(
+        "report",
+        help="the statistics as one self-contained HTML file with charts (R4.3)",
+        description="The statistics of a period as one HTML file with its charts inline: "
+        "readable offline, nothing loaded from the network.",
+        epilog=f"""examples:
+  {PROG} report --out today.html
+  {PROG} report --out june.html --from 2025-06-01 --to 2025-06-30""",
+        parents=[period],
+        formatter_class=_Formatter,
+    )
+    sub.add_argument("--out", required=True, metavar="FILE", help="the HTML file to write")
+    sub.set_defaults(handler=None, build=None, parser=sub, offline=report)
+
+    # --- the local stack -----------------------------------------------------------------------
+    sub = commands.add_parser(
+        "dev",
+        help="the whole local stack (Temporal, PostgreSQL, simulator, gateway, worker)",
+        description="Starts the Temporal dev server (Web UI on :8233, state in .data/dev so a "
+        "restart continues the orders in flight), the embedded PostgreSQL with migrations and "
+        "the demo company, the platform simulator, the push gateway and a worker; Ctrl-C stops "
+        "everything.",
+        epilog=f"""examples:
+  {PROG} dev
+  {PROG} dev --fresh --policy starter/demo_policy.toml""",
+        formatter_class=_Formatter,
+    )
+    sub.add_argument("--fresh", action="store_true", help="start from nothing")
+    sub.add_argument("--policy", type=Path, help="policy file for the worker (ORDERFLOW_POLICY)")
+    sub.set_defaults(handler=None, build=None, parser=sub, offline=dev)
     return parser
+
+
+async def dev(args: argparse.Namespace) -> Exit:
+    from starter.dev import run_dev  # the stack's imports are only needed here
+
+    return Exit(await run_dev(fresh=args.fresh, policy=args.policy))
 
 
 # ==================================================================================================
@@ -1085,6 +1185,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> Exit:
+    offline: Callable[[argparse.Namespace], Awaitable[Exit]] | None = args.offline
+    if offline is not None:
+        return await offline(args)  # the database only: no Temporal connection
     session = await connect(args.timeout)
     handler: Handler = args.handler
     return await handler(session, args)
