@@ -1617,8 +1617,7 @@ class OrderWorkflow:
             raise _not_allowed(f"{name}: the order is {self._state}")
         if self._on_hold:
             raise _not_allowed(
-                f"{name}: the order is on hold until its anomaly is decided "
-                f"({self._held_by})"
+                f"{name}: the order is on hold until its anomaly is decided ({self._held_by})"
             )
 
     def _require_stage(self, name: str, *stages: Stage) -> None:
