@@ -50,6 +50,7 @@ from meituan.simulator import BackgroundServer, RunningSimulator, SimConfig, ser
 from starter.db_cli import load_demo
 from starter.gateway import GatewaySettings, create_app
 from starter.schedules import SCHEDULE_ID, ensure_patrol_schedule
+from workers.interceptors import LogContextInterceptor
 from workers.registry import WORKFLOWS, build_activities
 from workers.temporal_client import TASK_QUEUE, connect_client
 from workflows import search_attributes
@@ -491,6 +492,7 @@ async def worker(
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(pool, platform),
+        interceptors=[LogContextInterceptor()],
         graceful_shutdown_timeout=timedelta(seconds=shutdown_s),
     )
     async with running:

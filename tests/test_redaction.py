@@ -42,6 +42,7 @@ from tests.db_fixtures import make_order
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.doubles import Business
 from tests.orders import GOODS_STORE, at_stage, platform_order
+from workers.interceptors import LogContextInterceptor
 from workers.logging import (
     MASK,
     SECRET_MASK,
@@ -250,7 +251,7 @@ async def test_a_full_orders_logs_hold_no_phone(
         task_queue=queue,
         workflows=[OrderWorkflow, AnomalyWorkflow, PatrolWorkflow],
         activities=[*Business().activities(), load_policy],
-        interceptors=[careless],
+        interceptors=[LogContextInterceptor(), careless],
     ):
         oid = str(uuid.uuid4().int % 10**15)
         order = platform_order(oid, GOODS_STORE, await env.get_current_time())
@@ -288,6 +289,12 @@ async def test_a_full_orders_logs_hold_no_phone(
     assert recorded and recorded[0]["args"][0]["order"]["customer"] == MASK
     staff_notice = next(r for r in structured if r["kind"] == "notify")["args"][0]
     assert staff_notice["text"] == MASK
+    # Every line written while an activity ran says whose it was, the SDK's own lines too.
+    during = [r for r in records if r["logger"] in ("tests.activities", "temporalio.activity")]
+    assert during and all(
+        r["order_id"] == oid and r["workflow_id"] == f"order-{oid}" and r["activity"]
+        for r in during
+    )
 
 
 # --- the database: roles and masked views -------------------------------------------------------

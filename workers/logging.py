@@ -256,6 +256,29 @@ class _Handler(logging.StreamHandler[IO[str]]):
 _ROUTED: Final = ("uvicorn", "uvicorn.error", "uvicorn.access", "temporalio")
 
 
+_ORDER_WORKFLOW = re.compile(r"^(?:order|anomaly)-(\d+)")
+
+
+def order_id_of(workflow_id: object) -> str | None:
+    """`order-<id>` and `anomaly-<id>-<n>` belong to order <id>; other workflows to none."""
+    match = _ORDER_WORKFLOW.match(str(workflow_id or ""))
+    return match.group(1) if match else None
+
+
+def _temporal_context(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """The SDK's own lines carry their context as an extra dict; lift it to the top level,
+    named like the lines our activities write (order_id, workflow_id, activity)."""
+    extra = event_dict.pop("temporal_activity", None) or event_dict.pop("temporal_workflow", None)
+    if isinstance(extra, dict):
+        event_dict.setdefault("workflow_id", extra.get("workflow_id"))
+        if "activity_type" in extra:
+            event_dict.setdefault("activity", extra["activity_type"])
+    order_id = order_id_of(event_dict.get("workflow_id"))
+    if order_id:
+        event_dict.setdefault("order_id", order_id)
+    return event_dict
+
+
 def _shared() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -293,6 +316,7 @@ def configure_logging(
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             _drop_duplicates,
+            _temporal_context,
             redact_event,
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
@@ -331,6 +355,7 @@ __all__ = [
     "get_logger",
     "mask_phones",
     "mask_text",
+    "order_id_of",
     "redact",
     "redact_event",
 ]

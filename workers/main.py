@@ -19,6 +19,7 @@ from activities.db import connect
 from activities.policy import current_policy
 from meituan.client import MeituanClient
 from starter.schedules import ensure_patrol_schedule
+from workers.interceptors import LogContextInterceptor
 from workers.logging import configure_logging
 from workers.registry import WORKFLOWS, build_activities
 from workers.temporal_client import TASK_QUEUE, connect_client
@@ -45,6 +46,7 @@ async def run(stop: asyncio.Event) -> None:
             task_queue=TASK_QUEUE,
             workflows=WORKFLOWS,
             activities=build_activities(pool, platform),
+            interceptors=[LogContextInterceptor()],
             graceful_shutdown_timeout=timedelta(
                 seconds=float(os.environ.get("ORDERFLOW_SHUTDOWN_SECONDS", "30"))
             ),
