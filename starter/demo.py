@@ -37,6 +37,7 @@ from meituan.simulator import AdminError, RunningSimulator, SimConfig, SimOrder,
 from schemas.anomaly import AnomalyStatus
 from schemas.messages import CustomerFeedback, FeedbackKind
 from schemas.order import PlatformOrder, Stage
+from schemas.policy import Clause
 from schemas.status import DeadlineState, OrderOutcome, OrderStatus
 from starter.devstack import Say, Stack, StackError, StackOptions, dev_stack
 from starter.staff import Staff, StaffSettings
@@ -62,23 +63,7 @@ SHOWN_STAGES = (
     Stage.REJECTED,
     Stage.CANCELLED,
 )
-CLAUSES = (
-    "receive",
-    "review",
-    "accept",
-    "assign",
-    "confirm",
-    "prepare",
-    "deliver",
-    "schedule",
-    "reconfirm_visit",
-    "execute",
-    "feedback_response",
-    "feedback_resolution",
-    "reminder_reply",
-    "refund_decision",
-    "anomaly_decision",
-)
+CLAUSES = tuple(clause.value for clause in Clause)  # in the order of the measures
 
 
 @dataclass
@@ -705,6 +690,14 @@ def render(summary: dict[str, Any], kept: bool) -> str:
         "  The stack stays up until Ctrl-C."
         if kept
         else "  The dev server stops now; `--keep` leaves it running for browsing."
+    )
+    out.append("")
+    out.append("orderctl to try (with --keep, and TEMPORAL_ADDRESS pointing at the stack):")
+    out.append("  orderctl list --stage closed --store SH-XH-001 · orderctl list --breached")
+    out.append("  orderctl show <order id> · orderctl anomalies")
+    out.append(
+        "  orderctl stats --by store · orderctl report --out day.html"
+        f" (DATABASE_URL at database {summary['database']})"
     )
     return "\n".join(out)
 

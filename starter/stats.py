@@ -46,6 +46,7 @@ import asyncpg
 from activities.db import Conn, connect
 from activities.settings import BUSINESS_TZ
 from meituan.codes import MerchantCancelReason, PlatformCancelReason
+from schemas.policy import Clause
 
 # --- what the figures are about ---------------------------------------------------------------
 
@@ -64,23 +65,7 @@ STAGES = (
     "delivered",
     "on_hold",
 )
-CLAUSES = (
-    "receive",
-    "review",
-    "accept",
-    "assign",
-    "confirm",
-    "prepare",
-    "deliver",
-    "schedule",
-    "reconfirm_visit",
-    "execute",
-    "feedback_response",
-    "feedback_resolution",
-    "reminder_reply",
-    "refund_decision",
-    "anomaly_decision",
-)
+CLAUSES = tuple(clause.value for clause in Clause)  # in the order of the measures
 
 BUCKETS_PER_UNIT = 20
 """Duration histograms: bucket b holds ln(1 + seconds) * 20 in [b, b + 1), about 5 % wide."""
