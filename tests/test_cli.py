@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -34,7 +33,6 @@ from schemas.status import FeedbackState, OrderStatus, RefundState
 from starter.cli import quote, visibility_query, when
 from tests.doubles import Business
 from tests.orders import GOODS_STORE, SERVICE_STORE, Handle, platform_order, until
-from workflows import search_attributes
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
 
@@ -129,22 +127,16 @@ class Stack:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def stack() -> AsyncIterator[Stack]:
-    environment = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=search_attributes.ALL,
-    )
-    async with environment:
-        business = Business()
-        async with Worker(
-            environment.client,
-            task_queue="orders",
-            workflows=[OrderWorkflow, AnomalyWorkflow],
-            activities=[*business.activities(), load_policy],
-        ):
-            address = environment.client.service_client.config.target_host
-            yield Stack(environment.client, address, business)
+async def stack(dev_server: WorkflowEnvironment) -> AsyncIterator[Stack]:
+    business = Business()
+    async with Worker(
+        dev_server.client,
+        task_queue="orders",
+        workflows=[OrderWorkflow, AnomalyWorkflow],
+        activities=[*business.activities(), load_policy],
+    ):
+        address = dev_server.client.service_client.config.target_host
+        yield Stack(dev_server.client, address, business)
 
 
 def ok(run: Run) -> Run:

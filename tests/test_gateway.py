@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -60,7 +58,6 @@ from starter.gateway import GatewaySettings, create_app
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
-from workflows import search_attributes
 
 SETTINGS = GatewaySettings()
 SIGNALS: Mapping[str, type] = {
@@ -72,17 +69,6 @@ SIGNALS: Mapping[str, type] = {
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def temporal() -> AsyncIterator[WorkflowEnvironment]:
-    environment = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=search_attributes.ALL,
-    )
-    async with environment:
-        yield environment
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def running() -> AsyncIterator[RunningSimulator]:
     config = SimConfig(push_base=None, confirm_timeout_s=None, courier_step_s=None, seed=5)
     async with serve_simulator(config) as served:
@@ -91,10 +77,10 @@ async def running() -> AsyncIterator[RunningSimulator]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def http(
-    temporal: WorkflowEnvironment, running: RunningSimulator, db_pool: asyncpg.Pool
+    dev_server: WorkflowEnvironment, running: RunningSimulator, db_pool: asyncpg.Pool
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with running.client() as meituan:
-        app = create_app(temporal.client, db_pool, SETTINGS, meituan=meituan)
+        app = create_app(dev_server.client, db_pool, SETTINGS, meituan=meituan)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
             yield client
@@ -255,13 +241,13 @@ async def test_probe_and_health(http: httpx.AsyncClient) -> None:
 
 
 async def test_order_push_starts_one_workflow(
-    http: httpx.AsyncClient, running: RunningSimulator, temporal: WorkflowEnvironment
+    http: httpx.AsyncClient, running: RunningSimulator, dev_server: WorkflowEnvironment
 ) -> None:
     sim_order = new_order(running)
     push = sim_order.current()
     first = await push_order(http, push)
     assert is_ok(first), first.text
-    handle = temporal.client.get_workflow_handle(f"order-{push.order_id}")
+    handle = dev_server.client.get_workflow_handle(f"order-{push.order_id}")
     started = await handle.describe()
     second = await push_order(http, push)  # the platform pushes twice
     assert is_ok(second), second.text
@@ -271,7 +257,7 @@ async def test_order_push_starts_one_workflow(
     assert description.status == WorkflowExecutionStatus.RUNNING
     assert description.workflow_type == "OrderWorkflow"
     assert description.task_queue == "orders"
-    inp, signals = await history(temporal.client, push.order_id)
+    inp, signals = await history(dev_server.client, push.order_id)
     assert inp == OrderInput(order=to_platform_order(push), source="push")
     assert inp.order.store_code == "SH-XH-001"
     assert inp.order.total == push.total
@@ -401,7 +387,7 @@ async def test_temporal_down_answers_503_and_keeps_the_push(
 
 
 async def test_cancel_of_a_running_order_is_a_signal(
-    http: httpx.AsyncClient, running: RunningSimulator, temporal: WorkflowEnvironment
+    http: httpx.AsyncClient, running: RunningSimulator, dev_server: WorkflowEnvironment
 ) -> None:
     sim_order = new_order(running)
     assert is_ok(await push_order(http, sim_order.current()))
@@ -414,7 +400,7 @@ async def test_cancel_of_a_running_order_is_a_signal(
     )
     response = await send(http, PushKind.CANCEL, signed(PushKind.CANCEL, cancel), method="GET")
     assert is_ok(response), response.text
-    _, signals = await history(temporal.client, sim_order.order_id)
+    _, signals = await history(dev_server.client, sim_order.order_id)
     assert signals == [
         (
             "platform_cancel",
@@ -426,7 +412,7 @@ async def test_cancel_of_a_running_order_is_a_signal(
 
 
 async def test_cancel_of_an_unknown_order_starts_it_with_the_signal(
-    http: httpx.AsyncClient, running: RunningSimulator, temporal: WorkflowEnvironment
+    http: httpx.AsyncClient, running: RunningSimulator, dev_server: WorkflowEnvironment
 ) -> None:
     # The order push was lost; the cancellation is the first Temporal hears of the order.
     sim_order = new_order(running)
@@ -435,11 +421,11 @@ async def test_cancel_of_an_unknown_order_starts_it_with_the_signal(
     response = await send(http, PushKind.CANCEL, signed(PushKind.CANCEL, cancel), method="GET")
     assert is_ok(response), response.text
     assert "order/getOrderDetail" in [c.name for c in sim_order.calls]
-    inp, signals = await history(temporal.client, sim_order.order_id)
+    inp, signals = await history(dev_server.client, sim_order.order_id)
     assert inp.order.order_id == str(sim_order.order_id)
     assert inp.order.items == to_platform_order(sim_order.current()).items
     assert signals == [("platform_cancel", PlatformCancel(reason_code=1201, reason="客服取消"))]
-    description = await temporal.client.get_workflow_handle(
+    description = await dev_server.client.get_workflow_handle(
         f"order-{sim_order.order_id}"
     ).describe()
     assert description.status == WorkflowExecutionStatus.RUNNING
@@ -447,7 +433,7 @@ async def test_cancel_of_an_unknown_order_starts_it_with_the_signal(
 
 
 async def test_courier_reminder_and_refund_pushes_are_signals(
-    http: httpx.AsyncClient, running: RunningSimulator, temporal: WorkflowEnvironment
+    http: httpx.AsyncClient, running: RunningSimulator, dev_server: WorkflowEnvironment
 ) -> None:
     sim_order = new_order(running)
     oid = sim_order.order_id
@@ -478,7 +464,7 @@ async def test_courier_reminder_and_refund_pushes_are_signals(
         ),
     ]
     assert all(is_ok(a) for a in answers), [a.text for a in answers]
-    _, signals = await history(temporal.client, oid)
+    _, signals = await history(dev_server.client, oid)
     assert signals == [
         (
             "delivery_status",
@@ -520,13 +506,13 @@ async def test_refund_status_is_recorded(http: httpx.AsyncClient, db_pool: async
 async def test_push_for_a_closed_order_is_accepted_and_kept(
     http: httpx.AsyncClient,
     running: RunningSimulator,
-    temporal: WorkflowEnvironment,
+    dev_server: WorkflowEnvironment,
     db_pool: asyncpg.Pool,
 ) -> None:
     sim_order = new_order(running)
     oid = sim_order.order_id
     assert is_ok(await push_order(http, sim_order.current()))
-    handle = temporal.client.get_workflow_handle(f"order-{oid}")
+    handle = dev_server.client.get_workflow_handle(f"order-{oid}")
     run_id = (await handle.describe()).run_id
     await handle.terminate("test")
     remind = RemindPush(order_id=oid, remind_id=9)
@@ -534,7 +520,7 @@ async def test_push_for_a_closed_order_is_accepted_and_kept(
     assert is_ok(response), response.text
     again = await push_order(http, sim_order.current())
     assert is_ok(again), again.text
-    _, signals = await history(temporal.client, oid)
+    _, signals = await history(dev_server.client, oid)
     assert signals == []
     description = await handle.describe()  # the terminated run; no new one started
     assert (description.run_id, description.status) == (
@@ -546,7 +532,7 @@ async def test_push_for_a_closed_order_is_accepted_and_kept(
 
 
 async def test_simulator_pushes_over_http(
-    running: RunningSimulator, temporal: WorkflowEnvironment, db_pool: asyncpg.Pool
+    running: RunningSimulator, dev_server: WorkflowEnvironment, db_pool: asyncpg.Pool
 ) -> None:
     """The platform stand-in probes and pushes to a real uvicorn server: GET and POST forms,
     its own signing and double encoding, all answered ok and all in the workflow."""
@@ -556,7 +542,7 @@ async def test_simulator_pushes_over_http(
     settings = GatewaySettings(push_base_url=f"http://127.0.0.1:{port}/meituan/push")
     sim = running.sim
     async with running.client() as meituan:
-        app = create_app(temporal.client, db_pool, settings, meituan=meituan)
+        app = create_app(dev_server.client, db_pool, settings, meituan=meituan)
         async with BackgroundServer(app, port=port):
             sim.config.push_base = settings.push_base_url
             try:
@@ -579,7 +565,7 @@ async def test_simulator_pushes_over_http(
         ("partial-refund", "delivered"),
         ("cancel", "delivered"),
     ]
-    inp, signals = await history(temporal.client, sim_order.order_id)
+    inp, signals = await history(dev_server.client, sim_order.order_id)
     assert inp.order == to_platform_order(sim_order.order)
     assert inp.order.platform_delivery  # the Pudong kitchen uses the platform's couriers
     assert [name for name, _ in signals] == [

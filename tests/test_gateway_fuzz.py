@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import quote_plus, urlencode
 
 import asyncpg
@@ -24,7 +22,6 @@ import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from meituan.models import CancelPush, RefundStatusPush
@@ -41,23 +38,11 @@ from starter.gateway import STORED_BODY_BYTES, GatewaySettings, create_app
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
-from workflows import search_attributes
 
 SECRET = "s3cr3t-for-the-fuzz-4d1f"
 SETTINGS = GatewaySettings(app_secret=SECRET)
 FUZZ = GatewaySettings(app_secret=SECRET, max_body_bytes=2048)  # small: cheap oversized bodies
 EXAMPLES = 100
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def temporal() -> AsyncIterator[WorkflowEnvironment]:
-    environment = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=search_attributes.ALL,
-    )
-    async with environment:
-        yield environment
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -70,13 +55,13 @@ async def running() -> AsyncIterator[RunningSimulator]:
 
 
 async def _client(
-    temporal: WorkflowEnvironment,
+    dev_server: WorkflowEnvironment,
     running: RunningSimulator,
     pool: asyncpg.Pool,
     gateway: GatewaySettings,
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with running.client() as meituan:
-        app = create_app(temporal.client, pool, gateway, meituan=meituan)
+        app = create_app(dev_server.client, pool, gateway, meituan=meituan)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
             yield client
@@ -84,17 +69,17 @@ async def _client(
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def http(
-    temporal: WorkflowEnvironment, running: RunningSimulator, db_pool: asyncpg.Pool
+    dev_server: WorkflowEnvironment, running: RunningSimulator, db_pool: asyncpg.Pool
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _client(temporal, running, db_pool, SETTINGS):
+    async for client in _client(dev_server, running, db_pool, SETTINGS):
         yield client
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fuzz_http(
-    temporal: WorkflowEnvironment, running: RunningSimulator, db_pool: asyncpg.Pool
+    dev_server: WorkflowEnvironment, running: RunningSimulator, db_pool: asyncpg.Pool
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _client(temporal, running, db_pool, FUZZ):
+    async for client in _client(dev_server, running, db_pool, FUZZ):
         yield client
 
 
@@ -194,7 +179,7 @@ async def test_a_push_inside_the_window_is_taken(
 
 
 async def test_the_window_is_configurable_and_can_be_off(
-    temporal: WorkflowEnvironment, running: RunningSimulator, db_pool: asyncpg.Pool
+    dev_server: WorkflowEnvironment, running: RunningSimulator, db_pool: asyncpg.Pool
 ) -> None:
     env = {"ORDERFLOW_PUSH_MAX_AGE_SECONDS": "30", "ORDERFLOW_PUSH_MAX_BYTES": "1000"}
     configured = GatewaySettings.from_env(env)
@@ -203,7 +188,7 @@ async def test_the_window_is_configurable_and_can_be_off(
     assert (defaults.push_max_age_s, defaults.push_max_future_s) == (600.0, 60.0)
     assert defaults.max_body_bytes == 64 * 1024
     off = GatewaySettings(app_secret=SECRET, push_max_age_s=0)
-    async for client in _client(temporal, running, db_pool, off):
+    async for client in _client(dev_server, running, db_pool, off):
         old = signed(PushKind.REFUND_STATUS, refund_status(), timestamp=now() - 86_400)
         response, _ = await post(client, PushKind.REFUND_STATUS, old)
         assert response.json() == {"data": "ok"}

@@ -3,15 +3,10 @@ and reported; the schedule that runs it."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest_asyncio
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -27,7 +22,6 @@ from tests.orders import at_stage
 from tests.real_stack import QUEUE, one, place
 from tests.real_stack import platform as platform
 from tests.real_stack import real_worker as real_worker
-from workflows import search_attributes
 from workflows.order import OrderWorkflow
 from workflows.patrol import PatrolWorkflow
 
@@ -95,17 +89,6 @@ async def test_a_cancellation_the_platform_did_not_push_is_a_mismatch(
 
     assert [(m.order_id, m.platform_status) for m in report.mismatches] == [(order_id, 9)]
     await handle.cancel()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=list(search_attributes.ALL),
-    )
-    async with env:
-        yield env
 
 
 async def test_the_patrol_schedule_is_created_once_and_follows_the_policy(
