@@ -199,8 +199,12 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 async def connect_temporal(address: str, namespace: str = NAMESPACE) -> Client:
-    """A client with the pydantic data converter, as every process of the project uses."""
-    return await connect_client({"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": namespace})
+    """The client every process of the project uses, aimed at this server: the rest of the
+    environment (the payload codec keys above all) applies as it does to `orderctl`, so both
+    sides of the stack read each other's payloads."""
+    return await connect_client(
+        {**os.environ, "TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": namespace}
+    )
 
 
 async def wait_for_temporal(
