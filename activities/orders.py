@@ -9,6 +9,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.credit import CREDIT_INITIAL
+from activities.db import Conn
 from activities.rules import (
     box_total,
     customer_id_for,
@@ -17,8 +18,16 @@ from activities.rules import (
     items_total,
 )
 from schemas.anomaly import AnomalyRecord
+from schemas.feedback import FeedbackCase
 from schemas.order import OrderType
-from schemas.records import OrderRecord, OrderSummary, RecordEvent, RecordFeedback, RecordOrder
+from schemas.records import (
+    OrderRecord,
+    OrderSummary,
+    RecordEvent,
+    RecordFeedback,
+    RecordOrder,
+    RecordRefund,
+)
 
 # Salting the phone hash keeps customer ids from being reversed by hashing every number.
 CUSTOMER_ID_SALT = os.environ.get("ORDERFLOW_CUSTOMER_SALT", "orderflow")
@@ -208,41 +217,46 @@ class OrderRecords:
 
     @activity.defn
     async def record_feedback(self, inp: RecordFeedback) -> None:
-        """R4.2 one row per case, replaced by each newer state.
+        """R4.2 one row per case, replaced by each newer state."""
+        async with self._pool.acquire() as conn:
+            await _write_case(conn, inp.order_id, inp.case, inp.satisfied)
 
-        A case only grows (responses and resolutions are appended), so their count orders the
-        writes: a retried or late older state never overwrites a newer one.
+    @activity.defn
+    async def record_refund(self, inp: RecordRefund) -> None:
+        """R4.3.1 a refund request and the money given back, with its feedback case (R4.2.1).
+
+        The first decision stands: a retried or late write of the open request never turns a
+        decided one back, and a decided one is not decided again.
         """
-        case = inp.case
-        await self._pool.execute(
-            """
-            INSERT INTO feedback (order_id, case_no, kind, text, owner, state, rounds,
-                                  responses, resolutions, satisfied, opened_at, channel)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-            ON CONFLICT (order_id, case_no) DO UPDATE SET
-                owner = EXCLUDED.owner,
-                state = EXCLUDED.state,
-                rounds = EXCLUDED.rounds,
-                responses = EXCLUDED.responses,
-                resolutions = EXCLUDED.resolutions,
-                satisfied = EXCLUDED.satisfied,
-                updated_at = now()
-            WHERE jsonb_array_length(feedback.responses) + jsonb_array_length(feedback.resolutions)
-               <= jsonb_array_length(EXCLUDED.responses) + jsonb_array_length(EXCLUDED.resolutions)
-            """,
-            inp.order_id,
-            case.case,
-            case.kind.value,
-            case.text,
-            case.owner,
-            case.state.value,
-            case.round,
-            case.responses,
-            case.resolutions,
-            inp.satisfied,
-            case.opened_at,
-            case.channel,
-        )
+        refund = inp.refund
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """
+                INSERT INTO refunds (order_id, refund_id, partial, amount, reason, state,
+                                     refunded, decided_by, requested_at, decided_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                ON CONFLICT (order_id, refund_id) DO UPDATE SET
+                    state = EXCLUDED.state,
+                    refunded = EXCLUDED.refunded,
+                    decided_by = EXCLUDED.decided_by,
+                    decided_at = EXCLUDED.decided_at,
+                    updated_at = now()
+                WHERE refunds.state = 'awaiting_decision'
+                  AND EXCLUDED.state <> 'awaiting_decision'
+                """,
+                inp.order_id,
+                refund.refund_id,
+                refund.partial,
+                refund.amount,
+                refund.reason,
+                refund.state.value,
+                refund.refunded or 0,
+                refund.decided_by,
+                refund.requested_at,
+                refund.decided_at,
+            )
+            if inp.case is not None:
+                await _write_case(conn, inp.order_id, inp.case, None)
 
     @activity.defn
     async def record_summary(self, inp: OrderSummary) -> None:
@@ -306,3 +320,40 @@ class OrderRecords:
             outcome.model_dump(mode="json") if outcome else None,
             outcome.decided_at if outcome else None,
         )
+
+
+async def _write_case(
+    conn: Conn, order_id: str, case: FeedbackCase, satisfied: bool | None
+) -> None:
+    """A case only grows (responses and resolutions are appended), so their count orders the
+    writes: a retried or late older state never overwrites a newer one."""
+    await conn.execute(
+        """
+        INSERT INTO feedback (order_id, case_no, kind, text, owner, state, rounds,
+                              responses, resolutions, satisfied, opened_at, channel, ref)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        ON CONFLICT (order_id, case_no) DO UPDATE SET
+            owner = EXCLUDED.owner,
+            state = EXCLUDED.state,
+            rounds = EXCLUDED.rounds,
+            responses = EXCLUDED.responses,
+            resolutions = EXCLUDED.resolutions,
+            satisfied = EXCLUDED.satisfied,
+            updated_at = now()
+        WHERE jsonb_array_length(feedback.responses) + jsonb_array_length(feedback.resolutions)
+           <= jsonb_array_length(EXCLUDED.responses) + jsonb_array_length(EXCLUDED.resolutions)
+        """,
+        order_id,
+        case.case,
+        case.kind.value,
+        case.text,
+        case.owner,
+        case.state.value,
+        case.round,
+        case.responses,
+        case.resolutions,
+        satisfied,
+        case.opened_at,
+        case.channel,
+        case.ref,
+    )

@@ -14,6 +14,9 @@ class FeedbackState(StrEnum):
     AWAITING_RESOLUTION = "awaiting_resolution"
     SATISFIED = "satisfied"
     ESCALATED = "escalated"  # R4.2.3 a manager was brought in
+    # A reminder or refund request settled on the platform: replied, decided or withdrawn.
+    # No satisfaction is asked; the customer answers a refund decision on the platform.
+    CLOSED = "closed"
 
 
 class FeedbackCase(Model):
@@ -27,3 +30,4 @@ class FeedbackCase(Model):
     state: FeedbackState = FeedbackState.AWAITING_RESPONSE
     responses: list[str] = []
     resolutions: list[str] = []
+    ref: str | None = None  # the platform's remind_id or refund_id of a reminder or refund case

@@ -32,6 +32,13 @@ class FeedbackKind(StrEnum):
     COMPLAINT = "complaint"
     SUGGESTION = "suggestion"
     DISPUTE = "dispute"  # R3.4.3 the customer disputes the delivery
+    # R4.2.1 what the platform pushes is feedback too; each has its own way to be answered.
+    REMINDER = "reminder"  # 催单: reply_reminder
+    REFUND = "refund"  # 退款申请: decide_refund
+
+
+PLATFORM_KINDS = frozenset({FeedbackKind.REMINDER, FeedbackKind.REFUND})
+"""Feedback that arrives as a platform push and is answered on the platform, not case by case."""
 
 
 class CustomerFeedback(Model):
@@ -40,6 +47,12 @@ class CustomerFeedback(Model):
     kind: FeedbackKind
     text: str = Field(min_length=1)
     channel: str = "platform"
+
+    @model_validator(mode="after")
+    def _not_a_platform_push(self) -> CustomerFeedback:
+        if self.kind in PLATFORM_KINDS:
+            raise ValueError(f"a {self.kind.value} arrives from the platform, not as feedback")
+        return self
 
 
 class PlatformCancel(Model):

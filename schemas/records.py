@@ -9,6 +9,7 @@ from typing import Any
 from schemas.base import Model
 from schemas.feedback import FeedbackCase
 from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
+from schemas.refund import RefundRequest
 
 
 class RecordOrder(Model):
@@ -49,6 +50,15 @@ class RecordFeedback(Model):
     order_id: str
     case: FeedbackCase
     satisfied: bool | None = None
+
+
+class RecordRefund(Model):
+    """A refund request as it stands now, with its feedback case when it has one (R4.2.1);
+    written together, so statistics never see the one without the other."""
+
+    order_id: str
+    refund: RefundRequest
+    case: FeedbackCase | None = None
 
 
 class CreditEventKind(StrEnum):

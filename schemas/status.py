@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 
 from schemas.base import Model
 
-# Re-exported: the status carries the feedback cases.
+# Re-exported: the status carries the feedback cases and the refund requests.
 from schemas.feedback import FeedbackCase as FeedbackCase
 from schemas.feedback import FeedbackState as FeedbackState
 from schemas.order import DeliveryMode, OrderType, Stage
 from schemas.policy import Clause, HardAction
 from schemas.records import TimelineEntry
+from schemas.refund import RefundRequest as RefundRequest
+from schemas.refund import RefundState as RefundState
 from schemas.resources import Assignee, Booking
 from schemas.review import AnomalyKind
 
@@ -54,23 +55,6 @@ class AnomalyView(Model):
     decision: str | None = None
     resumed: bool | None = None
     closed_at: datetime | None = None
-
-
-class RefundState(StrEnum):
-    AWAITING_DECISION = "awaiting_decision"
-    AGREED = "agreed"
-    REJECTED = "rejected"
-    WITHDRAWN = "withdrawn"
-
-
-class RefundRequest(Model):
-    refund_id: str
-    reason: str
-    partial: bool
-    amount: Decimal | None
-    requested_at: datetime
-    state: RefundState = RefundState.AWAITING_DECISION
-    decided_by: str | None = None
 
 
 class Reminder(Model):

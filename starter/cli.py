@@ -43,6 +43,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from schemas.anomaly import AnomalyOutcome, AnomalyStatus, Decide, Decision
 from schemas.messages import (
+    PLATFORM_KINDS,
     CancelOrder,
     ConfirmWithCustomer,
     CustomerChange,
@@ -1092,7 +1093,11 @@ def build_parser() -> argparse.ArgumentParser:
         build=lambda a: CustomerFeedback(kind=a.kind, text=a.text, channel=a.channel),
         parents=[order],
     )
-    sub.add_argument("--kind", required=True, choices=[k.value for k in FeedbackKind])
+    sub.add_argument(
+        "--kind",
+        required=True,
+        choices=[k.value for k in FeedbackKind if k not in PLATFORM_KINDS],
+    )
     sub.add_argument("--text", required=True)
     sub.add_argument("--channel", default="phone", help="how it reached us (default phone)")
 

@@ -31,6 +31,7 @@ from activities.policy import current_policy
 from meituan.simulator.business import Business, load_business
 from schemas.anomaly import AnomalyStatus, Decide, Decision
 from schemas.messages import (
+    PLATFORM_KINDS,
     ConfirmWithCustomer,
     DecideRefund,
     MarkDelivered,
@@ -281,6 +282,8 @@ class Staff:
     def _feedback_job(self, s: OrderStatus, staff: str) -> Job | None:
         """R4.2.2 respond, R4.2.3 resolve; a complaint is sometimes not settled the first time."""
         for case in s.feedback:
+            if case.kind in PLATFORM_KINDS:
+                continue  # answered on the platform: the refund and reminder jobs
             n, r = case.case, case.round
             if case.state is FeedbackState.AWAITING_RESPONSE:
                 respond = RespondFeedback(

@@ -32,6 +32,7 @@ from schemas.records import (
     RecordEvent,
     RecordFeedback,
     RecordOrder,
+    RecordRefund,
     TimelineEntry,
 )
 from schemas.resources import (
@@ -72,6 +73,7 @@ class Business:
     notices: dict[str, Notification] = field(default_factory=dict)
     summaries: dict[str, OrderSummary] = field(default_factory=dict)
     feedback: dict[tuple[str, int], RecordFeedback] = field(default_factory=dict)
+    refunds: dict[tuple[str, str], RecordRefund] = field(default_factory=dict)
     anomalies: dict[str, AnomalyRecord] = field(default_factory=dict)
     credit: list[CreditEvent] = field(default_factory=list)
     reserved: dict[str, list[str]] = field(default_factory=dict)  # order -> skus
@@ -142,6 +144,14 @@ class Business:
     @activity.defn
     async def record_feedback(self, inp: RecordFeedback) -> None:
         self.feedback[(inp.order_id, inp.case.case)] = inp
+
+    @activity.defn
+    async def record_refund(self, inp: RecordRefund) -> None:
+        self.refunds[(inp.order_id, inp.refund.refund_id)] = inp
+        if inp.case is not None:
+            self.feedback[(inp.order_id, inp.case.case)] = RecordFeedback(
+                order_id=inp.order_id, case=inp.case
+            )
 
     @activity.defn
     async def record_summary(self, inp: OrderSummary) -> None:
@@ -282,7 +292,8 @@ class Business:
 
     def activities(self) -> list[Any]:
         names = [
-            "record_order", "record_event", "record_feedback", "record_summary", "record_anomaly",
+            "record_order", "record_event", "record_feedback", "record_refund", "record_summary",
+            "record_anomaly",
             "review_order",
             "assign_order", "release_assignment", "reserve_stock", "commit_stock",
             "release_stock", "book_service", "release_booking", "record_credit_event", "notify",

@@ -11,6 +11,7 @@ from schemas.anomaly import Decide, Decision
 from schemas.messages import (
     ConfirmWithCustomer,
     CustomerFeedback,
+    CustomerReminder,
     DecideRefund,
     DeliveryStatus,
     MarkDelivered,
@@ -19,6 +20,7 @@ from schemas.messages import (
     PlatformRefund,
     ReconfirmVisit,
     RecordRating,
+    ReplyReminder,
     ResolveFeedback,
     RespondFeedback,
 )
@@ -155,6 +157,49 @@ async def refund(env: WorkflowEnvironment, business: Business, order_id: str) ->
     return [handle.id]
 
 
+async def reminder(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    """A reminder becomes a feedback case, closed by its reply (R4.2.1)."""
+    handle = await start(env, order_id)
+    await at_stage(handle, Stage.IN_PROGRESS)
+    await handle.signal(OrderWorkflow.customer_reminder, CustomerReminder(remind_id="RM-1"))
+    await has_event(handle, "customer_reminded")
+    await handle.execute_update(
+        OrderWorkflow.reply_reminder, ReplyReminder(by="S-101", remind_id="RM-1", text="马上好")
+    )
+    await _deliver_self(handle)
+    await handle.result()
+    return [handle.id]
+
+
+async def partial_refund(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    """A partial refund agreed (its money on record), another withdrawn on the platform."""
+    handle = await start(env, order_id)
+    await at_stage(handle, Stage.IN_PROGRESS)
+    for refund_id in ("F-1", "F-2"):
+        await handle.signal(
+            OrderWorkflow.platform_refund,
+            PlatformRefund(
+                refund_id=refund_id,
+                notify_type="apply",
+                reason="少送可乐",
+                partial=True,
+                amount=Decimal("6.50"),
+            ),
+        )
+    await has_event(handle, "refund_notice")
+    await handle.execute_update(
+        OrderWorkflow.decide_refund,
+        DecideRefund(by="M-001", refund_id="F-1", agree=True, reason="确认少送"),
+    )
+    await handle.signal(
+        OrderWorkflow.platform_refund,
+        PlatformRefund(refund_id="F-2", notify_type="cancelRefund"),
+    )
+    await _deliver_self(handle)
+    await handle.result()
+    return [handle.id]
+
+
 async def patrol(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
     business.on_platform_only = [
         platform_order(order_id, GOODS_STORE, await env.get_current_time())
@@ -185,4 +230,6 @@ SCENARIOS: dict[str, Scenario] = {
     "feedback": feedback,
     "refund": refund,
     "patrol": patrol,
+    "reminder": reminder,
+    "partial_refund": partial_refund,
 }

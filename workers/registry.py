@@ -43,6 +43,7 @@ def build_activities(
         records.record_order,
         records.record_event,
         records.record_feedback,
+        records.record_refund,
         records.record_summary,
         records.record_anomaly,
         review.review_order,

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.anomaly import AnomalyInput, AnomalyOutcome
     from schemas.feedback import FeedbackCase, FeedbackState
     from schemas.messages import (
+        PLATFORM_KINDS,
         CancelOrder,
         ConfirmWithCustomer,
         CustomerChange,
@@ -72,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
         RecordEvent,
         RecordFeedback,
         RecordOrder,
+        RecordRefund,
         TimelineEntry,
     )
     from schemas.resources import (
@@ -112,6 +114,8 @@ USER = 1  # the platform's deal_op_type for a cancellation by the customer
 
 # workflow.patched() ids: each changed the commands of orders already in flight.
 FEEDBACK_RECORDS = "feedback-records"  # feedback cases written to the system of record
+# Reminders and refund requests as feedback cases on record, and refunds with their money.
+PLATFORM_FEEDBACK = "platform-feedback"
 
 
 @dataclass
@@ -772,13 +776,69 @@ class OrderWorkflow:
         )
 
     async def _save_case(self, case: FeedbackCase, satisfied: bool | None = None) -> None:
-        """R4.2 the case on record, so statistics and people outside the order can see it."""
-        if workflow.patched(FEEDBACK_RECORDS):
+        """R4.2 the case on record, so statistics and people outside the order can see it.
+
+        A reminder or refund case exists only where PLATFORM_FEEDBACK was patched in, so it is
+        always written."""
+        if case.kind in PLATFORM_KINDS or workflow.patched(FEEDBACK_RECORDS):
             snapshot = case.model_copy(deep=True)  # the case may move on while this is written
             await self._act(
                 OrderRecords.record_feedback,
                 RecordFeedback(order_id=self._id, case=snapshot, satisfied=satisfied),
             )
+
+    def _platform_case(
+        self, kind: FeedbackKind, text: str, ref: str, owner: str | None
+    ) -> FeedbackCase | None:
+        """R4.2.1 a reminder or refund request opens a feedback case, numbered with the others.
+
+        Called before the handler awaits anything, so an answer that follows at once finds it.
+        Orders started before PLATFORM_FEEDBACK keep their reminders and refunds off the list.
+        """
+        if not workflow.patched(PLATFORM_FEEDBACK):
+            return None
+        case = FeedbackCase(
+            case=len(self._feedback) + 1,
+            kind=kind,
+            text=text,
+            opened_at=workflow.now(),
+            owner=owner,
+            ref=ref,
+        )
+        self._feedback.append(case)
+        return case
+
+    def _case_of(self, kind: FeedbackKind, ref: str) -> FeedbackCase | None:
+        return next((c for c in self._feedback if c.kind is kind and c.ref == ref), None)
+
+    @staticmethod
+    def _close_case(case: FeedbackCase, resolution: str, response: str | None = None) -> None:
+        """Answered on the platform: no rounds, no satisfaction asked (R4.2.2)."""
+        if response is not None:
+            case.responses.append(response)
+        case.resolutions.append(resolution)
+        case.state = FeedbackState.CLOSED
+
+    async def _save_refund(self, request: RefundRequest, case: FeedbackCase | None) -> None:
+        """R4.3.1 the request and the money given back on record, with its case (R4.2.1)."""
+        if case is None:
+            return  # an order started before PLATFORM_FEEDBACK
+        await self._act(
+            OrderRecords.record_refund,
+            RecordRefund(
+                order_id=self._id,
+                refund=request.model_copy(deep=True),
+                case=case.model_copy(deep=True),
+            ),
+        )
+
+    def _settle_refund(self, request: RefundRequest, state: RefundState, by: str) -> None:
+        request.state = state
+        request.decided_by = by
+        request.decided_at = workflow.now()
+        if state is RefundState.AGREED:
+            # R4.3.1 a partial refund gives back its amount, a full one the order's total.
+            request.refunded = request.amount if request.partial else self._order.total
 
     def _spawn_anomaly(self, kind: AnomalyKind, detail: str) -> None:
         """From a message handler: the handler answers now; the order pauses until decided."""
@@ -1064,6 +1124,14 @@ class OrderWorkflow:
                 requested_at=workflow.now(),
             )
             self._refunds[msg.refund_id] = request
+            case = self._platform_case(
+                FeedbackKind.REFUND,
+                msg.reason,  # R4.2.1 the customer's reason is the case's text
+                msg.refund_id,
+                owner=self._assignee.manager_id if self._assignee else None,
+            )
+        else:
+            case = self._case_of(FeedbackKind.REFUND, msg.refund_id)
         settled = (
             msg.notify_type is not RefundNotice.APPLY
             and request is not None
@@ -1072,18 +1140,23 @@ class OrderWorkflow:
         if settled:
             # The platform settled it itself (arbitration, or the customer withdrew).
             assert request is not None
-            request.state = {
+            state = {
                 RefundNotice.AGREE: RefundState.AGREED,
                 RefundNotice.REJECT: RefundState.REJECTED,
             }.get(msg.notify_type, RefundState.WITHDRAWN)
-            request.decided_by = "platform"
+            self._settle_refund(request, state, "platform")
+            if case is not None:
+                self._close_case(case, self._refund_result(request))
             self._end_if_refunded(request)
+        if (opened or settled) and request is not None:
+            await self._save_refund(request, case)
         await self._log(
             "refund_notice",
             actor="platform",
             refund_id=msg.refund_id,
             notify_type=msg.notify_type.value,
             reason=msg.reason,
+            **self._case_detail(case if opened else None),
         )
         if not opened:
             if msg.notify_type is RefundNotice.APPLY and request is None:
@@ -1104,6 +1177,21 @@ class OrderWorkflow:
             key=f"refund#{msg.refund_id}",
             pausable=False,
         )
+
+    @staticmethod
+    def _refund_result(request: RefundRequest) -> str:
+        by = " by the platform" if request.decided_by == "platform" else ""
+        if request.state is RefundState.AGREED:
+            amount = "" if request.refunded is None else f" of {request.refunded}"
+            return f"{'partial' if request.partial else 'full'} refund{amount} agreed{by}"
+        if request.state is RefundState.REJECTED:
+            return f"refund rejected{by}"
+        return "refund withdrawn"
+
+    @staticmethod
+    def _case_detail(case: FeedbackCase | None) -> dict[str, Any]:
+        """The case number on the event, so statistics pair its opening with its answer."""
+        return {} if case is None else {"case": case.case}
 
     def _end_if_refunded(self, request: RefundRequest) -> None:
         if request.state is RefundState.AGREED and not request.partial:
@@ -1141,7 +1229,20 @@ class OrderWorkflow:
             await self._log("reminder_ignored", remind_id=msg.remind_id, reason=self._state)
             return
         self._reminders[msg.remind_id] = None
-        await self._log("customer_reminded", actor="customer", remind_id=msg.remind_id)
+        case = self._platform_case(
+            FeedbackKind.REMINDER,
+            msg.text,
+            msg.remind_id,
+            owner=self._assignee.staff_id if self._assignee else None,
+        )
+        if case is not None:
+            await self._save_case(case)
+        await self._log(
+            "customer_reminded",
+            actor="customer",
+            remind_id=msg.remind_id,
+            **self._case_detail(case),
+        )
         await self._tell(
             Audience.STAFF if self._assignee else Audience.SUPERVISOR,
             f"The customer of order {self._id} is waiting",
@@ -1391,9 +1492,21 @@ class OrderWorkflow:
                 order_id=self._id, refund_id=msg.refund_id, agree=msg.agree, reason=msg.reason
             ),
         )
-        request.state = RefundState.AGREED if msg.agree else RefundState.REJECTED
-        request.decided_by = msg.by
-        await self._log("refund_decided", actor=msg.by, refund_id=msg.refund_id, agree=msg.agree)
+        self._settle_refund(
+            request, RefundState.AGREED if msg.agree else RefundState.REJECTED, msg.by
+        )
+        case = self._case_of(FeedbackKind.REFUND, msg.refund_id)
+        if case is not None:
+            case.owner = case.owner or msg.by
+            self._close_case(case, self._refund_result(request), response=msg.reason)
+        await self._save_refund(request, case)
+        await self._log(
+            "refund_decided",
+            actor=msg.by,
+            refund_id=msg.refund_id,
+            agree=msg.agree,
+            **self._case_detail(case),
+        )
         self._end_if_refunded(request)
         return self._result(f"refund {request.state.value}")
 
@@ -1412,7 +1525,17 @@ class OrderWorkflow:
             PlatformReminderReply(order_id=self._id, remind_id=msg.remind_id, text=msg.text),
         )
         self._reminders[msg.remind_id] = msg.text
-        await self._log("reminder_replied", actor=msg.by, remind_id=msg.remind_id)
+        case = self._case_of(FeedbackKind.REMINDER, msg.remind_id)
+        if case is not None:
+            case.owner = case.owner or msg.by
+            self._close_case(case, "replied on the platform", response=msg.text)
+            await self._save_case(case)
+        await self._log(
+            "reminder_replied",
+            actor=msg.by,
+            remind_id=msg.remind_id,
+            **self._case_detail(case),
+        )
         return self._result("reminder answered")
 
     @reply_reminder.validator
@@ -1634,5 +1757,11 @@ class OrderWorkflow:
         if not 1 <= number <= len(self._feedback):
             raise _not_allowed(f"no feedback case #{number} on order {self._id}")
         case = self._feedback[number - 1]
+        if case.kind in PLATFORM_KINDS:
+            answer = "reply_reminder" if case.kind is FeedbackKind.REMINDER else "decide_refund"
+            raise _not_allowed(
+                f"{name}: feedback #{number} is a {case.kind.value} from the platform; "
+                f"answer it with {answer} {case.ref}"
+            )
         if case.state is not state:
             raise _not_allowed(f"{name}: feedback #{number} is {case.state.value}")
