@@ -12,6 +12,7 @@ import contextlib
 import math
 import os
 import platform
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -107,6 +108,25 @@ async def base_stack(prefix: str, *, demo_data: bool = True) -> AsyncIterator[Ba
             ) as d,
         ):
             yield Base(t, d, root)
+
+
+async def spawn(
+    args: Sequence[str], env: Mapping[str, str], log: Path
+) -> asyncio.subprocess.Process:
+    """`python -m ...` of this virtualenv, its output in `log`."""
+    with log.open("wb") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            *args,
+            env=dict(env),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+
+def tail(log: Path, chars: int = 2000) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")[-chars:] if log.exists() else ""
 
 
 async def stop_process(process: asyncio.subprocess.Process, within_s: float = 15.0) -> None:
