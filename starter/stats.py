@@ -25,8 +25,14 @@ Where the event log stands in for a figure (the measures name it; no table holds
     who held the order at the breach, a deadline met the person's who held it when the work
     ended; receive, review, accept and assign are the system's and nobody's.
   * handling time: from the first `assigned` to `delivered`, for the person holding it then.
-  * refunds: orders cancelled or rejected count in full; a partial refund's amount is not on
-    record (only in the workflow), so net is net of full refunds only.
+  * refunds: orders cancelled or rejected count in full; any other order counts the money of
+    its agreed refunds (the `refunds` table of migration 0009: a partial refund's amount),
+    at most its total. Net is paid less refunded.
+  * feedback response time: from a case's opening to its first response, paired by the case
+    number on the events: `feedback_opened` / `feedback_responded`, and for the platform's
+    reminders and refund requests (R4.2.1) `customer_reminded` / `reminder_replied` and
+    `refund_notice` / `refund_decided`. Reminders and refunds of orders that started before
+    they became feedback cases carry no case number and have no case to count.
 """
 
 from __future__ import annotations
@@ -222,7 +228,9 @@ _EVENTS_READ = [
     "feedback_opened",
     "feedback_responded",
     "feedback_resolved",
+    "customer_reminded",
     "reminder_replied",
+    "refund_notice",
     "refund_decided",
     "deadline_breached",
     "hard_limit_passed",
@@ -360,7 +368,8 @@ CREATE TEMP TABLE stats_ord ON COMMIT DROP AS
 SELECT sc.order_id, sc.day, sc.hour, sc.store_code, sc.order_type, sc.region,
        CASE WHEN sc.finished THEN sc.stage ELSE 'open' END AS outcome,
        sc.total + sc.discount_total AS gross, sc.discount_total AS discounts, sc.total AS paid,
-       CASE WHEN sc.stage IN ('cancelled', 'rejected') THEN sc.total ELSE 0 END AS refunded,
+       CASE WHEN sc.stage IN ('cancelled', 'rejected') THEN sc.total
+            ELSE LEAST(sc.total, COALESCE(rf.refunded, 0)) END AS refunded,
        COALESCE(sc.summary_rating, r.score) AS rating,
        COALESCE(f.complaints, 0) > 0 AS complained,
        COALESCE(k.late, false) AS breached,
@@ -368,6 +377,12 @@ SELECT sc.order_id, sc.day, sc.hour, sc.store_code, sc.order_type, sc.region,
        a.order_id IS NOT NULL AS anomalous,
        sc.source = 'patrol' AS patrol
 FROM stats_scope sc
+LEFT JOIN (  -- R4.3.1 agreed refunds, partial ones included
+    SELECT r.order_id, sum(r.refunded) AS refunded
+    FROM stats_scope s4 JOIN refunds_masked r ON r.order_id = s4.order_id
+    WHERE r.state = 'agreed'
+    GROUP BY r.order_id
+) rf ON rf.order_id = sc.order_id
 LEFT JOIN (
     SELECT DISTINCT ON (order_id) order_id, score
     FROM stats_ev WHERE event = 'rated' ORDER BY order_id, seq DESC
@@ -474,12 +489,16 @@ FROM (
     UNION ALL
     SELECT sc.day, sc.store_code, sc.order_type, sc.region, 'first_response',
            extract(epoch FROM fr.responded - fr.opened)::float8
-    FROM (
+    FROM (  -- R4.2.2 every case, the platform's reminders and refund requests included
         SELECT order_id, case_no,
-               min(at) FILTER (WHERE event = 'feedback_opened') AS opened,
-               min(at) FILTER (WHERE event = 'feedback_responded') AS responded
+               min(at) FILTER (WHERE event IN ('feedback_opened', 'customer_reminded',
+                                               'refund_notice')) AS opened,
+               min(at) FILTER (WHERE event IN ('feedback_responded', 'reminder_replied',
+                                               'refund_decided')) AS responded
         FROM stats_ev
-        WHERE event IN ('feedback_opened', 'feedback_responded')
+        WHERE event IN ('feedback_opened', 'feedback_responded', 'customer_reminded',
+                        'reminder_replied', 'refund_notice', 'refund_decided')
+          AND case_no IS NOT NULL
         GROUP BY order_id, case_no
     ) fr
     JOIN stats_scope sc ON sc.order_id = fr.order_id
@@ -520,7 +539,7 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7
 """,
     "feedback": """
 SELECT sc.day, sc.store_code, sc.order_type, sc.region, f.kind, count(*),
-       count(*) FILTER (WHERE f.state <> 'awaiting_response' OR f.rounds > 1), sum(f.rounds),
+       count(*) FILTER (WHERE f.responses > 0), sum(f.rounds),
        count(*) FILTER (WHERE f.rounds > 1), count(*) FILTER (WHERE f.state = 'satisfied'),
        count(*) FILTER (WHERE f.state = 'escalated')
 FROM stats_scope sc JOIN feedback_masked f ON f.order_id = sc.order_id

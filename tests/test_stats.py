@@ -119,11 +119,21 @@ async def test_the_day_finished_and_every_order_counts(demo_day: Day) -> None:
 
 
 async def test_amounts(demo_day: Day) -> None:
-    rows = await demo_day.pool.fetch("SELECT total, discount_total, stage FROM orders")
+    rows = await demo_day.pool.fetch("SELECT order_id, total, discount_total, stage FROM orders")
     gross = sum((r["total"] + r["discount_total"] for r in rows), Decimal(0))
     discounts = sum((r["discount_total"] for r in rows), Decimal(0))
+    agreed: Counter[str] = Counter()
+    for r in await demo_day.pool.fetch("SELECT order_id, refunded FROM refunds"):
+        agreed[r["order_id"]] += r["refunded"]  # zero unless agreed
+    # Cancelled and rejected orders give back everything, any other its agreed refunds.
     refunded = sum(
-        (r["total"] for r in rows if r["stage"] in ("cancelled", "rejected")), Decimal(0)
+        (
+            r["total"]
+            if r["stage"] in ("cancelled", "rejected")
+            else min(r["total"], agreed[r["order_id"]])
+            for r in rows
+        ),
+        Decimal(0),
     )
     amount = demo_day.stats["amount"]
     assert Decimal(amount["gross"]) == gross
@@ -228,15 +238,24 @@ async def test_anomalies_cancellations_and_feedback(demo_day: Day) -> None:
     assert fb["cases"] == len(cases)
     assert fb["by_kind"].keys() == {c["kind"] for c in cases}
     assert fb["satisfied"] == sum(1 for c in cases if c["state"] == "satisfied")
+    # R4.2.1 every reminder and refund request of the day is a case of its kind.
+    for kind, event in (("reminder", "customer_reminded"), ("refund", "refund_notice")):
+        pushed = await demo_day.pool.fetchval(
+            "SELECT count(*) FROM order_events WHERE event = $1 AND details ? 'case'", event
+        )
+        assert sum(1 for c in cases if c["kind"] == kind) == pushed, kind
     waits = [
         float(r["seconds"])
         for r in await demo_day.pool.fetch(
             """
             SELECT extract(epoch FROM (
                 SELECT min(r.at) FROM order_events r
-                WHERE r.order_id = o.order_id AND r.event = 'feedback_responded'
+                WHERE r.order_id = o.order_id
+                  AND r.event IN ('feedback_responded', 'reminder_replied', 'refund_decided')
                   AND r.details -> 'case' = o.details -> 'case') - o.at) AS seconds
-            FROM order_events o WHERE o.event = 'feedback_opened'
+            FROM order_events o
+            WHERE o.event IN ('feedback_opened', 'customer_reminded', 'refund_notice')
+              AND o.details ? 'case'
             """
         )
         if r["seconds"] is not None
