@@ -356,6 +356,19 @@ async def test_dropped_push_is_not_sent(stack: Stack) -> None:
     )
 
 
+async def test_order_push_drop_spares_the_other_pushes(stack: Stack) -> None:
+    """The patrol's case (R2.1.2): an order whose first push never came, later pushes intact."""
+    await stack.admin.post("/sim/faults", json={"order_push_drop": 1.0})
+    try:
+        oid = (await create(stack))["order_id"]
+        await stack.admin.post(f"/sim/orders/{oid}/remind")
+        await stack.sim.drain()
+    finally:
+        await stack.admin.post("/sim/faults", json={"order_push_drop": 0})
+    assert stack.receiver.for_order(oid, PushKind.ORDER) == []
+    assert len(stack.receiver.for_order(oid, PushKind.REMIND)) == 1
+
+
 async def test_duplicate_push_is_sent_twice(stack: Stack) -> None:
     await stack.admin.post("/sim/faults", json={"push_duplicate": 1.0})
     oid = (await create(stack))["order_id"]

@@ -60,7 +60,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--push-retries", type=int, default=3)
     parser.add_argument("--push-retry-delay", type=float, default=1.0)
-    for name in ("push_drop", "push_duplicate", "push_delay", "push_reorder", "api_error_rate"):
+    for name in (
+        "push_drop",
+        "order_push_drop",
+        "push_duplicate",
+        "push_delay",
+        "push_reorder",
+        "api_error_rate",
+    ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=0.0)
     parser.add_argument("--api-latency", type=float, default=0.0)
     parser.add_argument("--log-level", default="info")
@@ -70,6 +77,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def build_config(args: argparse.Namespace) -> SimConfig:
     faults = Faults(
         push_drop=args.push_drop,
+        order_push_drop=args.order_push_drop,
         push_duplicate=args.push_duplicate,
         push_delay=args.push_delay,
         push_reorder=args.push_reorder,

@@ -455,7 +455,10 @@ class Simulator:
         # Decided here, in call order, so a seed gives the same faults whatever the timing.
         faults = self.config.faults
         rng = self._fault_rng
-        drop = rng.random() < faults.push_drop
+        drop_rate = faults.push_drop
+        if kind is PushKind.ORDER:
+            drop_rate = max(drop_rate, faults.order_push_drop)
+        drop = rng.random() < drop_rate
         duplicate = rng.random() < faults.push_duplicate
         delay = rng.random() < faults.push_delay
         reorder = rng.random() < faults.push_reorder

@@ -26,6 +26,8 @@ class Faults:
 
     push_drop: float = 0.0
     """Probability that a push is never sent."""
+    order_push_drop: float = 0.0
+    """Probability that a new order's push is never sent (only the patrol finds the order)."""
     push_duplicate: float = 0.0
     """Probability that a push is sent twice."""
     push_delay: float = 0.0
