@@ -33,6 +33,11 @@ with workflow.unsafe.imports_passed_through():
 A = TypeVar("A")
 R = TypeVar("R")
 
+# A cancellation that lands while an activity is finishing is taken by that activity (its
+# result wins), so the workflow also checks for one after each step. Anomalies started before
+# this version do not, and replay as they ran.
+CANCEL_SEEN_WHEREVER_IT_LANDS = "anomaly-cancel-seen-wherever-it-lands"
+
 # Which decisions make sense for which kind; the rest are refused with a clear message.
 _ONLY_FOR: dict[Decision, set[AnomalyKind]] = {
     Decision.ADJUST_PRICE: {AnomalyKind.PRICE},
@@ -53,19 +58,19 @@ class AnomalyWorkflow:
         self._inp = inp
         self._id = workflow.info().workflow_id
         self._opened_at = workflow.now()
-        await self._open()
+        self._cancel_taken_into_account = workflow.patched(CANCEL_SEEN_WHEREVER_IT_LANDS)
         try:
+            await self._open()
+        except asyncio.CancelledError:
+            if self._cancel_taken_into_account:  # before, the record was left open
+                await self._ended_before_decision()
+            raise
+        try:
+            if self._ended():
+                raise asyncio.CancelledError
             await self._await_decision()
         except asyncio.CancelledError:
-            # The order ended while this was open (cancelled by the platform, say).
-            self._decision = Decide(
-                by="system",
-                decision=Decision.CANCEL,
-                cause="the order ended before a decision",
-                responsibility="none",
-                cancel_code=2007,
-            )
-            await self._close(self._record_outcome(self._decision))
+            await self._ended_before_decision()
             raise
         assert self._decision is not None
         await self._remedy(self._decision)
@@ -104,13 +109,19 @@ class AnomalyWorkflow:
             self._opened_at,
         )
         await self._clock.watch(
-            view,
-            lambda: self._decision is not None,
-            on_breach=self._escalate,
-            on_hard_limit=self._hard_limit,
+            view, self._decided_or_ended, on_breach=self._escalate, on_hard_limit=self._hard_limit
         )
-        await workflow.wait_condition(lambda: self._decision is not None)
+        await workflow.wait_condition(self._decided_or_ended)
+        if self._decision is None:
+            raise asyncio.CancelledError
         self._clock.close(view)
+
+    def _decided_or_ended(self) -> bool:
+        return self._decision is not None or self._ended()
+
+    def _ended(self) -> bool:
+        """The order cancelled this, whether or not the cancellation reached a waiting step."""
+        return self._cancel_taken_into_account and workflow.cancellation_reason() is not None
 
     async def _remedy(self, decision: Decide) -> None:
         """R5.2.3 remedy by cause."""
@@ -143,6 +154,17 @@ class AnomalyWorkflow:
                 "Your order was updated",
                 decision.note or f"Your order was updated: {decision.decision.value}.",
             )
+
+    async def _ended_before_decision(self) -> None:
+        """R5.2.4 the order ended while this was open (cancelled by the platform, say)."""
+        self._decision = Decide(
+            by="system",
+            decision=Decision.CANCEL,
+            cause="the order ended before a decision",
+            responsibility="none",
+            cancel_code=2007,
+        )
+        await self._close(self._record_outcome(self._decision))
 
     async def _close(self, outcome: AnomalyOutcome) -> None:
         """R5.2.4 the outcome recorded for lookup and statistics."""
