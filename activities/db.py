@@ -90,6 +90,20 @@ def stop_embedded(pgdata: Path | None = None) -> None:
         server.cleanup()
 
 
+def restart_embedded(pgdata: Path | None = None, *, mode: str = "fast") -> None:
+    """Restart the embedded server of `pgdata` in place (same socket, same data): every
+    connection is cut, as when the database fails over. `mode`: pg_ctl's shutdown mode.
+
+    Blocking: call it from a thread in async code."""
+    folder = (pgdata or data_dir() / "pg").expanduser().resolve()
+    server = _pgserver().PostgresServer._instances.get(folder)
+    if server is None:
+        raise RuntimeError(f"no embedded PostgreSQL of {folder} started by this process")
+    _pgserver().pg_ctl(
+        ["-w", "-m", mode, "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60
+    )
+
+
 def _pgserver() -> ModuleType:
     """Imported on first use: processes on `DATABASE_URL` never load it."""
     with warnings.catch_warnings():

@@ -29,6 +29,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from activities import db
 from meituan.codes import PlatformCancelReason
@@ -39,7 +40,15 @@ from schemas.messages import CustomerFeedback, FeedbackKind
 from schemas.order import PlatformOrder, Stage
 from schemas.policy import Clause
 from schemas.status import DeadlineState, OrderOutcome, OrderStatus
-from starter.devstack import Say, Stack, StackError, StackOptions, dev_stack
+from starter.devstack import (
+    Database,
+    Say,
+    Stack,
+    StackError,
+    StackOptions,
+    TemporalServer,
+    dev_stack,
+)
 from starter.staff import Staff, StaffSettings
 from workflows import search_attributes as sa
 from workflows.anomaly import AnomalyWorkflow
@@ -205,7 +214,12 @@ class Day:
                 if key in self.done or not (due or stage in ENDED):
                     continue
                 self.done.add(key)
-                if stage not in ENDED and await act():
+                try:
+                    acted = stage not in ENDED and await act()
+                except RPCError:
+                    self.done.discard(key)  # Temporal unreachable: the customer tries again
+                    raise
+                if acted:
                     self.events[name] += 1
                 else:
                     self.missed[name] += 1
@@ -290,11 +304,11 @@ class Day:
 
 
 async def business_day(
-    stack: Stack, options: DemoOptions, staff: Staff, say: Say
+    sim: Simulator, client: Client, options: DemoOptions, staff: Staff, say: Say
 ) -> tuple[Day, bool]:
     """Orders arrive, customers act, staff work, until every order ended or the time limit."""
     plan = plan_customers(options.orders, options.seed, options.arrival_window_s)
-    day = Day(stack.sim.sim, stack.client, plan)
+    day = Day(sim, client, plan)
     anomalies_seen = False
     staff_task = asyncio.create_task(staff.run())
     try:
@@ -307,8 +321,11 @@ async def business_day(
                     forced = "wrong_price" if last and not anomalies_seen else None
                     placed = day.place(customer, forced)
                     anomalies_seen = anomalies_seen or placed.anomaly is not None
-            await day.watch()
-            await day.customers_act()
+            try:
+                await day.watch()
+                await day.customers_act()
+            except RPCError as exc:  # Temporal restarting: the day goes on, look again soon
+                say(f"t+{day.elapsed():.0f}s  Temporal unreachable ({exc.status.name}), retrying")
             if day.elapsed() >= next_line:
                 say(day.progress())
                 next_line = day.elapsed() + 1.0
@@ -519,8 +536,22 @@ async def check_database(
     return checks
 
 
+@dataclass(frozen=True)
+class Observed:
+    """The parts of a running stack the summary reads."""
+
+    client: Client
+    db: Database
+    temporal: TemporalServer
+
+
 async def summarise(
-    stack: Stack, day: Day, staff: Staff, finished: bool, options: DemoOptions, began: float
+    stack: Observed | Stack,
+    day: Day,
+    staff: Staff,
+    finished: bool,
+    options: DemoOptions,
+    began: float,
 ) -> DemoResult:
     """`began`: when the demo started (monotonic), for the time from start to summary."""
     client = stack.client
@@ -758,7 +789,7 @@ async def run_demo(
             lookup=order_lookup(stack.sim),
             business=stack.sim.sim.business,
         )
-        day, finished = await business_day(stack, options, staff, say)
+        day, finished = await business_day(stack.sim.sim, stack.client, options, staff, say)
         if not finished:
             say(f"time limit of {options.limit_s:g} s reached with orders still open")
         say("collecting the summary (final status of every order, and the database)")

@@ -81,7 +81,10 @@ class StackError(RuntimeError):
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    """Free to listen on, as servers listen (SO_REUSEADDR): a server that just stopped leaves
+    its port in TIME_WAIT, and a restart takes the same port again."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -175,7 +178,7 @@ async def ensure_search_attributes(client: Client) -> list[str]:
     return sorted(missing)
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """Linux: the child gets SIGTERM if this process dies without cleaning up (SIGKILL)."""
     if not sys.platform.startswith("linux"):
         return None
@@ -191,7 +194,7 @@ def _die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -309,7 +312,7 @@ async def temporal_dev_server(
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent(),
+            preexec_fn=die_with_parent(),
         )
     try:
         address = f"{LOOPBACK}:{grpc_port}"
@@ -321,7 +324,7 @@ async def temporal_dev_server(
                 alive=lambda: process.returncode is None,
             )
         except StackError as exc:
-            raise StackError(f"{exc}\n--- {log_file} ---\n{_tail(log_file)}") from exc
+            raise StackError(f"{exc}\n--- {log_file} ---\n{tail(log_file)}") from exc
         added = await ensure_search_attributes(client)
         if added:
             say(f"registered search attributes {', '.join(added)}")
