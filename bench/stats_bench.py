@@ -4,12 +4,12 @@
 
 Makes a fresh database (on `DATABASE_URL`'s server, else a throwaway embedded PostgreSQL),
 migrates it and fills it straight from SQL (generate_series, no workflows): stores, departments
-and staff, then orders with their summaries, event log, anomalies, feedback cases and patrol
-reports, with realistic shapes: popular and quiet stores, lunch and dinner peaks for goods and
-daytime visits for service, a growing business, lognormal stage times, a few percent of orders
-late or past the hard limit (one store much more often), low ratings and complaints, price
-anomalies that become more frequent, a handful of orders only the patrol found, and the orders
-of the last evening still running.
+and staff, then orders with their summaries, event log, anomalies, feedback cases, refunds and
+patrol reports, with realistic shapes: popular and quiet stores, lunch and dinner peaks for goods
+and daytime visits for service, a growing business, lognormal stage times, a few percent of
+orders late or past the hard limit (one store much more often), low ratings and complaints,
+partial refunds agreed (each a feedback case too), price anomalies that become more frequent, a
+handful of orders only the patrol found, and the orders of the last evening still running.
 
 Then it builds the rollup once (as the first `stats` on an existing database would) and times
 `stats` for the last half of the days, compared with the first half, so every order is read:
@@ -228,6 +228,7 @@ def fill_statements(orders: int, days: int, first_day: date) -> list[tuple[str, 
                        CASE WHEN r.u[14] < 0.6 THEN 'complaint' WHEN r.u[14] < 0.85 THEN 'inquiry'
                             WHEN r.u[14] < 0.95 THEN 'suggestion' ELSE 'dispute' END END
                        AS feedback,
+                   o.done AND r.u[8] < 0.015 AS refund,
                    CASE WHEN o.done AND r.r_rate < CASE r.order_type WHEN 'goods' THEN 0.25
                                                                      ELSE 0.7 END
                        THEN (ARRAY[1, 2, 3, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5])
@@ -323,7 +324,12 @@ def fill_statements(orders: int, days: int, first_day: date) -> list[tuple[str, 
                     'delivered', b.staff_id, '{"case": 1, "round": 1}'::jsonb),
                 (14, CASE WHEN b.feedback IS NOT NULL THEN 'feedback_resolved' END, 'delivered',
                     b.staff_id, '{"case": 1, "satisfied": true}'::jsonb),
-                (15, CASE WHEN NOT b.running THEN b.outcome END, b.outcome, 'system',
+                (15, CASE WHEN b.refund THEN 'refund_notice' END, 'delivered', 'platform',
+                    jsonb_build_object('refund_id', 'R' || b.n, 'notify_type', 'apply',
+                                       'case', 2)),
+                (16, CASE WHEN b.refund THEN 'refund_decided' END, 'delivered', 'M-' || b.dept,
+                    jsonb_build_object('refund_id', 'R' || b.n, 'agree', true, 'case', 2)),
+                (17, CASE WHEN NOT b.running THEN b.outcome END, b.outcome, 'system',
                     CASE b.outcome
                         WHEN 'cancelled' THEN jsonb_build_object(
                             'cancel_code', (ARRAY[1101, 1101, 1102, 2006, 2009, 2007])
@@ -368,6 +374,24 @@ def fill_statements(orders: int, days: int, first_day: date) -> list[tuple[str, 
                    b.u[9] >= 0.05, b.created + interval '1 hour'
             FROM bench_orders b
             WHERE b.feedback IS NOT NULL
+            """,
+        ),
+        (
+            "refunds",
+            """
+            INSERT INTO refunds (order_id, refund_id, partial, amount, state, refunded,
+                                 decided_by, requested_at, decided_at)
+            SELECT b.order_id, 'R' || b.n, true, round(b.total * 0.2, 2), 'agreed',
+                   round(b.total * 0.2, 2), 'M-' || b.dept, b.created + interval '15 minutes',
+                   b.created + interval '16 minutes'
+            FROM bench_orders b
+            WHERE b.refund;
+            INSERT INTO feedback (order_id, case_no, kind, text, owner, state, rounds,
+                                  responses, resolutions, opened_at, ref)
+            SELECT b.order_id, 2, 'refund', '', 'M-' || b.dept, 'closed', 1, '["..."]',
+                   '["..."]', b.created + interval '15 minutes', 'R' || b.n
+            FROM bench_orders b
+            WHERE b.refund
             """,
         ),
         (
@@ -425,7 +449,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             fill_s = await fill(conn, args.orders, args.days, first_day)
             counts = {
                 t: await conn.fetchval(f"SELECT count(*) FROM {t}")
-                for t in ("orders", "order_summaries", "order_events", "anomalies", "feedback")
+                for t in (
+                    "orders",
+                    "order_summaries",
+                    "order_events",
+                    "anomalies",
+                    "feedback",
+                    "refunds",
+                )
             }
             built = await st.refresh(conn)
         half = args.days // 2

@@ -1148,8 +1148,6 @@ class OrderWorkflow:
             if case is not None:
                 self._close_case(case, self._refund_result(request))
             self._end_if_refunded(request)
-        if (opened or settled) and request is not None:
-            await self._save_refund(request, case)
         await self._log(
             "refund_notice",
             actor="platform",
@@ -1158,6 +1156,8 @@ class OrderWorkflow:
             reason=msg.reason,
             **self._case_detail(case if opened else None),
         )
+        if (opened or settled) and request is not None:
+            await self._save_refund(request, case)  # as it stands now: it may be decided already
         if not opened:
             if msg.notify_type is RefundNotice.APPLY and request is None:
                 await self._log("refund_ignored", refund_id=msg.refund_id, reason=self._state)
