@@ -291,3 +291,26 @@ async def test_a_platform_refusal_is_a_system_fault_for_a_manager(
     assert business.platform_calls(order_id).count("confirm") == 1
     await has_event(handle, "anomaly_closed")
     await handle.cancel()
+
+
+async def test_a_refused_receipt_is_a_system_fault_about_the_recorded_order(
+    env: WorkflowEnvironment, worker: Worker, business: Business, order_id: str
+) -> None:
+    """R5.1 (5) an order the platform moved on before its workflow began (cancelled while its
+    push was lost, say) refuses the receipt: the order is on record and a manager decides."""
+    business.refusing[order_id]["poi_received"] = "AlreadyInState"
+    handle = await start(env, order_id)
+    child = await on_hold(env, handle, order_id)
+    assert (await child.query(AnomalyWorkflow.status)).kind is AnomalyKind.OTHER
+    await child.execute_update(
+        AnomalyWorkflow.decide,
+        Decide(
+            by="M-001",
+            decision=Decision.AGREED_WITH_PLATFORM,
+            cause="cancelled on the platform",
+            responsibility="platform",
+            resume=False,
+        ),
+    )
+    outcome = await handle.result()
+    assert outcome.stage is Stage.CANCELLED

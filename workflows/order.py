@@ -116,6 +116,9 @@ USER = 1  # the platform's deal_op_type for a cancellation by the customer
 FEEDBACK_RECORDS = "feedback-records"  # feedback cases written to the system of record
 # Reminders and refund requests as feedback cases on record, and refunds with their money.
 PLATFORM_FEEDBACK = "platform-feedback"
+# The record is known as soon as it is written, so a refusal of the platform's receipt (an order
+# the platform cancelled before its workflow started) opens an anomaly instead of failing.
+RECORD_KNOWN_WHEN_RECEIVING = "record-known-when-receiving"
 
 
 @dataclass
@@ -246,6 +249,10 @@ class OrderWorkflow:
                 OrderRecords.record_order,
                 RecordOrder(order=self._order, received_at=workflow.now(), source=self._source),
             )
+            if workflow.patched(RECORD_KNOWN_WHEN_RECEIVING):
+                # A refusal of the next call opens an anomaly, which needs the record.
+                self._record = record
+                self._policy = self._policy_snapshot.for_type(record.order_type)
             await self._step(PlatformCalls.platform_receive, self._call())
             return record
 
