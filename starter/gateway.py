@@ -35,6 +35,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 import asyncpg
+import structlog
 import uvicorn
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -346,6 +347,13 @@ class Gateway:
             )
         except PushDecodeError as exc:
             raise Refusal(400, _decode_code(exc), str(exc)) from exc
+        order_id = getattr(push, "order_id", None)
+        if order_id is not None:
+            # Every line logged for the rest of this request names the order (the request runs
+            # in its own task, so the binding ends with it).
+            structlog.contextvars.bind_contextvars(
+                order_id=str(order_id), workflow_id=workflow_id(order_id)
+            )
         self._check_fresh(kind, push, received_at)
         try:
             async with asyncio.timeout(self.settings.temporal_timeout_s):

@@ -9,6 +9,7 @@ shows exactly what the gateway handed over.
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -58,6 +59,8 @@ from starter.gateway import GatewaySettings, create_app
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
+from tests.test_redaction import captured as captured
+from tests.test_redaction import lines
 
 SETTINGS = GatewaySettings()
 SIGNALS: Mapping[str, type] = {
@@ -238,6 +241,19 @@ async def test_probe_and_health(http: httpx.AsyncClient) -> None:
     health = await http.get("/healthz")
     assert health.status_code == 200
     assert health.json() == {"ok": True, "temporal": "ok", "database": "ok"}
+
+
+async def test_every_line_logged_for_a_push_names_its_order(
+    http: httpx.AsyncClient, running: RunningSimulator, captured: io.StringIO
+) -> None:
+    push = new_order(running).current()
+    assert is_ok(await push_order(http, push))
+    records = [r for r in lines(captured) if r["logger"] == "orderflow.gateway"]
+    assert records, "the gateway logged nothing for the push"
+    assert all(
+        r["order_id"] == str(push.order_id) and r["workflow_id"] == f"order-{push.order_id}"
+        for r in records
+    ), records
 
 
 async def test_order_push_starts_one_workflow(
