@@ -12,12 +12,15 @@ import contextlib
 import math
 import os
 import platform
+import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -25,6 +28,21 @@ from activities import db
 from starter.devstack import Database, TemporalServer, database, temporal_dev_server
 
 DOC = db.REPO_ROOT / "docs" / "benchmarks.md"
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, with SIGTERM (a `timeout`, a cancelled CI job) stopping it as Ctrl-C
+    does: the tasks are cancelled, so the servers and workers the run started are stopped."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        return asyncio.run(main)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def machine() -> str:

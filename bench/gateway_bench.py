@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds <= 0 or args.rounds < 1:
         parser.error("--rate, --seconds and --rounds must be positive")
-    result = asyncio.run(bench(args))
+    result = common.run(bench(args))
     print(json.dumps(result, indent=2, ensure_ascii=False))
     if not args.no_record:
         shown = " ".join(argv if argv is not None else sys.argv[1:])

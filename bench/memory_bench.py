@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.orders < 1:
         parser.error("--orders must be at least 1")
-    result = asyncio.run(bench(args))
+    result = common.run(bench(args))
     print(json.dumps(result, indent=2, ensure_ascii=False))
     if not args.no_record:
         shown = " ".join(argv if argv is not None else sys.argv[1:])

@@ -10,10 +10,13 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.db import connect
 from activities.policy import current_policy
@@ -25,6 +28,36 @@ from workers.registry import WORKFLOWS, build_activities
 from workers.temporal_client import TASK_QUEUE, connect_client
 
 log = logging.getLogger("orderflow.worker")
+
+
+SANDBOX_PASSTHROUGH = "workflows"
+"""The project's own workflow package, imported once per process instead of once per run."""
+
+
+def tuning(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Worker settings from the environment, chosen by what bench/memory_bench.py measured
+    (docs/benchmarks.md).
+
+    ORDERFLOW_SANDBOX_PASSTHROUGH (default `workflows`; empty: none): modules the workflow
+    sandbox takes from the worker as they are instead of importing them afresh for every
+    workflow run, which roughly halves the memory an open order holds and speeds each run's
+    start. The determinism checks still apply to everything else in the sandbox, and the
+    test suite runs the workflows in the full sandbox. ORDERFLOW_MAX_CACHED_WORKFLOWS bounds
+    the open orders kept in memory between their steps (SDK default 1000); an order evicted
+    is replayed from its history at its next step.
+    """
+    env = os.environ if environ is None else environ
+    options: dict[str, Any] = {}
+    cached = env.get("ORDERFLOW_MAX_CACHED_WORKFLOWS", "").strip()
+    if cached:
+        options["max_cached_workflows"] = int(cached)
+    names = env.get("ORDERFLOW_SANDBOX_PASSTHROUGH", SANDBOX_PASSTHROUGH)
+    passthrough = [m.strip() for m in names.split(",") if m.strip()]
+    if passthrough:
+        options["workflow_runner"] = SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*passthrough)
+        )
+    return options
 
 
 def _runtime() -> Runtime | None:
@@ -50,6 +83,7 @@ async def run(stop: asyncio.Event) -> None:
             graceful_shutdown_timeout=timedelta(
                 seconds=float(os.environ.get("ORDERFLOW_SHUTDOWN_SECONDS", "30"))
             ),
+            **tuning(),
         )
         async with worker:
             log.info("worker polling task queue %s", TASK_QUEUE)
