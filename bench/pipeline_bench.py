@@ -72,6 +72,7 @@ FINISHED = {
 COUNTED = {
     "activities": E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
     "local_activities": E.EVENT_TYPE_MARKER_RECORDED,
+    "patch_markers": E.EVENT_TYPE_MARKER_RECORDED,
     "timers_started": E.EVENT_TYPE_TIMER_STARTED,
     "timers_fired": E.EVENT_TYPE_TIMER_FIRED,
     "timers_cancelled": E.EVENT_TYPE_TIMER_CANCELED,
@@ -83,9 +84,11 @@ COUNTED = {
     "events": E.EVENT_TYPE_UNSPECIFIED,
 }
 """What is counted in a history (`events`: all of them)."""
+MARKERS = {"core_local_activity": "local_activities", "core_patch": "patch_markers"}
 SHAPED = (
     "activities",
     "local_activities",
+    "patch_markers",
     "timers_started",
     "timers_fired",
     "timers_cancelled",
@@ -103,8 +106,10 @@ def counts(history: WorkflowHistory) -> Counter[str]:
     for event in history.events:
         found["events"] += 1
         for name, kind in COUNTED.items():
-            if event.event_type == kind:
+            if event.event_type == kind and name not in MARKERS.values():
                 found[name] += 1
+        if event.event_type == E.EVENT_TYPE_MARKER_RECORDED:
+            found[MARKERS.get(event.marker_recorded_event_attributes.marker_name, "other")] += 1
     return found
 
 
@@ -144,7 +149,11 @@ def shape_of(history: WorkflowHistory) -> Shape:
         elif kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             task.updates += 1
         elif kind == E.EVENT_TYPE_MARKER_RECORDED:
-            task.local += 1
+            marker = MARKERS.get(event.marker_recorded_event_attributes.marker_name)
+            if marker == "patch_markers":
+                task.patches += 1
+            elif marker == "local_activities":
+                task.local += 1
         elif kind == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             task.scheduled.append(event.event_id)
         elif kind == E.EVENT_TYPE_TIMER_STARTED:

@@ -39,6 +39,8 @@ class Task:
     signals: int = 0
     updates: int = 0
     local: int = 0
+    patches: int = 0
+    """`workflow.patched` markers recorded."""
     scheduled: list[int] = field(default_factory=list)
     started: list[Timer] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
@@ -65,7 +67,7 @@ class SkeletonWorkflow:
     async def run(self, shape: Shape) -> int:
         activities: dict[int, asyncio.Task[None]] = {}
         timers: dict[str, asyncio.Task[None]] = {}
-        signals = updates = 0
+        signals = updates = patches = 0
         for task in shape.tasks:
             for key in task.finished:
                 await activities.pop(key)
@@ -77,6 +79,9 @@ class SkeletonWorkflow:
             if task.updates:
                 updates += task.updates
                 await self._wait_for("update", self._updates_reach(updates))
+            for _ in range(task.patches):
+                patches += 1
+                workflow.patched(f"skeleton-{patches}")
             for _ in range(task.local):
                 await workflow.execute_local_activity(
                     empty_step, start_to_close_timeout=STEP_TIMEOUT
