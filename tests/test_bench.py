@@ -1,0 +1,53 @@
+"""The Temporal benchmarks at a tiny size, so that the scripts cannot rot unnoticed.
+
+Each runs for real (its own dev server, PostgreSQL, workers) and its JSON is checked for the
+fields docs/benchmarks.md is written from, with values that make sense; nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from bench import gateway_bench, memory_bench, pipeline_bench
+
+
+def run(main: Any, argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    assert main([*argv, "--no-record"]) == 0
+    result: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return result
+
+
+def test_pipeline_against_its_skeleton(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(pipeline_bench.main, ["--orders", "2", "--limit", "120"], capsys)
+    pipeline, skeleton = result["pipeline"], result["skeleton"]
+    assert pipeline["orders"] == skeleton["orders"] == 2
+    assert all(result["same_shape"].values()), result["same_shape"]
+    assert pipeline["counts"]["activities"] > 10
+    assert pipeline["counts"]["updates"] + pipeline["counts"]["signals"] > 0
+    for side in (pipeline, skeleton):
+        assert side["orders_per_s"] > 0
+        assert 0 < side["latency_s"]["p50"] <= side["latency_s"]["p95"] < 120
+    assert result["ratio"]["orders_per_s"] > 0
+
+
+def test_gateway_against_a_bare_client(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--rate", "20", "--seconds", "1", "--rounds", "1", "--burst", "10"]
+    result = run(gateway_bench.main, argv, capsys)
+    for side in ("gateway", "bare_client"):
+        assert result[side]["held"] == 20 and result[side]["failed"] == 0
+        latency = result[side]["latency_ms"]
+        assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+        assert result["flat_out"][side]["held"] == 10
+    assert result["p99_ms"] == result["gateway"]["latency_ms"]["p99"]
+    assert 0.5 < result["ratio"]["per_s"] < 1.5  # both keep up with 20 a second
+
+
+def test_worker_memory_with_open_orders(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(memory_bench.main, ["--orders", "4", "--settle", "0.5"], capsys)
+    assert result["open_orders"] == 4
+    rss = result["worker_rss_mb"]
+    assert 30 < rss["idle"] <= rss["peak"] < 2000
+    assert rss["all_open"] <= rss["peak"]
