@@ -7,18 +7,21 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from meituan.simulator.engine import Simulator
-from schemas.order import Stage
+from schemas.order import OrderInput, Stage
 from schemas.patrol import PatrolInput, PatrolReport
 from starter.schedules import SCHEDULE_ID, ensure_patrol_schedule
+from tests.conftest import TASK_QUEUE
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
-from tests.orders import at_stage
+from tests.doubles import Business
+from tests.orders import GOODS_STORE, at_stage, platform_order
 from tests.real_stack import QUEUE, one, place
 from tests.real_stack import platform as platform
 from tests.real_stack import real_worker as real_worker
@@ -74,6 +77,33 @@ async def test_orders_the_pushes_missed_are_found_started_and_reported(
 
     again = await patrol(env, "second")
     assert again.found == [] and again.raced == []  # nothing is started twice
+
+
+async def test_an_order_whose_workflow_ended_unrecorded_is_not_started_again(
+    env: WorkflowEnvironment, worker: Worker, business: Business, order_id: str
+) -> None:
+    """Its workflow ended before it was on record, so the patrol sees it missing: one run per
+    order all the same."""
+    order = platform_order(order_id, GOODS_STORE, await env.get_current_time())
+    first = await env.client.start_workflow(
+        OrderWorkflow.run, OrderInput(order=order), id=f"order-{order_id}", task_queue=TASK_QUEUE
+    )
+    await at_stage(first, Stage.IN_PROGRESS)  # at rest: ended mid-step, the test server stalls
+    await first.terminate("ended before it was recorded")
+    business.on_platform_only.append(order)  # not on record, as far as the patrol can see
+    try:
+        report = await env.client.execute_workflow(
+            PatrolWorkflow.run,
+            PatrolInput(stores=[GOODS_STORE]),
+            id=f"patrol-once-{order_id}",
+            task_queue=TASK_QUEUE,
+        )
+    finally:
+        business.on_platform_only.remove(order)
+    assert report.raced == [order_id] and report.found == []
+    described = await env.client.get_workflow_handle(first.id).describe()
+    assert described.run_id == first.result_run_id
+    assert described.status is WorkflowExecutionStatus.TERMINATED
 
 
 async def test_a_cancellation_the_platform_did_not_push_is_a_mismatch(

@@ -12,6 +12,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
@@ -71,6 +72,9 @@ class PatrolWorkflow:
                 OrderWorkflow.run,
                 OrderInput(order=order, source="patrol"),
                 id=f"order-{order.order_id}",
+                # One run per order, ever: an order that ended before it was on record (and so
+                # looks missing) is not started again.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             )
         except WorkflowAlreadyStartedError:
