@@ -10,6 +10,7 @@ import uuid
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -21,9 +22,12 @@ from tests.doubles import Business
 from workflows.anomaly import AnomalyWorkflow
 
 
+@pytest.mark.parametrize("notice", ["sent", "lost"])
 async def test_an_anomaly_cancelled_while_opening_closes_its_record(
-    dev_server: WorkflowEnvironment, business: Business
+    dev_server: WorkflowEnvironment, business: Business, notice: str
 ) -> None:
+    """`lost`: the step in flight fails once the cancellation is in (as when its worker dies
+    and a cancelled activity is not retried), so the cancellation arrives as a step failure."""
     telling = asyncio.Event()
     told = asyncio.Event()
 
@@ -32,6 +36,8 @@ async def test_an_anomaly_cancelled_while_opening_closes_its_record(
         """The manager's notice is on its way when the order ends."""
         telling.set()
         await told.wait()
+        if notice == "lost":
+            raise ApplicationError("the worker went away", non_retryable=True)
 
     activities = [a for a in business.activities() if a.__name__ != "notify"] + [slow_notify]
     order_id = str(uuid.uuid4().int % 10**15)

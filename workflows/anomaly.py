@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.credit import Credit
@@ -61,9 +61,8 @@ class AnomalyWorkflow:
         self._cancel_taken_into_account = workflow.patched(CANCEL_SEEN_WHEREVER_IT_LANDS)
         try:
             await self._open()
-        except asyncio.CancelledError:
-            if self._cancel_taken_into_account:  # before, the record was left open
-                await self._ended_before_decision()
+        except (asyncio.CancelledError, ActivityError) as err:
+            await self._end_if_cancelled(err)
             raise
         try:
             if self._ended():
@@ -72,8 +71,16 @@ class AnomalyWorkflow:
         except asyncio.CancelledError:
             await self._ended_before_decision()
             raise
+        except ActivityError as err:
+            await self._end_if_cancelled(err)
+            raise
         assert self._decision is not None
-        await self._remedy(self._decision)
+        try:
+            await self._remedy(self._decision)
+        except ActivityError:
+            if not self._ended():
+                raise
+            # The order ended while the remedy was under way: the decision stands on record.
         await self._close(self._record_outcome(self._decision))
         await workflow.wait_condition(workflow.all_handlers_finished)
         assert self._outcome is not None
@@ -154,6 +161,14 @@ class AnomalyWorkflow:
                 "Your order was updated",
                 decision.note or f"Your order was updated: {decision.decision.value}.",
             )
+
+    async def _end_if_cancelled(self, err: BaseException) -> None:
+        """The order's cancellation reaches a step in flight as its cancellation, or as its
+        failure (a worker lost mid-step is not retried once cancelled): either way this ends,
+        its record closed. Anomalies older than the patch raised as is."""
+        if self._ended():
+            await self._ended_before_decision()
+            raise asyncio.CancelledError from err
 
     async def _ended_before_decision(self) -> None:
         """R5.2.4 the order ended while this was open (cancelled by the platform, say)."""
