@@ -75,6 +75,10 @@ def _spread_shared_deadlines(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+PLATFORM_TASK_QUEUE_ENV = "ORDERFLOW_PLATFORM_TASK_QUEUE"
+"""Read by the workflow workers (the snapshot routes the calls) and the platform workers alike."""
+
+
 def build_policy(file: Path | None, environ: Mapping[str, str]) -> Policy:
     raw: dict[str, Any] = Policy().model_dump(mode="json")
     if file is not None:
@@ -84,6 +88,9 @@ def build_policy(file: Path | None, environ: Mapping[str, str]) -> Policy:
             raise PolicyError(f"policy file {file}: {err}") from err
         raw = _merge(raw, _spread_shared_deadlines(from_file))
     raw = _merge(raw, _spread_shared_deadlines(_from_env(environ)))
+    platform_queue = environ.get(PLATFORM_TASK_QUEUE_ENV, "").strip()
+    if platform_queue:
+        raw["platform_task_queue"] = platform_queue
     try:
         return Policy.model_validate(raw)
     except ValueError as err:

@@ -26,6 +26,7 @@ class AnomalyInput(Model):
     manager_id: str | None = None
     paused_stage: str
     deadline: Deadline  # the order's anomaly_decision clause, from its policy snapshot
+    platform_task_queue: str | None = None  # where the order's merchant API calls run
 
 
 class Decision(StrEnum):

@@ -120,6 +120,9 @@ def _service() -> OrderPolicy:
 class Policy(Model):
     receive: Deadline = _d(2, 5)  # R2.1.3, before the order's type is known
     patrol_minutes: float = Field(default=10, gt=0)  # R2.1.2 how often the platform is walked
+    platform_task_queue: str | None = None
+    """Deployment, not policy: the task queue of the merchant API calls when they run on
+    workers of their own (ORDERFLOW_PLATFORM_TASK_QUEUE); None: the order's own queue."""
     goods: OrderPolicy = Field(default_factory=_goods)
     service: OrderPolicy = Field(default_factory=_service)
 

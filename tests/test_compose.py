@@ -55,3 +55,13 @@ def test_the_image_copies_only_what_exists() -> None:
     for source in re.findall(r"^COPY (.+) \S+$", dockerfile, re.M):
         for path in source.split():
             assert (ROOT / path).exists(), f"Dockerfile copies missing {path}"
+
+
+def test_a_worker_service_per_role() -> None:
+    from workers.main import ROLES
+
+    workers = [n for n in OURS if SERVICES[n]["command"] == ["orderflow-worker"]]
+    roles = [SERVICES[n]["environment"]["ORDERFLOW_WORKER_ROLES"] for n in workers]
+    assert sorted(roles) == sorted(ROLES)
+    for name in workers:  # the shared settings, the platform queue among them, reach each one
+        assert SERVICES[name]["environment"]["ORDERFLOW_PLATFORM_TASK_QUEUE"] == "orders-platform"

@@ -1,5 +1,5 @@
 """The worker as the long-lived process it is in production: SIGTERM lets the activity in
-flight finish, then the process exits 0."""
+flight finish, then the process exits 0; one process per role."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from temporalio.api.enums.v1 import EventType, PendingActivityState
 
 from meituan.intake import to_platform_order
 from meituan.simulator import Faults, SimConfig
-from schemas.order import OrderInput
+from schemas.order import OrderInput, Stage
 from starter.devstack import connect_temporal, database, simulator, temporal_dev_server
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
+from tests.orders import at_stage
 from workers.temporal_client import TASK_QUEUE
 from workflows.order import OrderWorkflow
 
@@ -88,3 +89,96 @@ async def test_sigterm_finishes_the_activity_in_flight_and_exits_0(
             or e.activity_task_timed_out_event_attributes.scheduled_event_id == scheduled
         ]
         assert outcomes == [EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
+
+
+async def test_each_role_in_its_own_process_runs_an_order(tmp_path: Path, pg_dsn: str) -> None:
+    """Workflows, database activities and merchant API calls each in a worker process of
+    their own, the calls on their own rate-limited queue: an order goes through all three."""
+    name = f"t_roles_{uuid.uuid4().hex[:8]}"
+    config = SimConfig(push_base=None, confirm_timeout_s=None, courier_step_s=None)
+    async with (
+        temporal_dev_server(tmp_path / "temporal", fresh=True, port=None, headless=True) as server,
+        database(name, server_dsn=pg_dsn, fresh=True) as db,
+        simulator(config, port=None) as platform,
+    ):
+        base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")} | {
+            "TEMPORAL_ADDRESS": server.address,
+            "DATABASE_URL": db.dsn,
+            "MEITUAN_BASE_URL": platform.api_base_url,
+            "ORDERFLOW_PLATFORM_TASK_QUEUE": "orders-platform",
+            "ORDERFLOW_PLATFORM_RATE": "20",
+            "ORDERFLOW_SHUTDOWN_SECONDS": "5",
+        }
+        workers = {
+            role: await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "workers.main",
+                env=base | {"ORDERFLOW_WORKER_ROLES": role},
+                stdout=asyncio.subprocess.DEVNULL,
+            )
+            for role in ("workflows", "activities", "platform")
+        }
+        try:
+            client = await connect_temporal(server.address)
+            placed = platform.sim.create_order({"app_poi_code": "SH-XH-001"}, push=False)
+            handle = await client.start_workflow(
+                OrderWorkflow.run,
+                OrderInput(order=to_platform_order(placed.order)),
+                id=f"order-{placed.order_id}",
+                task_queue=TASK_QUEUE,
+            )
+            await at_stage(handle, Stage.IN_PROGRESS, patience=60)
+        finally:
+            for process in workers.values():
+                if process.returncode is None:
+                    process.send_signal(signal.SIGTERM)
+            codes = [await asyncio.wait_for(p.wait(), 30) for p in workers.values()]
+        assert codes == [0, 0, 0]
+        events = [e async for e in handle.fetch_history_events()]
+    queue_of = {
+        e.event_id: (
+            e.activity_task_scheduled_event_attributes.activity_type.name,
+            e.activity_task_scheduled_event_attributes.task_queue.name,
+        )
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    ran_by = {
+        queue_of[e.activity_task_started_event_attributes.scheduled_event_id]: int(
+            e.activity_task_started_event_attributes.identity.split("@", 1)[0]
+        )
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    }
+    pid = {role: p.pid for role, p in workers.items()}
+    assert ran_by[("platform_confirm", "orders-platform")] == pid["platform"]
+    assert ran_by[("record_order", TASK_QUEUE)] == pid["activities"]
+    assert {p for (kind, _), p in ran_by.items() if kind.startswith("platform_")} == {
+        pid["platform"]
+    }
+    tasks = {
+        e.workflow_task_completed_event_attributes.identity
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    }
+    assert {int(identity.split("@", 1)[0]) for identity in tasks} == {pid["workflows"]}
+
+
+async def test_a_worker_asked_for_a_role_it_cannot_have_says_why_and_exits_2() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    for roles, expected in (
+        ("platform", "ORDERFLOW_PLATFORM_TASK_QUEUE is not set"),
+        ("workflows,cooking", "unknown role(s) cooking"),
+    ):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "workers.main",
+            env=env | {"ORDERFLOW_WORKER_ROLES": roles},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 2
+        assert expected in output.decode()

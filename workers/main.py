@@ -1,15 +1,19 @@
 """The order worker: `python -m workers.main` (or `orderflow-worker`).
 
-Runs until SIGTERM or SIGINT, then stops polling and lets activities in flight finish
-(ORDERFLOW_SHUTDOWN_SECONDS, default 30) before it exits.
+One process runs one or more roles (ORDERFLOW_WORKER_ROLES): the workflows, the activities, or
+the merchant API calls on a rate-limited queue of their own. Runs until SIGTERM or SIGINT, then
+stops polling and lets activities in flight finish (ORDERFLOW_SHUTDOWN_SECONDS, default 30)
+before it exits; a configuration it cannot run exits 2 with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+import sys
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -19,12 +23,12 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.db import connect
-from activities.policy import current_policy
+from activities.policy import PolicyError, current_policy, load_policy
 from meituan.client import MeituanClient
 from starter.schedules import ensure_patrol_schedule
 from workers.interceptors import LogContextInterceptor
 from workers.logging import configure_logging
-from workers.registry import WORKFLOWS, build_activities
+from workers.registry import WORKFLOWS, build_activities, platform_activities
 from workers.temporal_client import TASK_QUEUE, connect_client
 
 log = logging.getLogger("orderflow.worker")
@@ -68,30 +72,110 @@ def _runtime() -> Runtime | None:
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
-async def run(stop: asyncio.Event) -> None:
-    client = await connect_client(runtime=_runtime())
-    await ensure_patrol_schedule(client, timedelta(minutes=current_policy().patrol_minutes))
-    pool = await connect()
-    platform = MeituanClient.from_env()
-    try:
-        worker = Worker(
-            client,
-            task_queue=TASK_QUEUE,
-            workflows=WORKFLOWS,
-            activities=build_activities(pool, platform),
-            interceptors=[LogContextInterceptor()],
-            graceful_shutdown_timeout=timedelta(
-                seconds=float(os.environ.get("ORDERFLOW_SHUTDOWN_SECONDS", "30"))
-            ),
-            **tuning(),
+ROLES = ("workflows", "activities", "platform")
+
+
+class WorkerConfigError(ValueError):
+    """The environment asks for a worker that cannot be built; the message says what to set."""
+
+
+def roles(environ: Mapping[str, str], platform_task_queue: str | None) -> tuple[str, ...]:
+    """ORDERFLOW_WORKER_ROLES, comma-separated: `workflows` (the workflows and their local
+    activities), `activities` (database, notifications, patrol) and `platform` (the merchant
+    API calls, on their own queue). Default: every role the configuration has, in one process."""
+    raw = environ.get("ORDERFLOW_WORKER_ROLES", "").strip()
+    chosen = {r.strip() for r in raw.split(",") if r.strip()}
+    unknown = chosen - set(ROLES)
+    if unknown:
+        raise WorkerConfigError(
+            f"ORDERFLOW_WORKER_ROLES: unknown role(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(ROLES)}"
         )
-        async with worker:
-            log.info("worker polling task queue %s", TASK_QUEUE)
+    if "platform" in chosen and platform_task_queue is None:
+        raise WorkerConfigError(
+            "ORDERFLOW_WORKER_ROLES has `platform`, but ORDERFLOW_PLATFORM_TASK_QUEUE is not set: "
+            "without a queue of their own the merchant API calls run with the `activities` role"
+        )
+    if not chosen:
+        chosen = {"workflows", "activities"} | ({"platform"} if platform_task_queue else set())
+    return tuple(r for r in ROLES if r in chosen)
+
+
+def platform_rate(environ: Mapping[str, str]) -> float | None:
+    """ORDERFLOW_PLATFORM_RATE: merchant API calls per second across all platform workers (the
+    server enforces it on the queue, R6.3.1 the platform's rate limit); unset: no limit."""
+    raw = environ.get("ORDERFLOW_PLATFORM_RATE", "").strip()
+    if not raw:
+        return None
+    try:
+        rate = float(raw)
+    except ValueError:
+        rate = 0.0
+    if rate <= 0:
+        raise WorkerConfigError(f"ORDERFLOW_PLATFORM_RATE must be a positive number, not {raw!r}")
+    return rate
+
+
+async def run(stop: asyncio.Event) -> None:
+    policy = current_policy()
+    platform_queue = policy.platform_task_queue
+    chosen = roles(os.environ, platform_queue)
+    rate = platform_rate(os.environ)
+    client = await connect_client(runtime=_runtime())
+    await ensure_patrol_schedule(client, timedelta(minutes=policy.patrol_minutes))
+    needs_io = "activities" in chosen or "platform" in chosen
+    pool = await connect() if needs_io else None
+    platform = MeituanClient.from_env() if needs_io else None
+    common: dict[str, Any] = {
+        "interceptors": [LogContextInterceptor()],
+        "graceful_shutdown_timeout": timedelta(
+            seconds=float(os.environ.get("ORDERFLOW_SHUTDOWN_SECONDS", "30"))
+        ),
+    }
+    workers: list[Worker] = []
+    if "workflows" in chosen or "activities" in chosen:
+        activities: list[Any] = [load_policy]  # a local activity: the workflow worker runs it
+        if "activities" in chosen:
+            assert pool is not None and platform is not None
+            activities = build_activities(pool, platform, platform_calls=platform_queue is None)
+        workers.append(
+            Worker(
+                client,
+                task_queue=TASK_QUEUE,
+                workflows=WORKFLOWS if "workflows" in chosen else [],
+                activities=activities,
+                no_remote_activities="activities" not in chosen,
+                **common,
+                **(tuning() if "workflows" in chosen else {}),
+            )
+        )
+    if "platform" in chosen:
+        assert pool is not None and platform is not None and platform_queue is not None
+        workers.append(
+            Worker(
+                client,
+                task_queue=platform_queue,
+                activities=platform_activities(pool, platform),
+                max_task_queue_activities_per_second=rate,
+                **common,
+            )
+        )
+    try:
+        async with contextlib.AsyncExitStack() as running:
+            for worker in workers:
+                await running.enter_async_context(worker)
+            log.info(
+                "worker roles %s polling task queue(s) %s",
+                ", ".join(chosen),
+                ", ".join(sorted({w.task_queue for w in workers})),
+            )
             await stop.wait()
             log.info("shutting down: finishing activities in flight")
     finally:
-        await platform.aclose()
-        await pool.close()
+        if platform is not None:
+            await platform.aclose()
+        if pool is not None:
+            await pool.close()
 
 
 def main() -> None:
@@ -104,7 +188,11 @@ def main() -> None:
             loop.add_signal_handler(sig, stop.set)
         await run(stop)
 
-    asyncio.run(_main())
+    try:
+        asyncio.run(_main())
+    except (WorkerConfigError, PolicyError) as err:
+        log.error("worker not started: %s", err)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,14 @@ WORKFLOWS: list[type] = [OrderWorkflow, AnomalyWorkflow, PatrolWorkflow]
 
 
 def build_activities(
-    pool: asyncpg.Pool, platform: MeituanClient, channel: Channel | None = None
+    pool: asyncpg.Pool,
+    platform: MeituanClient,
+    channel: Channel | None = None,
+    *,
+    platform_calls: bool = True,
 ) -> list[Callable[..., Any]]:
+    """Every activity; `platform_calls=False` leaves out the merchant API calls, for when
+    they run on workers of their own (`platform_activities`)."""
     records = OrderRecords(pool)
     review = Review(pool)
     assignment = Assignment(pool)
@@ -36,7 +42,6 @@ def build_activities(
     bookings = Bookings(pool)
     credit = Credit(pool)
     notifier = Notifier(pool, channel)
-    calls = PlatformCalls(platform, pool, channel)
     patrol = Patrol(pool, platform)
     return [
         load_policy,
@@ -56,6 +61,19 @@ def build_activities(
         bookings.release_booking,
         credit.record_credit_event,
         notifier.notify,
+        patrol.patrol_stores,
+        patrol.patrol_store,
+        patrol.record_patrol,
+        *(platform_activities(pool, platform, channel) if platform_calls else []),
+    ]
+
+
+def platform_activities(
+    pool: asyncpg.Pool, platform: MeituanClient, channel: Channel | None = None
+) -> list[Callable[..., Any]]:
+    """The merchant API calls (and the report to the platform liaison)."""
+    calls = PlatformCalls(platform, pool, channel)
+    return [
         calls.platform_receive,
         calls.platform_confirm,
         calls.platform_cancel_order,
@@ -65,7 +83,4 @@ def build_activities(
         calls.platform_answer_refund,
         calls.platform_reply_reminder,
         calls.report_to_platform,
-        patrol.patrol_stores,
-        patrol.patrol_store,
-        patrol.record_patrol,
     ]

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.records import Audience, CreditEvent, CreditEventKind, Notification
     from schemas.review import AnomalyKind
     from schemas.status import DeadlineView
-    from workflows.activity_options import CANCELLATION, RETRY, TIMEOUT
+    from workflows.activity_options import CANCELLATION, RETRY, TIMEOUT, task_queue_for
     from workflows.deadlines import DeadlineClock
 
 A = TypeVar("A")
@@ -292,6 +292,7 @@ class AnomalyWorkflow:
         return await workflow.execute_activity_method(
             fn,
             arg,
+            task_queue=task_queue_for(fn, self._inp.platform_task_queue),
             start_to_close_timeout=TIMEOUT,
             retry_policy=RETRY,
             cancellation_type=CANCELLATION,

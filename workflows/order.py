@@ -98,7 +98,7 @@ with workflow.unsafe.imports_passed_through():
         Reminder,
     )
     from workflows import search_attributes as sa
-    from workflows.activity_options import CANCELLATION, RETRY, TIMEOUT
+    from workflows.activity_options import CANCELLATION, RETRY, TIMEOUT, task_queue_for
     from workflows.anomaly import AnomalyWorkflow
     from workflows.deadlines import DeadlineClock
     from workflows.summary import summarise
@@ -734,6 +734,7 @@ class OrderWorkflow:
                     manager_id=self._assignee.manager_id if self._assignee else None,
                     paused_stage=view.paused_stage.value,
                     deadline=self._pol.deadlines.anomaly_decision,
+                    platform_task_queue=self._policy_snapshot.platform_task_queue,
                 ),
                 id=view.anomaly_id,
             )
@@ -1700,6 +1701,7 @@ class OrderWorkflow:
         return await workflow.execute_activity_method(
             fn,
             arg,
+            task_queue=task_queue_for(fn, self._policy_snapshot.platform_task_queue),
             start_to_close_timeout=TIMEOUT,
             retry_policy=RETRY,
             cancellation_type=CANCELLATION,
