@@ -51,6 +51,7 @@ from starter.db_cli import load_demo
 from starter.gateway import GatewaySettings, create_app
 from starter.schedules import SCHEDULE_ID, ensure_patrol_schedule
 from workers.interceptors import LogContextInterceptor
+from workers.main import tuning
 from workers.registry import WORKFLOWS, build_activities
 from workers.temporal_client import TASK_QUEUE, connect_client
 from workflows import search_attributes
@@ -493,7 +494,8 @@ async def worker(
     shutdown_s: float = 5.0,
     say: Say = _quiet,
 ) -> AsyncIterator[Worker]:
-    """One worker of the `orders` queue with the real activities, in this process."""
+    """One worker of the `orders` queue with the real activities, in this process, tuned from
+    the environment as `python -m workers.main` is."""
     running = Worker(
         client,
         task_queue=task_queue,
@@ -501,6 +503,7 @@ async def worker(
         activities=build_activities(pool, platform),
         interceptors=[LogContextInterceptor()],
         graceful_shutdown_timeout=timedelta(seconds=shutdown_s),
+        **tuning(),  # as the production worker runs
     )
     async with running:
         await wait_for_pollers(client, task_queue)
