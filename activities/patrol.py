@@ -3,29 +3,50 @@ and compare it with the system of record.
 
 The platform has no list-by-time call: `getOrderDaySeq` gives today's latest sequence number,
 `getOrderIdByDaySeq` the order behind each number (remembered in `patrol_day_seqs`, so each is
-asked once), and `getOrderDetail` the order itself for the ones we do not hold.
+asked once), and `getOrderDetail` the order itself for the ones we do not hold. A walk is many
+calls, so a transient failure of one is tried again on the spot: with one call in ten failing,
+a walk of forty calls retried as a whole would rarely get through before the orders it is
+looking for are cancelled by the platform.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 import asyncpg
 from temporalio import activity
 
 from activities.db import json_dumps
 from activities.notify import Notifier
-from meituan.client import PLATFORM_TZ, MeituanClient
+from meituan.client import PLATFORM_TZ, MeituanClient, MeituanError
 from meituan.codes import OrderStatus
 from meituan.intake import to_platform_order
 from schemas.patrol import PatrolReport, PatrolStore, StatusMismatch, StorePatrol
 from schemas.records import Audience, Notification
+
+T = TypeVar("T")
+CALL_TRIES = 4
+"""Each platform call of a walk, before the walk itself fails (and Temporal retries it)."""
 
 CLOSED_ON_PLATFORM = {OrderStatus.CANCELLED, OrderStatus.COMPLETED}
 OPEN_STAGES = (
     "received", "reviewing", "accepted", "assigned", "confirmed", "in_progress", "delivering",
     "on_hold",
 )  # fmt: skip
+
+
+async def _again(call: Callable[..., Awaitable[T]], *args: object) -> T:
+    for attempt in range(1, CALL_TRIES + 1):
+        try:
+            return await call(*args)
+        except MeituanError as exc:
+            if not exc.retryable or attempt == CALL_TRIES:
+                raise
+            await asyncio.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 class Patrol:
@@ -44,7 +65,7 @@ class Patrol:
     async def patrol_store(self, inp: PatrolStore) -> StorePatrol:
         store = inp.store_code
         date = datetime.now(PLATFORM_TZ).strftime("%Y%m%d")
-        latest = await self._client.get_order_day_seq(store)
+        latest = await _again(self._client.get_order_day_seq, store)
         order_ids: list[str] = []
         for seq in range(1, latest + 1):
             order_ids.append(await self._order_at(store, date, seq))
@@ -60,13 +81,13 @@ class Patrol:
         result = StorePatrol(store_code=store, platform_date=date, walked=latest)
         for order_id in order_ids:
             if order_id not in held:
-                detail = await self._client.get_order_detail(int(order_id))
+                detail = await _again(self._client.get_order_detail, int(order_id))
                 if detail.status in CLOSED_ON_PLATFORM:
                     result.missed_and_closed.append(order_id)
                 else:
                     result.missing.append(to_platform_order(detail))
             elif held[order_id] in OPEN_STAGES:
-                platform_status = await self._client.view_status(int(order_id))
+                platform_status = await _again(self._client.view_status, int(order_id))
                 if platform_status in CLOSED_ON_PLATFORM:
                     result.mismatches.append(
                         StatusMismatch(
@@ -88,7 +109,7 @@ class Patrol:
             )
             if known is not None:
                 return str(known)
-            order_id = str(await self._client.get_order_id_by_day_seq(store, seq, date))
+            order_id = str(await _again(self._client.get_order_id_by_day_seq, store, seq, date))
             await conn.execute(
                 "INSERT INTO patrol_day_seqs (store_code, platform_date, day_seq, order_id)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -77,6 +78,34 @@ async def test_orders_the_pushes_missed_are_found_started_and_reported(
 
     again = await patrol(env, "second")
     assert again.found == [] and again.raced == []  # nothing is started twice
+
+
+async def test_a_walk_gets_through_a_flaky_platform_in_one_attempt(
+    env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+) -> None:
+    """One platform call in five failing: each call of the walk is tried again on the spot, so
+    the walk is not started over (and the missed orders are found while still open)."""
+    sim: Simulator = platform.sim
+    dropped = [sim.create_order({"app_poi_code": STORE}, push=False) for _ in range(3)]
+    sim.config.faults.api_error_rate = 0.2
+    try:
+        handle = await env.client.start_workflow(
+            PatrolWorkflow.run,
+            PatrolInput(stores=[STORE]),
+            id="patrol-test-flaky",
+            task_queue=QUEUE,
+        )
+        report = await handle.result()
+    finally:
+        sim.config.faults.api_error_rate = 0.0
+    assert set(report.found) == {str(o.order_id) for o in dropped}
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
+    assert attempts and set(attempts) == {1}
+    assert any(c.error_code == 700 for c in sim.api_log)  # the platform did fail
 
 
 async def test_an_order_whose_workflow_ended_unrecorded_is_not_started_again(
