@@ -482,11 +482,18 @@ async def test_reporting_role_reads_masked_views_only(
         await reporting.close()
 
 
-async def test_roles_migration_runs_again_without_harm(demo_pool: asyncpg.Pool) -> None:
-    """Roles are per server: every database's migration meets them already created."""
-    [sql] = [s for v, _, s in db.migration_files() if v == "0007_roles"]
-    async with demo_pool.acquire() as conn, conn.transaction():
-        await conn.execute(sql)
+async def test_roles_migration_runs_again_without_harm(
+    demo_pool: asyncpg.Pool, pg_dsn: str
+) -> None:
+    """Roles are per server: a second database's migrations meet them already created."""
+    name = f"t_roles_again_{uuid.uuid4().hex[:8]}"
+    await db.ensure_database(pg_dsn, name)
+    pool = await db.connect(db.with_database(pg_dsn, name))
+    try:
+        assert "0007_roles" in await db.migrate(pool)
+    finally:
+        await pool.close()
+        await db.drop_database(pg_dsn, name)
     roles = await demo_pool.fetch(
         "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'orderflow_%' "
         "ORDER BY rolname"
