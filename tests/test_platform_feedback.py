@@ -30,16 +30,26 @@ from schemas.messages import (
     ReplyReminder,
     RespondFeedback,
 )
-from schemas.order import Stage
+from schemas.order import OrderInput, Stage
 from schemas.records import RecordRefund
 from schemas.status import OrderStatus, RefundState
 from starter import stats as st
+from tests.conftest import TASK_QUEUE
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.doubles import Business
-from tests.orders import Handle, at_stage, has_event, start, status, until
+from tests.orders import (
+    GOODS_STORE,
+    Handle,
+    at_stage,
+    has_event,
+    platform_order,
+    start,
+    status,
+    until,
+)
 from tests.real_stack import place
 from tests.real_stack import platform as platform
 from tests.real_stack import real_worker as real_worker
@@ -122,6 +132,26 @@ async def _apply(handle: Handle, refund_id: str, partial: bool, amount: str | No
         ),
     )
     await until(handle, lambda s: any(r.refund_id == refund_id for r in s.refunds), refund_id)
+
+
+async def test_a_reminder_that_starts_the_order_is_taken_once_the_order_runs(
+    env: WorkflowEnvironment, worker: Worker, business: Business, order_id: str
+) -> None:
+    """The order's own push was lost and its reminder came first: the gateway starts the order
+    with the reminder (signal-with-start), and the reminder waits for the order's policy."""
+    order = platform_order(order_id, GOODS_STORE, await env.get_current_time())
+    handle = await env.client.start_workflow(
+        OrderWorkflow.run,
+        OrderInput(order=order),
+        id=f"order-{order_id}",
+        task_queue=TASK_QUEUE,
+        start_signal="customer_reminder",
+        start_signal_args=[CustomerReminder(remind_id="RM-0", text="到哪了")],
+    )
+    current = await at_stage(handle, Stage.IN_PROGRESS)
+    assert [(c.kind.value, c.ref) for c in current.feedback] == [("reminder", "RM-0")]
+    assert business.feedback[(order_id, 1)].case.ref == "RM-0"
+    await handle.cancel()
 
 
 async def test_refund_requests_are_cases_and_their_money_is_on_record(

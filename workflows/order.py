@@ -156,7 +156,13 @@ def _at(moment: datetime) -> str:
 
 @workflow.defn
 class OrderWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, inp: OrderInput) -> None:
+        # Known before anything runs: a signal can start the order (signal-with-start, when a
+        # later push of an order arrives before its own), and its handler needs the order.
+        self._order = inp.order
+        self._source = inp.source
+        self._policy_loaded = False
         self._stage = Stage.RECEIVED
         self._stages: list[tuple[Stage, datetime]] = []
         self._paused_stage: Stage | None = None
@@ -205,6 +211,7 @@ class OrderWorkflow:
         self._policy_snapshot: Policy = await workflow.execute_local_activity(
             load_policy, start_to_close_timeout=timedelta(seconds=10)
         )
+        self._policy_loaded = True
         self._set_stage(Stage.RECEIVED)
         lifecycle = asyncio.create_task(self._lifecycle())
         while not lifecycle.done():
@@ -1698,6 +1705,9 @@ class OrderWorkflow:
         )
 
     async def _act(self, fn: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+        if not self._policy_loaded:
+            # A signal that started the order acts once the order has its policy snapshot.
+            await workflow.wait_condition(lambda: self._policy_loaded)
         return await workflow.execute_activity_method(
             fn,
             arg,
