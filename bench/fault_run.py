@@ -579,8 +579,10 @@ restarts). The run proves each by replaying it and lists them under `stuck_on_re
 the cases examined, the history lacks an update whose effect the worker had kept in its cache:
 the divergence sits at the Temporal restart, when an update accepted on a speculative workflow
 task was not persisted. `bench/evidence/not-replaying-after-temporal-restart.json` is one such
-history. The test lets these orders (and only the checks that count open orders) fail, up to
-one in twenty; every other check must pass.
+history. The same order can stay open in runs with the same seed, so the trigger is not
+random: it is the next thing to find. While it stands, the test in `make test` requires every
+other check to pass (nothing lost, nothing claimed twice, the database in agreement) and at
+most one order in twenty open, and then reports the run as an expected failure (xfail).
 
 | date | command | orders | result | wall clock | faults injected | outcomes | machine |
 |---|---|---|---|---|---|---|---|
