@@ -576,11 +576,13 @@ balances and no capacity is left claimed. `make test` runs it with 100 orders
 Open defect: in runs so far one or two orders in a hundred end up stuck because the code cannot
 replay the history it wrote (a nondeterminism error at every workflow task after the worker
 restarts). The run proves each by replaying it and lists them under `stuck_on_replay`. In
-the cases examined, the history lacks an update whose effect the worker had kept in its cache:
-the divergence sits at the Temporal restart, when an update accepted on a speculative workflow
-task was not persisted. `bench/evidence/not-replaying-after-temporal-restart.json` is one such
-history. The same order can stay open in runs with the same seed, so the trigger is not
-random: it is the next thing to find. While it stands, the test in `make test` requires every
+the case examined, the original execution behaved as if an update (`reconfirm_visit`) had
+been taken that the history does not hold, next to the Temporal restart; whether the server
+lost an update accepted on a speculative workflow task, or our code or the SDK's replay
+diverges there, is not settled.
+`bench/evidence/not-replaying-after-temporal-restart.json` is that history. The same order
+can stay open in runs with the same seed, so the trigger is not random: it is the next thing
+to find. While it stands, the test in `make test` requires every
 other check to pass (nothing lost, nothing claimed twice, the database in agreement) and at
 most one order in twenty open, and then reports the run as an expected failure (xfail).
 
