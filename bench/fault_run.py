@@ -42,7 +42,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from activities import db
-from bench.doc import add_row, machine
+from bench import common
 from meituan.pushes import PushKind
 from meituan.simulator import Faults, SimConfig
 from starter.demo import (
@@ -557,13 +557,15 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
             "checks": all_checks,
             "open_orders": summary["open_orders"],
             "stuck_on_replay": not_replaying,
-            "machine": machine(),
+            "machine": common.machine(),
         }
 
 
 # --- output ------------------------------------------------------------------------------------
 
-SECTION = """\
+HEADING = "## Fault run (nothing lost)"
+HEADER = f"""{HEADING}
+
 `bench/fault_run.py` puts a business day of orders through the simulator, the gateway and the
 workflows with the simulated staff, under the demo policy, while the worker process is killed
 with SIGKILL every 4-9 s, the Temporal dev server and PostgreSQL are each restarted once, and the
@@ -607,7 +609,7 @@ def record(result: dict[str, Any], command: str) -> None:
         f"{'pass' if result['ok'] else 'FAIL'} | {result['elapsed_s']:.0f} s | {injected} | "
         f"{outcomes} | {result['machine']} |"
     )
-    add_row("Fault run (nothing lost)", SECTION, row)
+    common.record(HEADING, HEADER, row)
 
 
 def render(result: dict[str, Any]) -> str:
