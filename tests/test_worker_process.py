@@ -4,18 +4,26 @@ flight finish, then the process exits 0; one process per role."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 
 from meituan.intake import to_platform_order
-from meituan.simulator import Faults, SimConfig
+from meituan.simulator import Faults, RunningSimulator, SimConfig
 from schemas.order import OrderInput, Stage
-from starter.devstack import connect_temporal, database, simulator, temporal_dev_server
+from starter.devstack import (
+    TemporalServer,
+    connect_temporal,
+    database,
+    simulator,
+    temporal_dev_server,
+)
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.orders import at_stage
@@ -23,6 +31,29 @@ from workers.temporal_client import TASK_QUEUE
 from workflows.order import OrderWorkflow
 
 SLOW_PLATFORM_S = 4.0
+
+
+@contextlib.asynccontextmanager
+async def stack(
+    tmp_path: Path, pg_dsn: str, config: SimConfig
+) -> AsyncIterator[tuple[TemporalServer, RunningSimulator, dict[str, str]]]:
+    """A dev server, a database and the simulator, with the environment a worker process is
+    given for them (no ORDERFLOW_ setting of this machine leaks in)."""
+    async with (
+        temporal_dev_server(tmp_path / "temporal", fresh=True, port=None, headless=True) as server,
+        database(f"t_worker_{uuid.uuid4().hex[:8]}", server_dsn=pg_dsn, fresh=True) as db,
+        simulator(config, port=None) as platform,
+    ):
+        yield (
+            server,
+            platform,
+            {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+            | {
+                "TEMPORAL_ADDRESS": server.address,
+                "DATABASE_URL": db.dsn,
+                "MEITUAN_BASE_URL": platform.api_base_url,
+            },
+        )
 
 
 async def test_sigterm_finishes_the_activity_in_flight_and_exits_0(
@@ -34,18 +65,8 @@ async def test_sigterm_finishes_the_activity_in_flight_and_exits_0(
         courier_step_s=None,
         faults=Faults(api_latency_s=SLOW_PLATFORM_S),
     )
-    name = f"t_worker_{uuid.uuid4().hex[:8]}"
-    async with (
-        temporal_dev_server(tmp_path / "temporal", fresh=True, port=None, headless=True) as server,
-        database(name, server_dsn=pg_dsn, fresh=True) as db,
-        simulator(slow, port=None) as platform,
-    ):
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_CODEC")} | {
-            "TEMPORAL_ADDRESS": server.address,
-            "DATABASE_URL": db.dsn,
-            "MEITUAN_BASE_URL": platform.api_base_url,
-            "ORDERFLOW_SHUTDOWN_SECONDS": "20",
-        }
+    async with stack(tmp_path, pg_dsn, slow) as (server, platform, environ):
+        environ["ORDERFLOW_SHUTDOWN_SECONDS"] = "20"
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "workers.main", env=environ, stdout=asyncio.subprocess.DEVNULL
         )
@@ -94,17 +115,9 @@ async def test_sigterm_finishes_the_activity_in_flight_and_exits_0(
 async def test_each_role_in_its_own_process_runs_an_order(tmp_path: Path, pg_dsn: str) -> None:
     """Workflows, database activities and merchant API calls each in a worker process of
     their own, the calls on their own rate-limited queue: an order goes through all three."""
-    name = f"t_roles_{uuid.uuid4().hex[:8]}"
     config = SimConfig(push_base=None, confirm_timeout_s=None, courier_step_s=None)
-    async with (
-        temporal_dev_server(tmp_path / "temporal", fresh=True, port=None, headless=True) as server,
-        database(name, server_dsn=pg_dsn, fresh=True) as db,
-        simulator(config, port=None) as platform,
-    ):
-        base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")} | {
-            "TEMPORAL_ADDRESS": server.address,
-            "DATABASE_URL": db.dsn,
-            "MEITUAN_BASE_URL": platform.api_base_url,
+    async with stack(tmp_path, pg_dsn, config) as (server, platform, environ):
+        base = environ | {
             "ORDERFLOW_PLATFORM_TASK_QUEUE": "orders-platform",
             "ORDERFLOW_PLATFORM_RATE": "20",
             "ORDERFLOW_SHUTDOWN_SECONDS": "5",
