@@ -99,9 +99,12 @@ def restart_embedded(pgdata: Path | None = None, *, mode: str = "fast") -> None:
     server = _pgserver().PostgresServer._instances.get(folder)
     if server is None:
         raise RuntimeError(f"no embedded PostgreSQL of {folder} started by this process")
-    _pgserver().pg_ctl(
+    module = _pgserver()
+    module.pg_ctl(
         ["-w", "-m", mode, "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60
     )
+    # The handle's postmaster is the new one, so stopping the server at the end still works.
+    server._postmaster_info = module.PostmasterInfo.read_from_pgdata(server.pgdata)
 
 
 def _pgserver() -> ModuleType:
