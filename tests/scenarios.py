@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
@@ -80,6 +81,28 @@ async def service(env: WorkflowEnvironment, business: Business, order_id: str) -
     )
     await at_stage(handle, Stage.DELIVERED)
     await handle.execute_update(OrderWorkflow.record_rating, RecordRating(by="customer", score=4))
+    await handle.result()
+    return [handle.id]
+
+
+async def late_visit(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    """The visit is re-confirmed past its deadline (R3.2.2): a breach, decided by its timer."""
+    handle = await start(env, order_id, SERVICE_STORE)
+    await at_stage(handle, Stage.ASSIGNED)
+    now = await env.get_current_time()
+    await handle.execute_update(
+        OrderWorkflow.confirm_with_customer,
+        ConfirmWithCustomer(by="T-301", promised_delivery_at=later(now, 240)),
+    )
+    await has_event(handle, "booked")
+    await env.sleep(timedelta(minutes=61))
+    await has_event(handle, "deadline_breached")
+    await handle.execute_update(OrderWorkflow.reconfirm_visit, ReconfirmVisit(by="T-301"))
+    await handle.execute_update(
+        OrderWorkflow.mark_delivered, MarkDelivered(by="T-301", proof="service report")
+    )
+    await at_stage(handle, Stage.DELIVERED)
+    await handle.execute_update(OrderWorkflow.record_rating, RecordRating(by="customer", score=3))
     await handle.result()
     return [handle.id]
 
@@ -225,6 +248,7 @@ SCENARIOS: dict[str, Scenario] = {
     "goods": goods,
     "courier": courier,
     "service": service,
+    "late_visit": late_visit,
     "anomaly": anomaly,
     "cancelled": cancelled,
     "feedback": feedback,

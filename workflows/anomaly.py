@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.review import AnomalyKind
     from schemas.status import DeadlineView
     from workflows.activity_options import CANCELLATION, RETRY, TIMEOUT, task_queue_for
-    from workflows.deadlines import DeadlineClock
+    from workflows.deadlines import FIRE_BY_TIMER, DeadlineClock
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -48,7 +48,6 @@ _ONLY_FOR: dict[Decision, set[AnomalyKind]] = {
 class AnomalyWorkflow:
     def __init__(self) -> None:
         self._decision: Decide | None = None
-        self._clock = DeadlineClock()
         self._escalations = 0
         self._notices = 0
         self._outcome: AnomalyOutcome | None = None
@@ -59,6 +58,7 @@ class AnomalyWorkflow:
         self._id = workflow.info().workflow_id
         self._opened_at = workflow.now()
         self._cancel_taken_into_account = workflow.patched(CANCEL_SEEN_WHEREVER_IT_LANDS)
+        self._clock = DeadlineClock(fire_by_timer=workflow.patched(FIRE_BY_TIMER))
         try:
             await self._open()
         except (asyncio.CancelledError, ActivityError) as err:

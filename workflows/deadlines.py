@@ -18,6 +18,17 @@ with workflow.unsafe.imports_passed_through():
 
 Check = Callable[[], bool]
 
+# A deadline passes when its timer fires, never by comparing workflow.now() with it. A worker
+# that picks an order up cold to answer a query applies the events not yet handled (a timer
+# that has fired) with the time of the last completed task, and keeps the commands that made;
+# the next replay applies them with the true time. A comparison then decides differently
+# between the two, a fired timer does not. Orders started before this version compare, and
+# replay as they ran.
+FIRE_BY_TIMER = "deadlines-fire-by-timer"
+
+# The shortest timer: a deadline already past when its wait begins passes when it fires.
+_AT_ONCE = timedelta(milliseconds=1)
+
 
 def _never() -> bool:
     return False
@@ -26,9 +37,10 @@ def _never() -> bool:
 class DeadlineClock:
     """Every deadline an execution has opened, and the breaches they produced."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fire_by_timer: bool = False) -> None:
         self.views: dict[str, DeadlineView] = {}
         self.breaches: list[Breach] = []
+        self._fire_by_timer = fire_by_timer
 
     def open(
         self,
@@ -107,9 +119,49 @@ class DeadlineClock:
             if not await on_hard_limit(view) or done():
                 return
 
-    @staticmethod
-    async def _until(view: DeadlineView, field: str, done: Check, paused: Check) -> bool:
+    async def _until(self, view: DeadlineView, field: str, done: Check, paused: Check) -> bool:
         """Wait until `done()` (True) or the deadline in `field` passes (False)."""
+        if not self._fire_by_timer:
+            return await self._until_compared(view, field, done, paused)
+        if done():
+            return True
+        remaining: timedelta = getattr(view, field) - workflow.now()
+        if remaining <= timedelta(0):
+            # Past already when the wait begins (a late push, R2.1.1): it passes on the next
+            # task, by a timer like any other.
+            await workflow.sleep(_AT_ONCE)
+            return False
+        while not done():
+            target: datetime = getattr(view, field)
+            try:
+                await workflow.wait_condition(lambda: done() or paused(), timeout=remaining)
+            except TimeoutError:
+                if done():
+                    return True
+                # Moved while the timer ran (a new promise, R3.3.2): wait out the difference.
+                remaining = getattr(view, field) - target
+                if remaining <= timedelta(0):
+                    return False
+                continue
+            if paused() and not done():
+                await self._hold(view, done, paused)
+                remaining = max(getattr(view, field) - workflow.now(), _AT_ONCE)
+        return True
+
+    @staticmethod
+    async def _hold(view: DeadlineView, done: Check, paused: Check) -> None:
+        """Time on hold (R5.2.1) moves the deadline by as much."""
+        held_since = workflow.now()
+        await workflow.wait_condition(lambda: done() or not paused())
+        held = workflow.now() - held_since
+        view.due_at += held
+        view.hard_at += held
+
+    @classmethod
+    async def _until_compared(
+        cls, view: DeadlineView, field: str, done: Check, paused: Check
+    ) -> bool:
+        """Before FIRE_BY_TIMER: the deadline passes when workflow.now() is past it."""
         while not done():
             remaining: timedelta = getattr(view, field) - workflow.now()
             if remaining <= timedelta(0):
@@ -119,9 +171,5 @@ class DeadlineClock:
             except TimeoutError:
                 continue
             if paused() and not done():
-                held_since = workflow.now()
-                await workflow.wait_condition(lambda: done() or not paused())
-                held = workflow.now() - held_since
-                view.due_at += held
-                view.hard_at += held
+                await cls._hold(view, done, paused)
         return True

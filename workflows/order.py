@@ -100,7 +100,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.activity_options import CANCELLATION, RETRY, TIMEOUT, task_queue_for
     from workflows.anomaly import AnomalyWorkflow
-    from workflows.deadlines import DeadlineClock
+    from workflows.deadlines import FIRE_BY_TIMER, DeadlineClock
     from workflows.summary import summarise
 
 A = TypeVar("A")
@@ -167,7 +167,7 @@ class OrderWorkflow:
         self._stages: list[tuple[Stage, datetime]] = []
         self._paused_stage: Stage | None = None
         self._timeline: list[TimelineEntry] = []
-        self._clock = DeadlineClock()
+        self._clock = DeadlineClock(fire_by_timer=workflow.patched(FIRE_BY_TIMER))
         self._record: OrderRecord | None = None
         self._policy: OrderPolicy | None = None
         self._assignee: Assignee | None = None
