@@ -68,6 +68,7 @@ from schemas.order import CustomerChanges, OrderType, Stage
 from schemas.status import OrderStatus
 from starter import cli_format as fmt
 from starter import stats as st
+from starter.settled import SETTLE_WITHIN_S, settled
 from workers.logging import configure_logging
 from workers.temporal_client import TASK_QUEUE, connect_client
 from workflows import search_attributes as sa
@@ -391,6 +392,7 @@ class Session:
     async def query(self, target: Target, result_type: type[R]) -> R:
         handle = self.client.get_workflow_handle(target.workflow_id)
         try:
+            await settled(handle, within_s=min(self.timeout.total_seconds(), SETTLE_WITHIN_S))
             result: R = await handle.query(
                 "status", result_type=result_type, rpc_timeout=self.timeout
             )

@@ -48,6 +48,7 @@ from schemas.policy import Policy
 from schemas.review import AnomalyKind
 from schemas.status import DeadlineState, FeedbackState, OrderStatus, RefundState
 from starter.db_cli import DEMO_FILE
+from starter.settled import settled
 from workflows import search_attributes as sa
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
@@ -228,6 +229,7 @@ class Staff:
         handle = self.client.get_workflow_handle(workflow_id)
         job: Job | None = None
         try:
+            await settled(handle)
             status = await handle.query(OrderWorkflow.status)
             job = self._next(status)
             if job is None:
@@ -449,11 +451,14 @@ class Staff:
 
     async def _decide(self, workflow_id: str) -> None:
         """R5.2.2 the manager looks into the paused order and decides (R5.2.3)."""
-        status = await self.client.get_workflow_handle(workflow_id).query(OrderWorkflow.status)
+        order = self.client.get_workflow_handle(workflow_id)
+        await settled(order)
+        status = await order.query(OrderWorkflow.status)
         pending = [a for a in status.anomalies if a.decision is None]
         if not pending:
             return
         handle = self.client.get_workflow_handle(pending[-1].anomaly_id)
+        await settled(handle)
         anomaly = await handle.query(AnomalyWorkflow.status)
         if anomaly.outcome is not None:
             return
