@@ -94,11 +94,18 @@ class FaultOptions(DemoOptions):
     api_error_rate: float = 0.10
     push_duplicate: float = 0.20
     order_push_drop: float = 0.05
+    company_scale: int | None = None
+    """Staff capacity and stock times this (bench.common.scale_company); default one demo
+    company per 100 orders, so a larger day tests the system and not the company's hands."""
 
     @property
     def arrival_window_s(self) -> float:
         """0.4 s per order by default: what two cores carry with the worker down half the time."""
         return self.spread_s if self.spread_s is not None else 0.4 * self.orders
+
+    @property
+    def scale(self) -> int:
+        return self.company_scale or max(1, -(-self.orders // 100))
 
 
 # --- the worker that keeps dying ----------------------------------------------------------------
@@ -436,6 +443,7 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
             await wait_for_pollers(client, within_s=60)
         except Exception as exc:
             raise RuntimeError(f"the worker did not start:\n{tail(worker.log_file)}") from exc
+        await common.scale_company(database_.pool, options.scale)
         stock_before = await stock_snapshot(database_.pool)
         staff = Staff(
             client,
@@ -445,7 +453,8 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
         )
         window = options.arrival_window_s
         say(
-            f"fault run: {options.orders} orders over {window:.0f} s; worker killed every "
+            f"fault run: {options.orders} orders over {window:.0f} s, company x{options.scale}; "
+            f"worker killed every "
             f"{options.worker_life_s[0]:g}-{options.worker_life_s[1]:g} s; Temporal "
             f"restart at t+{0.35 * window:.0f}s, PostgreSQL at t+{0.65 * window:.0f}s; API errors "
             f"{options.api_error_rate:.0%}, duplicate pushes {options.push_duplicate:.0%}, "
@@ -535,6 +544,7 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
             "ok": ok,
             "orders": options.orders,
             "seed": options.seed,
+            "company_scale": options.scale,
             "elapsed_s": round(time.monotonic() - began, 1),
             "business_day_s": summary["business_day_s"],
             "finished": summary["finished"],
@@ -652,6 +662,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="time limit, seconds (default: the arrivals, then 300 s + 0.5 s per order)",
     )
+    parser.add_argument(
+        "--company-scale",
+        type=int,
+        default=None,
+        help="staff capacity and stock times this (default: 1 per 100 orders)",
+    )
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
     parser.add_argument(
         "--no-record", action="store_true", help="do not append to docs/benchmarks.md"
@@ -659,7 +675,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.orders < 10:
         parser.error("--orders must be at least 10")
-    options = FaultOptions(orders=args.orders, seed=args.seed)
+    if args.company_scale is not None and args.company_scale < 1:
+        parser.error("--company-scale must be at least 1")
+    options = FaultOptions(orders=args.orders, seed=args.seed, company_scale=args.company_scale)
     limit = (
         args.limit if args.limit is not None else options.arrival_window_s + 300 + 0.5 * args.orders
     )
