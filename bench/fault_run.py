@@ -590,17 +590,19 @@ balances and no capacity is left claimed. `make test` runs it with 100 orders
 
 The run ends by replaying every history it wrote with the current code ("every history
 replays"). The first two runs below left one or two orders in a hundred stuck, their histories
-no longer replaying. The cause: after a worker died, the first worker to touch an order sometimes
-did so for a status query, while a workflow task was scheduled but not started. It replayed the
-history with the events that task was for, applying them with the previous task's time and
-apart from the task's messages, and kept the commands that made for the task itself. The next
-replay applied them in their place and decided otherwise. Two changes end it: deadlines pass
-when their timer fires instead of by comparing `workflow.now()` (the `deadlines-fire-by-timer`
-patch, `tests/test_cold_query.py`), and status reads wait until no workflow task is waiting
-(`starter/settled.py`). `bench/evidence/not-replaying-after-temporal-restart.json` is a
-history written before them. Those two runs had the demo company alone; the run now puts one
-demo company (its staff and stock) per 100 orders, `--company-scale`, so a large day is not
-decided by 11 people's hands.
+no longer replaying. The cause: after a worker died, the first worker to touch an order did so
+while a workflow task was scheduled but not started, for a status query or for that task with
+an update in it. It handled the events the task was for apart from the query or update (and, for
+a query, with the previous task's time), and kept the commands that made. The next replay took
+them together, the update first, and decided otherwise (temporalio/sdk-python#1591). Two changes
+close it: deadlines pass when their timer fires instead of by comparing `workflow.now()` (the
+`deadlines-fire-by-timer` patch, `tests/test_cold_query.py`), and `orderctl` and the staff query
+or update an order only once no workflow task is waiting (`starter/settled.py`). What remains
+open is the moment between that check and the query or update, and other clients that do not
+check. `bench/evidence/not-replaying-after-temporal-restart.json` is a history written before
+the changes. The first two runs had the demo company alone; the run now puts one demo company
+(its staff and stock) per 100 orders, `--company-scale`, so a large day is not decided by 11
+people's hands.
 
 | date | command | orders | result | wall clock | faults injected | outcomes | machine |
 |---|---|---|---|---|---|---|---|

@@ -378,6 +378,7 @@ class Session:
     async def update(self, target: Target, name: str, arg: BaseModel, result_type: type[R]) -> R:
         handle = self.client.get_workflow_handle(target.workflow_id)
         try:
+            await settled(handle, within_s=min(self.timeout.total_seconds(), SETTLE_WITHIN_S))
             result: R = await handle.execute_update(
                 name, arg, result_type=result_type, rpc_timeout=self.timeout
             )

@@ -1,11 +1,12 @@
-"""Read a workflow's status only once it has no workflow task waiting.
+"""Query or update a workflow only once it has no workflow task waiting.
 
-A query that reaches a worker without the workflow in its cache, while a workflow task is
-scheduled but not started (its worker died, say), is answered by replaying the history with
-the events that task is for, and the worker keeps what that replay did for the task itself. The
-events are then taken apart from the messages of the same task (a timer before an update, where
-a replay takes the update first), and the next replay of the order can fail for good. With no
-task waiting, every event in the history has been handled, and a query changes nothing.
+While a workflow task is scheduled but not started (its worker died, say), the events it is
+for are not yet handled. A worker without the workflow in its cache that then takes a query, or
+the task itself with an update in it, handles those events apart from the update, and the
+next replay of the history takes them together, the update first (temporalio/sdk-python#1591):
+the order's history no longer replays and the order is stuck for good. A query answered that
+way also applies the events with the previous task's time. With no task waiting, every event
+in the history has been handled, and a query or an update has a workflow task to itself.
 """
 
 from __future__ import annotations

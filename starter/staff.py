@@ -135,6 +135,7 @@ class Job:
     arg: BaseModel
 
     async def run(self, handle: WorkflowHandle[Any, Any]) -> None:
+        await settled(handle)
         await handle.execute_update(self.update, self.arg)
 
 
@@ -467,6 +468,7 @@ class Staff:
         limit = policy.deadlines.anomaly_decision
         view = _AnomalyDeadline(anomaly, anomaly.opened_at + limit.hard)
         await self._pace(anomaly.anomaly_id, "decide", view.key, [view])
+        await settled(handle)
         await handle.execute_update(AnomalyWorkflow.decide, decide)
         self.report.actions["decide_anomaly"] += 1
         self.report.decisions[f"{anomaly.kind.value}:{decide.decision.value}"] += 1
