@@ -599,8 +599,9 @@ close it: deadlines pass when their timer fires instead of by comparing `workflo
 `deadlines-fire-by-timer` patch, `tests/test_cold_query.py`), and `orderctl` and the staff query
 or update an order only once no workflow task is waiting (`starter/settled.py`). What remains
 open is the moment between that check and the query or update, and other clients that do not
-check. `bench/evidence/not-replaying-after-temporal-restart.json` is a history written before
-the changes. The first two runs had the demo company alone; the run now puts one demo company
+check. `bench/evidence/` holds two histories written before the changes, one of each way
+(`not-replaying-after-temporal-restart.json`: the query; `update-taken-apart-on-cold-start.json`:
+the update). The first two runs had the demo company alone; the run now puts one demo company
 (its staff and stock) per 100 orders, `--company-scale`, so a large day is not decided by 11
 people's hands.
 

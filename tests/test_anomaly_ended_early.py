@@ -5,6 +5,7 @@ and the workflow must still notice it was cancelled."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import pytest
@@ -14,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schemas.anomaly import AnomalyInput, Decision
+from schemas.anomaly import AnomalyInput, Decide, Decision
 from schemas.policy import Policy
 from schemas.records import Notification
 from schemas.review import AnomalyKind
@@ -74,3 +75,57 @@ async def test_an_anomaly_cancelled_while_opening_closes_its_record(
     assert record.outcome is not None, "the anomaly record was left open"
     assert record.outcome.decision is Decision.CANCEL
     assert record.outcome.decided_by == "system"
+
+
+async def test_a_decision_that_lands_with_the_cancellation_is_recorded(
+    dev_server: WorkflowEnvironment, business: Business
+) -> None:
+    """The manager's decision and the order's cancellation reach the anomaly in one workflow
+    task (no worker was running while both were sent): the cancellation takes the step that
+    records the decision, and the decision is recorded all the same."""
+    order_id = str(uuid.uuid4().int % 10**15)
+    anomaly_id = f"anomaly-{order_id}-1"
+    task_queue = f"anomaly-decided-as-cancelled-{order_id}"
+
+    def worker() -> Worker:
+        return Worker(
+            dev_server.client,
+            task_queue=task_queue,
+            workflows=[AnomalyWorkflow],
+            activities=business.activities(),
+        )
+
+    async with worker():
+        handle = await dev_server.client.start_workflow(
+            AnomalyWorkflow.run,
+            AnomalyInput(
+                order_id=order_id,
+                number=1,
+                kind=AnomalyKind.PRICE,
+                detail="price far below the catalogue",
+                store_code="SH-XH-001",
+                customer_id="C-1",
+                paused_stage="reviewing",
+                deadline=Policy().goods.deadlines.anomaly_decision,
+            ),
+            id=anomaly_id,
+            task_queue=task_queue,
+        )
+        for _ in range(100):
+            if business.notices_for(order_id, "manager"):
+                break
+            await asyncio.sleep(0.1)
+        assert business.notices_for(order_id, "manager"), "the manager was never told"
+    decision = Decide(
+        by="M-001", decision=Decision.DISMISS, cause="price is right", responsibility="none"
+    )
+    deciding = asyncio.create_task(handle.execute_update(AnomalyWorkflow.decide, decision))
+    await asyncio.sleep(0.5)  # the update waits at the server for a worker
+    await handle.cancel()
+    async with worker():
+        await asyncio.wait_for(asyncio.gather(deciding, return_exceptions=True), 20)
+        with contextlib.suppress(WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), 20)
+    record = business.anomalies[anomaly_id]
+    assert record.outcome is not None, "the anomaly record was left open"
+    assert record.outcome.decided_by == "M-001"

@@ -37,6 +37,10 @@ R = TypeVar("R")
 # result wins), so the workflow also checks for one after each step. Anomalies started before
 # this version do not, and replay as they ran.
 CANCEL_SEEN_WHEREVER_IT_LANDS = "anomaly-cancel-seen-wherever-it-lands"
+# A decision and the order's cancellation in one workflow task: the cancellation takes the step
+# that records the decision, which is then recorded again. Anomalies before this ended
+# cancelled with their record open.
+DECISION_RECORDED_THROUGH_CANCEL = "anomaly-decision-recorded-through-cancel"
 
 # Which decisions make sense for which kind; the rest are refused with a clear message.
 _ONLY_FOR: dict[Decision, set[AnomalyKind]] = {
@@ -81,7 +85,13 @@ class AnomalyWorkflow:
             if not self._ended():
                 raise
             # The order ended while the remedy was under way: the decision stands on record.
-        await self._close(self._record_outcome(self._decision))
+        outcome = self._record_outcome(self._decision)
+        try:
+            await self._close(outcome)
+        except ActivityError:
+            if not (self._ended() and workflow.patched(DECISION_RECORDED_THROUGH_CANCEL)):
+                raise
+            await self._close(outcome)  # R5.2.4 the decision stands on record
         await workflow.wait_condition(workflow.all_handlers_finished)
         assert self._outcome is not None
         return self._outcome
