@@ -110,7 +110,7 @@ class DeadlineClock:
                 Breach(key=view.key, clause=view.clause, at=workflow.now(), hard=False)
             )
             await on_breach(view)
-            if await self._until(view, "hard_at", done, paused):
+            if await self._until(view, "hard_at", done, paused, passed_first=True):
                 return
             view.state = DeadlineState.HARD_BREACHED
             self.breaches.append(
@@ -119,11 +119,21 @@ class DeadlineClock:
             if not await on_hard_limit(view) or done():
                 return
 
-    async def _until(self, view: DeadlineView, field: str, done: Check, paused: Check) -> bool:
-        """Wait until `done()` (True) or the deadline in `field` passes (False)."""
+    async def _until(
+        self,
+        view: DeadlineView,
+        field: str,
+        done: Check,
+        paused: Check,
+        *,
+        passed_first: bool = False,
+    ) -> bool:
+        """Wait until `done()` (True) or the deadline in `field` passes (False). With
+        `passed_first`, a deadline already past counts even if the work has just finished: a
+        hard limit passed while the breach of the deadline was being reported."""
         if not self._fire_by_timer:
             return await self._until_compared(view, field, done, paused)
-        if done():
+        if done() and not passed_first:
             return True
         remaining: timedelta = getattr(view, field) - workflow.now()
         if remaining <= timedelta(0):
