@@ -67,42 +67,42 @@ async def courier(env: WorkflowEnvironment, business: Business, order_id: str) -
 
 
 async def service(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
-    handle = await start(env, order_id, SERVICE_STORE)
-    await at_stage(handle, Stage.ASSIGNED)
-    now = await env.get_current_time()
-    await handle.execute_update(
-        OrderWorkflow.confirm_with_customer,
-        ConfirmWithCustomer(by="T-301", promised_delivery_at=later(now, 120)),
-    )
-    await has_event(handle, "booked")
-    await handle.execute_update(OrderWorkflow.reconfirm_visit, ReconfirmVisit(by="T-301"))
-    await handle.execute_update(
-        OrderWorkflow.mark_delivered, MarkDelivered(by="T-301", proof="service report")
-    )
-    await at_stage(handle, Stage.DELIVERED)
-    await handle.execute_update(OrderWorkflow.record_rating, RecordRating(by="customer", score=4))
-    await handle.result()
-    return [handle.id]
+    return await _visit(env, order_id, promised_in=120, score=4)
 
 
 async def late_visit(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
     """The visit is re-confirmed past its deadline (R3.2.2): a breach, decided by its timer."""
+    return await _visit(env, order_id, promised_in=240, score=3, late_by=timedelta(minutes=61))
+
+
+async def _visit(
+    env: WorkflowEnvironment,
+    order_id: str,
+    *,
+    promised_in: float,
+    score: int,
+    late_by: timedelta | None = None,
+) -> list[str]:
+    """A service order booked, re-confirmed (`late_by` past the booking), done and rated."""
     handle = await start(env, order_id, SERVICE_STORE)
     await at_stage(handle, Stage.ASSIGNED)
     now = await env.get_current_time()
     await handle.execute_update(
         OrderWorkflow.confirm_with_customer,
-        ConfirmWithCustomer(by="T-301", promised_delivery_at=later(now, 240)),
+        ConfirmWithCustomer(by="T-301", promised_delivery_at=later(now, promised_in)),
     )
     await has_event(handle, "booked")
-    await env.sleep(timedelta(minutes=61))
-    await has_event(handle, "deadline_breached")
+    if late_by is not None:
+        await env.sleep(late_by)
+        await has_event(handle, "deadline_breached")
     await handle.execute_update(OrderWorkflow.reconfirm_visit, ReconfirmVisit(by="T-301"))
     await handle.execute_update(
         OrderWorkflow.mark_delivered, MarkDelivered(by="T-301", proof="service report")
     )
     await at_stage(handle, Stage.DELIVERED)
-    await handle.execute_update(OrderWorkflow.record_rating, RecordRating(by="customer", score=3))
+    await handle.execute_update(
+        OrderWorkflow.record_rating, RecordRating(by="customer", score=score)
+    )
     await handle.result()
     return [handle.id]
 

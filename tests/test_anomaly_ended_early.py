@@ -23,6 +23,19 @@ from tests.doubles import Business
 from workflows.anomaly import AnomalyWorkflow
 
 
+def price_anomaly(order_id: str) -> AnomalyInput:
+    return AnomalyInput(
+        order_id=order_id,
+        number=1,
+        kind=AnomalyKind.PRICE,
+        detail="price far below the catalogue",
+        store_code="SH-XH-001",
+        customer_id="C-1",
+        paused_stage="reviewing",
+        deadline=Policy().goods.deadlines.anomaly_decision,
+    )
+
+
 @pytest.mark.parametrize("notice", ["sent", "lost"])
 async def test_an_anomaly_cancelled_while_opening_closes_its_record(
     dev_server: WorkflowEnvironment, business: Business, notice: str
@@ -52,16 +65,7 @@ async def test_an_anomaly_cancelled_while_opening_closes_its_record(
     ):
         handle = await dev_server.client.start_workflow(
             AnomalyWorkflow.run,
-            AnomalyInput(
-                order_id=order_id,
-                number=1,
-                kind=AnomalyKind.PRICE,
-                detail="price far below the catalogue",
-                store_code="SH-XH-001",
-                customer_id="C-1",
-                paused_stage="reviewing",
-                deadline=Policy().goods.deadlines.anomaly_decision,
-            ),
+            price_anomaly(order_id),
             id=anomaly_id,
             task_queue=task_queue,
         )
@@ -98,16 +102,7 @@ async def test_a_decision_that_lands_with_the_cancellation_is_recorded(
     async with worker():
         handle = await dev_server.client.start_workflow(
             AnomalyWorkflow.run,
-            AnomalyInput(
-                order_id=order_id,
-                number=1,
-                kind=AnomalyKind.PRICE,
-                detail="price far below the catalogue",
-                store_code="SH-XH-001",
-                customer_id="C-1",
-                paused_stage="reviewing",
-                deadline=Policy().goods.deadlines.anomaly_decision,
-            ),
+            price_anomaly(order_id),
             id=anomaly_id,
             task_queue=task_queue,
         )
