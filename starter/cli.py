@@ -33,6 +33,7 @@ from temporalio.client import (
     Client,
     WorkflowExecution,
     WorkflowExecutionStatus,
+    WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -375,10 +376,14 @@ class Session:
             ended = stage if completed else f"{ended} at stage {stage}"
         return Failure(f"{target.label} already ended: {ended}", Exit.NOT_ALLOWED)
 
+    async def settled(self, handle: WorkflowHandle[Any, Any]) -> None:
+        """No workflow task waiting before a query or update (starter/settled.py)."""
+        await settled(handle, within_s=min(self.timeout.total_seconds(), SETTLE_WITHIN_S))
+
     async def update(self, target: Target, name: str, arg: BaseModel, result_type: type[R]) -> R:
         handle = self.client.get_workflow_handle(target.workflow_id)
         try:
-            await settled(handle, within_s=min(self.timeout.total_seconds(), SETTLE_WITHIN_S))
+            await self.settled(handle)
             result: R = await handle.execute_update(
                 name, arg, result_type=result_type, rpc_timeout=self.timeout
             )
@@ -393,7 +398,7 @@ class Session:
     async def query(self, target: Target, result_type: type[R]) -> R:
         handle = self.client.get_workflow_handle(target.workflow_id)
         try:
-            await settled(handle, within_s=min(self.timeout.total_seconds(), SETTLE_WITHIN_S))
+            await self.settled(handle)
             result: R = await handle.query(
                 "status", result_type=result_type, rpc_timeout=self.timeout
             )
