@@ -18,11 +18,15 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.policy import load_policy
+from tests.db_fixtures import reachable_folder
 from tests.doubles import Business
 from workflows import search_attributes
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
 from workflows.patrol import PatrolWorkflow
+
+# A hard limit on the whole session, beyond each test's own timeout.
+pytest_plugins = ["tests.watchdog"]
 
 BIN = Path(sys.executable).parent
 TASK_QUEUE = "orders-test"
@@ -88,6 +92,13 @@ async def worker(env: WorkflowEnvironment, business: Business) -> AsyncIterator[
         activities=[*business.activities(), load_policy],
     ) as running:
         yield running
+
+
+@pytest.fixture
+def reachable_tmp() -> Path:
+    """A test's own data folder for the embedded PostgreSQL it starts: `tmp_path` is private
+    to root, and the server runs as its own OS user (see `tests.db_fixtures.reachable_folder`)."""
+    return reachable_folder("test")
 
 
 @pytest.fixture

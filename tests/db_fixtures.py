@@ -10,8 +10,11 @@ Import the fixtures explicitly: `from tests.db_fixtures import db_pool as db_poo
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -43,11 +46,24 @@ class _Shared:
     users = 0
 
 
+def reachable_folder(prefix: str) -> Path:
+    """A throwaway folder that the embedded server's own OS user (`pgserver`) can reach,
+    removed when the session's process exits.
+
+    Not under pytest's temporary root: that root is private (0700), and every pytest session
+    started on the machine makes it private again, which cut a running session's PostgreSQL
+    off its data folder ("could not open file global/pg_control: Permission denied") when two
+    suites ran side by side."""
+    folder = Path(tempfile.mkdtemp(prefix=f"orderflow-{prefix}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
-def embedded_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def embedded_root() -> Path:
     """The `ORDERFLOW_DATA_DIR` of the session's embedded server."""
     if _Shared.root is None:
-        _Shared.root = tmp_path_factory.mktemp("orderflow-data")
+        _Shared.root = reachable_folder("test-data")
     return _Shared.root
 
 

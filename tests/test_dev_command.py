@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 
 
-async def test_orderctl_dev_starts_the_stack_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+async def test_orderctl_dev_starts_the_stack_and_stops_on_ctrl_c(reachable_tmp: Path) -> None:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_CODEC")}
-    environ["ORDERFLOW_DATA_DIR"] = str(tmp_path)
+    environ["ORDERFLOW_DATA_DIR"] = str(reachable_tmp)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "starter.cli", "dev", "--fresh",
         env=environ, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

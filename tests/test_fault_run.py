@@ -18,7 +18,7 @@ ORDERS = 100
 
 @pytest.mark.timeout(1200)
 def test_a_hundred_orders_survive_kills_restarts_and_a_misbehaving_platform(
-    tmp_path: Path,
+    reachable_tmp: Path,
 ) -> None:
     run = subprocess.run(
         [
@@ -31,7 +31,7 @@ def test_a_hundred_orders_survive_kills_restarts_and_a_misbehaving_platform(
             "--no-record",
         ],
         cwd=REPO_ROOT,
-        env={**os.environ, "ORDERFLOW_DATA_DIR": str(tmp_path)},
+        env={**os.environ, "ORDERFLOW_DATA_DIR": str(reachable_tmp)},
         capture_output=True,
         text=True,
         timeout=1150,
