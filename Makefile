@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint typecheck demo clean
+.PHONY: install test test-repeat lint typecheck demo clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -q
+
+# N runs of the suite, P at once, each from a fresh clone of HEAD (logs kept): finds flakes.
+N ?= 5
+P ?= 1
+test-repeat:
+	.ci/repeat $(N) $(P)
 
 demo: $(STAMP)
 	$(BIN)/python -m starter.demo
