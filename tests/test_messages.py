@@ -1056,8 +1056,14 @@ async def test_a_customer_change_of_items_is_reviewed_reserved_and_confirmed_aga
     assert changed.actor == "customer" and changed.details == {"fields": ["items"], "note": "换菜"}
     assert [e.details["round"] for e in current.timeline if e.event == "review_pass"] == [1, 2]
     assert business.reserved[order_id] == ["G-YXRS"] and order_id in business.released_stock
-    subjects = [s for s, _ in told(business, order_id, "customer")]
-    assert subjects.count("Your order is confirmed") == 2
+    # The customer is told by a step that runs after the timeline entry.
+    await eventually(
+        lambda: (
+            [s for s, _ in told(business, order_id, "customer")].count("Your order is confirmed")
+            == 2
+        ),
+        "the customer told of both confirmations",
+    )
     await finish(handle)
 
 
@@ -1095,8 +1101,13 @@ async def test_customer_feedback_opens_a_case_for_the_assignee(
         "kind": "inquiry",
         "channel": "phone",
     }
-    assert any(d.key == "feedback_response#1.1" for d in current.deadlines)
+    # The response clock starts once the owner has been told, a step after the entry.
     await eventually(lambda: bool(case_notices(business, order_id)), "the owner told")
+    await until(
+        handle,
+        lambda s: any(d.key == "feedback_response#1.1" for d in s.deadlines),
+        "the response deadline",
+    )
     assert [n.recipient for n in case_notices(business, order_id)] == ["S-101"]
     await finish(handle)
 
