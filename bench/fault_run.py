@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import sys
 import time
@@ -339,13 +340,13 @@ async def check_capacity(pool: asyncpg.Pool, still_open: set[str]) -> Check:
     )
 
 
-async def check_replay(client: Client) -> tuple[Check, list[str]]:
+async def check_replay(client: Client) -> tuple[Check, dict[str, str]]:
     """Every history the day wrote replays with the current code, as a worker that starts
     afresh replays it. One that does not is an order stuck for good: its every workflow task
-    fails with a nondeterminism error."""
+    fails with a nondeterminism error. Returns the failing ids with the replay's error."""
     replayer = Replayer(workflows=WORKFLOWS, data_converter=client.data_converter)
     replayed = 0
-    failed: list[str] = []
+    failed: dict[str, str] = {}
     async for execution in client.list_workflows():
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         result = await replayer.replay_workflow(
@@ -353,16 +354,42 @@ async def check_replay(client: Client) -> tuple[Check, list[str]]:
         )
         replayed += 1
         if result.replay_failure is not None:
-            failed.append(execution.id)
+            failed[execution.id] = str(result.replay_failure)[:500]
+    first = next(iter(sorted(failed.items())), None)
     return (
         Check(
             "every history replays with the current code",
             not failed,
             f"{replayed - len(failed)} of {replayed} workflows"
-            + (f"; not: {sorted(failed)[:5]}" if failed else ""),
+            + (f"; not: {sorted(failed)[:5]}; first: {first[1]}" if first else ""),
         ),
-        sorted(failed),
+        dict(sorted(failed.items())),
     )
+
+
+WORKFLOW_IDS = re.compile(r"\b(?:order|anomaly)-\d+(?:-\d+)?\b")
+
+
+async def keep_evidence(client: Client, checks: list[dict[str, Any]], folder: Path) -> list[str]:
+    """The histories of every workflow a failed check names, kept to replay and read: a fault
+    that shows once in many runs is understood from its history or not at all."""
+    named = sorted(
+        {wid for c in checks if not c["ok"] for wid in WORKFLOW_IDS.findall(str(c["detail"]))}
+    )
+    if not named:
+        return []
+    histories = {
+        workflow_id: (await client.get_workflow_handle(workflow_id).fetch_history()).to_json()
+        for workflow_id in named
+    }
+    await asyncio.to_thread(_write_histories, folder, histories)
+    return named
+
+
+def _write_histories(folder: Path, histories: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for workflow_id, text in histories.items():
+        (folder / f"{workflow_id}.json").write_text(text, encoding="utf-8")
 
 
 async def check_one_each(client: Client, pool: asyncpg.Pool, placed: set[str]) -> list[Check]:
@@ -538,6 +565,7 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
         all_checks = summary["database_checks"] + [
             {"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks
         ]
+        evidence = await keep_evidence(client, all_checks, options.data_dir / "evidence")
         ok = (
             bool(summary["finished"])
             and not summary["open_orders"]
@@ -570,6 +598,7 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
             "checks": all_checks,
             "open_orders": summary["open_orders"],
             "not_replaying": not_replaying,
+            "evidence": {"folder": str(options.data_dir / "evidence"), "histories": evidence},
             "machine": common.machine(),
         }
 
@@ -654,6 +683,8 @@ def render(result: dict[str, Any]) -> str:
             "stuck, their history does not replay (nondeterminism after a worker restart): "
             + ", ".join(result["not_replaying"])
         )
+    if result["evidence"]["histories"]:
+        out.append(f"histories of the workflows named above kept in {result['evidence']['folder']}")
     return "\n".join(out)
 
 

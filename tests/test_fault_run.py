@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ ORDERS = 100
 
 @pytest.mark.timeout(1200)
 def test_a_hundred_orders_survive_kills_restarts_and_a_misbehaving_platform(
-    reachable_tmp: Path,
+    reachable_tmp: Path, tmp_path: Path
 ) -> None:
     run = subprocess.run(
         [
@@ -42,7 +43,9 @@ def test_a_hundred_orders_survive_kills_restarts_and_a_misbehaving_platform(
     # Every order terminal, nothing lost or claimed twice, the database in agreement with the
     # workflows, and every history the day wrote replays with the current code.
     failed = [c for c in result["checks"] if not c["ok"]]
-    assert not failed, (failed, result["open_orders"], result["not_replaying"])
+    if failed and result["evidence"]["histories"]:  # its data folder goes with the session
+        shutil.copytree(result["evidence"]["folder"], tmp_path / "evidence")
+    assert not failed, (failed, result["open_orders"], f"histories in {tmp_path / 'evidence'}")
 
     # The faults really happened, each of them.
     faults = result["faults"]
