@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.policy import load_policy
+from tests import jitter
 from tests.db_fixtures import reachable_folder
 from tests.doubles import Business
 from workflows import search_attributes
@@ -90,6 +91,7 @@ async def worker(env: WorkflowEnvironment, business: Business) -> AsyncIterator[
         task_queue=TASK_QUEUE,
         workflows=[OrderWorkflow, AnomalyWorkflow, PatrolWorkflow],
         activities=[*business.activities(), load_policy],
+        interceptors=jitter.interceptors(),
     ) as running:
         yield running
 

@@ -35,6 +35,7 @@ from schemas.records import (
     RecordRefund,
     TimelineEntry,
 )
+from schemas.refund import RefundState
 from schemas.resources import (
     Assignee,
     AssignInput,
@@ -143,15 +144,26 @@ class Business:
 
     @activity.defn
     async def record_feedback(self, inp: RecordFeedback) -> None:
-        self.feedback[(inp.order_id, inp.case.case)] = inp
+        self._keep_case(RecordFeedback(order_id=inp.order_id, case=inp.case))
 
     @activity.defn
     async def record_refund(self, inp: RecordRefund) -> None:
-        self.refunds[(inp.order_id, inp.refund.refund_id)] = inp
+        """As the database keeps it: a decided request stays decided, whichever of two writes
+        in flight lands last (activities.orders.record_refund)."""
+        key = (inp.order_id, inp.refund.refund_id)
+        kept = self.refunds.get(key)
+        awaiting = RefundState.AWAITING_DECISION
+        if kept is None or (kept.refund.state is awaiting and inp.refund.state is not awaiting):
+            self.refunds[key] = inp
         if inp.case is not None:
-            self.feedback[(inp.order_id, inp.case.case)] = RecordFeedback(
-                order_id=inp.order_id, case=inp.case
-            )
+            self._keep_case(RecordFeedback(order_id=inp.order_id, case=inp.case))
+
+    def _keep_case(self, inp: RecordFeedback) -> None:
+        """As the database keeps it: an older round never overwrites a newer one."""
+        key = (inp.order_id, inp.case.case)
+        kept = self.feedback.get(key)
+        if kept is None or _progress(kept) <= _progress(inp):
+            self.feedback[key] = inp
 
     @activity.defn
     async def record_summary(self, inp: OrderSummary) -> None:
@@ -303,3 +315,7 @@ class Business:
             "patrol_stores", "patrol_store", "record_patrol",
         ]  # fmt: skip
         return [getattr(self, name) for name in names]
+
+
+def _progress(record: RecordFeedback) -> int:
+    return len(record.case.responses) + len(record.case.resolutions)

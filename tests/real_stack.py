@@ -18,6 +18,7 @@ from meituan.intake import to_platform_order
 from meituan.simulator import SimConfig, serve_simulator
 from meituan.simulator.engine import Simulator
 from schemas.order import OrderInput
+from tests import jitter
 from workers.registry import WORKFLOWS, build_activities
 from workflows.order import OrderWorkflow
 
@@ -43,6 +44,7 @@ async def real_worker(
         task_queue=QUEUE,
         workflows=WORKFLOWS,
         activities=build_activities(demo_pool, client),
+        interceptors=jitter.interceptors(),
     ) as worker:
         yield worker
         # Orders left running would wait on this queue once its worker stops, and the

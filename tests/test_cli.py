@@ -31,6 +31,7 @@ from schemas.order import OrderInput, Stage
 from schemas.review import AnomalyKind, Outcome, ReviewVerdict, RuleFailure
 from schemas.status import FeedbackState, OrderStatus, RefundState
 from starter.cli import quote, visibility_query, when
+from tests import jitter
 from tests.doubles import Business
 from tests.orders import GOODS_STORE, SERVICE_STORE, Handle, platform_order, until
 from workflows.anomaly import AnomalyWorkflow
@@ -134,6 +135,7 @@ async def stack(dev_server: WorkflowEnvironment) -> AsyncIterator[Stack]:
         task_queue="orders",
         workflows=[OrderWorkflow, AnomalyWorkflow],
         activities=[*business.activities(), load_policy],
+        interceptors=jitter.interceptors(),
     ):
         address = dev_server.client.service_client.config.target_host
         yield Stack(dev_server.client, address, business)

@@ -30,6 +30,7 @@ from activities.policy import load_policy
 from schemas.messages import MarkDelivered, MarkReady
 from schemas.order import OrderInput, Stage
 from starter.codec_server import create_app
+from tests import jitter
 from tests.conftest import TASK_QUEUE, register_search_attributes
 from tests.doubles import Business
 from tests.orders import Handle, at_stage, platform_order, start
@@ -230,6 +231,7 @@ async def completed(codec_env: WorkflowEnvironment) -> AsyncIterator[Handle]:
         task_queue=TASK_QUEUE,
         workflows=[OrderWorkflow, AnomalyWorkflow, PatrolWorkflow],
         activities=[*business.activities(), load_policy],
+        interceptors=jitter.interceptors(),
     ):
         handle = await start(codec_env, str(uuid.uuid4().int % 10**15))
         await at_stage(handle, Stage.IN_PROGRESS)

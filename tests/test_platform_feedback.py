@@ -80,7 +80,8 @@ async def test_a_reminder_is_a_feedback_case_closed_by_its_reply(
     assert case.owner == "S-101" and case.state is FeedbackState.AWAITING_RESPONSE
     assert _event(current, "customer_reminded") == {"remind_id": "RM-1", "case": 1}
     assert business.feedback[(order_id, 1)].case.state is FeedbackState.AWAITING_RESPONSE
-    assert any(d.key == "reminder#RM-1" for d in current.deadlines)  # R4.2.2 its deadline
+    # R4.2.2 its deadline: the clock starts once the assignee has been told, a step later.
+    await until(handle, lambda s: any(d.key == "reminder#RM-1" for d in s.deadlines), "its clock")
     # It is answered on the platform, not as a case.
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(

@@ -35,6 +35,7 @@ from activities.policy import load_policy
 from schemas.messages import MarkDelivered, MarkReady
 from schemas.order import OrderInput, Stage
 from schemas.records import Audience, Notification, RecordEvent, RecordOrder, TimelineEntry
+from tests import jitter
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
@@ -251,7 +252,7 @@ async def test_a_full_orders_logs_hold_no_phone(
         task_queue=queue,
         workflows=[OrderWorkflow, AnomalyWorkflow, PatrolWorkflow],
         activities=[*Business().activities(), load_policy],
-        interceptors=[LogContextInterceptor(), careless],
+        interceptors=[LogContextInterceptor(), careless, *jitter.interceptors()],
     ):
         oid = str(uuid.uuid4().int % 10**15)
         order = platform_order(oid, GOODS_STORE, await env.get_current_time())

@@ -21,12 +21,15 @@ asyncio_default_test_loop_scope = session
 """
 
 
-def _session(tmp_path: Path, test_source: str, **limits: str) -> tuple[int, str, float]:
+def _session(
+    tmp_path: Path, test_source: str, *, timeout: int | None = None, **limits: str
+) -> tuple[int, str, float]:
     (tmp_path / "pytest.ini").write_text(INI, encoding="utf-8")
     (tmp_path / "test_stuck.py").write_text(textwrap.dedent(test_source), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT), **limits}
     env["ORDERFLOW_TEST_WATCHDOG_FILE"] = str(tmp_path / "dump.txt")
-    plugins = ["-p", "tests.watchdog", "-p", "no:cacheprovider", "-p", "no:timeout"]
+    plugins = ["-p", "tests.watchdog", "-p", "no:cacheprovider"]
+    plugins += ["-p", "no:timeout"] if timeout is None else [f"--timeout={timeout}"]
     began = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", *plugins, "-q", str(tmp_path)],
@@ -96,3 +99,25 @@ def test_a_limit_that_is_not_a_number_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert code == 4, output  # pytest's usage-error exit
     assert "ORDERFLOW_TEST_SESSION_LIMIT='soon'" in output
+
+
+def test_a_test_about_to_time_out_shows_what_it_awaits(tmp_path: Path) -> None:
+    """pytest-timeout's own traceback shows the event loop idle; the tasks show the wait."""
+    code, output, took = _session(
+        tmp_path,
+        """
+        import asyncio
+
+        async def wait_for_a_push_that_never_comes():
+            await asyncio.Event().wait()
+
+        async def test_waits():
+            await wait_for_a_push_that_never_comes()
+        """,
+        timeout=8,
+    )
+    assert code == 1, output  # failed by its own timeout, the session goes on
+    assert took < 45, f"the test took {took:.0f} s to fail"
+    assert "is about to time out; its asyncio tasks follow" in output
+    assert "wait_for_a_push_that_never_comes" in output
+    assert "Timeout (>8.0s)" in output

@@ -6,6 +6,10 @@ an event loop closing on a task that ignores cancellation, a hook that never ret
 by `tests/conftest.py` (or `-p tests.watchdog`); before it writes, it takes pytest's capture
 off standard error, so the dump reaches the terminal and the CI log.
 
+A test that pytest-timeout is about to stop gets its asyncio tasks' stacks written first (in
+its captured standard error): the timeout's own traceback shows only the event loop waiting,
+not what the test awaited.
+
 `ORDERFLOW_TEST_SESSION_LIMIT` (seconds, default 1800) bounds the session;
 `ORDERFLOW_TEST_TEARDOWN_LIMIT` (default 180) bounds what runs after the last test starts its
 teardown. The dump also goes to `ORDERFLOW_TEST_WATCHDOG_FILE` when set.
@@ -18,6 +22,7 @@ import contextlib
 import faulthandler
 import io
 import os
+import sys
 import threading
 import time
 from typing import IO
@@ -116,6 +121,36 @@ def pytest_configure(config: pytest.Config) -> None:
         _watchdog = Watchdog(_limit(SESSION_LIMIT, 1800), config)
 
 
+TASKS_BEFORE_TIMEOUT_S = 3.0
+"""How long before a test's own timeout its tasks' stacks are written."""
+
+
+def _tasks_of_a_stuck_test(nodeid: str) -> None:
+    text = io.StringIO()
+    text.write(f"\n=== {nodeid} is about to time out; its asyncio tasks follow ===\n")
+    _task_stacks(text)
+    with contextlib.suppress(Exception):  # whatever standard error is now, the test goes on
+        sys.stderr.write(text.getvalue())
+        sys.stderr.flush()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    timeout = _item_timeout(item)
+    timer = None
+    if timeout > 2 * TASKS_BEFORE_TIMEOUT_S:
+        timer = threading.Timer(
+            timeout - TASKS_BEFORE_TIMEOUT_S, _tasks_of_a_stuck_test, args=(item.nodeid,)
+        )
+        timer.daemon = True
+        timer.start()
+    try:
+        return (yield)
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
     """After the last test the session only tears down: that must be quick."""
@@ -129,11 +164,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def _item_timeout(item: pytest.Item) -> float:
-    """The last test itself still has its own pytest-timeout to run in."""
+    """A test's own pytest-timeout: its marker, else `--timeout`, else the ini file's."""
     marker = item.get_closest_marker("timeout")
     try:
         if marker is not None and marker.args:
             return float(marker.args[0])
-        return float(item.config.getini("timeout") or 0)
+        given = item.config.getoption("timeout", None)
+        return float(given if given is not None else item.config.getini("timeout") or 0)
     except (ValueError, TypeError):  # pytest-timeout absent or its value unset
         return 0.0
