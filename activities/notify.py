@@ -92,14 +92,7 @@ async def _holder(conn: Conn, n: Notification) -> str | None:
             "SELECT staff_id FROM assignments WHERE order_id = $1 AND active", n.order_id
         )
     elif n.audience in (Audience.SUPERVISOR, Audience.MANAGER):
-        value = await conn.fetchval(
-            """
-            SELECT d.manager_id FROM departments d JOIN stores s
-              ON s.code = $1 AND d.order_type = s.order_type AND d.region = s.region
-            WHERE d.manager_id IS NOT NULL ORDER BY d.code LIMIT 1
-            """,
-            n.store_code,
-        )
+        value = await manager_of(conn, n.store_code)
     elif n.audience is Audience.CUSTOMER:
         value = await conn.fetchval(
             "SELECT customer_id FROM orders WHERE order_id = $1", n.order_id
@@ -107,3 +100,16 @@ async def _holder(conn: Conn, n: Notification) -> str | None:
     else:
         value = PLATFORM_LIAISON
     return str(value) if value is not None else None
+
+
+async def manager_of(conn: Conn, store_code: str) -> str | None:
+    """The manager of the department serving the store."""
+    value = await conn.fetchval(
+        """
+        SELECT d.manager_id FROM departments d JOIN stores s
+          ON s.code = $1 AND d.order_type = s.order_type AND d.region = s.region
+        WHERE d.manager_id IS NOT NULL ORDER BY d.code LIMIT 1
+        """,
+        store_code,
+    )
+    return None if value is None else str(value)

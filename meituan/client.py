@@ -37,6 +37,10 @@ DEFAULT_APP_ID: Final = "orderflow-dev"
 DEFAULT_APP_SECRET: Final = "orderflow-dev-secret"
 """Credentials the simulator accepts by default; never valid on the real platform."""
 
+FREE_TEXT_REPLY: Final = 0
+"""`reply_id` of a reminder reply written by a person rather than picked from the platform's
+preset replies. The official SDK requires `reply_id` without saying what it holds (unverified)."""
+
 PLATFORM_TZ: Final = timezone(timedelta(hours=8))
 """Day boundaries (`day_seq`, `date_time`) are the platform's: China Standard Time."""
 
@@ -120,6 +124,9 @@ _ERRORS: Final[Mapping[int, type[PlatformError]]] = {
 _PROGRESSED: Final = frozenset(
     {OrderStatus.CONFIRMED, OrderStatus.DELIVERING, OrderStatus.COMPLETED}
 )
+
+SYSTEM_PARAMS: Final = ("app_id", "timestamp", SIG)
+"""Parameters of every call, signed with the others; a POST sends them in the query."""
 
 Params = Mapping[str, str | int | None]
 StatusCheck = Callable[[int], bool]
@@ -223,7 +230,10 @@ class MeituanClient:
             if method == "GET":
                 response = await self._http.get(url, params=signed)
             else:
-                response = await self._http.post(url, data=signed)
+                # As the official SDK sends a POST: the system parameters and `sig` in the
+                # query, the application parameters as the form body.
+                system = {k: signed.pop(k) for k in SYSTEM_PARAMS}
+                response = await self._http.post(url, params=system, data=signed)
         except httpx.HTTPError as exc:
             raise PlatformUnavailable(f"{path}: {type(exc).__name__}: {exc}") from exc
         try:
@@ -363,12 +373,14 @@ class MeituanClient:
         )
         return OrderIdView.model_validate(data).order_id
 
-    async def remind_reply(self, order_id: int, remind_id: int, reply_content: str) -> bool:
-        """Answer a customer's reminder (R4.2.2)."""
+    async def remind_reply(
+        self, order_id: int, remind_id: int, reply_content: str, reply_id: int = FREE_TEXT_REPLY
+    ) -> bool:
+        """Answer a customer's reminder (R4.2.2); `reply_id` is required by the official SDK."""
         return await self._change(
             "order/remindReply",
             order_id,
-            {"remind_id": remind_id, "reply_content": reply_content},
+            {"remind_id": remind_id, "reply_id": reply_id, "reply_content": reply_content},
             None,
             method="POST",
         )

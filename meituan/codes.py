@@ -161,6 +161,8 @@ class RefundNotifyType(StrEnum):
     """`notify_type` of a refund push: where the customer's refund request stands."""
 
     APPLY = "apply"
+    PART = "part"
+    """A partial refund's request (the full refund's `apply`)."""
     AGREE = "agree"
     REJECT = "reject"
     CANCEL_REFUND = "cancelRefund"

@@ -15,8 +15,10 @@ from meituan.models import OrderItem as PushItem
 from meituan.models import OrderPush
 from schemas.order import Customer, Discount, OrderInput, OrderItem, PlatformOrder
 
-SELF_DELIVERY_CODE = "0000"
-"""`logistics_code` of an order the store delivers itself (the platform sends no courier)."""
+SELF_DELIVERY_CODES = frozenset({"", "0000", "00009002", "00009003"})
+"""`logistics_code`s of an order the store delivers itself, so no courier pushes come: 0000
+merchant delivery, 00009002 merchant delivery (Haikui), 00009003 merchant delivery (open
+platform); blank when the merchant did not subscribe to the field."""
 PICKUP = 1
 """`pick_type` of a self-pickup order."""
 THIRD_PARTY_SHIPPING = 1
@@ -32,15 +34,16 @@ def _moment(unix_seconds: int | None) -> datetime | None:
 def platform_delivery(push: OrderPush) -> bool:
     """Whether the platform's courier delivers, so `delivery_status` pushes will drive delivery.
 
-    Reading of the platform fields: `logistics_code` names the delivery service, `0000` (or
-    blank) being the store's own delivery and any other code one of the platform's (e.g. 1001
-    dedicated, 1003 crowd-sourced), as the simulator also models; `is_third_shipping = 1` is a
-    third-party carrier the store arranged, which sends no platform courier pushes, so it
-    counts as the store's delivery. A pickup order has no delivery at all.
+    Reading of the platform fields: `logistics_code` names the delivery service, the
+    `SELF_DELIVERY_CODES` being the store's own delivery and any other code one of the
+    platform's (e.g. 1001 dedicated, 1003 crowd-sourced), as the simulator also models;
+    `is_third_shipping = 1` is a third-party carrier the store arranged, which sends no
+    platform courier pushes, so it counts as the store's delivery. A pickup order has no
+    delivery at all.
     """
     if push.pick_type == PICKUP or push.is_third_shipping == THIRD_PARTY_SHIPPING:
         return False
-    return push.logistics_code.strip() not in ("", SELF_DELIVERY_CODE)
+    return push.logistics_code.strip() not in SELF_DELIVERY_CODES
 
 
 def _item(line: PushItem) -> OrderItem:
@@ -91,7 +94,7 @@ def to_platform_order(push: OrderPush, *, received_at: datetime | None = None) -
         items=[_item(line) for line in push.detail],
         discounts=[_discount(entry) for entry in push.extras],
         shipping_fee=push.shipping_fee,
-        package_fee=push.package_bag_money or Decimal(0),
+        package_fee=push.bag_fee,
         total=push.total,
         original_price=push.original_price,
         remarks=push.caution,

@@ -137,9 +137,13 @@ class OrderPush(PlatformModel):
     invoice_title: str = ""
     taxpayer_id: str = ""
     dinners_number: int | None = None
-    is_pre_sale_order: int = 0
+    is_pre_sale_order: bool = False
+    """Sent as `true`/`false`."""
     city_id: int | None = None
-    package_bag_money: Decimal | None = None
+    package_bag_money: int | None = None
+    """The bag fee in fen (cents), unlike the order's other money."""
+    package_bag_money_yuan: Decimal | None = None
+    """The same fee in yuan, where the push carries it."""
     poi_receive_detail: dict[str, Any] | None = None
     app_id: str | None = None
     timestamp: int | None = None
@@ -195,10 +199,18 @@ class OrderPush(PlatformModel):
         return sum((entry.poi_charge for entry in self.extras), ZERO)
 
     @property
+    def bag_fee(self) -> Decimal:
+        """The bag fee in yuan: `package_bag_money_yuan`, else `package_bag_money` (fen)."""
+        if self.package_bag_money_yuan is not None:
+            return self.package_bag_money_yuan
+        return (Decimal(self.package_bag_money or 0) * CENT).quantize(CENT)
+
+    @property
     def expected_original_price(self) -> Decimal:
         """Items + boxes + shipping (+ bag fee): what the customer owes before discounts."""
-        bag = self.package_bag_money or ZERO
-        return (self.items_amount + self.box_amount + self.shipping_fee + bag).quantize(CENT)
+        return (self.items_amount + self.box_amount + self.shipping_fee + self.bag_fee).quantize(
+            CENT
+        )
 
     @property
     def expected_total(self) -> Decimal:
@@ -239,11 +251,18 @@ def _pictures(value: Any) -> Any:
 
 
 class RefundPush(PlatformModel):
-    """A step of a full refund request (`notify_type`: apply, agree, reject, cancelRefund...)."""
+    """A step of a full refund request (`notify_type`: apply, agree, reject, cancelRefund...).
+
+    A store on the return-and-refund flow gets neither `notify_type` nor `res_type`: `status`
+    says where its after-sales request is (1 applied ... 30 cancelled).
+    """
 
     order_id: int
     refund_id: int
-    notify_type: str
+    notify_type: str = ""
+    status: int | None = None
+    service_type: int | None = None
+    """0 refund or appeal flow; 1 refund only, 2 return and refund (return-and-refund stores)."""
     res_type: int | None = None
     is_appeal: int | None = None
     reason: str = ""
@@ -308,6 +327,25 @@ class LogisticsPush(PlatformModel):
     timestamp: int | None = None
 
 
+class OrderRefPush(PlatformModel):
+    """The confirmed-order and completed-order pushes: only which order (the rest is fetched
+    with `getOrderDetail`); a full order in the body is kept as extra fields."""
+
+    order_id: int
+    app_id: str | None = None
+    timestamp: int | None = None
+
+
+class PrivacyDowngradePush(PlatformModel):
+    """The platform downgraded privacy numbers (隐私号降级): customers' real numbers are to be
+    used for a while. Its fields are not documented in public material: all are kept."""
+
+    order_id: int | None = None
+    app_poi_code: str = ""
+    app_id: str | None = None
+    timestamp: int | None = None
+
+
 class RemindPush(PlatformModel):
     """The customer asked where the order is (催单); field names are unverified."""
 
@@ -326,6 +364,8 @@ PushModel = (
     | RefundStatusPush
     | LogisticsPush
     | RemindPush
+    | OrderRefPush
+    | PrivacyDowngradePush
 )
 
 

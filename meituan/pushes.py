@@ -1,9 +1,11 @@
 """Decoding (and, for the simulator, encoding) of the platform's pushes (R2.1.1, R6.3.1).
 
-A push is a form (POST body or GET query) of string values. Text and JSON fields are
-URL-encoded a second time inside the form value, and the signature is computed over the
-fully decoded values with our own push URL. The decoding order is therefore: form-decode,
-URL-decode the listed fields once more, verify the signature, then parse into a model.
+A push is a form (POST body or GET query) of string values. Every value is URL-encoded a
+second time inside the form value (numbers look the same either way; text and JSON do not),
+and the signature is computed over the fully decoded values, empty ones included, with the
+push URL configured in the platform's console. The decoding order is therefore: form-decode,
+URL-decode every value once more (`+` is a space), verify the signature, then parse into a
+model. Real captured pushes verify only this way (tests/platform_fixtures).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from meituan.models import (
     CancelPush,
     LogisticsPush,
     OrderPush,
+    OrderRefPush,
     PartialRefundPush,
     PlatformModel,
+    PrivacyDowngradePush,
     PushModel,
     RefundPush,
     RefundStatusPush,
@@ -42,6 +46,9 @@ class PushKind(StrEnum):
     REFUND_STATUS = "refund-status"
     LOGISTICS = "logistics"
     REMIND = "remind"
+    ORDER_CONFIRMED = "order-confirmed"
+    ORDER_COMPLETED = "order-completed"
+    PRIVACY_DOWNGRADE = "privacy-downgrade"
 
 
 PUSH_MODELS: Final[Mapping[PushKind, type[PlatformModel]]] = {
@@ -52,6 +59,9 @@ PUSH_MODELS: Final[Mapping[PushKind, type[PlatformModel]]] = {
     PushKind.REFUND_STATUS: RefundStatusPush,
     PushKind.LOGISTICS: LogisticsPush,
     PushKind.REMIND: RemindPush,
+    PushKind.ORDER_CONFIRMED: OrderRefPush,
+    PushKind.ORDER_COMPLETED: OrderRefPush,
+    PushKind.PRIVACY_DOWNGRADE: PrivacyDowngradePush,
 }
 
 PUSH_METHODS: Final[Mapping[PushKind, str]] = {
@@ -62,36 +72,11 @@ PUSH_METHODS: Final[Mapping[PushKind, str]] = {
     PushKind.REFUND_STATUS: "POST",
     PushKind.LOGISTICS: "POST",
     PushKind.REMIND: "POST",
+    PushKind.ORDER_CONFIRMED: "POST",
+    PushKind.ORDER_COMPLETED: "POST",
+    PushKind.PRIVACY_DOWNGRADE: "POST",
 }
 """How the platform sends each kind; a receiver should accept both methods anyway."""
-
-_ORDER_TEXT_FIELDS = frozenset(
-    {
-        "detail",
-        "extras",
-        "caution",
-        "recipient_name",
-        "recipient_address",
-        "wm_poi_name",
-        "wm_poi_address",
-        "invoice_title",
-        "poi_receive_detail",
-        "backup_recipient_phone",
-    }
-)
-
-DOUBLE_ENCODED_FIELDS: Final[Mapping[PushKind, frozenset[str]]] = {
-    PushKind.ORDER: _ORDER_TEXT_FIELDS,
-    # The doc lists the second encoding for the order push only; the text fields of the other
-    # pushes are treated alike (unverified). Decoding plain text a second time only changes a
-    # literal '+' or '%xx', which these fields do not carry in practice.
-    PushKind.CANCEL: frozenset({"reason"}),
-    PushKind.REFUND: frozenset({"reason", "pictures"}),
-    PushKind.PARTIAL_REFUND: frozenset({"reason", "pictures", "food"}),
-    PushKind.REFUND_STATUS: frozenset(),
-    PushKind.LOGISTICS: frozenset({"dispatcher_name"}),
-    PushKind.REMIND: frozenset(),
-}
 
 OK_RESPONSE: Final[dict[str, str]] = {"data": "ok"}
 """The only answer the platform takes as delivered, to every push and to the URL probe."""
@@ -134,16 +119,21 @@ def is_probe(form: FormInput) -> bool:
 
 
 def decode_fields(kind: PushKind, form: FormInput) -> dict[str, str]:
-    """Form values with the second URL-decoding applied to the fields that carry it."""
+    """Form values with the second URL-decoding applied to every value (see the module)."""
     fields = _as_form(form)
-    for name in DOUBLE_ENCODED_FIELDS[kind] & fields.keys():
+    for name, value in fields.items():
         try:
-            fields[name] = unquote_plus(fields[name], errors="strict")
+            fields[name] = unquote_plus(value, errors="strict")
         except UnicodeDecodeError as exc:
             raise PushDecodeError(
                 f"{kind} push: field {name!r} is not URL-encoded UTF-8", field=name
             ) from exc
     return fields
+
+
+def second_encoding(fields: Mapping[str, str]) -> dict[str, str]:
+    """What the platform does to each signed value before it encodes the form."""
+    return {name: quote_plus(value, safe="") for name, value in fields.items()}
 
 
 def decode_push(
@@ -226,7 +216,7 @@ def dumps_json(value: Any) -> str:
 def to_text(value: Any) -> str:
     """A field value as the platform puts it in a form."""
     if isinstance(value, bool):
-        return "1" if value else "0"
+        return "true" if value else "false"  # as in real pushes (`is_favorites=true`)
     if isinstance(value, str):
         return value
     if isinstance(value, int | float | Decimal):
@@ -255,9 +245,7 @@ def encode_fields(
     fields["app_id"] = app_id
     fields["timestamp"] = str(int(time.time()) if timestamp is None else timestamp)
     fields[SIG] = sign(url, fields, secret)
-    for name in DOUBLE_ENCODED_FIELDS[kind] & fields.keys():
-        fields[name] = quote_plus(fields[name], safe="")
-    return fields
+    return second_encoding(fields)
 
 
 def encode_push(

@@ -1,7 +1,9 @@
 """The platform's request/push signature (md5 over URL, sorted raw parameters and the secret).
 
 The same rule signs the calls we make and verifies the pushes we receive (R6.3.1). Values are
-joined raw, not URL-encoded, so a push must be fully decoded before it is verified.
+joined raw, not URL-encoded, so a push must be fully decoded before it is verified. Every
+parameter is signed, empty ones included (`caution=&`): the platform's own pushes only verify
+that way (tests/platform_fixtures), and a request signs exactly the parameters it sends.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ def base_url(url: str) -> str:
 
 
 def signing_string(url: str, params: Mapping[str, str | None], secret: str) -> str:
-    """The exact text that is hashed; exposed because a mismatch is debugged by comparing it."""
-    kept = sorted(
-        (k, v) for k, v in params.items() if k not in _UNSIGNED and v is not None and v != ""
-    )
+    """The exact text that is hashed; exposed because a mismatch is debugged by comparing it.
+
+    `None` means "not sent" and is left out; an empty string is sent, so it is signed.
+    """
+    kept = sorted((k, v) for k, v in params.items() if k not in _UNSIGNED and v is not None)
     joined = "&".join(f"{k}={v}" for k, v in kept)
     return f"{base_url(url)}?{joined}{secret}"
 

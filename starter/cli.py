@@ -631,6 +631,21 @@ async def report(args: argparse.Namespace) -> Exit:
     return Exit.OK
 
 
+async def pushes(args: argparse.Namespace) -> Exit:
+    """R6.3.2 what the gateway kept for a person; reads PostgreSQL, not Temporal."""
+    from starter import kept_pushes
+
+    zone = business_zone()
+    first = args.since or datetime.now(zone).date()
+    since = datetime.combine(first, datetime.min.time(), zone)
+    kept = await kept_pushes.recent(since, args.limit)
+    if args.json:
+        print(fmt.dumps([push.as_json() for push in kept]))
+    else:
+        print(kept_pushes.render(kept, zone))
+    return Exit.OK
+
+
 def period_of(args: argparse.Namespace) -> st.Period:
     try:
         return st.period_of(args.start, args.end)
@@ -1166,6 +1181,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--out", required=True, metavar="FILE", help="the HTML file to write")
     sub.set_defaults(handler=None, build=None, parser=sub, offline=report)
+
+    sub = commands.add_parser(
+        "pushes",
+        help="pushes the gateway kept for a person: refused, or taken by no workflow (R6.3.2)",
+        description="The pushes kept in the database, newest first, each with its reason: "
+        "refused ones (bad signature, malformed, too old) and accepted ones that no workflow "
+        "took (an ended order, a refund step or a privacy-number downgrade). Reads PostgreSQL "
+        "(DATABASE_URL), not Temporal.",
+        epilog=f"""examples:
+  {PROG} pushes
+  {PROG} pushes --since yesterday --limit 200 --json""",
+        formatter_class=_Formatter,
+    )
+    sub.add_argument(
+        "--since", type=day, default=None, metavar="DATE", help="first day (default today)"
+    )
+    sub.add_argument("--limit", type=positive, default=50, help="at most this many (50)")
+    sub.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.set_defaults(handler=None, build=None, parser=sub, offline=pushes)
 
     # --- the local stack -----------------------------------------------------------------------
     sub = commands.add_parser(

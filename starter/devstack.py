@@ -32,13 +32,19 @@ from urllib.parse import quote
 
 import asyncpg
 import httpx
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
+from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    DescribeTaskQueueRequest,
+    UpdateNamespaceRequest,
+)
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.worker import Worker
@@ -53,7 +59,7 @@ from starter.schedules import SCHEDULE_ID, ensure_patrol_schedule
 from workers.interceptors import LogContextInterceptor
 from workers.main import tuning
 from workers.registry import WORKFLOWS, build_activities
-from workers.temporal_client import TASK_QUEUE, connect_client
+from workers.temporal_client import RETENTION, TASK_QUEUE, connect_client
 from workflows import search_attributes
 
 LOOPBACK = "127.0.0.1"
@@ -177,6 +183,29 @@ async def ensure_search_attributes(client: Client) -> list[str]:
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
         )
     return sorted(missing)
+
+
+async def ensure_retention(client: Client, retention: timedelta = RETENTION) -> bool:
+    """Keep closed orders `retention` long; True when it had to be changed.
+
+    Set explicitly rather than left to the server's default (a day on the dev server): a
+    push for an order its workflow no longer holds is answered from the system of record
+    (activities.ended_orders), but while the workflow is there the Web UI shows its story.
+    """
+    described = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=client.namespace)
+    )
+    if described.config.workflow_execution_retention_ttl.ToTimedelta() == retention:
+        return False
+    ttl = Duration()
+    ttl.FromTimedelta(retention)
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=client.namespace,
+            config=NamespaceConfig(workflow_execution_retention_ttl=ttl),
+        )
+    )
+    return True
 
 
 def die_with_parent() -> Callable[[], None] | None:
@@ -329,6 +358,8 @@ async def temporal_dev_server(
         added = await ensure_search_attributes(client)
         if added:
             say(f"registered search attributes {', '.join(added)}")
+        if await ensure_retention(client):
+            say(f"closed workflows kept {RETENTION.days} days")
         ui_url = None
         if web_port is not None:
             ui_url = f"http://localhost:{web_port}"

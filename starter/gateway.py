@@ -15,7 +15,8 @@ secret is never logged nor stored, not even inside a header.
 
 Run: `python -m starter.gateway --host 127.0.0.1 --port 8080`. Environment: TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE (and TEMPORAL_API_KEY for a TLS cloud namespace), DATABASE_URL,
-MEITUAN_BASE_URL, MEITUAN_APP_ID, MEITUAN_APP_SECRET, ORDERFLOW_PUSH_BASE_URL,
+MEITUAN_BASE_URL, MEITUAN_APP_ID, MEITUAN_APP_SECRET, ORDERFLOW_PUSH_BASE_URL (and
+ORDERFLOW_PUSH_URL_<KIND> for a kind configured elsewhere in the platform's console),
 ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT (seconds a push may wait for Temporal, default 5),
 ORDERFLOW_PUSH_MAX_AGE_SECONDS and ORDERFLOW_PUSH_MAX_BYTES.
 """
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import asyncpg
 import structlog
@@ -48,6 +50,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import db
+from activities.ended_orders import refund_case_after_close, stage_on_record
 from meituan.client import (
     DEFAULT_APP_ID,
     DEFAULT_APP_SECRET,
@@ -55,13 +58,15 @@ from meituan.client import (
     MeituanClient,
     MeituanError,
 )
-from meituan.codes import ErrorCode
+from meituan.codes import ErrorCode, RefundNotifyType
 from meituan.intake import order_input
 from meituan.models import (
     CancelPush,
     LogisticsPush,
     OrderPush,
+    OrderRefPush,
     PartialRefundPush,
+    PrivacyDowngradePush,
     RefundPush,
     RefundStatusPush,
     RemindPush,
@@ -111,6 +116,9 @@ class GatewaySettings:
     app_secret: str = field(default=DEFAULT_APP_SECRET, repr=False)
     push_base_url: str = DEFAULT_PUSH_BASE_URL
     """The public URL the platform pushes to (before `/{kind}`): it is part of the signature."""
+    push_urls: Mapping[PushKind, str] = field(default_factory=dict)
+    """A kind's URL as configured in the platform's console, where it is not `base/{kind}`
+    (`ORDERFLOW_PUSH_URL_<KIND>`, e.g. ORDERFLOW_PUSH_URL_ORDER_CONFIRMED)."""
     meituan_base_url: str = DEFAULT_BASE_URL
     temporal_timeout_s: float = 5.0
     """Longest a push waits for Temporal; the platform's own push timeout is unverified."""
@@ -131,6 +139,11 @@ class GatewaySettings:
             app_id=env.get("MEITUAN_APP_ID") or DEFAULT_APP_ID,
             app_secret=env.get("MEITUAN_APP_SECRET") or DEFAULT_APP_SECRET,
             push_base_url=env.get("ORDERFLOW_PUSH_BASE_URL") or DEFAULT_PUSH_BASE_URL,
+            push_urls={
+                kind: url
+                for kind in PushKind
+                if (url := env.get(push_url_variable(kind), "").strip())
+            },
             meituan_base_url=env.get("MEITUAN_BASE_URL") or DEFAULT_BASE_URL,
             temporal_timeout_s=float(timeout) if timeout else cls.temporal_timeout_s,
             push_max_age_s=float(max_age) if max_age else cls.push_max_age_s,
@@ -139,7 +152,11 @@ class GatewaySettings:
 
     def push_url(self, kind: PushKind) -> str:
         """The URL the platform signed this kind of push for."""
-        return f"{self.push_base_url.rstrip('/')}/{kind.value}"
+        return self.push_urls.get(kind) or f"{self.push_base_url.rstrip('/')}/{kind.value}"
+
+
+def push_url_variable(kind: PushKind) -> str:
+    return "ORDERFLOW_PUSH_URL_" + kind.name
 
 
 class Refusal(Exception):
@@ -152,6 +169,11 @@ class Refusal(Exception):
         self.message = message
 
 
+class Kept(Exception):
+    """A push accepted that no workflow takes: answered ok once `rejected_pushes` holds it with
+    this reason, for a person (`orderctl pushes`); the platform retries it otherwise."""
+
+
 class Held(StrEnum):
     """What became of an accepted push: answered ok (a RECORDED one only once stored)."""
 
@@ -159,15 +181,28 @@ class Held(StrEnum):
     DUPLICATE = "duplicate"
     SIGNALLED = "signalled"
     SIGNAL_STARTED = "signal_started"
+    KNOWN = "known"  # a confirmed or completed order we already have
+    REFUND_CASE = "refund_case"  # a refund for an ended order: a case for its manager
     CLOSED = "closed"  # the order's workflow already finished: kept for a person to see
     RECORDED = "recorded"  # no workflow consumes it: kept in the database
 
 
 _KEPT: Final[Mapping[Held, str]] = {
-    Held.CLOSED: "accepted, but the order's workflow is closed: not forwarded",
+    Held.CLOSED: "accepted, but the order has ended: not forwarded",
     Held.RECORDED: "accepted and recorded: no workflow consumes this kind of push",
 }
 """Accepted pushes that reach no running workflow; `rejected_pushes` keeps them for a person."""
+
+_RETURN_FLOW: Final[Mapping[int, RefundNotice]] = {
+    1: RefundNotice.APPLY,  # 已申请
+    21: RefundNotice.AGREE,  # 终审已同意
+    27: RefundNotice.AGREE,  # 终审申诉已同意
+    22: RefundNotice.REJECT,  # 终审已驳回
+    28: RefundNotice.REJECT,  # 终审申诉已驳回
+    30: RefundNotice.CANCEL_REFUND,  # 已取消
+}
+"""`status` of a return-and-refund store's refund push, where it decides the request; the
+review steps between (10, 11, 16-18, 20, 26) are kept for a person."""
 
 
 def _ng(status: int, code: int, message: str) -> JSONResponse:
@@ -249,6 +284,11 @@ class Gateway:
             if is_probe(form):
                 return JSONResponse(OK_RESPONSE)  # the console's URL check
             held = await self.hold(kind, form, received_at)
+        except Kept as kept:
+            if not await self.store(request, kind, body, str(kept), received_at):
+                return _ng(503, ErrorCode.SYSTEM_ERROR, "could not record the push")
+            log.info("%s push kept: %s", kind, kept)
+            return JSONResponse(OK_RESPONSE)
         except Refusal as refusal:
             message = self._scrub(refusal.message)
             await self.store(request, kind, body, message, received_at)
@@ -358,7 +398,7 @@ class Gateway:
         try:
             async with asyncio.timeout(self.settings.temporal_timeout_s):
                 return await self._dispatch(push, received_at)
-        except Refusal:
+        except (Refusal, Kept):
             raise
         except ValidationError as exc:
             raise Refusal(400, ErrorCode.BAD_PARAMETER_FORMAT, f"{kind} push: {exc}") from exc
@@ -391,15 +431,7 @@ class Gateway:
             )
             return await self.signal(push.order_id, "platform_cancel", cancel)
         if isinstance(push, PartialRefundPush | RefundPush):
-            partial = isinstance(push, PartialRefundPush)
-            refund = PlatformRefund(
-                refund_id=str(push.refund_id),
-                notify_type=_notice(push.notify_type),
-                reason=push.reason,
-                partial=partial,
-                amount=push.money if isinstance(push, PartialRefundPush) else None,
-            )
-            return await self.signal(push.order_id, "platform_refund", refund)
+            return await self.refund(push)
         if isinstance(push, LogisticsPush):
             status = DeliveryStatus(
                 status=push.logistics_status,
@@ -415,7 +447,45 @@ class Gateway:
             # No workflow consumes the refund status (the refund reached the workflow through
             # the refund push): the database keeps it.
             return Held.RECORDED
+        if isinstance(push, OrderRefPush):
+            return await self.reconcile(push.order_id)
+        if isinstance(push, PrivacyDowngradePush):
+            raise Kept("privacy numbers downgraded: customers' real numbers apply for a while")
         raise Refusal(400, ErrorCode.BAD_PARAMETER_FORMAT, f"unhandled push {type(push).__name__}")
+
+    async def refund(self, push: RefundPush) -> Held:
+        """A refund request reaches its order's workflow; one the workflow cannot take is kept
+        for a person rather than refused, so the platform does not retry it forever."""
+        partial = isinstance(push, PartialRefundPush)
+        notice = _refund_notice(push, partial)
+        if notice is None:
+            raise Kept(
+                f"refund {push.refund_id}: notify_type {push.notify_type!r}, status "
+                f"{push.status}: not a step the order's workflow takes, for a person"
+            )
+        refund = PlatformRefund(
+            refund_id=str(push.refund_id),
+            notify_type=notice,
+            reason=push.reason,
+            partial=partial,
+            amount=push.money if isinstance(push, PartialRefundPush) else None,
+        )
+        return await self.signal(push.order_id, "platform_refund", refund)
+
+    async def reconcile(self, order_id: int) -> Held:
+        """A confirmed or completed order (R2.1.2): started from `getOrderDetail` when we never
+        had it, as if its order push had come; otherwise there is nothing to do."""
+        handle = self.client.get_workflow_handle(workflow_id(order_id))
+        try:
+            await handle.describe(rpc_timeout=self._timeout)
+            return Held.KNOWN
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        if await self._on_record(order_id) is not None:
+            return Held.KNOWN
+        detail = await self.meituan.get_order_detail(order_id)
+        return await self.start_order(detail, datetime.now(UTC))
 
     async def start_order(self, push: OrderPush, received_at: datetime) -> Held:
         """R2.1.1 real-time intake: one workflow per order; a repeated push is a no-op."""
@@ -423,6 +493,8 @@ class Gateway:
             inp = order_input(push, received_at=received_at)
         except ValidationError as exc:
             raise Refusal(400, ErrorCode.BAD_PARAMETER_FORMAT, f"order push: {exc}") from exc
+        if await self._on_record(push.order_id) is not None:
+            return Held.DUPLICATE  # ended, and its workflow deleted past the retention
         try:
             await self.client.start_workflow(
                 WORKFLOW_TYPE,
@@ -449,10 +521,13 @@ class Gateway:
                 raise
         try:
             await handle.describe(rpc_timeout=self._timeout)
-            return Held.CLOSED  # known, but no longer running
+            return await self.after_end(order_id, arg)  # known, but no longer running
         except RPCError as exc:
             if exc.status is not RPCStatusCode.NOT_FOUND:
                 raise
+        if await self._on_record(order_id) is not None:
+            # Ended, and its workflow deleted past the namespace's retention: one run, ever.
+            return await self.after_end(order_id, arg)
         detail = await self.meituan.get_order_detail(order_id)
         try:
             inp = order_input(detail)
@@ -474,6 +549,30 @@ class Gateway:
         except WorkflowAlreadyStartedError:
             return Held.CLOSED  # closed between the describe and the start
         return Held.SIGNAL_STARTED
+
+    async def after_end(self, order_id: int, arg: BaseModel) -> Held:
+        """A push for an ended order: a refund request is a case for the manager (R4.2), the
+        rest is kept for a person to see."""
+        applied = isinstance(arg, PlatformRefund) and arg.notify_type is RefundNotice.APPLY
+        if applied and self.pool is not None:
+            assert isinstance(arg, PlatformRefund)
+            opened = await refund_case_after_close(
+                self.pool,
+                str(order_id),
+                arg.refund_id,
+                partial=arg.partial,
+                amount=arg.amount,
+                reason=arg.reason,
+            )
+            if opened:
+                return Held.REFUND_CASE
+        return Held.CLOSED
+
+    async def _on_record(self, order_id: int) -> str | None:
+        """The order's stage in the system of record, when the gateway has one."""
+        if self.pool is None:
+            return None
+        return await stage_on_record(self.pool, str(order_id))
 
     # -- rejected pushes -------------------------------------------------------------------------
 
@@ -549,13 +648,23 @@ def _pg_text(text: str) -> str:
     return text.replace("\x00", "\\x00")
 
 
-def _notice(value: str) -> RefundNotice:
+def _refund_notice(push: RefundPush, partial: bool) -> RefundNotice | None:
+    """The step a refund push is, or None when it is none the workflow knows."""
+    if not push.notify_type:
+        return None if push.status is None else _RETURN_FLOW.get(push.status)
+    if partial and push.notify_type == RefundNotifyType.PART:
+        return RefundNotice.APPLY
     try:
-        return RefundNotice(value)
+        return RefundNotice(push.notify_type)
     except ValueError:
-        raise Refusal(
-            400, ErrorCode.BAD_PARAMETER_FORMAT, f"unknown refund notify_type {value!r}"
-        ) from None
+        return None
+
+
+def _push_paths(settings: GatewaySettings, kind: PushKind) -> list[str]:
+    """Where a kind is received: its own route, and the path of its console URL if another."""
+    own = f"{PUSH_PREFIX}/{kind.value}"
+    configured = urlsplit(settings.push_url(kind)).path
+    return [own] if configured in ("", own) else [own, configured]
 
 
 def create_app(
@@ -584,8 +693,9 @@ def create_app(
                 await platform.aclose()
 
     routes = [
-        Route(f"{PUSH_PREFIX}/{kind.value}", gateway.endpoint(kind), methods=["GET", "POST"])
+        Route(path, gateway.endpoint(kind), methods=["GET", "POST"])
         for kind in PushKind
+        for path in _push_paths(settings, kind)
     ]
     routes.append(Route("/healthz", gateway.healthz, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)

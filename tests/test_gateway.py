@@ -179,7 +179,7 @@ def test_mapping_keeps_money_and_reads_delivery() -> None:
             "delivery_time": 1761879600,
             "day_seq": 12,
             "logistics_code": "1001",
-            "package_bag_money": "0.5",
+            "package_bag_money": "50",  # fen
             "detail": '[{"app_food_code":"G-HSR","food_name":"红烧肉","quantity":1,"price":48.0,'
             '"box_num":1,"box_price":1.0,"spec":"大份"},{"app_food_code":"G-XLB",'
             '"food_name":"小笼包","quantity":2,"price":22.0,"box_num":0.5,"box_price":1.0}]',
@@ -544,7 +544,7 @@ async def test_push_for_a_closed_order_is_accepted_and_kept(
         WorkflowExecutionStatus.TERMINATED,
     )
     [row] = await rejected(db_pool, f"order_id={oid}&remind_id=9")
-    assert "closed" in row["reason"]
+    assert "ended" in row["reason"]
 
 
 async def test_simulator_pushes_over_http(

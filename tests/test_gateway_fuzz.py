@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
@@ -26,11 +26,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from meituan.models import CancelPush, RefundStatusPush
 from meituan.pushes import (
-    DOUBLE_ENCODED_FIELDS,
     PUSH_MODELS,
     PushKind,
     encode_push,
     push_values,
+    second_encoding,
 )
 from meituan.signing import SIG, sign
 from meituan.simulator import RunningSimulator, SimConfig, serve_simulator
@@ -101,9 +101,7 @@ def signed(
     if timestamp is not None:
         fields["timestamp"] = str(timestamp)
     fields[SIG] = sign(url, fields, settings.app_secret)
-    for name in DOUBLE_ENCODED_FIELDS[kind] & fields.keys():
-        fields[name] = quote_plus(fields[name], safe="")
-    return fields
+    return second_encoding(fields)
 
 
 def now() -> int:

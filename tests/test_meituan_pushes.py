@@ -38,10 +38,11 @@ PUSH_URL = "http://127.0.0.1:8080/meituan/push/order"
 SECRET = "orderflow-dev-secret"
 APP_ID = "orderflow-dev"
 
-# A paid-order push as the platform puts it on the wire: form-encoded, with the text and
-# JSON fields URL-encoded once more inside (so `%` shows as `%25`), a privacy phone number,
-# a geocoded address after `@#`, an empty `{}` in extras, blank unsubscribed fields, and
-# `sig` computed over the fully decoded values with our push URL.
+# A paid-order push made here in the platform's wire format: form-encoded, every value
+# URL-encoded once more inside (so `%` shows as `%25`), a privacy phone number, a geocoded
+# address after `@#`, an empty `{}` in extras, blank fields, and `sig` computed over the fully
+# decoded values, blanks included, with our push URL. Pushes the platform really sent are
+# under tests/platform_fixtures.
 RAW_ORDER_PUSH_TEXT = (
     "order_id=27061900311184578&"
     "wm_order_id_view=10061900311184578&"
@@ -79,7 +80,7 @@ RAW_ORDER_PUSH_TEXT = (
     "invoice_title=&"
     "taxpayer_id=&"
     "dinners_number=2&"
-    "is_pre_sale_order=0&"
+    "is_pre_sale_order=false&"
     "city_id=310100&"
     "package_bag_money=&"
     "detail=%255B%257B%2522app_food_code%2522%253A%2522G-HSR%2522%252C%2522food_name%2522"
@@ -104,12 +105,12 @@ RAW_ORDER_PUSH_TEXT = (
     "2%253A0%257D&"
     "app_id=orderflow-dev&"
     "timestamp=1761874801&"
-    "sig=c1747c121db45c18233fde66afb54640"
+    "sig=5eeac31f6bfc3763801bc10f2235d556"
 )
 RAW_ORDER_PUSH = RAW_ORDER_PUSH_TEXT.encode("ascii")
 
 
-def test_decode_raw_captured_order_push() -> None:
+def test_decode_raw_order_push() -> None:
     order = decode_order_push(RAW_ORDER_PUSH, url=PUSH_URL, secret=SECRET, app_id=APP_ID)
 
     assert order.order_id == 27061900311184578

@@ -21,9 +21,20 @@ def test_documented_example() -> None:
     )
 
 
-def test_sig_empty_values_and_img_data_are_not_signed() -> None:
-    noisy = {**DOC_PARAMS, "sig": "whatever", "img_data": "binary", "caution": "", "x": None}
+def test_sig_img_data_and_unsent_values_are_not_signed() -> None:
+    noisy = {**DOC_PARAMS, "sig": "whatever", "img_data": "binary", "x": None}
     assert sign(DOC_URL, noisy, DOC_SECRET) == DOC_SIG
+
+
+def test_empty_values_are_signed() -> None:
+    """The platform signs `caution=` as it sends it (tests/platform_fixtures verify this)."""
+    with_empty = {**DOC_PARAMS, "caution": ""}
+    assert sign(DOC_URL, with_empty, DOC_SECRET) != DOC_SIG
+    assert signing_string(DOC_URL, with_empty, DOC_SECRET) == (
+        "http://waimaiopen.meituan.com/api/v1/poi/mget"
+        "?app_id=1235123121&app_poi_codes=31&caution=&timestamp=1389751221"
+        "d31ba58fd73c71db697ab5e4946d52d"
+    )
 
 
 def test_query_of_the_url_is_ignored_and_order_does_not_matter() -> None:

@@ -312,7 +312,7 @@ async def test_admin_events_send_their_pushes(stack: Stack) -> None:
     pushes = [r.push for r in receiver.for_order(oid)]
     assert isinstance(pushes[1], RemindPush) and pushes[1].remind_id == remind["remind_id"]
     part = pushes[2]
-    assert isinstance(part, PartialRefundPush) and part.notify_type == "apply"
+    assert isinstance(part, PartialRefundPush) and part.notify_type == "part"
     assert part.food and part.money == sum(f.refund_price * f.count for f in part.food)
     assert isinstance(pushes[3], RefundStatusPush)
     assert pushes[3].refund_status == RefundStatus.PARTIAL_SUCCEEDED

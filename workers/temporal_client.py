@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.converter import DataConverter
@@ -19,6 +20,10 @@ from workers.codec import ENV_KEYS, codec_from_env
 from workers.codec import data_converter as _converter
 
 TASK_QUEUE = "orders"
+RETENTION = timedelta(days=30)
+"""How long the namespace keeps a closed order's workflow: the dev stack sets it, compose's
+Temporal is created with it. Longer than the feedback window and the platform's after-sales
+pushes we have seen; a push past it is answered from the system of record all the same."""
 
 log = logging.getLogger("orderflow.codec")
 

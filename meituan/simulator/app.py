@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from meituan.client import SYSTEM_PARAMS
 from meituan.pushes import PushDecodeError, parse_form
 from meituan.simulator.engine import API, AdminError, ApiFailure, Simulator
 
@@ -41,6 +42,11 @@ def _api_endpoint(sim: Simulator, name: str) -> Callable[[Request], Awaitable[Re
     async def endpoint(request: Request) -> Response:
         params = {k: v for k, v in request.query_params.items()}
         if request.method == "POST":
+            # The official SDK sends the system parameters in the query of a POST.
+            missing = [p for p in SYSTEM_PARAMS if p not in params]
+            if missing:
+                msg = f"系统参数须在 URL 中: {', '.join(missing)}"
+                return JSON({"data": "ng", "error": {"code": 701, "msg": msg}})
             # Parsed here rather than by `request.form()`, which needs python-multipart.
             try:
                 params.update(parse_form(await request.body()))

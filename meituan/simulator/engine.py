@@ -30,6 +30,7 @@ from meituan.codes import (
     RefundNotifyType,
     RefundStatus,
 )
+from meituan.intake import platform_delivery
 from meituan.models import (
     ZERO,
     CancelPush,
@@ -258,7 +259,7 @@ class Simulator:
         sim_order = SimOrder(
             order=order,
             anomaly=generated.anomaly if anomaly != NO_ANOMALY else None,
-            platform_delivery=order.logistics_code not in ("", "0000"),
+            platform_delivery=platform_delivery(order),
             date=date,
         )
         self.orders[order.order_id] = sim_order
@@ -350,6 +351,8 @@ class Simulator:
                 refund_food, money = [], sim_order.order.total
             refund = Refund(self._new_id(), partial, money, reason, food=refund_food)
             sim_order.refunds.append(refund)
+        if refund.partial and notify_type == RefundNotifyType.APPLY:
+            notify_type = RefundNotifyType.PART  # as the platform names a partial request
         common: dict[str, Any] = {
             "order_id": order_id,
             "refund_id": refund.refund_id,
@@ -796,6 +799,8 @@ API: dict[str, ApiSpec] = {
     "order/getOrderIdByDaySeq": ApiSpec(
         "GET", ("app_poi_code", "date_time", "day_seq"), _get_order_id_by_day_seq
     ),
-    "order/remindReply": ApiSpec("POST", ("order_id", "remind_id", "reply_content"), _remind_reply),
+    "order/remindReply": ApiSpec(
+        "POST", ("order_id", "remind_id", "reply_id", "reply_content"), _remind_reply
+    ),
 }
 """The merchant API as in the platform doc: path under `/api/v1/`, method, required params."""

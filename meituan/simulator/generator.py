@@ -232,13 +232,15 @@ class OrderGenerator:
             "logistics_code": (
                 rng.choice(PLATFORM_DELIVERY_CODES) if platform_delivery else SELF_DELIVERY_CODE
             ),
-            "is_pre_sale_order": 0,
+            "is_pre_sale_order": False,
             "city_id": SHANGHAI_CITY_ID,
             "detail": lines,
             "extras": extras,
         }
         if not service:
             data["dinners_number"] = rng.randint(1, 4)
+        # Real pushes carry these fields empty on most orders, and sign them empty.
+        data.update(has_invoiced=0, invoice_title="", taxpayer_id="", shipper_phone="")
         if rng.random() < 0.1:
             data.update(has_invoiced=1, invoice_title=rng.choice(COMPANY_NAMES))
             data["taxpayer_id"] = "91310104MA1FR" + "".join(rng.choices("0123456789ABCDEF", k=5))
