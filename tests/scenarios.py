@@ -60,7 +60,7 @@ async def courier(env: WorkflowEnvironment, business: Business, order_id: str) -
     handle = await start(env, order_id, COURIER_STORE)
     await at_stage(handle, Stage.IN_PROGRESS)
     await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by="S-201"))
-    for code in (10, 20, 40):
+    for code in (10, 10, 20, 40):  # the platform pushes one status twice
         await handle.signal(OrderWorkflow.delivery_status, DeliveryStatus(status=code))
     await handle.result()
     return [handle.id]

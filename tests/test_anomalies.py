@@ -239,6 +239,36 @@ async def test_a_courier_cancellation_pauses_delivery_and_its_deadline(
     assert (await handle.result()).stage is Stage.CLOSED
 
 
+async def test_a_courier_cancellation_pushed_again_opens_no_second_anomaly(
+    env: WorkflowEnvironment, worker: Worker, business: Business, order_id: str
+) -> None:
+    """The platform retries a push it thinks was lost: the same status twice is one event."""
+    handle = await start(env, order_id, COURIER_STORE)
+    await at_stage(handle, Stage.IN_PROGRESS)
+    await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by="S-201"))
+    for _ in range(2):
+        await handle.signal(OrderWorkflow.delivery_status, DeliveryStatus(status=100))
+    child = await on_hold(env, handle, order_id)
+    await child.execute_update(
+        AnomalyWorkflow.decide,
+        Decide(
+            by="M-002",
+            decision=Decision.AGREED_WITH_PLATFORM,
+            cause="courier fell ill",
+            responsibility="courier",
+            note="platform sends another courier",
+        ),
+    )
+    await at_stage(handle, Stage.IN_PROGRESS)
+    await handle.signal(OrderWorkflow.delivery_status, DeliveryStatus(status=20))
+    await handle.signal(OrderWorkflow.delivery_status, DeliveryStatus(status=40))
+    assert (await handle.result()).stage is Stage.CLOSED
+    final = await status(handle)
+    assert [a.anomaly_id for a in final.anomalies] == [f"anomaly-{order_id}-1"]
+    couriers = [e.details["status"] for e in final.timeline if e.event == "courier_status"]
+    assert couriers == [100, 20, 40]
+
+
 async def test_an_exception_escalated_by_staff_opens_an_anomaly(
     env: WorkflowEnvironment, worker: Worker, business: Business, order_id: str
 ) -> None:

@@ -119,6 +119,9 @@ PLATFORM_FEEDBACK = "platform-feedback"
 # The record is known as soon as it is written, so a refusal of the platform's receipt (an order
 # the platform cancelled before its workflow started) opens an anomaly instead of failing.
 RECORD_KNOWN_WHEN_RECEIVING = "record-known-when-receiving"
+# A courier status pushed again (the platform retries) changes nothing: a repeated cancellation
+# opened a second anomaly.
+COURIER_STATUS_ONCE = "courier-status-once"
 
 
 @dataclass
@@ -187,6 +190,7 @@ class OrderWorkflow:
         self._visit_reconfirmed = False
         self._delivered = False
         self._courier_picked_up = False
+        self._courier_status: int | None = None
         self._rating: int | None = None
         self._feedback: list[FeedbackCase] = []
         self._refunds: dict[str, RefundRequest] = {}
@@ -1223,6 +1227,9 @@ class OrderWorkflow:
             await self._log(
                 "delivery_status_ignored", status=msg.status, reason="not a courier order"
             )
+            return
+        repeated, self._courier_status = msg.status == self._courier_status, msg.status
+        if repeated and workflow.patched(COURIER_STATUS_ONCE):
             return
         await self._log(
             "courier_status", actor="platform", status=msg.status, courier=msg.courier_name
