@@ -26,11 +26,13 @@ from meituan.pushes import (
     PushSignatureError,
     decode_order_push,
     decode_push,
+    encode_fields,
     encode_order_push,
     encode_push,
     form_body,
     is_probe,
     parse_form,
+    push_values,
 )
 from meituan.simulator import AnomalyKind, OrderGenerator, load_business
 
@@ -177,6 +179,25 @@ def test_decode_accepts_an_already_form_decoded_mapping() -> None:
     assert form["recipient_name"].startswith("%E9%99%86")  # still second-encoded
     order = decode_order_push(form, url=PUSH_URL, secret=SECRET)
     assert order.recipient_name == "陆(先生)"
+
+
+def test_fields_we_do_not_model_are_decoded_twice_kept_and_signed() -> None:
+    """Newer pushes carry JSON we do not read: it is decoded like the rest, kept as text, and
+    its presence never breaks the signature."""
+    order = OrderGenerator(load_business(), seed=1).generate(now=time.time()).order
+    unmodelled = {
+        "sku_benefit_detail": '[{"app_food_code":"G-HSR","totalReducePrice":2.5}]',
+        "order_tag_list": "[8,23]",
+        "user_member_info": '{"is_poi_member":false}',
+        "incmp_modules": "[]",
+        "recipient_address_detail": '{"province":"上海市","detail_address":"漕溪北路1200弄"}',
+        "poi_receive_detail_yuan": '{"onlinePayment":"92.00"}',
+    }
+    values = {**push_values(order), **unmodelled}
+    form = encode_fields(PushKind.ORDER, values, url=PUSH_URL, app_id=APP_ID, secret=SECRET)
+    assert form["order_tag_list"] == "%5B8%2C23%5D"  # URL-encoded once inside the form
+    decoded = decode_order_push(form_body(form), url=PUSH_URL, secret=SECRET)
+    assert {k: (decoded.model_extra or {})[k] for k in unmodelled} == unmodelled
 
 
 @pytest.mark.parametrize("seed", range(6))
