@@ -144,7 +144,7 @@ class Business:
 
     @activity.defn
     async def record_feedback(self, inp: RecordFeedback) -> None:
-        self._keep_case(RecordFeedback(order_id=inp.order_id, case=inp.case))
+        self._keep_case(inp)
 
     @activity.defn
     async def record_refund(self, inp: RecordRefund) -> None:
