@@ -21,12 +21,22 @@ from activities.rules import (
     item_quantities,
     review,
 )
-from schemas.order import OrderType
+from schemas.order import OrderType, PlatformOrder
 from schemas.review import ReviewInput, ReviewVerdict
 
 
 async def load_context(conn: Conn, inp: ReviewInput, thresholds: Thresholds) -> ReviewContext:
     order = inp.order
+    return ReviewContext(
+        store=await _store(conn, order.store_code),
+        catalogue=await _catalogue(conn, [i.sku for i in order.items]),
+        customer=await _standing(conn, inp.customer_id),
+        recent_orders=await _recent_orders(conn, inp.customer_id, order, thresholds),
+        thresholds=thresholds,
+    )
+
+
+async def _store(conn: Conn, code: str) -> StoreInfo:
     store = await conn.fetchrow(
         """
         SELECT s.*, COALESCE(array_agg(sc.scope) FILTER (WHERE sc.scope IS NOT NULL), '{}')
@@ -35,14 +45,25 @@ async def load_context(conn: Conn, inp: ReviewInput, thresholds: Thresholds) -> 
         WHERE s.code = $1
         GROUP BY s.code
         """,
-        order.store_code,
+        code,
     )
     if store is None:
         raise ApplicationError(
-            f"store {order.store_code!r} is not one of ours",
-            type="UnknownStore",
-            non_retryable=True,
+            f"store {code!r} is not one of ours", type="UnknownStore", non_retryable=True
         )
+    return StoreInfo(
+        code=store["code"],
+        order_type=OrderType(store["order_type"]),
+        region=store["region"],
+        latitude=store["latitude"],
+        longitude=store["longitude"],
+        delivery_radius_km=float(store["delivery_radius_km"]),
+        self_delivery=store["self_delivery"],
+        scopes=frozenset(store["scopes"]),
+    )
+
+
+async def _catalogue(conn: Conn, skus: list[str]) -> dict[str, CatalogueEntry]:
     rows = await conn.fetch(
         """
         SELECT c.sku, c.name, c.kind, c.scope, c.prohibited, c.skill, c.duration_minutes,
@@ -50,12 +71,38 @@ async def load_context(conn: Conn, inp: ReviewInput, thresholds: Thresholds) -> 
         FROM catalogue c LEFT JOIN prices p ON p.sku = c.sku
         WHERE c.sku = ANY($1::text[])
         """,
-        [i.sku for i in order.items],
+        skus,
     )
-    customer = await conn.fetchrow(
-        "SELECT status, credit_score FROM customers WHERE customer_id = $1", inp.customer_id
+    return {
+        r["sku"]: CatalogueEntry(
+            sku=r["sku"],
+            name=r["name"],
+            kind=OrderType(r["kind"]),
+            scope=r["scope"],
+            prohibited=r["prohibited"],
+            skill=r["skill"],
+            duration_minutes=r["duration_minutes"],
+            unit_price=r["unit_price"],
+            box_price=r["box_price"],
+            tolerance=r["tolerance"],
+        )
+        for r in rows
+    }
+
+
+async def _standing(conn: Conn, customer_id: str) -> CustomerStanding | None:
+    """R5.3.3 the customer's credit; None for a customer never seen before."""
+    row = await conn.fetchrow(
+        "SELECT status, credit_score FROM customers WHERE customer_id = $1", customer_id
     )
-    recent = await conn.fetch(
+    return CustomerStanding(status=row["status"], credit_score=row["credit_score"]) if row else None
+
+
+async def _recent_orders(
+    conn: Conn, customer_id: str, order: PlatformOrder, thresholds: Thresholds
+) -> list[PriorOrder]:
+    """R5.1(4) the customer's live orders within the duplicate window before this one."""
+    rows = await conn.fetch(
         """
         SELECT o.order_id, o.created_at,
                array_agg(i.sku ORDER BY i.line_no) AS skus,
@@ -66,52 +113,19 @@ async def load_context(conn: Conn, inp: ReviewInput, thresholds: Thresholds) -> 
           AND o.stage NOT IN ('rejected', 'cancelled')
         GROUP BY o.order_id
         """,
-        inp.customer_id,
+        customer_id,
         order.order_id,
         order.created_at,
         thresholds.duplicate_window,
     )
-    return ReviewContext(
-        store=StoreInfo(
-            code=store["code"],
-            order_type=OrderType(store["order_type"]),
-            region=store["region"],
-            latitude=store["latitude"],
-            longitude=store["longitude"],
-            delivery_radius_km=float(store["delivery_radius_km"]),
-            self_delivery=store["self_delivery"],
-            scopes=frozenset(store["scopes"]),
-        ),
-        catalogue={
-            r["sku"]: CatalogueEntry(
-                sku=r["sku"],
-                name=r["name"],
-                kind=OrderType(r["kind"]),
-                scope=r["scope"],
-                prohibited=r["prohibited"],
-                skill=r["skill"],
-                duration_minutes=r["duration_minutes"],
-                unit_price=r["unit_price"],
-                box_price=r["box_price"],
-                tolerance=r["tolerance"],
-            )
-            for r in rows
-        },
-        customer=(
-            CustomerStanding(status=customer["status"], credit_score=customer["credit_score"])
-            if customer
-            else None
-        ),
-        recent_orders=[
-            PriorOrder(
-                order_id=r["order_id"],
-                created_at=r["created_at"],
-                items=item_quantities(list(zip(r["skus"], r["quantities"], strict=True))),
-            )
-            for r in recent
-        ],
-        thresholds=thresholds,
-    )
+    return [
+        PriorOrder(
+            order_id=r["order_id"],
+            created_at=r["created_at"],
+            items=item_quantities(list(zip(r["skus"], r["quantities"], strict=True))),
+        )
+        for r in rows
+    ]
 
 
 class Review:
