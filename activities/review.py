@@ -28,6 +28,7 @@ from schemas.review import ReviewInput, ReviewVerdict
 async def load_context(conn: Conn, inp: ReviewInput, thresholds: Thresholds) -> ReviewContext:
     order = inp.order
     return ReviewContext(
+        customer_id=inp.customer_id,
         store=await _store(conn, order.store_code),
         catalogue=await _catalogue(conn, [i.sku for i in order.items]),
         customer=await _standing(conn, inp.customer_id),
@@ -101,10 +102,10 @@ async def _standing(conn: Conn, customer_id: str) -> CustomerStanding | None:
 async def _recent_orders(
     conn: Conn, customer_id: str, order: PlatformOrder, thresholds: Thresholds
 ) -> list[PriorOrder]:
-    """R5.1(4) the customer's live orders within the duplicate window before this one."""
+    """R5.1(4) the customer's own live orders within the duplicate window before this one."""
     rows = await conn.fetch(
         """
-        SELECT o.order_id, o.created_at,
+        SELECT o.order_id, o.created_at, o.customer_id,
                array_agg(i.sku ORDER BY i.line_no) AS skus,
                array_agg(i.quantity ORDER BY i.line_no) AS quantities
         FROM orders o JOIN order_items i ON i.order_id = o.order_id
@@ -123,6 +124,7 @@ async def _recent_orders(
             order_id=r["order_id"],
             created_at=r["created_at"],
             items=item_quantities(list(zip(r["skus"], r["quantities"], strict=True))),
+            customer_id=r["customer_id"],
         )
         for r in rows
     ]

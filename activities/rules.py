@@ -11,8 +11,9 @@ Thresholds (environment variable, default):
 - `ORDERFLOW_MERCHANT_DISCOUNT_MAX_SHARE` (0.30): the merchant-funded part, same base.
 - `ORDERFLOW_TOTAL_TOLERANCE` (0.01): yuan the paid total may differ from
   items + boxes + shipping + package fee - discounts.
-- `ORDERFLOW_DUPLICATE_WINDOW_MINUTES` (10): an earlier order of the same customer with the same
-  items within this window makes this one a duplicate.
+- `ORDERFLOW_DUPLICATE_WINDOW_MINUTES` (10): an earlier order of the same customer (`customer_key`:
+  a privacy number with its extension) with the same items within this window makes this one a
+  duplicate.
 - `ORDERFLOW_CREDIT_WATCH_BELOW` (70): a credit score below this raises a fraud anomaly, as does
   the `restricted` status; `banned` rejects.
 - `ORDERFLOW_MAX_LINE_QUANTITY` (50): more of one item than this is checked with the customer.
@@ -113,17 +114,19 @@ class CustomerStanding:
 
 @dataclass(frozen=True)
 class PriorOrder:
-    """An earlier order of the same customer, for the duplicate rule."""
+    """An earlier order of the customer, for the duplicate rule."""
 
     order_id: str
     created_at: datetime
     items: Mapping[str, int]  # sku -> total quantity
+    customer_id: str
 
 
 @dataclass(frozen=True)
 class ReviewContext:
     store: StoreInfo
     catalogue: Mapping[str, CatalogueEntry]
+    customer_id: str  # whose order this is (`customer_id_for`)
     customer: CustomerStanding | None = None  # None: a customer never seen before
     recent_orders: Sequence[PriorOrder] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -148,13 +151,20 @@ def _reject(rule: str, code: int, message: str) -> Finding:
 # --- shared pieces ------------------------------------------------------------------------------
 
 
-def real_phone(phone: str) -> str:
-    """The number behind a privacy number (`13812345678_1234` -> `13812345678`), normalised."""
+def _normalised(phone: str) -> str:
+    """The number without spaces, brackets or the country code, as the platform's vary."""
     cleaned = re.sub(r"[\s()]", "", phone or "")
     if cleaned.startswith("+86"):
-        cleaned = cleaned[3:]
-    elif cleaned.startswith("0086"):
-        cleaned = cleaned[4:]
+        return cleaned[3:]
+    if cleaned.startswith("0086"):
+        return cleaned[4:]
+    return cleaned
+
+
+def real_phone(phone: str) -> str:
+    """The number behind a privacy number (`13812345678_1234` -> `13812345678`), normalised:
+    what a person dials. It is the platform's relay number, shared by many customers."""
+    cleaned = _normalised(phone)
     privacy = _PRIVACY.match(cleaned)
     return privacy.group(1) if privacy else re.sub(r"\D", "", cleaned)
 
@@ -167,9 +177,22 @@ def phone_valid(phone: str) -> bool:
     return bool(_MOBILE.match(cleaned) or _PRIVACY.match(cleaned) or _LANDLINE.match(cleaned))
 
 
+def customer_key(phone: str) -> str:
+    """Whom the platform identifies: a privacy number with its extension
+    (`13812345678_1234`), else the number's digits; normalised as `real_phone`.
+
+    R5.3.3, R5.1(4) the extension stays: the relay number alone is many customers, and keying
+    on it merged their credit profiles and made their identical baskets duplicates."""
+    cleaned = _normalised(phone)
+    return cleaned if _PRIVACY.match(cleaned) else re.sub(r"\D", "", cleaned)
+
+
 def customer_id_for(phone: str, salt: str = "orderflow") -> str:
-    """Stable across orders and privacy numbers; a hash, so the id does not reveal the phone."""
-    digest = hashlib.sha256(f"{salt}:{real_phone(phone)}".encode()).hexdigest()
+    """Stable across a customer's orders; a salted hash, so the id does not reveal the phone.
+
+    Migration 0010 re-keyed the profiles made when the key was `real_phone`; it computes this
+    in SQL, so a change here needs a migration too."""
+    digest = hashlib.sha256(f"{salt}:{customer_key(phone)}".encode()).hexdigest()
     return "c-" + digest[:20]
 
 
@@ -249,7 +272,10 @@ def check_customer(order: PlatformOrder, ctx: ReviewContext) -> list[Finding]:
 
 
 def check_duplicate(order: PlatformOrder, ctx: ReviewContext) -> list[Finding]:
-    """R5.1(4) the same basket from the same customer moments earlier is a duplicate."""
+    """R5.1(4) the same basket from the same customer moments earlier is a duplicate.
+
+    The same customer is the same customer id: another extension behind the same relay number
+    is another customer, and the same basket from them is no duplicate."""
     mine = item_quantities([(i.sku, i.quantity) for i in order.items])
     if not mine:
         return []
@@ -259,7 +285,8 @@ def check_duplicate(order: PlatformOrder, ctx: ReviewContext) -> list[Finding]:
             prior.created_at == order.created_at and prior.order_id < order.order_id
         )
         if (
-            prior.order_id != order.order_id
+            prior.customer_id == ctx.customer_id
+            and prior.order_id != order.order_id
             and earlier
             and prior.created_at >= since
             and dict(prior.items) == mine

@@ -76,7 +76,7 @@ async def test_record_order_classifies(
     assert record.skills == skills
     expected_region = "shanghai-pudong" if order.store_code == "SH-PD-002" else "shanghai-xuhui"
     assert record.region == expected_region
-    assert record.customer_id == customer_id_for("13812345678")
+    assert record.customer_id == customer_id_for("13812345678_1234")
 
 
 async def test_record_order_twice_leaves_one_order(demo_pool: asyncpg.Pool) -> None:

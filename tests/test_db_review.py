@@ -68,8 +68,12 @@ CATALOGUE = {
 }
 
 
+# The customer of `make_order()`'s orders: a privacy number, relay number and extension.
+CUSTOMER = rules.customer_id_for("13812345678_1234")
+
+
 def ctx(**changes: object) -> ReviewContext:
-    base: dict[str, object] = {"store": XUHUI, "catalogue": CATALOGUE}
+    base: dict[str, object] = {"store": XUHUI, "catalogue": CATALOGUE, "customer_id": CUSTOMER}
     base.update(changes)
     return ReviewContext(**base)  # type: ignore[arg-type]
 
@@ -232,19 +236,22 @@ def test_duplicate_order() -> None:
     now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     order = make_order(items=(("G-HSR", 1), ("G-CKW", 2)), oid="200", created_at=now)
     same = {"G-HSR": 1, "G-CKW": 2}
-    earlier = PriorOrder("100", now - timedelta(minutes=3), same)
+    earlier = PriorOrder("100", now - timedelta(minutes=3), same, CUSTOMER)
     verdict = rules.review(order, ctx(recent_orders=[earlier]))
     assert verdict.outcome is Outcome.REJECT and verdict.cancel_code == 2013
     assert "100" in verdict.reason
-    # Not a duplicate: other items, too long ago, itself, or placed after this one.
-    other = PriorOrder("100", now - timedelta(minutes=3), {"G-HSR": 1})
-    old = PriorOrder("100", now - timedelta(minutes=30), same)
-    itself = PriorOrder("200", now, same)
-    after = PriorOrder("300", now + timedelta(minutes=1), same)
-    for prior in (other, old, itself, after):
+    # Not a duplicate: other items, too long ago, itself, placed after this one, or another
+    # customer behind the same relay number (another extension).
+    other = PriorOrder("100", now - timedelta(minutes=3), {"G-HSR": 1}, CUSTOMER)
+    old = PriorOrder("100", now - timedelta(minutes=30), same, CUSTOMER)
+    itself = PriorOrder("200", now, same, CUSTOMER)
+    after = PriorOrder("300", now + timedelta(minutes=1), same, CUSTOMER)
+    neighbour = rules.customer_id_for("13812345678_9999")
+    next_door = PriorOrder("100", now - timedelta(minutes=3), same, neighbour)
+    for prior in (other, old, itself, after, next_door):
         assert rules.review(order, ctx(recent_orders=[prior])).outcome is Outcome.PASS
     # Lines split differently are still the same basket.
-    split = PriorOrder("100", now - timedelta(minutes=1), {"G-HSR": 1, "G-CKW": 2})
+    split = PriorOrder("100", now - timedelta(minutes=1), {"G-HSR": 1, "G-CKW": 2}, CUSTOMER)
     order2 = make_order(items=(("G-CKW", 1), ("G-HSR", 1), ("G-CKW", 1)), oid="201", created_at=now)
     assert rules.review(order2, ctx(recent_orders=[split])).cancel_code == 2013
 
@@ -266,12 +273,26 @@ def test_outcome_rejection_beats_anomaly_and_severity_orders_anomalies() -> None
 
 
 def test_customer_id_is_stable_and_not_the_phone() -> None:
-    a = rules.customer_id_for("13812345678_1234")
-    assert a == rules.customer_id_for("13812345678_9999") == rules.customer_id_for("13812345678")
-    assert a == rules.customer_id_for("+86 138-1234-5678")
+    a = rules.customer_id_for("13812345678")
+    assert a == rules.customer_id_for("+86 138 1234 5678") == rules.customer_id_for("(138)12345678")
+    assert a == rules.customer_id_for("0086 13812345678") == rules.customer_id_for("138-1234-5678")
     assert "13812345678" not in a
     assert a != rules.customer_id_for("13912345678")
     assert rules.customer_id_for("021-64281234") == rules.customer_id_for("02164281234")
+    assert rules.customer_id_for("13812345678", "another salt") != a
+
+
+def test_a_privacy_number_is_a_customer_with_its_extension() -> None:
+    """R5.3.3 the relay number alone is shared by many customers; the extension tells them
+    apart, while the number a person dials stays the relay number."""
+    mine = rules.customer_id_for("13812345678_1234")
+    assert mine == rules.customer_id_for("+86 138 1234 5678_1234")
+    assert mine == rules.customer_id_for(" (13812345678_1234) ")
+    assert mine != rules.customer_id_for("13812345678_9999")
+    assert mine != rules.customer_id_for("13812345678")  # the relay number is nobody
+    assert rules.customer_key("+86 138 1234 5678_1234") == "13812345678_1234"
+    assert rules.customer_key("13812345678_12") == "1381234567812"  # no privacy number
+    assert rules.real_phone("+86 138 1234 5678_1234") == "13812345678"
 
 
 # --- the activity on real data ------------------------------------------------------------------
@@ -312,10 +333,11 @@ async def test_review_activity_rejects_out_of_scope_and_far(demo_pool: asyncpg.P
 
 
 async def test_review_activity_finds_duplicates(demo_pool: asyncpg.Pool) -> None:
+    """R5.1(4) the same privacy number, relay and extension, with the same basket again."""
     first = make_order(
         phone="13700000006_1111", created_at=datetime.now(UTC) - timedelta(minutes=2)
     )
-    second = make_order(phone="13700000006_2222")
+    second = make_order(phone="+86 137 0000 0006_1111")
     await _record_and_review(demo_pool, first)
     inp = await _record_and_review(demo_pool, second)
     verdict = await Review(demo_pool).review_order(inp)
@@ -330,6 +352,27 @@ async def test_review_activity_finds_duplicates(demo_pool: asyncpg.Pool) -> None
         "UPDATE orders SET stage = 'cancelled' WHERE order_id = $1", first.order_id
     )
     assert (await Review(demo_pool).review_order(inp)).outcome is Outcome.PASS
+
+
+async def test_customers_behind_one_relay_number_are_not_duplicates(
+    demo_pool: asyncpg.Pool,
+) -> None:
+    """R5.1(4), R5.3.3 two extensions of one relay number are two customers: the same basket
+    from each, minutes apart, is two orders, and neither is refused."""
+    first = make_order(
+        phone="13700000009_1111", created_at=datetime.now(UTC) - timedelta(minutes=2)
+    )
+    second = make_order(phone="13700000009_2222")
+    inputs = [await _record_and_review(demo_pool, o) for o in (first, second)]
+    for inp in inputs:
+        verdict = await Review(demo_pool).review_order(inp)
+        assert verdict.outcome is Outcome.PASS, verdict
+    assert inputs[0].customer_id != inputs[1].customer_id
+    profiles = await demo_pool.fetchval(
+        "SELECT count(*) FROM customers WHERE customer_id = ANY($1::text[])",
+        [i.customer_id for i in inputs],
+    )
+    assert profiles == 2
 
 
 async def test_review_activity_reads_customer_credit(demo_pool: asyncpg.Pool) -> None:
