@@ -14,6 +14,7 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from activities import credit
+from activities.settings import CUSTOMER_ID_SALT
 
 # A connection as activities receive it: straight from `connect`, or borrowed from the pool.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -201,32 +205,39 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[str, str, st
     return found
 
 
-async def migrate(pool: asyncpg.Pool, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply the migrations not yet applied, each in its own transaction.
+def migration_settings() -> dict[str, str]:
+    """What a data migration computes with but the database does not hold: the customer-id
+    salt and the credit rules, from the environment as the services read them. Each migration
+    reads them as `current_setting('orderflow.<name>', true)`."""
+    values: dict[str, object] = {
+        "customer_salt": CUSTOMER_ID_SALT,
+        "credit_initial": credit.CREDIT_INITIAL,
+        "credit_max": credit.CREDIT_MAX,
+        "credit_restricted_below": credit.RESTRICTED_BELOW,
+        "credit_banned_below": credit.BANNED_BELOW,
+        **{f"credit_delta_{kind.value}": delta for kind, delta in credit.DELTAS.items()},
+    }
+    return {f"orderflow.{name}": str(value) for name, value in values.items()}
+
+
+async def migrate(
+    pool: asyncpg.Pool,
+    directory: Path = MIGRATIONS_DIR,
+    *,
+    settings: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Apply the migrations not yet applied, each in its own transaction, with `settings`
+    (default `migration_settings()`) set for that transaction only.
 
     Returns the versions this call applied (empty when the database was up to date). A file
     changed after it was applied raises `MigrationError`: history is fixed by a new migration.
     """
     files = migration_files(directory)
+    given = migration_settings() if settings is None else dict(settings)
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
         try:
-            # Only DDL when there is something to do: the services' role may not create tables,
-            # and an up-to-date database then migrates without needing that right.
-            if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
-                await conn.execute(
-                    """
-                    CREATE TABLE schema_migrations (
-                        version    text PRIMARY KEY,
-                        checksum   text NOT NULL,
-                        applied_at timestamptz NOT NULL DEFAULT now()
-                    )
-                    """
-                )
-            applied = {
-                r["version"]: r["checksum"]
-                for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")
-            }
+            applied = await _applied(conn)
             done: list[str] = []
             for version, checksum, sql in files:
                 if version in applied:
@@ -237,6 +248,12 @@ async def migrate(pool: asyncpg.Pool, directory: Path = MIGRATIONS_DIR) -> list[
                         )
                     continue
                 async with conn.transaction():
+                    await conn.execute(
+                        "SELECT set_config(name, value, true) "
+                        "FROM unnest($1::text[], $2::text[]) AS s(name, value)",
+                        list(given),
+                        list(given.values()),
+                    )
                     await conn.execute(sql)
                     await conn.execute(
                         "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
@@ -247,3 +264,21 @@ async def migrate(pool: asyncpg.Pool, directory: Path = MIGRATIONS_DIR) -> list[
             return done
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+
+async def _applied(conn: Conn) -> dict[str, str]:
+    """Version -> checksum of the migrations the database has applied."""
+    # Only DDL when there is something to do: the services' role may not create tables, and an
+    # up-to-date database then migrates without needing that right.
+    if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+        await conn.execute(
+            """
+            CREATE TABLE schema_migrations (
+                version    text PRIMARY KEY,
+                checksum   text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """
+        )
+    rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
+    return {r["version"]: r["checksum"] for r in rows}

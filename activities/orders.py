@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -17,6 +15,7 @@ from activities.rules import (
     discount_total,
     items_total,
 )
+from activities.settings import CUSTOMER_ID_SALT
 from schemas.anomaly import AnomalyRecord
 from schemas.feedback import FeedbackCase
 from schemas.order import OrderType
@@ -28,9 +27,6 @@ from schemas.records import (
     RecordOrder,
     RecordRefund,
 )
-
-# Salting the phone hash keeps customer ids from being reversed by hashing every number.
-CUSTOMER_ID_SALT = os.environ.get("ORDERFLOW_CUSTOMER_SALT", "orderflow")
 
 
 class OrderRecords:

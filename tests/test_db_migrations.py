@@ -13,6 +13,8 @@ import asyncpg
 import pytest
 
 from activities import db
+from activities.credit import BANNED_BELOW
+from activities.settings import CUSTOMER_ID_SALT
 from starter.db_cli import load_demo
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import embedded_root as embedded_root
@@ -99,6 +101,38 @@ async def test_a_new_migration_is_applied_alone(pg_dsn: str, tmp_path: Path) -> 
         await db.migrate(pool, tmp_path)
         _write(tmp_path / "9000_extra.sql", "CREATE TABLE extra (id int);")
         assert await db.migrate(pool, tmp_path) == ["9000_extra"]
+    finally:
+        await pool.close()
+        await db.drop_database(pg_dsn, name)
+
+
+async def test_each_migration_reads_the_settings_of_its_own_transaction(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    """Data migrations compute with configuration the database does not hold (the customer-id
+    salt, the credit rules); the runner hands it over for the migration's transaction only."""
+    _copy_migrations(tmp_path)
+    _write(
+        tmp_path / "9000_reads.sql",
+        "CREATE TABLE seen AS SELECT current_setting('orderflow.customer_salt', true) AS salt,"
+        " current_setting('orderflow.credit_banned_below', true) AS banned_below;",
+    )
+    name, pool = await _fresh(pg_dsn)
+    try:
+        await db.migrate(pool, tmp_path, settings={"orderflow.customer_salt": "pepper"})
+        assert await pool.fetchval("SELECT salt FROM seen") == "pepper"
+        async with pool.acquire() as one, pool.acquire() as two:  # the migrator's among them
+            for conn in (one, two):
+                leftover = await conn.fetchval(
+                    "SELECT current_setting('orderflow.customer_salt', true)"
+                )
+                assert not leftover
+        await pool.execute(
+            "DROP TABLE seen; DELETE FROM schema_migrations WHERE version = '9000_reads'"
+        )
+        await db.migrate(pool, tmp_path)  # by default, the services' own configuration
+        row = await pool.fetchrow("SELECT * FROM seen")
+        assert (row["salt"], row["banned_below"]) == (CUSTOMER_ID_SALT, str(BANNED_BELOW))
     finally:
         await pool.close()
         await db.drop_database(pg_dsn, name)
