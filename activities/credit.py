@@ -48,19 +48,27 @@ class Credit:
 
     @activity.defn
     async def record_credit_event(self, inp: CreditEvent) -> None:
+        """Count the outcome once against the customer the order's record names now.
+
+        An order in flight carries the customer id it was recorded with; when the profiles were
+        re-keyed since (migration 0010), the record has the new one (R5.3.3)."""
         delta = DELTAS[inp.kind]
         async with self._pool.acquire() as conn, conn.transaction():
+            recorded = await conn.fetchval(
+                "SELECT customer_id FROM orders WHERE order_id = $1", inp.order_id
+            )
+            customer_id: str = recorded or inp.customer_id
             await conn.execute(
                 """
                 INSERT INTO customers (customer_id, credit_score) VALUES ($1, $2)
                 ON CONFLICT (customer_id) DO NOTHING
                 """,
-                inp.customer_id,
+                customer_id,
                 CREDIT_INITIAL,
             )
             customer = await conn.fetchrow(
                 "SELECT credit_score, status FROM customers WHERE customer_id = $1 FOR UPDATE",
-                inp.customer_id,
+                customer_id,
             )
             assert customer is not None
             score = max(0, min(CREDIT_MAX, customer["credit_score"] + delta))
@@ -73,7 +81,7 @@ class Credit:
                 """,
                 inp.order_id,
                 inp.kind.value,
-                inp.customer_id,
+                customer_id,
                 score - customer["credit_score"],
                 score,
                 inp.note,
@@ -85,7 +93,7 @@ class Credit:
                 UPDATE customers SET credit_score = $2, status = $3, updated_at = now()
                 WHERE customer_id = $1
                 """,
-                inp.customer_id,
+                customer_id,
                 score,
                 status_for(score, customer["status"]),
             )

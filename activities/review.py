@@ -27,12 +27,19 @@ from schemas.review import ReviewInput, ReviewVerdict
 
 async def load_context(conn: Conn, inp: ReviewInput, thresholds: Thresholds) -> ReviewContext:
     order = inp.order
+    store = await _store(conn, order.store_code)
+    # The customer the order's record names now: an order in flight carries the id it was
+    # recorded with, and the profiles may have been re-keyed since (migration 0010).
+    recorded = await conn.fetchval(
+        "SELECT customer_id FROM orders WHERE order_id = $1", order.order_id
+    )
+    customer_id: str = recorded or inp.customer_id
     return ReviewContext(
-        customer_id=inp.customer_id,
-        store=await _store(conn, order.store_code),
+        customer_id=customer_id,
+        store=store,
         catalogue=await _catalogue(conn, [i.sku for i in order.items]),
-        customer=await _standing(conn, inp.customer_id),
-        recent_orders=await _recent_orders(conn, inp.customer_id, order, thresholds),
+        customer=await _standing(conn, customer_id),
+        recent_orders=await _recent_orders(conn, customer_id, order, thresholds),
         thresholds=thresholds,
     )
 

@@ -25,8 +25,11 @@ from activities import db, orders
 from activities.credit import Credit
 from activities.notify import Notifier
 from activities.orders import OrderRecords
+from activities.review import Review
 from activities.rules import customer_id_for, real_phone
+from schemas.order import OrderType
 from schemas.records import Audience, CreditEvent, CreditEventKind, Notification, RecordOrder
+from schemas.review import ReviewInput
 from starter.db_cli import load_demo
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import make_order
@@ -56,6 +59,10 @@ def new_id(phone: str) -> str:
 class OldDatabase:
     pool: asyncpg.Pool
     folder: Path  # the migrations the database has seen
+    old_code: pytest.MonkeyPatch  # the old customer key, until `new_code`
+
+    def new_code(self) -> None:
+        self.old_code.undo()
 
     async def order(self, phone: str, minute: int, name: str = "陆(先生)") -> str:
         order = make_order(phone=phone, name=name, created_at=T0 + timedelta(minutes=minute))
@@ -130,7 +137,7 @@ async def old(
         monkeypatch.setattr(orders, "CUSTOMER_ID_SALT", SALT)
         with monkeypatch.context() as old_code:
             old_code.setattr(orders, "customer_id_for", lambda phone, salt: old_id(phone))
-            yield OldDatabase(pool, tmp_path)
+            yield OldDatabase(pool, tmp_path, old_code)
     finally:
         await pool.close()
         await db.drop_database(pg_dsn, name)
@@ -349,3 +356,30 @@ async def test_profiles_under_the_new_key_stop_it(old: OldDatabase) -> None:
     with pytest.raises(asyncpg.RaiseError, match="under the new key exist"):
         await old.migrate()
     assert await old.snapshot() == before
+
+
+async def test_orders_in_flight_reach_the_re_keyed_profiles(old: OldDatabase) -> None:
+    """An order recorded before the migration carries the old customer id in its workflow;
+    its credit and its review go to the profile its record names now (R5.3.3)."""
+    await three_behind_one_relay(old)
+    b3 = await old.order("13812340000_2222", 80)
+    await two_behind_a_banned_relay(old)
+    d2 = await old.order("13912340000_1111", 90)
+    await old.migrate()
+    old.new_code()
+    await Credit(old.pool).record_credit_event(
+        CreditEvent(customer_id=old_id("13812340000_2222"), order_id=b3, kind=FRAUD)
+    )
+    assert await old.standing("13812340000_2222") == (2, "banned")  # 52 - 50
+    assert await old.profile(old_id("13812340000_2222")) is None  # no profile under the old id
+    order = make_order(oid=d2, phone="13912340000_1111", created_at=T0 + timedelta(minutes=90))
+    stale = ReviewInput(
+        order=order, order_type=OrderType.GOODS, customer_id=old_id("13912340000_1111")
+    )
+    verdict = await Review(old.pool).review_order(stale)
+    assert [f.rule for f in verdict.failures] == ["customer_not_banned"]
+    fresh = await OrderRecords(old.pool).record_order(
+        RecordOrder(order=make_order(phone="13812340000_1111"), received_at=T0, source="push")
+    )
+    assert fresh.customer_id == new_id("13812340000_1111")
+    assert await old.standing("13812340000_1111") == (95, "good")
