@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
@@ -192,7 +192,19 @@ def main() -> None:
         asyncio.run(_main())
     except (WorkerConfigError, PolicyError) as err:
         log.error("worker not started: %s", err)
-        sys.exit(2)
+        _leave(2)
+    _leave(0)
+
+
+def _leave(code: int) -> NoReturn:
+    """Exit without CPython's finalization once the worker has shut down cleanly: the SDK
+    core's threads can abort it (`PyGILState_Release`, temporalio/sdk-python#300), turning
+    a graceful stop into a crash for a supervisor or a test that reads the exit code."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
