@@ -56,6 +56,7 @@ from meituan.simulator import BackgroundServer, RunningSimulator, SimConfig, ser
 from starter.db_cli import load_demo
 from starter.gateway import GatewaySettings, create_app
 from starter.schedules import SCHEDULE_ID, ensure_patrol_schedule
+from workers import ast_lock
 from workers.interceptors import LogContextInterceptor
 from workers.main import tuning
 from workers.registry import WORKFLOWS, build_activities
@@ -527,6 +528,7 @@ async def worker(
 ) -> AsyncIterator[Worker]:
     """One worker of the `orders` queue with the real activities, in this process, tuned from
     the environment as `python -m workers.main` is."""
+    ast_lock.install()
     running = Worker(
         client,
         task_queue=task_queue,

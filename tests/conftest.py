@@ -21,6 +21,7 @@ from activities.policy import load_policy
 from tests import jitter
 from tests.db_fixtures import reachable_folder
 from tests.doubles import Business
+from workers import ast_lock
 from workflows import search_attributes
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
@@ -28,6 +29,9 @@ from workflows.patrol import PatrolWorkflow
 
 # A hard limit on the whole session, beyond each test's own timeout.
 pytest_plugins = ["tests.watchdog"]
+# Workflow threads format tracebacks while pytest formats its own: on CPython 3.11.7 two ASTs
+# built at once broke pytest mid-report ("AST constructor recursion depth mismatch").
+ast_lock.install()
 
 BIN = Path(sys.executable).parent
 TASK_QUEUE = "orders-test"

@@ -26,6 +26,7 @@ from activities.db import connect
 from activities.policy import PolicyError, current_policy, load_policy
 from meituan.client import MeituanClient
 from starter.schedules import ensure_patrol_schedule
+from workers import ast_lock
 from workers.interceptors import LogContextInterceptor
 from workers.logging import configure_logging
 from workers.registry import WORKFLOWS, build_activities, platform_activities
@@ -180,6 +181,7 @@ async def run(stop: asyncio.Event) -> None:
 
 def main() -> None:
     configure_logging()
+    ast_lock.install()
 
     async def _main() -> None:
         stop = asyncio.Event()
