@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.policy import load_policy
-from tests import jitter
+from tests import jitter, time_skipping
 from tests.db_fixtures import reachable_folder
 from tests.doubles import Business
 from workers import ast_lock
@@ -110,6 +110,23 @@ def reachable_tmp() -> Path:
 @pytest.fixture
 def order_id() -> str:
     return str(uuid.uuid4().int % 10**15)
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def _time_keeps_skipping(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Before and after every test on the session's server: see `tests.time_skipping`."""
+    if "env" not in request.fixturenames:
+        yield
+        return
+    env = request.getfixturevalue("env")
+    if not isinstance(env, WorkflowEnvironment):  # a module's own `env` (an activity's)
+        yield
+        return
+    time_skipping.report(await time_skipping.release_leaked_locks(env), "before this test")
+    yield
+    time_skipping.report(
+        await time_skipping.release_leaked_locks(env), f"after {request.node.nodeid}"
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@ simulator behind every merchant call. Imported by the tests that run the whole s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -79,3 +80,15 @@ def calls(sim: Simulator, handle: Handle) -> list[str]:
 async def one(pool: asyncpg.Pool, sql: str, *args: Any) -> Any:
     async with pool.acquire() as conn:
         return await conn.fetchval(sql, *args)
+
+
+async def reaches(
+    pool: asyncpg.Pool, sql: str, *args: Any, value: Any, patience: float = 15
+) -> Any:
+    """`one(...)` once it equals `value`: the record follows the workflow a step behind."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while (found := await one(pool, sql, *args)) != value:
+        if asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.05)
+    return found

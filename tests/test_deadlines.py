@@ -164,7 +164,8 @@ async def test_prepare_deadline_follows_the_promised_ready_time(
     env: WorkflowEnvironment, worker: Worker, business: Business, order_id: str
 ) -> None:
     handle = await start(env, order_id)
-    current = await at_stage(handle, Stage.IN_PROGRESS)
+    await at_stage(handle, Stage.IN_PROGRESS)
+    current = await until(handle, lambda s: any(d.key == "prepare" for d in s.deadlines), "prepare")
     assert current.promise is not None and current.promise.ready_at is not None
     prepare = next(d for d in current.deadlines if d.key == "prepare")
     assert prepare.due_at == current.promise.ready_at  # R2.4.3 the promise is the deadline
@@ -180,7 +181,9 @@ async def test_deliver_deadline(
     handle = await start(env, order_id)
     await at_stage(handle, Stage.IN_PROGRESS)
     await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by="S-101"))
-    current = await at_stage(handle, Stage.DELIVERING)
+    await at_stage(handle, Stage.DELIVERING)
+    # The clock starts a step after the stage: wait for it, not only for the stage.
+    current = await until(handle, lambda s: any(d.key == "deliver" for d in s.deadlines), "deliver")
     assert current.promise is not None
     deliver = next(d for d in current.deadlines if d.key == "deliver")
     assert deliver.due_at == current.promise.delivery_at

@@ -29,7 +29,7 @@ from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.orders import anomaly_open, at_stage, has_event, later, status
-from tests.real_stack import calls, one, place
+from tests.real_stack import calls, one, place, reaches
 from tests.real_stack import platform as platform
 from tests.real_stack import real_worker as real_worker
 from workflows.anomaly import AnomalyWorkflow
@@ -44,9 +44,8 @@ async def test_a_goods_order_is_on_record_at_every_step(
     order_id = handle.id.removeprefix("order-")
     current = await at_stage(handle, Stage.IN_PROGRESS)
     assert current.assignee is not None
-    assert await one(demo_pool, "SELECT stage FROM orders WHERE order_id = $1", order_id) == (
-        "in_progress"
-    )
+    stage = "SELECT stage FROM orders WHERE order_id = $1"
+    assert await reaches(demo_pool, stage, order_id, value="in_progress") == "in_progress"
     await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by=current.assignee.staff_id))
     await at_stage(handle, Stage.DELIVERING)
     await handle.execute_update(
