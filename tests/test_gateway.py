@@ -226,6 +226,10 @@ def test_mapping_keeps_money_and_reads_delivery() -> None:
 
     assert delivery(logistics_code="0000", delivery_time=0) == (False, False, None)
     assert delivery(logistics_code="") == (False, False, order.expected_at)
+    # The store's own delivery under the platform's other two codes (go-meituan logistics_code.go)
+    assert delivery(logistics_code="00009002")[1] is False
+    assert delivery(logistics_code="00009003")[1] is False
+    assert delivery(logistics_code="1001")[1] is True
     assert delivery(logistics_code="1003", is_third_shipping=1)[1] is False
     assert delivery(pick_type=1) == (True, False, order.expected_at)
 
