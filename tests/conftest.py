@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.policy import load_policy
-from tests import jitter, time_skipping
+from tests import jitter
 from tests.db_fixtures import reachable_folder
 from tests.doubles import Business
 from workers import ast_lock
@@ -59,14 +59,28 @@ async def register_search_attributes(client: Client) -> None:
     )
 
 
-@pytest_asyncio.fixture(scope="session")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
+async def time_skipping_server() -> WorkflowEnvironment:
     environment = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
     await register_search_attributes(environment.client)
-    async with environment:
+    return environment
+
+
+@pytest_asyncio.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    async with await time_skipping_server() as environment:
+        yield environment
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def own_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the module's own, for a module that ends workflows in the
+    middle of a step (its teardown terminates what is left): the test server never gives
+    back the time such a workflow held (tests/time_skipping.py), and on the shared server every
+    later test would wait on its timers in real time."""
+    async with await time_skipping_server() as environment:
         yield environment
 
 
@@ -110,23 +124,6 @@ def reachable_tmp() -> Path:
 @pytest.fixture
 def order_id() -> str:
     return str(uuid.uuid4().int % 10**15)
-
-
-@pytest_asyncio.fixture(autouse=True, loop_scope="session")
-async def _time_keeps_skipping(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """Before and after every test on the session's server: see `tests.time_skipping`."""
-    if "env" not in request.fixturenames:
-        yield
-        return
-    env = request.getfixturevalue("env")
-    if not isinstance(env, WorkflowEnvironment):  # a module's own `env` (an activity's)
-        yield
-        return
-    time_skipping.report(await time_skipping.release_leaked_locks(env), "before this test")
-    yield
-    time_skipping.report(
-        await time_skipping.release_leaked_locks(env), f"after {request.node.nodeid}"
-    )
 
 
 @pytest.fixture(autouse=True)

@@ -4,14 +4,12 @@ simulator behind every merchant call. Imported by the tests that run the whole s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest_asyncio
 from temporalio.client import WorkflowHandle
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -37,22 +35,17 @@ async def platform() -> AsyncIterator[Any]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def real_worker(
-    env: WorkflowEnvironment, demo_pool: asyncpg.Pool, platform: Any
+    own_env: WorkflowEnvironment, demo_pool: asyncpg.Pool, platform: Any
 ) -> AsyncIterator[Worker]:
     client = platform.client()
     async with Worker(
-        env.client,
+        own_env.client,
         task_queue=QUEUE,
         workflows=WORKFLOWS,
         activities=build_activities(demo_pool, client),
         interceptors=jitter.interceptors(),
     ) as worker:
-        yield worker
-        # Orders left running would wait on this queue once its worker stops, and the
-        # time-skipping server does not skip time past work that nobody can pick up.
-        for order_id in platform.sim.orders:
-            with contextlib.suppress(RPCError):
-                await env.client.get_workflow_handle(f"order-{order_id}").terminate("tests done")
+        yield worker  # orders left running go with the module's own server (`own_env`)
     await client.aclose()
 
 

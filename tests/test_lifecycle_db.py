@@ -37,10 +37,10 @@ from workflows.order import OrderWorkflow
 
 
 async def test_a_goods_order_is_on_record_at_every_step(
-    env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+    own_env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
 ) -> None:
     sim: Simulator = platform.sim
-    handle = await place(env, sim, "SH-XH-001")
+    handle = await place(own_env, sim, "SH-XH-001")
     order_id = handle.id.removeprefix("order-")
     current = await at_stage(handle, Stage.IN_PROGRESS)
     assert current.assignee is not None
@@ -86,14 +86,14 @@ async def test_a_goods_order_is_on_record_at_every_step(
 
 
 async def test_a_service_order_books_a_real_slot(
-    env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+    own_env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
 ) -> None:
-    handle = await place(env, platform.sim, "SH-HS-100")
+    handle = await place(own_env, platform.sim, "SH-HS-100")
     order_id = handle.id.removeprefix("order-")
     assigned = await at_stage(handle, Stage.ASSIGNED)
     assert assigned.assignee is not None
     technician = assigned.assignee.staff_id
-    now = await env.get_current_time()
+    now = await own_env.get_current_time()
     # Bookable slots from the test server's "today", which runs ahead of the wall clock.
     async with demo_pool.acquire() as conn:
         await generate_slots(
@@ -129,13 +129,13 @@ async def test_a_service_order_books_a_real_slot(
 
 
 async def test_a_wrong_price_is_found_by_the_real_review_and_decided(
-    env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+    own_env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
 ) -> None:
-    handle = await place(env, platform.sim, "SH-XH-001", anomaly="wrong_price")
+    handle = await place(own_env, platform.sim, "SH-XH-001", anomaly="wrong_price")
     order_id = handle.id.removeprefix("order-")
     paused = await anomaly_open(handle)
     assert paused.anomalies[0].kind.value == "price"
-    child = env.client.get_workflow_handle_for(AnomalyWorkflow.run, f"anomaly-{order_id}-1")
+    child = own_env.client.get_workflow_handle_for(AnomalyWorkflow.run, f"anomaly-{order_id}-1")
     await child.execute_update(
         AnomalyWorkflow.decide,
         Decide(
@@ -158,9 +158,9 @@ async def test_a_wrong_price_is_found_by_the_real_review_and_decided(
 
 
 async def test_a_platform_cancellation_releases_every_claim(
-    env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+    own_env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
 ) -> None:
-    handle = await place(env, platform.sim, "SH-XH-001")
+    handle = await place(own_env, platform.sim, "SH-XH-001")
     order_id = handle.id.removeprefix("order-")
     current = await at_stage(handle, Stage.IN_PROGRESS)
     assert current.assignee is not None

@@ -22,7 +22,7 @@ from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.doubles import Business
-from tests.orders import GOODS_STORE, at_stage, platform_order
+from tests.orders import GOODS_STORE, at_stage, platform_order, until
 from tests.real_stack import QUEUE, one, place
 from tests.real_stack import platform as platform
 from tests.real_stack import real_worker as real_worker
@@ -42,22 +42,24 @@ async def patrol(env: WorkflowEnvironment, name: str) -> PatrolReport:
 
 
 async def test_orders_the_pushes_missed_are_found_started_and_reported(
-    env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+    own_env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
 ) -> None:
     sim: Simulator = platform.sim
-    held = await place(env, sim, STORE)  # its push arrived
+    held = await place(own_env, sim, STORE)  # its push arrived
     await at_stage(held, Stage.IN_PROGRESS)
     dropped = [sim.create_order({"app_poi_code": STORE}, push=False) for _ in range(2)]
     gone = sim.create_order({"app_poi_code": STORE}, push=False)
     sim.user_cancel(gone.order_id)  # missed, and the customer cancelled before anyone noticed
 
-    report = await patrol(env, "first")
+    report = await patrol(own_env, "first")
 
     assert sorted(report.found) == sorted(str(o.order_id) for o in dropped)
     assert report.missed_and_closed == [str(gone.order_id)]
     assert report.walked == 4
     for order in dropped:
-        handle = env.client.get_workflow_handle_for(OrderWorkflow.run, f"order-{order.order_id}")
+        handle = own_env.client.get_workflow_handle_for(
+            OrderWorkflow.run, f"order-{order.order_id}"
+        )
         await at_stage(handle, Stage.IN_PROGRESS)
         source = await one(
             demo_pool, "SELECT source FROM orders WHERE order_id = $1", str(order.order_id)
@@ -76,12 +78,12 @@ async def test_orders_the_pushes_missed_are_found_started_and_reported(
     )
     assert alerts == 2  # the supervisor and the platform liaison: the push feed is failing
 
-    again = await patrol(env, "second")
+    again = await patrol(own_env, "second")
     assert again.found == [] and again.raced == []  # nothing is started twice
 
 
 async def test_a_walk_gets_through_a_flaky_platform_in_one_attempt(
-    env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+    own_env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
 ) -> None:
     """One platform call in five failing: each call of the walk is tried again on the spot, so
     the walk is not started over (and the missed orders are found while still open)."""
@@ -89,7 +91,7 @@ async def test_a_walk_gets_through_a_flaky_platform_in_one_attempt(
     dropped = [sim.create_order({"app_poi_code": STORE}, push=False) for _ in range(3)]
     sim.config.faults.api_error_rate = 0.2
     try:
-        handle = await env.client.start_workflow(
+        handle = await own_env.client.start_workflow(
             PatrolWorkflow.run,
             PatrolInput(stores=[STORE]),
             id="patrol-test-flaky",
@@ -117,7 +119,9 @@ async def test_an_order_whose_workflow_ended_unrecorded_is_not_started_again(
     first = await env.client.start_workflow(
         OrderWorkflow.run, OrderInput(order=order), id=f"order-{order_id}", task_queue=TASK_QUEUE
     )
-    await at_stage(first, Stage.IN_PROGRESS)  # at rest: ended mid-step, the test server stalls
+    # At rest, waiting for the kitchen (its clock started, no step in flight): a workflow ended
+    # mid-step stops the test server's time for good (tests/time_skipping.py).
+    await until(first, lambda s: any(d.key == "prepare" for d in s.deadlines), "at rest")
     await first.terminate("ended before it was recorded")
     business.on_platform_only.append(order)  # not on record, as far as the patrol can see
     try:
@@ -136,15 +140,15 @@ async def test_an_order_whose_workflow_ended_unrecorded_is_not_started_again(
 
 
 async def test_a_cancellation_the_platform_did_not_push_is_a_mismatch(
-    env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+    own_env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
 ) -> None:
     sim: Simulator = platform.sim
-    handle = await place(env, sim, STORE)
+    handle = await place(own_env, sim, STORE)
     await at_stage(handle, Stage.IN_PROGRESS)
     order_id = handle.id.removeprefix("order-")
     sim.user_cancel(int(order_id))
 
-    report = await patrol(env, "mismatch")
+    report = await patrol(own_env, "mismatch")
 
     assert [(m.order_id, m.platform_status) for m in report.mismatches] == [(order_id, 9)]
     await handle.cancel()

@@ -234,11 +234,11 @@ def _nearest_rank(values: list[float], p: float) -> float:
 
 
 async def test_refunds_and_platform_feedback_in_the_statistics(
-    env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+    own_env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
 ) -> None:
     sim: Simulator = platform.sim
     # A: a reminder replied, a partial refund agreed and another rejected, then delivered.
-    kept = await place(env, sim, "SH-XH-001")
+    kept = await place(own_env, sim, "SH-XH-001")
     kept_id = int(kept.id.removeprefix("order-"))
     current = await at_stage(kept, Stage.IN_PROGRESS)
     assert current.assignee is not None
@@ -258,7 +258,7 @@ async def test_refunds_and_platform_feedback_in_the_statistics(
     )
     assert (await kept.result()).stage is Stage.CLOSED
     # B: a full refund agreed ends the order.
-    refunded = await place(env, sim, "SH-XH-001")
+    refunded = await place(own_env, sim, "SH-XH-001")
     refunded_id = int(refunded.id.removeprefix("order-"))
     await at_stage(refunded, Stage.IN_PROGRESS)
     await _decide_refund(refunded, sim, refunded_id, partial=False, agree=True, by=manager)
