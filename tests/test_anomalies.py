@@ -205,6 +205,15 @@ async def test_the_anomaly_hard_limit_can_cancel_by_policy(
     assert business.anomalies[f"anomaly-{order_id}-1"].outcome.decided_by == "policy"  # type: ignore[union-attr]
 
 
+ANOTHER_COURIER = Decide(
+    by="M-002",
+    decision=Decision.AGREED_WITH_PLATFORM,
+    cause="courier fell ill",
+    responsibility="courier",
+    note="platform sends another courier",
+)
+
+
 async def test_a_courier_cancellation_pauses_delivery_and_its_deadline(
     env: WorkflowEnvironment, worker: Worker, business: Business, order_id: str
 ) -> None:
@@ -221,16 +230,7 @@ async def test_a_courier_cancellation_pauses_delivery_and_its_deadline(
     await env.sleep(timedelta(minutes=50))  # longer than the deliver deadline
     held = await status(handle)
     assert not [b for b in held.breaches if b.key == "deliver"]
-    await child.execute_update(
-        AnomalyWorkflow.decide,
-        Decide(
-            by="M-002",
-            decision=Decision.AGREED_WITH_PLATFORM,
-            cause="courier fell ill",
-            responsibility="courier",
-            note="platform sends another courier",
-        ),
-    )
+    await child.execute_update(AnomalyWorkflow.decide, ANOTHER_COURIER)
     resumed = await at_stage(handle, Stage.IN_PROGRESS)
     moved = next(d for d in resumed.deadlines if d.key == "deliver").due_at
     assert moved - due >= timedelta(minutes=50)  # the hold did not count against it
@@ -249,16 +249,7 @@ async def test_a_courier_cancellation_pushed_again_opens_no_second_anomaly(
     for _ in range(2):
         await handle.signal(OrderWorkflow.delivery_status, DeliveryStatus(status=100))
     child = await on_hold(env, handle, order_id)
-    await child.execute_update(
-        AnomalyWorkflow.decide,
-        Decide(
-            by="M-002",
-            decision=Decision.AGREED_WITH_PLATFORM,
-            cause="courier fell ill",
-            responsibility="courier",
-            note="platform sends another courier",
-        ),
-    )
+    await child.execute_update(AnomalyWorkflow.decide, ANOTHER_COURIER)
     await at_stage(handle, Stage.IN_PROGRESS)
     await handle.signal(OrderWorkflow.delivery_status, DeliveryStatus(status=20))
     await handle.signal(OrderWorkflow.delivery_status, DeliveryStatus(status=40))

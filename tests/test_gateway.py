@@ -9,6 +9,7 @@ shows exactly what the gateway handed over.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import socket
 import uuid
@@ -82,8 +83,17 @@ async def running() -> AsyncIterator[RunningSimulator]:
 async def http(
     dev_server: WorkflowEnvironment, running: RunningSimulator, db_pool: asyncpg.Pool
 ) -> AsyncIterator[httpx.AsyncClient]:
+    async with gateway_client(dev_server, running, db_pool) as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def gateway_client(
+    dev_server: WorkflowEnvironment, running: RunningSimulator, pool: asyncpg.Pool
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway app in process, with the simulator as the platform, as HTTP sees it."""
     async with running.client() as meituan:
-        app = create_app(dev_server.client, db_pool, SETTINGS, meituan=meituan)
+        app = create_app(dev_server.client, pool, SETTINGS, meituan=meituan)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
             yield client

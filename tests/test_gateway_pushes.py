@@ -39,12 +39,19 @@ from meituan.simulator import RunningSimulator, SimConfig, SimOrder, serve_simul
 from schemas.messages import PlatformRefund, RefundNotice
 from schemas.records import RecordOrder
 from starter.devstack import ensure_retention
-from starter.gateway import create_app
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
-from tests.test_gateway import SETTINGS, history, is_ok, push_order, rejected, send, signed
+from tests.test_gateway import (
+    gateway_client,
+    history,
+    is_ok,
+    push_order,
+    rejected,
+    send,
+    signed,
+)
 from workers.temporal_client import RETENTION
 
 
@@ -59,11 +66,8 @@ async def running() -> AsyncIterator[RunningSimulator]:
 async def http(
     dev_server: WorkflowEnvironment, running: RunningSimulator, demo_pool: asyncpg.Pool
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with running.client() as meituan:
-        app = create_app(dev_server.client, demo_pool, SETTINGS, meituan=meituan)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield client
+    async with gateway_client(dev_server, running, demo_pool) as client:
+        yield client
 
 
 def new_order(running: RunningSimulator) -> SimOrder:
