@@ -103,3 +103,11 @@ async def anomaly_open(handle: Handle, patience: float = 15) -> OrderStatus:
         "an open anomaly",
         patience,
     )
+
+
+async def eventually(check: Callable[[], bool], what: str, patience: float = 15) -> None:
+    """Activities run after the status changes: poll the doubles until `check` holds."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)

@@ -23,7 +23,17 @@ from schemas.order import CustomerChanges, OrderItem, Stage
 from schemas.review import Outcome, ReviewVerdict, RuleFailure
 from schemas.status import FeedbackState
 from tests.doubles import Business
-from tests.orders import SERVICE_STORE, Handle, at_stage, has_event, later, start, status, until
+from tests.orders import (
+    SERVICE_STORE,
+    Handle,
+    at_stage,
+    eventually,
+    has_event,
+    later,
+    start,
+    status,
+    until,
+)
 from workflows.order import OrderWorkflow
 
 
@@ -51,9 +61,12 @@ async def test_a_change_after_confirmation_is_reviewed_and_confirmed_again(
     changed = await until(handle, lambda s: s.awaiting_reconfirmation, "re-confirmation asked")
     reviews = [e for e in changed.timeline if e.event == "review_pass"]
     assert [e.details["round"] for e in reviews] == [1, 2]  # back through review
-    assert any(
-        "confirm with the customer again" in n.text.lower()
-        for n in business.notices_for(order_id, "staff")
+    await eventually(  # the assignee is told a step after the status shows it
+        lambda: any(
+            "confirm with the customer again" in n.text.lower()
+            for n in business.notices_for(order_id, "staff")
+        ),
+        "the assignee told to confirm again",
     )
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(OrderWorkflow.reconfirm_visit, ReconfirmVisit(by="T-301"))
@@ -66,6 +79,8 @@ async def test_a_change_after_confirmation_is_reviewed_and_confirmed_again(
     )
     again = await until(handle, lambda s: not s.awaiting_reconfirmation, "re-confirmed")
     assert [d.state for d in again.deadlines if d.key.startswith("confirm#")] == ["met"]
+    # The visit is booked again for the new time, a step after the confirmation.
+    await has_event(handle, "rebooked")
     await handle.execute_update(OrderWorkflow.reconfirm_visit, ReconfirmVisit(by="T-301"))
     await handle.execute_update(
         OrderWorkflow.mark_delivered, MarkDelivered(by="T-301", proof="report")
