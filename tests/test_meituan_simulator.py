@@ -25,9 +25,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from meituan.client import AlreadyInState, MeituanClient
+from meituan.client import AlreadyInState, MeituanClient, PlatformError
 from meituan.codes import (
     DealOpType,
+    ErrorCode,
     LogisticsStatus,
     OrderStatus,
     PlatformCancelReason,
@@ -354,6 +355,22 @@ async def test_dropped_push_is_not_sent(stack: Stack) -> None:
         )
         == oid
     )
+
+
+async def test_the_next_calls_of_one_merchant_api_can_be_made_to_fail(stack: Stack) -> None:
+    """A 700 for the next N calls of one API only: one failing lookup of the patrol (R2.1.2)."""
+    view = await create(stack)
+    lookup = "order/getOrderIdByDaySeq"
+    faults = (await stack.admin.post("/sim/faults", json={"fail_next": {lookup: 2}})).json()
+    assert faults["fail_next"] == {lookup: 2}
+    where = (view["app_poi_code"], view["day_seq"], view["date"])
+    for _ in range(2):
+        with pytest.raises(PlatformError) as failed:
+            await stack.client.get_order_id_by_day_seq(*where)
+        assert failed.value.code == ErrorCode.SYSTEM_ERROR
+        assert await stack.client.view_status(view["order_id"])  # another API answers
+    assert await stack.client.get_order_id_by_day_seq(*where) == view["order_id"]
+    assert stack.sim.config.faults.fail_next == {lookup: 0}
 
 
 async def test_order_push_drop_spares_the_other_pushes(stack: Stack) -> None:

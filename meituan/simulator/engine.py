@@ -552,6 +552,9 @@ class Simulator:
         sim_order: SimOrder | None = None
         try:
             self._authenticate(url, params)
+            if faults.fail_next.get(name, 0) > 0:
+                faults.fail_next[name] -= 1
+                raise ApiFailure(ErrorCode.SYSTEM_ERROR, "系统错误")
             if faults.rate_limit_next > 0:
                 faults.rate_limit_next -= 1
                 raise ApiFailure(ErrorCode.RATE_LIMITED, "调用过于频繁")

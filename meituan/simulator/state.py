@@ -45,6 +45,9 @@ class Faults:
     """Probability that a merchant API call is refused with 711."""
     rate_limit_next: int = 0
     """The next N merchant API calls are refused with 711 (deterministic back-off tests)."""
+    fail_next: dict[str, int] = field(default_factory=dict)
+    """The next N calls of a merchant API (by name, e.g. `order/getOrderIdByDaySeq`) fail with
+    700 (deterministic tests of one failing call)."""
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f.type for f in fields(self)}
