@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from schemas.base import Model
 from schemas.order import CustomerChanges, Stage
+from schemas.order import PlatformCancel as PlatformCancel  # the platform_cancel signal
 
 # --- signals: what happens to the order from outside -------------------------------------------
 
@@ -53,14 +54,6 @@ class CustomerFeedback(Model):
         if self.kind in PLATFORM_KINDS:
             raise ValueError(f"a {self.kind.value} arrives from the platform, not as feedback")
         return self
-
-
-class PlatformCancel(Model):
-    reason_code: int  # the platform's reason, e.g. 1001 not confirmed in time
-    reason: str = ""
-    deal_op_type: int | None = (
-        None  # 1 user, 2 merchant, 3 support, 4 BD, 5 system, 6 open platform
-    )
 
 
 class RefundNotice(StrEnum):

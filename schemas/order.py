@@ -90,11 +90,24 @@ class PlatformOrder(Model):
     day_seq: int | None = None
 
 
+class PlatformCancel(Model):
+    """The platform cancelled the order: its `platform_cancel` signal, or known at the start."""
+
+    reason_code: int  # the platform's reason, e.g. 1001 not confirmed in time
+    reason: str = ""
+    deal_op_type: int | None = (
+        None  # 1 user, 2 merchant, 3 support, 4 BD, 5 system, 6 open platform
+    )
+
+
 class OrderInput(Model):
     """What starts an OrderWorkflow: the order and where it came from."""
 
     order: PlatformOrder
     source: str = "push"  # push | patrol | cli
+    # R2.1.2 the patrol found the order only after the platform had cancelled it: the order
+    # starts cancelled, so it is on record, as a cancellation push of an unknown order does.
+    platform_cancel: PlatformCancel | None = None
 
 
 class CustomerChanges(Model):

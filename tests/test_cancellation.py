@@ -27,17 +27,20 @@ from schemas.messages import (
     PlatformCancel,
     ReportException,
 )
-from schemas.order import Stage
+from schemas.order import OrderInput, Stage
 from schemas.records import CreditEventKind, TimelineEntry
 from schemas.review import ReviewVerdict, RuleFailure
+from tests.conftest import TASK_QUEUE
 from tests.doubles import Business, Transient
 from tests.orders import (
+    GOODS_STORE,
     SERVICE_STORE,
     Handle,
     anomaly_open,
     at_stage,
     has_event,
     later,
+    platform_order,
     start,
     status,
 )
@@ -440,4 +443,25 @@ async def test_an_order_recorded_before_the_cancel_has_its_cancellation_recorded
     assert (await handle.result()).stage is Stage.CANCELLED
 
     assert "cancelled" in business.event_names(order_id)
+    assert order_id in business.summaries
+
+
+async def test_an_order_that_starts_cancelled_on_the_platform_is_recorded_and_ends(
+    env: WorkflowEnvironment, worker: Worker, business: Business, order_id: str
+) -> None:
+    """R2.1.2 the patrol found it after the platform had cancelled it: on record, ended, and
+    nothing asked of the platform (it would refuse with 808), as its cancellation push would."""
+    order = platform_order(order_id, GOODS_STORE, await env.get_current_time())
+    handle = await env.client.start_workflow(
+        OrderWorkflow.run,
+        OrderInput(order=order, source="patrol", platform_cancel=SYSTEM_CANCEL),
+        id=f"order-{order_id}",
+        task_queue=TASK_QUEUE,
+    )
+
+    assert (await handle.result()).stage is Stage.CANCELLED
+    timeline = [e.event for e in (await status(handle)).timeline]
+    assert timeline[-2:] == ["platform_cancelled", "cancelled"]
+    assert "cancelled" in business.event_names(order_id)
+    assert business.platform_calls(order_id) == []
     assert order_id in business.summaries

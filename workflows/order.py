@@ -217,6 +217,11 @@ class OrderWorkflow:
         )
         self._policy_loaded = True
         self._set_stage(Stage.RECEIVED)
+        if inp.platform_cancel is not None:
+            # R2.1.2 found by the patrol after the platform cancelled it: recorded, then ended,
+            # as a cancellation push starts an order Temporal does not know. No patch: only
+            # inputs made by the current patrol carry it.
+            await self.platform_cancel(inp.platform_cancel)
         lifecycle = asyncio.create_task(self._lifecycle())
         while not lifecycle.done():
             try:
