@@ -2,21 +2,23 @@
 and compare it with the system of record.
 
 The platform has no list-by-time call: `getOrderDaySeq` gives today's latest sequence number,
-`getOrderIdByDaySeq` the order behind each number (remembered in `patrol_day_seqs`, so each is
-asked once), and `getOrderDetail` the order itself for the ones we do not hold. A walk is many
-calls, so a transient failure of one is tried again on the spot: with one call in ten failing,
-a walk of forty calls retried as a whole would rarely get through before the orders it is
-looking for are cancelled by the platform.
+`getOrderIdByDaySeq` the order behind a number of a day, and `getOrderDetail` the order itself.
+Every number a walk resolves is remembered in `patrol_day_seqs`, so it is asked once; a number
+the platform fails to answer for is left for the next run, never skipped, and never fails the
+walk: one stubborn call must not hold back the orders the rest of the walk found. An order the
+patrol started is remembered too (`started_at`), so it is started once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import TypeVar
 
 import asyncpg
+from pydantic import ValidationError
 from temporalio import activity
 
 from activities.db import json_dumps
@@ -29,13 +31,21 @@ from schemas.records import Audience, Notification
 
 T = TypeVar("T")
 CALL_TRIES = 4
-"""Each platform call of a walk, before the walk itself fails (and Temporal retries it)."""
+"""Each platform call of a walk, tried again on the spot: with one call in ten failing, a walk
+started over for every failure would rarely get through before its orders are cancelled."""
+FAILURES_IN_A_ROW = 3
+"""Calls failing one after another before a walk stops asking: the platform is down, and what
+is left is asked on the next run."""
 
-CLOSED_ON_PLATFORM = {OrderStatus.CANCELLED, OrderStatus.COMPLETED}
+CLOSED_ON_PLATFORM = (OrderStatus.CANCELLED, OrderStatus.COMPLETED)
 OPEN_STAGES = (
     "received", "reviewing", "accepted", "assigned", "confirmed", "in_progress", "delivering",
     "on_hold",
 )  # fmt: skip
+
+
+def _ymd(day: date) -> str:
+    return day.strftime("%Y%m%d")
 
 
 async def _again(call: Callable[..., Awaitable[T]], *args: object) -> T:
@@ -47,6 +57,39 @@ async def _again(call: Callable[..., Awaitable[T]], *args: object) -> T:
                 raise
             await asyncio.sleep(0.2 * attempt)
     raise AssertionError("unreachable")
+
+
+class _Calls:
+    """The platform calls of one walk. A call that still fails after its tries raises to the
+    caller, which leaves its number or order for the next run; a refusal (806 for a number
+    the platform does not know) is an answer, not a failure."""
+
+    def __init__(self) -> None:
+        self.failures_in_a_row = 0
+
+    async def ask(self, call: Callable[..., Awaitable[T]], *args: object) -> T:
+        if self.failures_in_a_row >= FAILURES_IN_A_ROW:
+            raise MeituanError(f"not asked: {self.failures_in_a_row} calls in a row failed")
+        try:
+            value = await _again(call, *args)
+        except MeituanError as exc:
+            if exc.retryable:
+                self.failures_in_a_row += 1
+            raise
+        finally:
+            activity.heartbeat()
+        self.failures_in_a_row = 0
+        return value
+
+
+@dataclass
+class _Day:
+    """One store's day as a walk resolved it."""
+
+    store: str
+    date: date
+    last: int  # the day's latest number
+    unresolved: int = 0  # numbers, or missed orders, the platform did not answer for this time
 
 
 class Patrol:
@@ -63,67 +106,121 @@ class Patrol:
 
     @activity.defn
     async def patrol_store(self, inp: PatrolStore) -> StorePatrol:
+        """Today's sequence: every number resolved, every order compared (R2.1.2)."""
         store = inp.store_code
-        date = datetime.now(PLATFORM_TZ).strftime("%Y%m%d")
+        today = datetime.now(PLATFORM_TZ).date()
         latest = await _again(self._client.get_order_day_seq, store)
-        order_ids: list[str] = []
-        for seq in range(1, latest + 1):
-            order_ids.append(await self._order_at(store, date, seq))
-            activity.heartbeat(seq)
-        async with self._pool.acquire() as conn:
-            held = {
-                r["order_id"]: r["stage"]
-                for r in await conn.fetch(
-                    "SELECT order_id, stage FROM orders WHERE order_id = ANY($1::text[])",
-                    order_ids,
-                )
-            }
-        result = StorePatrol(store_code=store, platform_date=date, walked=latest)
-        for order_id in order_ids:
-            if order_id not in held:
-                detail = await _again(self._client.get_order_detail, int(order_id))
-                if detail.status in CLOSED_ON_PLATFORM:
-                    result.missed_and_closed.append(order_id)
-                else:
-                    result.missing.append(to_platform_order(detail))
-            elif held[order_id] in OPEN_STAGES:
-                platform_status = await _again(self._client.view_status, int(order_id))
-                if platform_status in CLOSED_ON_PLATFORM:
-                    result.mismatches.append(
-                        StatusMismatch(
-                            order_id=order_id,
-                            platform_status=platform_status,
-                            our_stage=held[order_id],
-                        )
-                    )
+        result = StorePatrol(store_code=store, platform_date=_ymd(today), walked=0)
+        await self._walk(_Calls(), _Day(store, today, latest), result)
         return result
 
-    async def _order_at(self, store: str, date: str, seq: int) -> str:
+    async def _walk(self, calls: _Calls, day: _Day, result: StorePatrol) -> None:
+        """Resolve the day's numbers, then compare its orders with our record."""
+        await self._resolve(calls, day)
+        await self._reconcile(calls, day, result)
+        result.unresolved += day.unresolved
+
+    # --- resolving numbers to orders -----------------------------------------------------------
+
+    async def _resolve(self, calls: _Calls, day: _Day) -> None:
+        """Ask for every number up to the latest that was not resolved before."""
+        known = await self._known(day)
+        for seq in range(1, day.last + 1):
+            if seq not in known and not await self._resolved(calls, day, seq):
+                day.unresolved += 1
+
+    async def _known(self, day: _Day) -> set[int]:
         async with self._pool.acquire() as conn:
-            known = await conn.fetchval(
-                "SELECT order_id FROM patrol_day_seqs"
-                " WHERE store_code = $1 AND platform_date = $2 AND day_seq = $3",
-                store,
-                date,
-                seq,
+            rows = await conn.fetch(
+                "SELECT day_seq FROM patrol_day_seqs WHERE store_code = $1 AND platform_date = $2",
+                day.store,
+                _ymd(day.date),
             )
-            if known is not None:
-                return str(known)
-            order_id = str(await _again(self._client.get_order_id_by_day_seq, store, seq, date))
+        return {r["day_seq"] for r in rows}
+
+    async def _resolved(self, calls: _Calls, day: _Day, seq: int) -> bool:
+        """False when the platform did not answer, or does not know the number yet (806 for a
+        number up to the latest): asked again on the next run, never skipped."""
+        try:
+            await self._lookup(calls, day, seq)
+        except MeituanError:
+            return False
+        return True
+
+    async def _lookup(self, calls: _Calls, day: _Day, seq: int) -> None:
+        """Resolve one number and remember it. Raises `MeituanError` (806: no such order)."""
+        order_id = await calls.ask(
+            self._client.get_order_id_by_day_seq, day.store, seq, _ymd(day.date)
+        )
+        async with self._pool.acquire() as conn:
             await conn.execute(
                 "INSERT INTO patrol_day_seqs (store_code, platform_date, day_seq, order_id)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                store,
-                date,
+                day.store,
+                _ymd(day.date),
                 seq,
-                order_id,
+                str(order_id),
             )
-            return order_id
+
+    # --- comparing the day's orders with our record --------------------------------------------
+
+    async def _reconcile(self, calls: _Calls, day: _Day, result: StorePatrol) -> None:
+        """Every resolved order of the day against our record; one on record or known started
+        is not looked at on the platform, but for a status mismatch while it is open."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT s.order_id, s.started_at IS NOT NULL AS started, o.stage
+                FROM patrol_day_seqs s LEFT JOIN orders o ON o.order_id = s.order_id
+                WHERE s.store_code = $1 AND s.platform_date = $2
+                ORDER BY s.day_seq
+                """,
+                day.store,
+                _ymd(day.date),
+            )
+        result.walked += len(rows)
+        for row in rows:
+            if row["stage"] is None and not row["started"]:
+                await self._missed(calls, row["order_id"], day, result)
+            elif row["stage"] in OPEN_STAGES:
+                await self._compare(calls, row["order_id"], row["stage"], result)
+
+    async def _missed(self, calls: _Calls, order_id: str, day: _Day, result: StorePatrol) -> None:
+        """An order on the platform that we do not hold: to be started while it is open."""
+        try:
+            detail = await calls.ask(self._client.get_order_detail, int(order_id))
+        except MeituanError:
+            day.unresolved += 1
+            return
+        if detail.status in CLOSED_ON_PLATFORM:
+            result.missed_and_closed.append(order_id)
+            return
+        try:
+            result.missing.append(to_platform_order(detail))
+        except ValidationError:
+            # As the gateway refuses such a push; the walk goes on, and so does the alarm.
+            activity.logger.exception("order %s on the platform cannot make an order", order_id)
+            day.unresolved += 1
+
+    async def _compare(self, calls: _Calls, order_id: str, stage: str, result: StorePatrol) -> None:
+        """R6.3.2 an order closed on the platform but open with us (a lost cancellation push).
+        Only a report: a failed call is left to the next run."""
+        try:
+            platform_status = await calls.ask(self._client.view_status, int(order_id))
+        except MeituanError:
+            return
+        if platform_status in CLOSED_ON_PLATFORM:
+            result.mismatches.append(
+                StatusMismatch(order_id=order_id, platform_status=platform_status, our_stage=stage)
+            )
+
+    # --- the report --------------------------------------------------------------------------
 
     @activity.defn
     async def record_patrol(self, report: PatrolReport) -> None:
-        """The reconciliation report; orders only the patrol found mean the push feed is failing."""
-        async with self._pool.acquire() as conn:
+        """The reconciliation report, and the orders whose workflows are now known to exist;
+        orders only the patrol found mean the push feed is failing."""
+        async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """
                 INSERT INTO patrol_reports (patrol_id, at, stores, walked, found, report)
@@ -137,8 +234,17 @@ class Patrol:
                 report.found,
                 json_dumps(report.model_dump(mode="json")),
             )
-        if not (report.found or report.missed_and_closed or report.mismatches):
-            return
+            # R2.1.2 started once: a later walk does not look at these again.
+            await conn.execute(
+                "UPDATE patrol_day_seqs SET started_at = $2"
+                " WHERE order_id = ANY($1::text[]) AND started_at IS NULL",
+                [*report.found, *report.raced],
+                report.at,
+            )
+        if report.found or report.missed_and_closed or report.mismatches:
+            await self._alert(report)
+
+    async def _alert(self, report: PatrolReport) -> None:
         text = (
             f"The patrol found {len(report.found)} order(s) the pushes missed "
             f"({', '.join(report.found) or '-'}), {len(report.missed_and_closed)} missed and "

@@ -27,10 +27,11 @@ class StatusMismatch(Model):
 class StorePatrol(Model):
     store_code: str
     platform_date: str
-    walked: int  # day sequence numbers checked
+    walked: int  # day sequence numbers resolved
     missing: list[PlatformOrder] = []  # on the platform, not with us
     missed_and_closed: list[str] = []  # missed, and already cancelled or done on the platform
     mismatches: list[StatusMismatch] = []
+    unresolved: int = 0  # numbers or orders the platform failed to answer for: asked next run
 
 
 class PatrolReport(Model):
@@ -42,3 +43,4 @@ class PatrolReport(Model):
     raced: list[str]  # started by a push while the patrol looked
     missed_and_closed: list[str]
     mismatches: list[StatusMismatch]
+    unresolved: int = 0

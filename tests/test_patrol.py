@@ -12,6 +12,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.patrol import CALL_TRIES
 from meituan.simulator.engine import Simulator
 from schemas.order import OrderInput, Stage
 from schemas.patrol import PatrolInput, PatrolReport
@@ -164,3 +165,37 @@ async def test_the_patrol_schedule_is_created_once_and_follows_the_policy(
     assert [i.every for i in described.schedule.spec.intervals] == [timedelta(minutes=4)]
     action = described.schedule.action
     assert getattr(action, "workflow", None) == "PatrolWorkflow"
+
+
+async def test_a_number_the_platform_fails_to_resolve_is_asked_again_on_the_next_run(
+    env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+) -> None:
+    """A lookup still failing after its tries costs its own number, not the walk: the walk
+    ends in one attempt with what it found, and the next run resolves the number."""
+    sim: Simulator = platform.sim
+    first, second = (sim.create_order({"app_poi_code": STORE}, push=False) for _ in range(2))
+    sim.config.faults.fail_next = {"order/getOrderIdByDaySeq": CALL_TRIES}  # first's number
+    try:
+        handle = await env.client.start_workflow(
+            PatrolWorkflow.run,
+            PatrolInput(stores=[STORE]),
+            id="patrol-test-unresolved",
+            task_queue=QUEUE,
+        )
+        report = await handle.result()
+    finally:
+        sim.config.faults.fail_next = {}
+    assert report.found == [str(second.order_id)] and report.unresolved == 1
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
+    assert set(attempts) == {1}
+
+    again = await patrol(env, "unresolved-again")
+
+    assert again.found == [str(first.order_id)] and again.unresolved == 0
+    for order in (first, second):  # at rest: ended mid-step, the test server stalls
+        started = env.client.get_workflow_handle_for(OrderWorkflow.run, f"order-{order.order_id}")
+        await at_stage(started, Stage.IN_PROGRESS)

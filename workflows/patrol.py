@@ -47,6 +47,7 @@ class PatrolWorkflow:
             raced=raced,
             missed_and_closed=[o for w in walks for o in w.missed_and_closed],
             mismatches=[m for w in walks for m in w.mismatches],
+            unresolved=sum(w.unresolved for w in walks),
         )
         await workflow.execute_activity_method(
             Patrol.record_patrol,
