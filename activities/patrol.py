@@ -6,7 +6,9 @@ The platform has no list-by-time call: `getOrderDaySeq` gives today's latest seq
 Every number a walk resolves is remembered in `patrol_day_seqs`, so it is asked once; a number
 the platform fails to answer for is left for the next run, never skipped, and never fails the
 walk: one stubborn call must not hold back the orders the rest of the walk found. An order the
-patrol started is remembered too (`started_at`), so it is started once.
+patrol started is remembered too (`started_at`), so it is started once. A missed order the
+platform has already cancelled is started too, cancelled: its cancellation push may have been
+lost as well, and then nothing else would ever put it on record.
 """
 
 from __future__ import annotations
@@ -24,9 +26,16 @@ from temporalio import activity
 from activities.db import json_dumps
 from activities.notify import Notifier
 from meituan.client import PLATFORM_TZ, MeituanClient, MeituanError
-from meituan.codes import OrderStatus
+from meituan.codes import OrderStatus, PlatformCancelReason
 from meituan.intake import to_platform_order
-from schemas.patrol import PatrolReport, PatrolStore, StatusMismatch, StorePatrol
+from schemas.order import PlatformCancel
+from schemas.patrol import (
+    CancelledOrder,
+    PatrolReport,
+    PatrolStore,
+    StatusMismatch,
+    StorePatrol,
+)
 from schemas.records import Audience, Notification
 
 T = TypeVar("T")
@@ -42,6 +51,11 @@ OPEN_STAGES = (
     "received", "reviewing", "accepted", "assigned", "confirmed", "in_progress", "delivering",
     "on_hold",
 )  # fmt: skip
+CANCELLED_UNSEEN = PlatformCancel(
+    reason_code=PlatformCancelReason.OTHER,
+    reason="cancelled on the platform before the order reached us (found by the patrol)",
+)
+"""`getOrderDetail` does not say why an order was cancelled."""
 
 
 def _ymd(day: date) -> str:
@@ -186,7 +200,9 @@ class Patrol:
                 await self._compare(calls, row["order_id"], row["stage"], result)
 
     async def _missed(self, calls: _Calls, order_id: str, day: _Day, result: StorePatrol) -> None:
-        """An order on the platform that we do not hold: to be started while it is open."""
+        """An order on the platform that we do not hold: to be started, cancelled when the
+        platform cancelled it (R2.1.2: its cancellation push may be lost too, and then the
+        patrol is the only way to it). One done on the platform is only reported."""
         try:
             detail = await calls.ask(self._client.get_order_detail, int(order_id))
         except MeituanError:
@@ -194,13 +210,19 @@ class Patrol:
             return
         if detail.status in CLOSED_ON_PLATFORM:
             result.missed_and_closed.append(order_id)
+        if detail.status == OrderStatus.COMPLETED:
             return
         try:
-            result.missing.append(to_platform_order(detail))
+            order = to_platform_order(detail)
         except ValidationError:
             # As the gateway refuses such a push; the walk goes on, and so does the alarm.
             activity.logger.exception("order %s on the platform cannot make an order", order_id)
             day.unresolved += 1
+            return
+        if detail.status == OrderStatus.CANCELLED:
+            result.cancelled.append(CancelledOrder(order=order, cancel=CANCELLED_UNSEEN))
+        else:
+            result.missing.append(order)
 
     async def _compare(self, calls: _Calls, order_id: str, stage: str, result: StorePatrol) -> None:
         """R6.3.2 an order closed on the platform but open with us (a lost cancellation push).
@@ -247,9 +269,9 @@ class Patrol:
     async def _alert(self, report: PatrolReport) -> None:
         text = (
             f"The patrol found {len(report.found)} order(s) the pushes missed "
-            f"({', '.join(report.found) or '-'}), {len(report.missed_and_closed)} missed and "
-            f"already closed, {len(report.mismatches)} status mismatch(es). "
-            "Check the push feed and raise it with the platform."
+            f"({', '.join(report.found) or '-'}); {len(report.missed_and_closed)} missed order(s) "
+            f"were already closed on the platform; {len(report.mismatches)} status "
+            "mismatch(es). Check the push feed and raise it with the platform."
         )
         for audience in (Audience.SUPERVISOR, Audience.PLATFORM_LIAISON):
             await self._notifier.notify(

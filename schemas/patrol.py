@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from schemas.base import Model
-from schemas.order import PlatformOrder
+from schemas.order import PlatformCancel, PlatformOrder
 
 
 class PatrolInput(Model):
@@ -24,6 +24,14 @@ class StatusMismatch(Model):
     our_stage: str
 
 
+class CancelledOrder(Model):
+    """Missed, and cancelled on the platform before anyone saw it: started cancelled, so the
+    order is on record and counted like any other (R2.1.2, R4.3)."""
+
+    order: PlatformOrder
+    cancel: PlatformCancel
+
+
 class StorePatrol(Model):
     store_code: str
     platform_date: str
@@ -31,6 +39,7 @@ class StorePatrol(Model):
     missing: list[PlatformOrder] = []  # on the platform, not with us
     missed_and_closed: list[str] = []  # missed, and already cancelled or done on the platform
     mismatches: list[StatusMismatch] = []
+    cancelled: list[CancelledOrder] = []  # the missed ones the platform had cancelled
     unresolved: int = 0  # numbers or orders the platform failed to answer for: asked next run
 
 

@@ -3,12 +3,14 @@
 Run by the Temporal Schedule `order-patrol`. Every order the platform holds and we do not is
 started as its own OrderWorkflow (`order-<order_id>`, source "patrol"), abandoned by the
 patrol so it lives on after the patrol ends; a push that arrives at the same moment simply
-wins the start.
+wins the start. One the platform had already cancelled is started cancelled, so that it is on
+record all the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 from temporalio import workflow
@@ -17,7 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.patrol import Patrol
-    from schemas.order import OrderInput, PlatformOrder
+    from schemas.order import OrderInput, PlatformCancel, PlatformOrder
     from schemas.patrol import PatrolInput, PatrolReport, PatrolStore, StorePatrol
     from workflows.activity_options import RETRY
     from workflows.order import OrderWorkflow
@@ -36,8 +38,8 @@ class PatrolWorkflow:
         walks = await asyncio.gather(*(self._walk(store) for store in stores))
         found: list[str] = []
         raced: list[str] = []
-        for order in (o for walk in walks for o in walk.missing):
-            (found if await self._start(order) else raced).append(order.order_id)
+        for order, cancel in _to_start(walks):
+            (found if await self._start(order, cancel) else raced).append(order.order_id)
         report = PatrolReport(
             patrol_id=workflow.info().workflow_id + "/" + workflow.info().run_id,
             at=workflow.now(),
@@ -66,12 +68,12 @@ class PatrolWorkflow:
             retry_policy=RETRY,
         )
 
-    async def _start(self, order: PlatformOrder) -> bool:
+    async def _start(self, order: PlatformOrder, cancel: PlatformCancel | None) -> bool:
         """False when the order's workflow already exists (its push came in meanwhile)."""
         try:
             await workflow.start_child_workflow(
                 OrderWorkflow.run,
-                OrderInput(order=order, source="patrol"),
+                OrderInput(order=order, source="patrol", platform_cancel=cancel),
                 id=f"order-{order.order_id}",
                 # One run per order, ever: an order that ended before it was on record (and so
                 # looks missing) is not started again.
@@ -81,3 +83,17 @@ class PatrolWorkflow:
         except WorkflowAlreadyStartedError:
             return False
         return True
+
+
+def _to_start(
+    walks: Sequence[StorePatrol],
+) -> Iterator[tuple[PlatformOrder, PlatformCancel | None]]:
+    """The orders the walks found missing, open ones first. No patch guards the cancelled
+    ones (R2.1.2): they come from the walks' results in the history, which walks recorded
+    before them leave empty, so an older history replays with the same commands."""
+    for walk in walks:
+        for order in walk.missing:
+            yield order, None
+    for walk in walks:
+        for cancelled in walk.cancelled:
+            yield cancelled.order, cancelled.cancel
