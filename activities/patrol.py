@@ -9,6 +9,12 @@ walk: one stubborn call must not hold back the orders the rest of the walk found
 patrol started is remembered too (`started_at`), so it is started once. A missed order the
 platform has already cancelled is started too, cancelled: its cancellation push may have been
 lost as well, and then nothing else would ever put it on record.
+
+The last orders before midnight (platform time) are on the previous day's sequence, which
+`getOrderDaySeq` no longer shows. After midnight the patrol also walks the previous day, asking
+for the numbers after the last it knows until the platform answers 806 (no such order): for
+`ORDERFLOW_PATROL_PREVIOUS_DAY_MINUTES` at least, then until one walk finds every number of the
+day resolved and every order on record or started (`patrol_days`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import TypeVar
 
 import asyncpg
@@ -25,7 +31,8 @@ from temporalio import activity
 
 from activities.db import json_dumps
 from activities.notify import Notifier
-from meituan.client import PLATFORM_TZ, MeituanClient, MeituanError
+from activities.settings import env_int
+from meituan.client import PLATFORM_TZ, MeituanClient, MeituanError, OrderNotFound
 from meituan.codes import OrderStatus, PlatformCancelReason
 from meituan.intake import to_platform_order
 from schemas.order import PlatformCancel
@@ -45,6 +52,9 @@ started over for every failure would rarely get through before its orders are ca
 FAILURES_IN_A_ROW = 3
 """Calls failing one after another before a walk stops asking: the platform is down, and what
 is left is asked on the next run."""
+PREVIOUS_DAY = timedelta(minutes=env_int("ORDERFLOW_PATROL_PREVIOUS_DAY_MINUTES", 60))
+"""How long after midnight the previous day is walked whatever it shows (its last numbers may
+reach the platform's index late); after that, until a walk finds it settled."""
 
 CLOSED_ON_PLATFORM = (OrderStatus.CANCELLED, OrderStatus.COMPLETED)
 OPEN_STAGES = (
@@ -56,6 +66,10 @@ CANCELLED_UNSEEN = PlatformCancel(
     reason="cancelled on the platform before the order reached us (found by the patrol)",
 )
 """`getOrderDetail` does not say why an order was cancelled."""
+
+
+def _platform_now() -> datetime:
+    return datetime.now(PLATFORM_TZ)
 
 
 def _ymd(day: date) -> str:
@@ -76,7 +90,7 @@ async def _again(call: Callable[..., Awaitable[T]], *args: object) -> T:
 class _Calls:
     """The platform calls of one walk. A call that still fails after its tries raises to the
     caller, which leaves its number or order for the next run; a refusal (806 for a number
-    the platform does not know) is an answer, not a failure."""
+    past the day's last) is an answer, not a failure."""
 
     def __init__(self) -> None:
         self.failures_in_a_row = 0
@@ -102,15 +116,24 @@ class _Day:
 
     store: str
     date: date
-    last: int  # the day's latest number
+    last: int | None  # the day's last number, once known (today's latest, or 806 after it)
     unresolved: int = 0  # numbers, or missed orders, the platform did not answer for this time
 
 
 class Patrol:
-    def __init__(self, pool: asyncpg.Pool, client: MeituanClient) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        client: MeituanClient,
+        *,
+        clock: Callable[[], datetime] = _platform_now,
+        previous_day: timedelta = PREVIOUS_DAY,
+    ) -> None:
         self._pool = pool
         self._client = client
         self._notifier = Notifier(pool)
+        self._clock = clock
+        self._previous_day = previous_day
 
     @activity.defn
     async def patrol_stores(self) -> list[str]:
@@ -120,28 +143,48 @@ class Patrol:
 
     @activity.defn
     async def patrol_store(self, inp: PatrolStore) -> StorePatrol:
-        """Today's sequence: every number resolved, every order compared (R2.1.2)."""
+        """Today's sequence, and the previous day's until it is settled (R2.1.2)."""
         store = inp.store_code
-        today = datetime.now(PLATFORM_TZ).date()
+        now = self._clock().astimezone(PLATFORM_TZ)
+        today = now.date()
         latest = await _again(self._client.get_order_day_seq, store)
         result = StorePatrol(store_code=store, platform_date=_ymd(today), walked=0)
-        await self._walk(_Calls(), _Day(store, today, latest), result)
+        calls = _Calls()
+        await self._walk(calls, _Day(store, today, latest), result)
+        previous = today - timedelta(days=1)
+        if not await self._settled(store, previous):
+            result.previous_date = _ymd(previous)
+            day = _Day(store, previous, last=None)
+            if await self._walk(calls, day, result) and self._may_settle(now):
+                await self._settle(day, now)
         return result
 
-    async def _walk(self, calls: _Calls, day: _Day, result: StorePatrol) -> None:
-        """Resolve the day's numbers, then compare its orders with our record."""
+    def _may_settle(self, now: datetime) -> bool:
+        """Only a walk begun `previous_day` after midnight settles the day before: its last
+        numbers may reach the platform's index a little late."""
+        midnight = datetime.combine(now.date(), time(), PLATFORM_TZ)
+        return now - midnight >= self._previous_day
+
+    async def _walk(self, calls: _Calls, day: _Day, result: StorePatrol) -> bool:
+        """Resolve the day's numbers, then compare its orders with our record. True when the
+        day is settled: its last number known, every number resolved, every order settled."""
         await self._resolve(calls, day)
-        await self._reconcile(calls, day, result)
+        settled = await self._reconcile(calls, day, result)
         result.unresolved += day.unresolved
+        return settled and day.last is not None and day.unresolved == 0
 
     # --- resolving numbers to orders -----------------------------------------------------------
 
     async def _resolve(self, calls: _Calls, day: _Day) -> None:
-        """Ask for every number up to the latest that was not resolved before."""
+        """Ask for every number not resolved before, up to today's latest; for a past day, up
+        to the highest remembered and then on past it until the platform has no such order."""
         known = await self._known(day)
-        for seq in range(1, day.last + 1):
+        top = day.last if day.last is not None else max(known, default=0)
+        for seq in range(1, top + 1):
             if seq not in known and not await self._resolved(calls, day, seq):
                 day.unresolved += 1
+        if day.last is None:
+            day.last = await self._probe(calls, day, top)
 
     async def _known(self, day: _Day) -> set[int]:
         async with self._pool.acquire() as conn:
@@ -154,12 +197,26 @@ class Patrol:
 
     async def _resolved(self, calls: _Calls, day: _Day, seq: int) -> bool:
         """False when the platform did not answer, or does not know the number yet (806 for a
-        number up to the latest): asked again on the next run, never skipped."""
+        number up to today's latest): asked again on the next run, never skipped."""
         try:
             await self._lookup(calls, day, seq)
         except MeituanError:
             return False
         return True
+
+    async def _probe(self, calls: _Calls, day: _Day, after: int) -> int | None:
+        """A past day's last number: the numbers after `after` resolved one by one until the
+        platform answers 806. None when it failed first: the end is looked for next run."""
+        seq = after
+        while True:
+            try:
+                await self._lookup(calls, day, seq + 1)
+            except OrderNotFound:
+                return seq
+            except MeituanError:
+                day.unresolved += 1
+                return None
+            seq += 1
 
     async def _lookup(self, calls: _Calls, day: _Day, seq: int) -> None:
         """Resolve one number and remember it. Raises `MeituanError` (806: no such order)."""
@@ -178,9 +235,10 @@ class Patrol:
 
     # --- comparing the day's orders with our record --------------------------------------------
 
-    async def _reconcile(self, calls: _Calls, day: _Day, result: StorePatrol) -> None:
+    async def _reconcile(self, calls: _Calls, day: _Day, result: StorePatrol) -> bool:
         """Every resolved order of the day against our record; one on record or known started
-        is not looked at on the platform, but for a status mismatch while it is open."""
+        is not looked at on the platform, but for a status mismatch while it is open. True
+        when each one is on record, known started, or done on the platform."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 """
@@ -193,36 +251,40 @@ class Patrol:
                 _ymd(day.date),
             )
         result.walked += len(rows)
+        settled = True
         for row in rows:
             if row["stage"] is None and not row["started"]:
-                await self._missed(calls, row["order_id"], day, result)
+                settled = await self._missed(calls, row["order_id"], day, result) and settled
             elif row["stage"] in OPEN_STAGES:
                 await self._compare(calls, row["order_id"], row["stage"], result)
+        return settled
 
-    async def _missed(self, calls: _Calls, order_id: str, day: _Day, result: StorePatrol) -> None:
+    async def _missed(self, calls: _Calls, order_id: str, day: _Day, result: StorePatrol) -> bool:
         """An order on the platform that we do not hold: to be started, cancelled when the
         platform cancelled it (R2.1.2: its cancellation push may be lost too, and then the
-        patrol is the only way to it). One done on the platform is only reported."""
+        patrol is the only way to it). One done on the platform is only reported, and is the
+        only one settled here: nothing is left to start."""
         try:
             detail = await calls.ask(self._client.get_order_detail, int(order_id))
         except MeituanError:
             day.unresolved += 1
-            return
+            return False
         if detail.status in CLOSED_ON_PLATFORM:
             result.missed_and_closed.append(order_id)
         if detail.status == OrderStatus.COMPLETED:
-            return
+            return True
         try:
             order = to_platform_order(detail)
         except ValidationError:
             # As the gateway refuses such a push; the walk goes on, and so does the alarm.
             activity.logger.exception("order %s on the platform cannot make an order", order_id)
             day.unresolved += 1
-            return
+            return False
         if detail.status == OrderStatus.CANCELLED:
             result.cancelled.append(CancelledOrder(order=order, cancel=CANCELLED_UNSEEN))
         else:
             result.missing.append(order)
+        return False
 
     async def _compare(self, calls: _Calls, order_id: str, stage: str, result: StorePatrol) -> None:
         """R6.3.2 an order closed on the platform but open with us (a lost cancellation push).
@@ -234,6 +296,28 @@ class Patrol:
         if platform_status in CLOSED_ON_PLATFORM:
             result.mismatches.append(
                 StatusMismatch(order_id=order_id, platform_status=platform_status, our_stage=stage)
+            )
+
+    # --- the previous day --------------------------------------------------------------------
+
+    async def _settled(self, store: str, day: date) -> bool:
+        async with self._pool.acquire() as conn:
+            found = await conn.fetchval(
+                "SELECT 1 FROM patrol_days WHERE store_code = $1 AND platform_date = $2",
+                store,
+                _ymd(day),
+            )
+        return found is not None
+
+    async def _settle(self, day: _Day, now: datetime) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO patrol_days (store_code, platform_date, last_seq, settled_at)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                day.store,
+                _ymd(day.date),
+                day.last,
+                now,
             )
 
     # --- the report --------------------------------------------------------------------------

@@ -34,13 +34,14 @@ class CancelledOrder(Model):
 
 class StorePatrol(Model):
     store_code: str
-    platform_date: str
-    walked: int  # day sequence numbers resolved
+    platform_date: str  # today, platform time
+    walked: int  # day sequence numbers resolved, today's and the previous day's
     missing: list[PlatformOrder] = []  # on the platform, not with us
     missed_and_closed: list[str] = []  # missed, and already cancelled or done on the platform
     mismatches: list[StatusMismatch] = []
     cancelled: list[CancelledOrder] = []  # the missed ones the platform had cancelled
     unresolved: int = 0  # numbers or orders the platform failed to answer for: asked next run
+    previous_date: str | None = None  # the day before, walked until it is settled
 
 
 class PatrolReport(Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import asyncpg
@@ -15,7 +15,8 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.patrol import CALL_TRIES
+from activities.patrol import CALL_TRIES, PREVIOUS_DAY, Patrol
+from meituan.client import PLATFORM_TZ
 from meituan.codes import DealOpType, PlatformCancelReason
 from meituan.simulator.engine import AUTO_CANCEL_REASON, Simulator
 from schemas.order import OrderInput, Stage
@@ -27,7 +28,7 @@ from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.doubles import Business
-from tests.orders import GOODS_STORE, Handle, at_stage, platform_order, until
+from tests.orders import GOODS_STORE, Handle, at_stage, has_event, platform_order, until
 from tests.real_stack import QUEUE, one, place
 from tests.real_stack import platform as platform
 from tests.real_stack import real_worker as real_worker
@@ -36,6 +37,9 @@ from workflows.order import OrderWorkflow
 from workflows.patrol import PatrolWorkflow
 
 STORE = "SH-PD-002"
+QUIET_STORE = "SH-XH-001"
+"""Not patrolled by the other tests, which settle the previous day of theirs at once: their
+patrols run long after midnight, when no order can join that day any more."""
 LIVE_QUEUE = "orders-live"
 
 
@@ -171,13 +175,21 @@ async def test_the_patrol_schedule_is_created_once_and_follows_the_policy(
     assert getattr(action, "workflow", None) == "PatrolWorkflow"
 
 
+PATROL_STEPS = ("patrol_stores", "patrol_store", "record_patrol")
+
+
 @dataclass
 class Live:
-    """The real activities on a real Temporal dev server. For patrols whose orders end on their
-    own: on the time-skipping server an abandoned child that completes stops time skipping for
-    the rest of the session (temporalio/sdk-java#2392)."""
+    """The real activities on a real Temporal dev server, with the patrol's clock in the test's
+    hands (`at`; None: the platform's time now). For patrols whose orders end on their own: on
+    the time-skipping server an abandoned child that completes stops time skipping for the rest
+    of the session (temporalio/sdk-java#2392)."""
 
     env: WorkflowEnvironment
+    at: datetime | None = None
+
+    def now(self) -> datetime:
+        return self.at or datetime.now(PLATFORM_TZ)
 
     async def patrol(self, name: str, store: str = STORE) -> PatrolReport:
         return await self.env.client.execute_workflow(
@@ -195,14 +207,18 @@ class Live:
 async def live(
     dev_server: WorkflowEnvironment, demo_pool: asyncpg.Pool, platform: Any
 ) -> AsyncIterator[Live]:
+    live = Live(dev_server)
     client = platform.client()
+    walk = Patrol(demo_pool, client, clock=live.now)
+    patrol_steps = [walk.patrol_stores, walk.patrol_store, walk.record_patrol]
+    steps = [a for a in build_activities(demo_pool, client) if a.__name__ not in PATROL_STEPS]
     async with Worker(
         dev_server.client,
         task_queue=LIVE_QUEUE,
         workflows=WORKFLOWS,
-        activities=build_activities(demo_pool, client),
+        activities=[*steps, *patrol_steps],
     ):
-        yield Live(dev_server)
+        yield live
     await client.aclose()
 
 
@@ -265,3 +281,38 @@ async def test_a_number_the_platform_fails_to_resolve_is_asked_again_on_the_next
     for order in (first, second):  # at rest: ended mid-step, the test server stalls
         started = env.client.get_workflow_handle_for(OrderWorkflow.run, f"order-{order.order_id}")
         await at_stage(started, Stage.IN_PROGRESS)
+
+
+async def test_a_patrol_just_after_midnight_finds_the_previous_days_last_order(
+    live: Live, demo_pool: asyncpg.Pool, platform: Any
+) -> None:
+    """An order of 23:58:30 whose push never came is on the previous day's sequence, which
+    `getOrderDaySeq` no longer shows after midnight: the patrol walks that day too, from what
+    it remembers on until the platform has no such order (806), and stops once the day is
+    settled (R2.1.2)."""
+    sim: Simulator = platform.sim
+    midnight = datetime.combine(datetime.now(PLATFORM_TZ).date(), time(), PLATFORM_TZ)
+    yesterday = (midnight - timedelta(days=1)).strftime("%Y%m%d")
+    ctime = int((midnight - timedelta(seconds=90)).timestamp())
+    late = sim.create_order({"app_poi_code": QUIET_STORE, "ctime": ctime}, push=False)
+    assert (late.date, late.order.day_seq) == (yesterday, 1)
+
+    live.at = midnight + timedelta(minutes=5)
+    report = await live.patrol("midnight", QUIET_STORE)
+
+    assert report.found == [str(late.order_id)]
+    source = "SELECT source FROM orders WHERE order_id = $1"
+    await has_event(live.order(late.order_id), "received")
+    assert await one(demo_pool, source, str(late.order_id)) == "patrol"
+
+    live.at = midnight + PREVIOUS_DAY + timedelta(minutes=1)
+    await live.patrol("midnight-settles", QUIET_STORE)
+    settled = "SELECT last_seq FROM patrol_days WHERE store_code = $1 AND platform_date = $2"
+    assert await one(demo_pool, settled, QUIET_STORE, yesterday) == 1
+    calls_before = len(sim.api_log)
+    await live.patrol("midnight-settled", QUIET_STORE)
+    assert not [
+        c
+        for c in sim.api_log[calls_before:]
+        if c.name == "order/getOrderIdByDaySeq" and c.params["date_time"] == yesterday
+    ]  # a settled day is not walked again
