@@ -95,9 +95,8 @@ class PlatformCancel(Model):
 
     reason_code: int  # the platform's reason, e.g. 1001 not confirmed in time
     reason: str = ""
-    deal_op_type: int | None = (
-        None  # 1 user, 2 merchant, 3 support, 4 BD, 5 system, 6 open platform
-    )
+    # Who cancelled: 1 user, 2 merchant, 3 support, 4 BD, 5 system, 6 open platform.
+    deal_op_type: int | None = None
 
 
 class OrderInput(Model):

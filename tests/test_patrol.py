@@ -94,11 +94,18 @@ async def test_orders_the_pushes_missed_are_found_started_and_reported(
 async def test_a_walk_gets_through_a_flaky_platform_in_one_attempt(
     own_env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
 ) -> None:
-    """One platform call in five failing: each call of the walk is tried again on the spot, so
+    """Each call the walk makes fails once or twice first: it is tried again on the spot, so
     the walk is not started over (and the missed orders are found while still open)."""
     sim: Simulator = platform.sim
     dropped = [sim.create_order({"app_poi_code": STORE}, push=False) for _ in range(3)]
-    sim.config.faults.api_error_rate = 0.2
+    sim.config.faults.fail_next.update(
+        {
+            "order/getOrderDaySeq": 1,
+            "order/getOrderIdByDaySeq": 2,
+            "order/getOrderDetail": 2,
+            "order/viewstatus": 1,
+        }
+    )
     try:
         handle = await own_env.client.start_workflow(
             PatrolWorkflow.run,
@@ -108,7 +115,7 @@ async def test_a_walk_gets_through_a_flaky_platform_in_one_attempt(
         )
         report = await handle.result()
     finally:
-        sim.config.faults.api_error_rate = 0.0
+        sim.config.faults.fail_next.clear()
     assert set(report.found) == {str(o.order_id) for o in dropped}
     attempts = [
         e.activity_task_started_event_attributes.attempt
@@ -250,7 +257,7 @@ async def test_an_order_the_platform_cancelled_before_anyone_saw_it_is_started_c
 
 
 async def test_a_number_the_platform_fails_to_resolve_is_asked_again_on_the_next_run(
-    env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+    own_env: WorkflowEnvironment, real_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
 ) -> None:
     """A lookup still failing after its tries costs its own number, not the walk: the walk
     ends in one attempt with what it found, and the next run resolves the number."""
@@ -258,7 +265,7 @@ async def test_a_number_the_platform_fails_to_resolve_is_asked_again_on_the_next
     first, second = (sim.create_order({"app_poi_code": STORE}, push=False) for _ in range(2))
     sim.config.faults.fail_next = {"order/getOrderIdByDaySeq": CALL_TRIES}  # first's number
     try:
-        handle = await env.client.start_workflow(
+        handle = await own_env.client.start_workflow(
             PatrolWorkflow.run,
             PatrolInput(stores=[STORE]),
             id="patrol-test-unresolved",
@@ -275,11 +282,13 @@ async def test_a_number_the_platform_fails_to_resolve_is_asked_again_on_the_next
     ]
     assert set(attempts) == {1}
 
-    again = await patrol(env, "unresolved-again")
+    again = await patrol(own_env, "unresolved-again")
 
     assert again.found == [str(first.order_id)] and again.unresolved == 0
     for order in (first, second):  # at rest: ended mid-step, the test server stalls
-        started = env.client.get_workflow_handle_for(OrderWorkflow.run, f"order-{order.order_id}")
+        started = own_env.client.get_workflow_handle_for(
+            OrderWorkflow.run, f"order-{order.order_id}"
+        )
         await at_stage(started, Stage.IN_PROGRESS)
 
 
