@@ -569,10 +569,20 @@ class Gateway:
         return Held.CLOSED
 
     async def _on_record(self, order_id: int) -> str | None:
-        """The order's stage in the system of record, when the gateway has one."""
+        """The order's stage in the system of record, when the gateway can read it.
+
+        A database that is down does not hold pushes up: the order is handed to Temporal as
+        if never recorded. Only an order that ended, had its workflow deleted past the
+        retention, and is pushed again while the database is down would run twice; refusing
+        every push meanwhile would leave the platform's retries and the patrol to find them."""
         if self.pool is None:
             return None
-        return await stage_on_record(self.pool, str(order_id))
+        try:
+            async with asyncio.timeout(self.settings.temporal_timeout_s / 2):
+                return await stage_on_record(self.pool, str(order_id))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            log.warning("order %s: the record could not be read (%s)", order_id, exc)
+            return None
 
     # -- rejected pushes -------------------------------------------------------------------------
 

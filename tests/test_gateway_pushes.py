@@ -291,3 +291,15 @@ async def test_a_person_sees_what_was_kept(
     )
     assert text.returncode == 0 and "privacy-downgrade" in text.stdout
     assert "SH-PD-002" not in text.stdout  # the list names orders, not what pushes carry
+
+
+async def test_a_database_that_is_down_does_not_hold_an_order_up(
+    running: RunningSimulator, dev_server: WorkflowEnvironment, demo_pool: asyncpg.Pool, pg_dsn: str
+) -> None:
+    database = await demo_pool.fetchval("SELECT current_database()")
+    gone = await db.connect(db.with_database(pg_dsn, database), max_size=1)
+    await gone.close()  # as good as a database that went down
+    sim_order = new_order(running)
+    async with gateway_client(dev_server, running, gone) as http:
+        assert is_ok(await push_order(http, sim_order.current()))
+    assert await exists(dev_server.client, sim_order.order_id)
