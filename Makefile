@@ -18,7 +18,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy schemas workflows activities meituan workers starter
+	$(BIN)/mypy schemas meituan infra activities workflows analytics workers starter localstack
 
 test: lint typecheck
 	$(BIN)/pytest -q
@@ -30,7 +30,7 @@ test-repeat:
 	.ci/repeat $(N) $(P)
 
 demo: $(STAMP)
-	$(BIN)/python -m starter.demo
+	$(BIN)/python -m localstack.demo
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -26,8 +26,8 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.db import Conn
-from activities.settings import BUSINESS_TZ, env_choice, env_float
+from infra.database import Conn
+from infra.settings import BUSINESS_TZ, env_choice, env_float
 from schemas.resources import Assignee, AssignInput, ReleaseAssignment
 
 SHIFTS = env_choice("ORDERFLOW_SHIFTS", "prefer", ("require", "prefer", "ignore"))

@@ -16,8 +16,8 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.db import Conn
-from activities.settings import env_int
+from infra.database import Conn
+from infra.settings import env_int
 from schemas.resources import Booking, BookService, OrderRef
 
 DEFAULT_SERVICE_MINUTES = env_int("ORDERFLOW_DEFAULT_SERVICE_MINUTES", 60)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
-from activities.settings import env_int
+from infra.settings import env_int
 from schemas.records import CreditEvent, CreditEventKind
 
 CREDIT_INITIAL = env_int("ORDERFLOW_CREDIT_INITIAL", 100)

@@ -18,7 +18,7 @@ import asyncpg
 from temporalio import activity
 
 from activities.channels import Channel, channel_from_env
-from activities.db import Conn
+from infra.database import Conn
 from schemas.records import Audience, Notification
 
 PLATFORM_LIAISON = os.environ.get("ORDERFLOW_PLATFORM_LIAISON", "").strip() or None

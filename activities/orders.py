@@ -7,7 +7,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.credit import CREDIT_INITIAL
-from activities.db import Conn
 from activities.rules import (
     box_total,
     customer_id_for,
@@ -15,7 +14,8 @@ from activities.rules import (
     discount_total,
     items_total,
 )
-from activities.settings import CUSTOMER_ID_SALT
+from infra.database import Conn
+from infra.settings import CUSTOMER_ID_SALT
 from schemas.anomaly import AnomalyRecord
 from schemas.feedback import FeedbackCase
 from schemas.order import OrderType

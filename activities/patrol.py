@@ -29,9 +29,9 @@ import asyncpg
 from pydantic import ValidationError
 from temporalio import activity
 
-from activities.db import json_dumps
 from activities.notify import Notifier
-from activities.settings import env_int
+from infra.database import json_dumps
+from infra.settings import env_int
 from meituan.client import PLATFORM_TZ, MeituanClient, MeituanError, OrderNotFound
 from meituan.codes import OrderStatus, PlatformCancelReason
 from meituan.intake import to_platform_order

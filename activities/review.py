@@ -10,7 +10,6 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.db import Conn
 from activities.rules import (
     CatalogueEntry,
     CustomerStanding,
@@ -21,6 +20,7 @@ from activities.rules import (
     item_quantities,
     review,
 )
+from infra.database import Conn
 from schemas.order import OrderType, PlatformOrder
 from schemas.review import ReviewInput, ReviewVerdict
 

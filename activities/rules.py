@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from activities.settings import env_decimal, env_int
+from infra.settings import env_decimal, env_int
 from schemas.order import DeliveryMode, OrderType, PlatformOrder
 from schemas.review import AnomalyKind, Outcome, ReviewVerdict, RuleFailure
 

@@ -15,8 +15,8 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.db import Conn
 from activities.rules import item_quantities
+from infra.database import Conn
 from schemas.resources import OrderRef, ReserveStock, StockLine, StockReservation
 
 

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from activities import db
-from starter.devstack import Database, TemporalServer, database, temporal_dev_server
+from infra import database as db
+from localstack.devstack import Database, TemporalServer, database, temporal_dev_server
 
 DOC = db.REPO_ROOT / "docs" / "benchmarks.md"
 T = TypeVar("T")

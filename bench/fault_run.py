@@ -41,11 +41,9 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Replayer
 
-from activities import db
 from bench import common
-from meituan.pushes import PushKind
-from meituan.simulator import Faults, SimConfig
-from starter.demo import (
+from infra import database as db
+from localstack.demo import (
     POLICY_FILE,
     Check,
     DemoOptions,
@@ -54,7 +52,7 @@ from starter.demo import (
     order_lookup,
     summarise,
 )
-from starter.devstack import (
+from localstack.devstack import (
     Database,
     Say,
     TemporalServer,
@@ -68,7 +66,9 @@ from starter.devstack import (
     temporal_dev_server,
     wait_for_pollers,
 )
-from starter.staff import Staff, StaffSettings
+from localstack.simulator import Faults, SimConfig
+from localstack.staff import Staff, StaffSettings
+from meituan.pushes import PushKind
 from workers.registry import WORKFLOWS
 
 FAULT_DATABASE = "orderflow_faults"

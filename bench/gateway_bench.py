@@ -34,14 +34,14 @@ import httpx
 from temporalio.client import Client
 
 from bench import common
+from infra.temporal import TASK_QUEUE
+from localstack.devstack import connect_temporal, free_port, wait_for_http
+from localstack.simulator import SimConfig
+from localstack.simulator.engine import Simulator
 from meituan.intake import order_input
 from meituan.pushes import OK_RESPONSE, PushKind, encode_order_push, form_body
-from meituan.simulator import SimConfig
-from meituan.simulator.engine import Simulator
 from schemas.order import OrderInput
-from starter.devstack import connect_temporal, free_port, wait_for_http
 from starter.gateway import ID_REUSE, workflow_id
-from workers.temporal_client import TASK_QUEUE
 
 GOAL_RATIO = 0.8
 GOAL_P99_MS = 100.0

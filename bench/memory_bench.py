@@ -29,10 +29,10 @@ from typing import Any
 from temporalio.client import Client
 
 from bench import common
+from infra.temporal import TASK_QUEUE
+from localstack.devstack import connect_temporal, wait_for_pollers
+from localstack.simulator import SimConfig, serve_simulator
 from meituan.intake import order_input
-from meituan.simulator import SimConfig, serve_simulator
-from starter.devstack import connect_temporal, wait_for_pollers
-from workers.temporal_client import TASK_QUEUE
 
 GOAL_MB = 300.0
 COMPANY_SCALE = 200

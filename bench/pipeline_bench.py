@@ -2,9 +2,9 @@
 
     .venv/bin/python -m bench.pipeline_bench [--orders 100] [--rate 0] [--seed 7]
 
-One fresh local stack (`starter.devstack`: dev server, PostgreSQL with the demo company sized
+One fresh local stack (`localstack.devstack`: dev server, PostgreSQL with the demo company sized
 up, the simulator, the gateway, a worker). First the real pipeline: the simulator pushes N
-clean orders, signed, to the gateway; the simulated staff (`starter.staff`) does the human
+clean orders, signed, to the gateway; the simulated staff (`localstack.staff`) does the human
 steps through the workflows' updates and the simulated couriers' pushes become signals; every
 order runs to `closed`. Latency is from the push to the close of the order's workflow.
 
@@ -52,11 +52,11 @@ from bench.skeleton import (
     Timer,
     empty_step,
 )
-from meituan.simulator import SimConfig
+from localstack.demo import order_lookup
+from localstack.devstack import StackOptions, dev_stack
+from localstack.simulator import SimConfig
+from localstack.staff import Staff, StaffSettings
 from schemas.status import OrderOutcome
-from starter.demo import order_lookup
-from starter.devstack import StackOptions, dev_stack
-from starter.staff import Staff, StaffSettings
 
 GOAL_RATIO = 0.8
 FEEDBACK_WINDOW_S = 1.0

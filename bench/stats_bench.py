@@ -33,9 +33,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from activities import db
-from activities.settings import BUSINESS_TZ
-from starter import stats as st
+from analytics import stats as st
+from infra import database as db
+from infra.settings import BUSINESS_TZ
 
 DOC = db.REPO_ROOT / "docs" / "benchmarks.md"
 GOAL_S = 2.0

@@ -42,6 +42,9 @@ from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from analytics import stats as st
+from infra.logging import configure_logging
+from infra.temporal import TASK_QUEUE, connect_client
 from schemas.anomaly import AnomalyOutcome, AnomalyStatus, Decide, Decision
 from schemas.messages import (
     PLATFORM_KINDS,
@@ -68,10 +71,7 @@ from schemas.messages import (
 from schemas.order import CustomerChanges, OrderType, Stage
 from schemas.status import OrderStatus
 from starter import cli_format as fmt
-from starter import stats as st
 from starter.settled import SETTLE_WITHIN_S, settled
-from workers.logging import configure_logging
-from workers.temporal_client import TASK_QUEUE, connect_client
 from workflows import search_attributes as sa
 
 PROG = "orderctl"
@@ -110,7 +110,7 @@ class Failure(Exception):
 def business_zone() -> tzinfo:
     """ORDERFLOW_TIMEZONE (default Asia/Shanghai), imported here rather than at the top so that
     a bad value is one clear line from `main`, not an import-time traceback."""
-    from activities.settings import BUSINESS_TZ
+    from infra.settings import BUSINESS_TZ
 
     return BUSINESS_TZ
 
@@ -619,7 +619,7 @@ async def stats(args: argparse.Namespace) -> Exit:
 
 async def report(args: argparse.Namespace) -> Exit:
     """R4.3 the statistics as one self-contained HTML file."""
-    from starter import report as html  # matplotlib only when a report is made
+    from analytics import report as html  # matplotlib only when a report is made
 
     try:
         written = await html.write(args.out, period_of(args))
@@ -1211,7 +1211,7 @@ def build_parser() -> argparse.ArgumentParser:
         "everything.",
         epilog=f"""examples:
   {PROG} dev
-  {PROG} dev --fresh --policy starter/demo_policy.toml""",
+  {PROG} dev --fresh --policy localstack/demo_policy.toml""",
         formatter_class=_Formatter,
     )
     sub.add_argument("--fresh", action="store_true", help="start from nothing")
@@ -1221,7 +1221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def dev(args: argparse.Namespace) -> Exit:
-    from starter.dev import run_dev  # the stack's imports are only needed here
+    from localstack.dev import run_dev  # the stack's imports are only needed here
 
     return Exit(await run_dev(fresh=args.fresh, policy=args.policy))
 

@@ -1,6 +1,6 @@
 """The codec server: lets the Temporal Web UI and CLI show encrypted payloads in plaintext.
 
-Histories hold only ciphertext (`workers.codec`); the UI sends the payloads it displays to
+Histories hold only ciphertext (`infra.codec`); the UI sends the payloads it displays to
 this server, which alone holds the keys, and shows what comes back. It speaks Temporal's
 remote codec protocol: `POST /decode` and `POST /encode` with a JSON body
 `{"payloads": [{"metadata": {"encoding": "<base64>", ...}, "data": "<base64>"}]}`, answered in
@@ -45,8 +45,8 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
-from workers.codec import CodecConfigError, CodecError, codec_from_env
-from workers.logging import configure_logging
+from infra.codec import CodecConfigError, CodecError, codec_from_env
+from infra.logging import configure_logging
 
 log = logging.getLogger("orderflow.codec_server")
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import asyncpg
 
-from activities.db import REPO_ROOT, Conn, MigrationError, connect, migrate, resolve_dsn
-from activities.settings import BUSINESS_TZ
-from workers.logging import configure_logging
+from infra.database import REPO_ROOT, Conn, MigrationError, connect, migrate, resolve_dsn
+from infra.logging import configure_logging
+from infra.settings import BUSINESS_TZ
 
-DEMO_FILE = REPO_ROOT / "starter" / "demo_business.json"
+DEMO_FILE = REPO_ROOT / "localstack" / "demo_business.json"
 
 
 class DemoDataError(ValueError):

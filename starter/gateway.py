@@ -49,8 +49,10 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import db
 from activities.ended_orders import refund_case_after_close, stage_on_record
+from infra import database as db
+from infra.logging import configure_logging
+from infra.temporal import TASK_QUEUE, connect_client
 from meituan.client import (
     DEFAULT_APP_ID,
     DEFAULT_APP_SECRET,
@@ -87,8 +89,6 @@ from schemas.messages import (
     PlatformRefund,
     RefundNotice,
 )
-from workers.logging import configure_logging
-from workers.temporal_client import TASK_QUEUE, connect_client
 
 log = logging.getLogger("orderflow.gateway")
 

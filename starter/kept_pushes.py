@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 import asyncpg
 
-from activities import db
+from infra import database as db
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.policy import load_policy
+from infra import ast_lock
 from tests import jitter
 from tests.db_fixtures import reachable_folder
 from tests.doubles import Business
-from workers import ast_lock
 from workflows import search_attributes
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow

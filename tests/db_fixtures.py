@@ -25,7 +25,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from activities import db
+from infra import database as db
 from schemas.order import Customer, Discount, OrderItem, PlatformOrder
 from starter.db_cli import DEMO_FILE, load_demo
 

@@ -13,9 +13,9 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from localstack.simulator import SimConfig, serve_simulator
+from localstack.simulator.engine import Simulator
 from meituan.intake import to_platform_order
-from meituan.simulator import SimConfig, serve_simulator
-from meituan.simulator.engine import Simulator
 from schemas.order import OrderInput
 from tests import jitter
 from workers.registry import WORKFLOWS, build_activities

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from workers import ast_lock
+from infra import ast_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 # Several threads parse while another makes garbage whose finalizers run Python code: the GC
 # runs them inside the AST constructor, and the GIL passes to a thread that parses too.
 RACE = """
 import ast, gc, os, sys, threading, time
-from workers import ast_lock
+from infra import ast_lock
 if sys.argv[1] == "locked":
     ast_lock.install()
 source = "x = " + " + ".join(f"f(a[{i}], b.c({i}), [d for d in e if d])" for i in range(60))

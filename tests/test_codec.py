@@ -27,15 +27,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.policy import load_policy
-from schemas.messages import MarkDelivered, MarkReady
-from schemas.order import OrderInput, Stage
-from starter.codec_server import create_app
-from tests import jitter
-from tests.conftest import TASK_QUEUE, register_search_attributes
-from tests.doubles import Business
-from tests.orders import Handle, at_stage, platform_order, start
-from workers import temporal_client
-from workers.codec import (
+from infra import temporal as temporal_client
+from infra.codec import (
     ENCODING,
     METADATA_KEY_ID,
     CodecConfigError,
@@ -48,6 +41,13 @@ from workers.codec import (
     new_key,
     parse_keys,
 )
+from schemas.messages import MarkDelivered, MarkReady
+from schemas.order import OrderInput, Stage
+from starter.codec_server import create_app
+from tests import jitter
+from tests.conftest import TASK_QUEUE, register_search_attributes
+from tests.doubles import Business
+from tests.orders import Handle, at_stage, platform_order, start
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
 from workflows.patrol import PatrolWorkflow

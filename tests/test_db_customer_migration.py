@@ -21,12 +21,13 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from activities import db, orders
+from activities import orders
 from activities.credit import Credit
 from activities.notify import Notifier
 from activities.orders import OrderRecords
 from activities.review import Review
 from activities.rules import customer_id_for, real_phone
+from infra import database as db
 from schemas.order import OrderType
 from schemas.records import Audience, CreditEvent, CreditEventKind, Notification, RecordOrder
 from schemas.review import ReviewInput

@@ -12,9 +12,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from activities import db
 from activities.credit import BANNED_BELOW
-from activities.settings import CUSTOMER_ID_SALT
+from infra import database as db
+from infra.settings import CUSTOMER_ID_SALT
 from starter.db_cli import load_demo
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import embedded_root as embedded_root

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import asyncpg
 
-from activities import db
-from starter.demo import DemoOptions, render, run_demo
+from infra import database as db
+from localstack.demo import DemoOptions, render, run_demo
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 

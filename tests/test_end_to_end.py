@@ -13,11 +13,11 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client, WorkflowHandle
 
-from meituan.simulator import SimConfig
+from localstack.devstack import Stack, StackOptions, dev_stack
+from localstack.simulator import SimConfig
 from schemas.messages import ConfirmWithCustomer, MarkDelivered, MarkReady, ReconfirmVisit
 from schemas.order import Stage
 from schemas.status import OrderStatus
-from starter.devstack import Stack, StackOptions, dev_stack
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from workflows.order import OrderWorkflow

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.db import REPO_ROOT
+from infra.database import REPO_ROOT
 
 ORDERS = 100
 

@@ -27,6 +27,13 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from localstack.simulator import (
+    BackgroundServer,
+    RunningSimulator,
+    SimConfig,
+    SimOrder,
+    serve_simulator,
+)
 from meituan.codes import LogisticsStatus, OrderStatus, PlatformCancelReason
 from meituan.intake import to_platform_order
 from meituan.models import (
@@ -41,13 +48,6 @@ from meituan.models import (
     RemindPush,
 )
 from meituan.pushes import PushKind, encode_fields, encode_order_push, encode_push
-from meituan.simulator import (
-    BackgroundServer,
-    RunningSimulator,
-    SimConfig,
-    SimOrder,
-    serve_simulator,
-)
 from schemas.messages import (
     CustomerReminder,
     DeliveryStatus,

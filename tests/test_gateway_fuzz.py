@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.testing import WorkflowEnvironment
 
+from localstack.simulator import RunningSimulator, SimConfig, serve_simulator
 from meituan.models import CancelPush, RefundStatusPush
 from meituan.pushes import (
     PUSH_MODELS,
@@ -33,7 +34,6 @@ from meituan.pushes import (
     second_encoding,
 )
 from meituan.signing import SIG, sign
-from meituan.simulator import RunningSimulator, SimConfig, serve_simulator
 from starter.gateway import STORED_BODY_BYTES, GatewaySettings, create_app
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import embedded_root as embedded_root

@@ -30,15 +30,16 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from activities import db
 from activities.orders import OrderRecords
+from infra import database as db
+from infra.temporal import RETENTION
+from localstack.devstack import ensure_retention
+from localstack.simulator import RunningSimulator, SimConfig, SimOrder, serve_simulator
 from meituan.intake import to_platform_order
 from meituan.models import OrderRefPush, PartialRefundPush, PrivacyDowngradePush, RefundPush
 from meituan.pushes import PushKind
-from meituan.simulator import RunningSimulator, SimConfig, SimOrder, serve_simulator
 from schemas.messages import PlatformRefund, RefundNotice
 from schemas.records import RecordOrder
-from starter.devstack import ensure_retention
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
@@ -52,7 +53,6 @@ from tests.test_gateway import (
     send,
     signed,
 )
-from workers.temporal_client import RETENTION
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

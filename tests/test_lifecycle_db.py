@@ -11,8 +11,8 @@ import asyncpg
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.settings import BUSINESS_TZ
-from meituan.simulator.engine import Simulator
+from infra.settings import BUSINESS_TZ
+from localstack.simulator.engine import Simulator
 from schemas.anomaly import Decide, Decision
 from schemas.messages import (
     ConfirmWithCustomer,

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from localstack.simulator import RunningSimulator, SimConfig, SimOrder, serve_simulator
 from meituan.client import (
     DEFAULT_APP_ID,
     DEFAULT_APP_SECRET,
@@ -26,7 +27,6 @@ from meituan.client import (
     RateLimited,
 )
 from meituan.codes import ErrorCode, MerchantCancelReason, OrderStatus
-from meituan.simulator import RunningSimulator, SimConfig, SimOrder, serve_simulator
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -9,6 +9,7 @@ from urllib.parse import quote_plus, urlencode
 
 import pytest
 
+from localstack.simulator import AnomalyKind, OrderGenerator, load_business
 from meituan.codes import DealOpType, LogisticsStatus, PlatformCancelReason, RefundStatus
 from meituan.models import (
     CancelPush,
@@ -34,7 +35,6 @@ from meituan.pushes import (
     parse_form,
     push_values,
 )
-from meituan.simulator import AnomalyKind, OrderGenerator, load_business
 
 PUSH_URL = "http://127.0.0.1:8080/meituan/push/order"
 SECRET = "orderflow-dev-secret"

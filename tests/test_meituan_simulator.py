@@ -25,6 +25,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from localstack.simulator import (
+    AnomalyKind,
+    BackgroundServer,
+    OrderGenerator,
+    SimConfig,
+    Simulator,
+    create_app,
+    load_business,
+)
+from localstack.simulator.__main__ import build_config, parse_args
 from meituan.client import AlreadyInState, MeituanClient, PlatformError
 from meituan.codes import (
     DealOpType,
@@ -45,16 +55,6 @@ from meituan.models import (
     RemindPush,
 )
 from meituan.pushes import PushDecodeError, PushKind, decode_push, is_probe, parse_form
-from meituan.simulator import (
-    AnomalyKind,
-    BackgroundServer,
-    OrderGenerator,
-    SimConfig,
-    Simulator,
-    create_app,
-    load_business,
-)
-from meituan.simulator.__main__ import build_config, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 PHONE = re.compile(r"^1[3-9]\d{9}(_\d{4})?$")
@@ -568,7 +568,7 @@ async def test_command_line_server_starts() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "meituan.simulator",
+        "localstack.simulator",
         "--port",
         str(port),
         "--push-base",

@@ -16,12 +16,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.patrol import CALL_TRIES, PREVIOUS_DAY, Patrol
+from localstack.simulator.engine import AUTO_CANCEL_REASON, Simulator
 from meituan.client import PLATFORM_TZ
 from meituan.codes import DealOpType, PlatformCancelReason
-from meituan.simulator.engine import AUTO_CANCEL_REASON, Simulator
 from schemas.order import OrderInput, Stage
 from schemas.patrol import PatrolInput, PatrolReport
-from starter.schedules import SCHEDULE_ID, ensure_patrol_schedule
 from tests.conftest import TASK_QUEUE
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
@@ -33,6 +32,7 @@ from tests.real_stack import QUEUE, one, place
 from tests.real_stack import platform as platform
 from tests.real_stack import real_worker as real_worker
 from workers.registry import WORKFLOWS, build_activities
+from workers.schedules import SCHEDULE_ID, ensure_patrol_schedule
 from workflows.order import OrderWorkflow
 from workflows.patrol import PatrolWorkflow
 

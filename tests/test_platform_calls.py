@@ -18,9 +18,9 @@ from temporalio.testing import ActivityEnvironment
 from activities.channels import RecordedChannel
 from activities.orders import OrderRecords
 from activities.platform_calls import PlatformCalls
+from localstack.simulator import RunningSimulator, SimConfig, SimOrder, serve_simulator
 from meituan.client import MeituanClient, PlatformError, PlatformUnavailable, RateLimited
 from meituan.codes import ErrorCode, MerchantCancelReason, OrderStatus
-from meituan.simulator import RunningSimulator, SimConfig, SimOrder, serve_simulator
 from schemas.platform_calls import (
     PlatformCancelOrder,
     PlatformOrderCall,

@@ -18,7 +18,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from meituan.simulator.engine import Simulator
+from analytics import stats as st
+from localstack.simulator.engine import Simulator
 from schemas.feedback import FeedbackState
 from schemas.messages import (
     CustomerFeedback,
@@ -33,7 +34,6 @@ from schemas.messages import (
 from schemas.order import OrderInput, Stage
 from schemas.records import RecordRefund
 from schemas.status import OrderStatus, RefundState
-from starter import stats as st
 from tests.conftest import TASK_QUEUE
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool

@@ -21,11 +21,12 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from infra.temporal import TASK_QUEUE
+from localstack.simulator import RunningSimulator, SimConfig, serve_simulator
 from meituan.intake import order_input
 from meituan.models import CancelPush, LogisticsPush, OrderPush
 from meituan.pushes import PushKind, PushSignatureError, decode_fields, decode_push
 from meituan.signing import SIG, sign, signing_string
-from meituan.simulator import RunningSimulator, SimConfig, serve_simulator
 from schemas.order import Customer, Discount, OrderItem
 from starter.gateway import GatewaySettings, create_app
 from tests import platform_material as material
@@ -34,7 +35,6 @@ from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from workers.registry import WORKFLOWS, build_activities
-from workers.temporal_client import TASK_QUEUE
 
 ORDERS = [f.name for f in material.every() if f.kind == "order" and f.values]
 VERIFIABLE = [f.name for f in material.every() if f.verifiable and f.values]

@@ -27,11 +27,21 @@ from temporalio.worker import (
     Worker,
 )
 
-from activities import db
 from activities.channels import RecordedChannel
 from activities.notify import Notifier
 from activities.orders import OrderRecords
 from activities.policy import load_policy
+from infra import database as db
+from infra.logging import (
+    MASK,
+    SECRET_MASK,
+    configure_logging,
+    get_logger,
+    mask_phones,
+    mask_text,
+    redact,
+    redact_event,
+)
 from schemas.messages import MarkDelivered, MarkReady
 from schemas.order import OrderInput, Stage
 from schemas.records import Audience, Notification, RecordEvent, RecordOrder, TimelineEntry
@@ -44,16 +54,6 @@ from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.doubles import Business
 from tests.orders import GOODS_STORE, at_stage, platform_order
 from workers.interceptors import LogContextInterceptor
-from workers.logging import (
-    MASK,
-    SECRET_MASK,
-    configure_logging,
-    get_logger,
-    mask_phones,
-    mask_text,
-    redact,
-    redact_event,
-)
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
 from workflows.patrol import PatrolWorkflow

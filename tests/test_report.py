@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from starter import report
-from starter import stats as st
+from analytics import report
+from analytics import stats as st
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.test_stats import Day

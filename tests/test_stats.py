@@ -23,9 +23,9 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from activities import db
-from starter import stats as st
-from starter.demo import DemoOptions, DemoResult, run_demo
+from analytics import stats as st
+from infra import database as db
+from localstack.demo import DemoOptions, DemoResult, run_demo
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 

@@ -14,20 +14,20 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 
-from meituan.intake import to_platform_order
-from meituan.simulator import Faults, RunningSimulator, SimConfig
-from schemas.order import OrderInput, Stage
-from starter.devstack import (
+from infra.temporal import TASK_QUEUE
+from localstack.devstack import (
     TemporalServer,
     connect_temporal,
     database,
     simulator,
     temporal_dev_server,
 )
+from localstack.simulator import Faults, RunningSimulator, SimConfig
+from meituan.intake import to_platform_order
+from schemas.order import OrderInput, Stage
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.orders import at_stage
-from workers.temporal_client import TASK_QUEUE
 from workflows.order import OrderWorkflow
 
 SLOW_PLATFORM_S = 4.0

@@ -22,15 +22,15 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.db import connect
 from activities.policy import PolicyError, current_policy, load_policy
+from infra import ast_lock
+from infra.database import connect
+from infra.logging import configure_logging
+from infra.temporal import TASK_QUEUE, connect_client
 from meituan.client import MeituanClient
-from starter.schedules import ensure_patrol_schedule
-from workers import ast_lock
 from workers.interceptors import LogContextInterceptor
-from workers.logging import configure_logging
 from workers.registry import WORKFLOWS, build_activities, platform_activities
-from workers.temporal_client import TASK_QUEUE, connect_client
+from workers.schedules import ensure_patrol_schedule
 
 log = logging.getLogger("orderflow.worker")
 

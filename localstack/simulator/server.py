@@ -12,11 +12,11 @@ from typing import Self
 import uvicorn
 from starlette.types import ASGIApp
 
+from localstack.simulator.app import create_app
+from localstack.simulator.business import Business
+from localstack.simulator.engine import Simulator
+from localstack.simulator.state import SimConfig
 from meituan.client import MeituanClient
-from meituan.simulator.app import create_app
-from meituan.simulator.business import Business
-from meituan.simulator.engine import Simulator
-from meituan.simulator.state import SimConfig
 
 STARTUP_S = 10.0
 

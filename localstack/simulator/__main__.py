@@ -1,4 +1,4 @@
-"""`python -m meituan.simulator --port 8090 --push-base http://127.0.0.1:8080/meituan/push`."""
+"""`python -m localstack.simulator --port 8090 --push-base http://127.0.0.1:8080/meituan/push`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from localstack.simulator.app import create_app
+from localstack.simulator.business import load_business
+from localstack.simulator.engine import Simulator
+from localstack.simulator.state import DEFAULT_PUSH_BASE, Faults, SimConfig
 from meituan.client import DEFAULT_APP_ID, DEFAULT_APP_SECRET
-from meituan.simulator.app import create_app
-from meituan.simulator.business import load_business
-from meituan.simulator.engine import Simulator
-from meituan.simulator.state import DEFAULT_PUSH_BASE, Faults, SimConfig
 
 
 def _optional_seconds(text: str) -> float | None:
@@ -23,7 +23,7 @@ def _optional_seconds(text: str) -> float | None:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m meituan.simulator",
+        prog="python -m localstack.simulator",
         description="Local Meituan open platform: merchant API, signed pushes, admin API.",
     )
     parser.add_argument("--host", default="127.0.0.1")

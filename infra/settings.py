@@ -62,5 +62,5 @@ def env_zone(name: str, default: str) -> ZoneInfo:
 BUSINESS_TZ = env_zone("ORDERFLOW_TIMEZONE", "Asia/Shanghai")
 
 # Salting the phone hash keeps customer ids from being reversed by hashing every number. The
-# migration runner hands it to data migrations that compute ids (`activities.db.migrate`).
+# migration runner hands it to data migrations that compute ids (`infra.database.migrate`).
 CUSTOMER_ID_SALT = os.environ.get("ORDERFLOW_CUSTOMER_SALT", "orderflow")

@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from activities.policy import current_policy
-from meituan.simulator.business import Business, load_business
+from localstack.simulator.business import Business, load_business
 from schemas.anomaly import AnomalyStatus, Decide, Decision
 from schemas.messages import (
     PLATFORM_KINDS,

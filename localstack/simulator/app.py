@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from localstack.simulator.engine import API, AdminError, ApiFailure, Simulator
 from meituan.client import SYSTEM_PARAMS
 from meituan.pushes import PushDecodeError, parse_form
-from meituan.simulator.engine import API, AdminError, ApiFailure, Simulator
 
 
 class JSON(JSONResponse):

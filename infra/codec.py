@@ -7,7 +7,7 @@ the client means the server only ever holds ciphertext; the Web UI shows plainte
 through the codec server (`starter.codec_server`), which holds the keys.
 
 Keys come from `ORDERFLOW_CODEC_KEYS`: comma-separated `id:base64key` entries, each key 32
-random bytes (`python -m workers.codec new-key <id>` prints one). The first key encrypts; all
+random bytes (`python -m infra.codec new-key <id>` prints one). The first key encrypts; all
 of them decrypt, and each payload names the key it was encrypted with. Rotation: put a new key
 first and keep the old ones for as long as histories encrypted with them are kept (running
 orders and the namespace's retention period). Unset: no codec, payloads in plaintext, which
@@ -218,10 +218,10 @@ def build_converter(keys: str | Sequence[CodecKey] | None = None) -> DataConvert
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m workers.codec new-key <id>`: print an `id:base64key` entry."""
+    """`python -m infra.codec new-key <id>`: print an `id:base64key` entry."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] != "new-key":
-        sys.exit("usage: python -m workers.codec new-key <key-id>")
+        sys.exit("usage: python -m infra.codec new-key <key-id>")
     try:
         print(new_key(args[1]).spec())
     except CodecConfigError as exc:

@@ -26,7 +26,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from activities import credit
-from activities.settings import CUSTOMER_ID_SALT
+from infra.settings import CUSTOMER_ID_SALT
 
 # A connection as activities receive it: straight from `connect`, or borrowed from the pool.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"

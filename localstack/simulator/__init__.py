@@ -1,15 +1,15 @@
 """A local stand-in for the Meituan open platform (R6.3.1), faithful to its documented behaviour.
 
 In process: `Simulator(SimConfig(...))` and `create_app(sim)`, or `serve_simulator(...)` for a
-real HTTP server on a free loopback port. Command line: `python -m meituan.simulator`.
+real HTTP server on a free loopback port. Command line: `python -m localstack.simulator`.
 """
 
-from meituan.simulator.app import create_app
-from meituan.simulator.business import Business, CatalogueItem, Store, load_business
-from meituan.simulator.engine import API, AdminError, ApiFailure, Simulator, detail_payload
-from meituan.simulator.generator import NO_ANOMALY, AnomalyKind, GeneratedOrder, OrderGenerator
-from meituan.simulator.server import BackgroundServer, RunningSimulator, serve_simulator
-from meituan.simulator.state import (
+from localstack.simulator.app import create_app
+from localstack.simulator.business import Business, CatalogueItem, Store, load_business
+from localstack.simulator.engine import API, AdminError, ApiFailure, Simulator, detail_payload
+from localstack.simulator.generator import NO_ANOMALY, AnomalyKind, GeneratedOrder, OrderGenerator
+from localstack.simulator.server import BackgroundServer, RunningSimulator, serve_simulator
+from localstack.simulator.state import (
     DEFAULT_PUSH_BASE,
     Faults,
     MerchantCall,

@@ -1,6 +1,6 @@
 """One way to reach Temporal for every process: workers, gateway, CLI, demo.
 
-Being the one place, it is also where payload encryption is applied (`workers.codec`): every
+Being the one place, it is also where payload encryption is applied (`infra.codec`): every
 process that writes to or reads from Temporal encrypts and decrypts alike.
 """
 
@@ -16,8 +16,8 @@ from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
-from workers.codec import ENV_KEYS, codec_from_env
-from workers.codec import data_converter as _converter
+from infra.codec import ENV_KEYS, codec_from_env
+from infra.codec import data_converter as _converter
 
 TASK_QUEUE = "orders"
 RETENTION = timedelta(days=30)

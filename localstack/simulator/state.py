@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
+from localstack.simulator.generator import AnomalyKind
 from meituan.client import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 from meituan.codes import OrderStatus
 from meituan.models import OrderPush
 from meituan.pushes import PushKind
-from meituan.simulator.generator import AnomalyKind
 
 DEFAULT_PUSH_BASE = "http://127.0.0.1:8080/meituan/push"
 

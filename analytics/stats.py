@@ -49,8 +49,8 @@ from typing import Any, Literal
 
 import asyncpg
 
-from activities.db import Conn, connect
-from activities.settings import BUSINESS_TZ
+from infra.database import Conn, connect
+from infra.settings import BUSINESS_TZ
 from meituan.codes import MerchantCancelReason, PlatformCancelReason
 from schemas.policy import Clause
 

@@ -1,4 +1,4 @@
-"""The demo company's stores and catalogue, read from `starter/demo_business.json`."""
+"""The demo company's stores and catalogue, read from `localstack/demo_business.json`."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ class Business(BaseModel):
 
 
 def _default_text() -> str:
-    local = Path(__file__).resolve().parents[2] / "starter" / BUSINESS_FILE
+    local = Path(__file__).resolve().parents[2] / "localstack" / BUSINESS_FILE
     if local.is_file():
         return local.read_text(encoding="utf-8")
     return resources.files("starter").joinpath(BUSINESS_FILE).read_text(encoding="utf-8")

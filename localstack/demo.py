@@ -1,11 +1,11 @@
 """`make demo`: a business day of Meituan orders through the whole stack, then its summary.
 
-    python -m starter.demo [--orders N] [--seed S] [--json] [--keep] [--limit SECONDS]
+    python -m localstack.demo [--orders N] [--seed S] [--json] [--keep] [--limit SECONDS]
 
-Starts a fresh local stack (`starter.devstack`) under the demo policy (deadlines in seconds),
+Starts a fresh local stack (`localstack.devstack`) under the demo policy (deadlines in seconds),
 has the simulated platform push N orders for the three demo stores through the gateway, lets
 customers cancel, remind, complain and ask for refunds, and lets the simulated staff
-(`starter.staff`) do the human work through the workflows' updates. It ends when every order is
+(`localstack.staff`) do the human work through the workflows' updates. It ends when every order is
 closed, rejected or cancelled, then prints the statistics of the day (R4.3.1) and checks that
 the system of record agrees with the workflows (R1.3). Exit status 0 when everything finished
 and agreed; 1 when orders were still open at the time limit or the database disagrees.
@@ -31,16 +31,8 @@ import asyncpg
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from activities import db
-from meituan.codes import PlatformCancelReason
-from meituan.intake import to_platform_order
-from meituan.simulator import AdminError, RunningSimulator, SimConfig, SimOrder, Simulator
-from schemas.anomaly import AnomalyStatus
-from schemas.messages import CustomerFeedback, FeedbackKind
-from schemas.order import PlatformOrder, Stage
-from schemas.policy import Clause
-from schemas.status import DeadlineState, OrderOutcome, OrderStatus
-from starter.devstack import (
+from infra import database as db
+from localstack.devstack import (
     Database,
     Say,
     Stack,
@@ -49,7 +41,15 @@ from starter.devstack import (
     TemporalServer,
     dev_stack,
 )
-from starter.staff import Staff, StaffSettings
+from localstack.simulator import AdminError, RunningSimulator, SimConfig, SimOrder, Simulator
+from localstack.staff import Staff, StaffSettings
+from meituan.codes import PlatformCancelReason
+from meituan.intake import to_platform_order
+from schemas.anomaly import AnomalyStatus
+from schemas.messages import CustomerFeedback, FeedbackKind
+from schemas.order import PlatformOrder, Stage
+from schemas.policy import Clause
+from schemas.status import DeadlineState, OrderOutcome, OrderStatus
 from workflows import search_attributes as sa
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
@@ -801,7 +801,7 @@ async def run_demo(
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m starter.demo", description=(__doc__ or "").split("\n", 1)[0]
+        prog="python -m localstack.demo", description=(__doc__ or "").split("\n", 1)[0]
     )
     parser.add_argument("--orders", type=int, default=50, help="orders in the day (50)")
     parser.add_argument("--seed", type=int, default=7, help="seed of everything random (7)")

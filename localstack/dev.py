@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from starter.devstack import StackError, StackOptions, dev_stack
+from localstack.devstack import StackError, StackOptions, dev_stack
 
 
 def _say(line: str) -> None:

@@ -1,6 +1,6 @@
 """The Temporal Schedule `order-patrol` that runs the patrol (R2.1.2).
 
-python -m starter.schedules        # create it, or bring its interval in line with the policy
+python -m workers.schedules        # create it, or bring its interval in line with the policy
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from temporalio.client import (
 )
 
 from activities.policy import current_policy
+from infra.temporal import TASK_QUEUE, connect_client
 from schemas.patrol import PatrolInput
-from workers.temporal_client import TASK_QUEUE, connect_client
 from workflows.patrol import PatrolWorkflow
 
 SCHEDULE_ID = "order-patrol"

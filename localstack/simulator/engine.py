@@ -20,6 +20,16 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from localstack.simulator.business import Business, load_business
+from localstack.simulator.generator import NO_ANOMALY, SURNAMES, AnomalyKind, OrderGenerator
+from localstack.simulator.state import (
+    MerchantCall,
+    PushAttempt,
+    PushRecord,
+    Refund,
+    SimConfig,
+    SimOrder,
+)
 from meituan.client import PLATFORM_TZ
 from meituan.codes import (
     DealOpType,
@@ -46,16 +56,6 @@ from meituan.models import (
 )
 from meituan.pushes import OK_RESPONSE, PUSH_METHODS, PushKind, dumps_json, encode_push, jsonable
 from meituan.signing import SIG, verify
-from meituan.simulator.business import Business, load_business
-from meituan.simulator.generator import NO_ANOMALY, SURNAMES, AnomalyKind, OrderGenerator
-from meituan.simulator.state import (
-    MerchantCall,
-    PushAttempt,
-    PushRecord,
-    Refund,
-    SimConfig,
-    SimOrder,
-)
 
 COURIER_STEPS = (
     LogisticsStatus.SENT_TO_DISPATCH,

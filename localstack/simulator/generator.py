@@ -15,10 +15,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from localstack.simulator.business import Business, CatalogueItem, Store
 from meituan.client import PLATFORM_TZ
 from meituan.codes import DiscountType, OrderStatus
 from meituan.models import CENT, ZERO, OrderPush
-from meituan.simulator.business import Business, CatalogueItem, Store
 
 SHANGHAI_CITY_ID = 310100
 SELF_DELIVERY_CODE = "0000"

@@ -22,7 +22,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from starter import stats as st
+from analytics import stats as st
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

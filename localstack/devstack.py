@@ -8,7 +8,7 @@ down in reverse order, on Ctrl-C and on failure as much as on success.
   a data folder (so a restart continues the orders in flight), WAL and `synchronous=OFF`
   (about three times the throughput of the defaults on two cores), the Web UI, and the
   contract's search attributes.
-- PostgreSQL: `DATABASE_URL`'s server when set, else the embedded server (`activities.db`);
+- PostgreSQL: `DATABASE_URL`'s server when set, else the embedded server (`infra.database`);
   one named database on it, migrated, with the demo company loaded.
 - The simulator, the gateway and a worker run in this process, on loopback.
 """
@@ -49,18 +49,18 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.worker import Worker
 
-from activities import db
 from activities.policy import current_policy
+from infra import ast_lock
+from infra import database as db
+from infra.temporal import RETENTION, TASK_QUEUE, connect_client
+from localstack.simulator import BackgroundServer, RunningSimulator, SimConfig, serve_simulator
 from meituan.client import MeituanClient
-from meituan.simulator import BackgroundServer, RunningSimulator, SimConfig, serve_simulator
 from starter.db_cli import load_demo
 from starter.gateway import GatewaySettings, create_app
-from starter.schedules import SCHEDULE_ID, ensure_patrol_schedule
-from workers import ast_lock
 from workers.interceptors import LogContextInterceptor
 from workers.main import tuning
 from workers.registry import WORKFLOWS, build_activities
-from workers.temporal_client import RETENTION, TASK_QUEUE, connect_client
+from workers.schedules import SCHEDULE_ID, ensure_patrol_schedule
 from workflows import search_attributes
 
 LOOPBACK = "127.0.0.1"

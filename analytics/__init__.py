@@ -1,0 +1,1 @@
+"""The figures: the statistics rollup, its reads and the HTML report."""

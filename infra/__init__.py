@@ -1,0 +1,1 @@
+"""Infrastructure every process shares: settings, the database, logging, the Temporal client."""

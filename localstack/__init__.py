@@ -1,0 +1,1 @@
+"""The local stack: the platform simulator, the dev stack, the demo and its staff."""
