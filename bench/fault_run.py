@@ -69,6 +69,7 @@ from localstack.devstack import (
 from localstack.simulator import Faults, SimConfig
 from localstack.staff import Staff, StaffSettings
 from meituan.pushes import PushKind
+from schemas.contract import order_workflow_id
 from workers.registry import WORKFLOWS
 
 FAULT_DATABASE = "orderflow_faults"
@@ -402,7 +403,7 @@ async def check_one_each(client: Client, pool: asyncpg.Pool, placed: set[str]) -
     missing = placed - set(runs)
     extra = set(runs) - placed
     rows = await pool.fetch("SELECT order_id, count(*) AS n FROM orders GROUP BY order_id")
-    recorded = {f"order-{r['order_id']}": r["n"] for r in rows}
+    recorded = {order_workflow_id(r["order_id"]): r["n"] for r in rows}
     summaries = await pool.fetchval("SELECT count(DISTINCT order_id) FROM order_summaries")
     summary_rows = await pool.fetchval("SELECT count(*) FROM order_summaries")
     return [

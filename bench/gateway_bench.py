@@ -34,12 +34,12 @@ import httpx
 from temporalio.client import Client
 
 from bench import common
-from infra.temporal import TASK_QUEUE
 from localstack.devstack import connect_temporal, free_port, wait_for_http
 from localstack.simulator import SimConfig
 from localstack.simulator.engine import Simulator
 from meituan.intake import order_input
 from meituan.pushes import OK_RESPONSE, PushKind, encode_order_push, form_body
+from schemas.contract import TASK_QUEUE
 from schemas.order import OrderInput
 from starter.gateway import ID_REUSE, workflow_id
 

@@ -29,10 +29,10 @@ from typing import Any
 from temporalio.client import Client
 
 from bench import common
-from infra.temporal import TASK_QUEUE
 from localstack.devstack import connect_temporal, wait_for_pollers
 from localstack.simulator import SimConfig, serve_simulator
 from meituan.intake import order_input
+from schemas.contract import TASK_QUEUE, order_workflow_id
 
 GOAL_MB = 300.0
 COMPANY_SCALE = 200
@@ -113,7 +113,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     await client.start_workflow(
                         "OrderWorkflow",
                         inp,
-                        id=f"order-{order.order_id}",
+                        id=order_workflow_id(order.order_id),
                         task_queue=TASK_QUEUE,
                     )
 

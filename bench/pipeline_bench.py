@@ -56,6 +56,7 @@ from localstack.demo import order_lookup
 from localstack.devstack import StackOptions, dev_stack
 from localstack.simulator import SimConfig
 from localstack.staff import Staff, StaffSettings
+from schemas.contract import order_workflow_id
 from schemas.status import OrderOutcome
 
 GOAL_RATIO = 0.8
@@ -257,7 +258,7 @@ async def real_pipeline(stack: Any, args: argparse.Namespace, settings: StaffSet
         async for i in paced(args.orders, args.rate):
             at = time.time()
             order = sim.create_order({"app_poi_code": stores[i % len(stores)]})
-            started[f"order-{order.order_id}"] = at
+            started[order_workflow_id(order.order_id)] = at
         async with asyncio.timeout(args.limit):
             outcomes = await asyncio.gather(*(finish(stack.client, w) for w in started))
     finally:

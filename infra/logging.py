@@ -32,6 +32,8 @@ import structlog
 from pydantic import BaseModel
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from schemas.contract import order_id_of
+
 MASK: Final = "***"
 SECRET_MASK: Final = "[secret]"
 
@@ -256,15 +258,6 @@ class _Handler(logging.StreamHandler[IO[str]]):
 _ROUTED: Final = ("uvicorn", "uvicorn.error", "uvicorn.access", "temporalio")
 
 
-_ORDER_WORKFLOW = re.compile(r"^(?:order|anomaly)-(\d+)")
-
-
-def order_id_of(workflow_id: object) -> str | None:
-    """`order-<id>` and `anomaly-<id>-<n>` belong to order <id>; other workflows to none."""
-    match = _ORDER_WORKFLOW.match(str(workflow_id or ""))
-    return match.group(1) if match else None
-
-
 def _temporal_context(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
     """The SDK's own lines carry their context as an extra dict; lift it to the top level,
     named like the lines our activities write (order_id, workflow_id, activity)."""
@@ -355,7 +348,6 @@ __all__ = [
     "get_logger",
     "mask_phones",
     "mask_text",
-    "order_id_of",
     "redact",
     "redact_event",
 ]

@@ -19,7 +19,6 @@ from temporalio.runtime import Runtime
 from infra.codec import ENV_KEYS, codec_from_env
 from infra.codec import data_converter as _converter
 
-TASK_QUEUE = "orders"
 RETENTION = timedelta(days=30)
 """How long the namespace keeps a closed order's workflow: the dev stack sets it, compose's
 Temporal is created with it. Longer than the feedback window and the platform's after-sales

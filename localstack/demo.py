@@ -46,6 +46,7 @@ from localstack.staff import Staff, StaffSettings
 from meituan.codes import PlatformCancelReason
 from meituan.intake import to_platform_order
 from schemas.anomaly import AnomalyStatus
+from schemas.contract import order_id_in, order_workflow_id
 from schemas.messages import CustomerFeedback, FeedbackKind
 from schemas.order import PlatformOrder, Stage
 from schemas.policy import Clause
@@ -195,7 +196,7 @@ class Day:
         """The platform creates the order and pushes it, signed, to the gateway; the
         generator decides by its anomaly rate unless `anomaly` names a kind."""
         order = self.sim.create_order(None, anomaly=anomaly)
-        self.placed[customer.index] = f"order-{order.order_id}"
+        self.placed[customer.index] = order_workflow_id(order.order_id)
         self.placed_at[customer.index] = time.monotonic()
         return order
 
@@ -225,7 +226,7 @@ class Day:
                     self.missed[name] += 1
 
     def _intents(self, c: Customer, workflow_id: str, stage: str, age: float) -> list[Intent]:
-        order_id = int(workflow_id.removeprefix("order-"))
+        order_id = int(order_id_in(workflow_id))
         intents: list[Intent] = []
         if c.cancel_after_s is not None:
             intents.append(("user_cancel", age >= c.cancel_after_s, lambda: self._cancel(order_id)))
@@ -586,12 +587,12 @@ async def summarise(
         for a in s.anomalies:
             by_kind[a.kind.value][a.decision or "undecided (order ended)"] += 1
     open_orders = {
-        w.removeprefix("order-"): day.stages.get(w, "not started")
+        order_id_in(w): day.stages.get(w, "not started")
         for w in workflow_ids
         if w not in day.stages or w in day.running
     }
     unread = len(day.placed) - len(statuses)
-    placed_ids = {w.removeprefix("order-") for w in workflow_ids}
+    placed_ids = {order_id_in(w) for w in workflow_ids}
     stage_rows = await stack.db.pool.fetch("SELECT stage_seconds FROM order_summaries")
     per_stage: dict[str, list[float]] = defaultdict(list)
     for row in stage_rows:
@@ -711,7 +712,7 @@ def render(summary: dict[str, Any], kept: bool) -> str:
         out.append("")
         out.append(f"Still open at the time limit ({len(summary['open_orders'])}):")
         for order_id, stage in sorted(summary["open_orders"].items()):
-            out.append(f"  order-{order_id}: {stage}")
+            out.append(f"  {order_workflow_id(order_id)}: {stage}")
     out.append("")
     out.append("Where to look (Temporal Web UI, filtered by search attribute):")
     for name, url in summary["web_ui"].items():

@@ -52,9 +52,10 @@ from temporalio.worker import Worker
 from activities.policy import current_policy
 from infra import ast_lock
 from infra import database as db
-from infra.temporal import RETENTION, TASK_QUEUE, connect_client
+from infra.temporal import RETENTION, connect_client
 from localstack.simulator import BackgroundServer, RunningSimulator, SimConfig, serve_simulator
 from meituan.client import MeituanClient
+from schemas.contract import TASK_QUEUE
 from starter.db_cli import load_demo
 from starter.gateway import GatewaySettings, create_app
 from workers.interceptors import LogContextInterceptor

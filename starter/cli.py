@@ -44,8 +44,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from analytics import stats as st
 from infra.logging import configure_logging
-from infra.temporal import TASK_QUEUE, connect_client
+from infra.temporal import connect_client
 from schemas.anomaly import AnomalyOutcome, AnomalyStatus, Decide, Decision
+from schemas.contract import (
+    TASK_QUEUE,
+    anomaly_workflow_id,
+    order_id_in,
+    order_workflow_id,
+)
 from schemas.messages import (
     PLATFORM_KINDS,
     CancelOrder,
@@ -142,7 +148,7 @@ def when(value: str, now: datetime | None = None) -> datetime:
 
 def order_id(value: str) -> str:
     """The platform's order_id; `order-<id>` (the workflow ID) is accepted too."""
-    text = value.strip().removeprefix("order-")
+    text = order_id_in(value)
     if not text or any(c.isspace() or not c.isprintable() for c in text):
         raise argparse.ArgumentTypeError(f"not an order id: {value!r}")
     return text
@@ -317,11 +323,11 @@ class Target:
 
 
 def order_target(order: str) -> Target:
-    return Target(f"order-{order}", f"order {order}")
+    return Target(order_workflow_id(order), f"order {order}")
 
 
 def anomaly_target(order: str, number: int) -> Target:
-    return Target(f"anomaly-{order}-{number}", f"anomaly {number} of order {order}", False)
+    return Target(anomaly_workflow_id(order, number), f"anomaly {number} of order {order}", False)
 
 
 @dataclass(frozen=True)
@@ -532,7 +538,7 @@ async def decide(session: Session, args: argparse.Namespace) -> Exit:
 def order_row(execution: WorkflowExecution) -> fmt.OrderRow:
     attrs = execution.typed_search_attributes
     return fmt.OrderRow(
-        order_id=execution.id.removeprefix("order-"),
+        order_id=order_id_in(execution.id),
         workflow_id=execution.id,
         status=execution.status.name.lower() if execution.status else "unknown",
         stage=attrs.get(sa.ORDER_STAGE),
@@ -581,7 +587,7 @@ async def anomalies(session: Session, args: argparse.Namespace) -> Exit:
     gate = asyncio.Semaphore(PARALLEL_QUERIES)
 
     async def one(execution: WorkflowExecution) -> fmt.AnomalyRow | None:
-        order = execution.id.removeprefix("order-")
+        order = order_id_in(execution.id)
         async with gate:
             try:
                 status = await session.query(order_target(order), OrderStatus)

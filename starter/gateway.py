@@ -52,7 +52,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.ended_orders import refund_case_after_close, stage_on_record
 from infra import database as db
 from infra.logging import configure_logging
-from infra.temporal import TASK_QUEUE, connect_client
+from infra.temporal import connect_client
 from meituan.client import (
     DEFAULT_APP_ID,
     DEFAULT_APP_SECRET,
@@ -82,6 +82,7 @@ from meituan.pushes import (
     is_probe,
     parse_form,
 )
+from schemas.contract import TASK_QUEUE, order_workflow_id
 from schemas.messages import (
     CustomerReminder,
     DeliveryStatus,
@@ -104,10 +105,6 @@ _SECRET_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorizat
 _SECRET_HEADER_PARTS: Final = ("secret", "token", "password", "api-key", "apikey", "auth")
 STORED_BODY_BYTES: Final = 8192
 """What is kept of an oversized push: enough to see what it was."""
-
-
-def workflow_id(order_id: int | str) -> str:
-    return f"order-{order_id}"
 
 
 @dataclass(frozen=True)
@@ -392,7 +389,7 @@ class Gateway:
             # Every line logged for the rest of this request names the order (the request runs
             # in its own task, so the binding ends with it).
             structlog.contextvars.bind_contextvars(
-                order_id=str(order_id), workflow_id=workflow_id(order_id)
+                order_id=str(order_id), workflow_id=order_workflow_id(order_id)
             )
         self._check_fresh(kind, push, received_at)
         try:
@@ -475,7 +472,7 @@ class Gateway:
     async def reconcile(self, order_id: int) -> Held:
         """A confirmed or completed order (R2.1.2): started from `getOrderDetail` when we never
         had it, as if its order push had come; otherwise there is nothing to do."""
-        handle = self.client.get_workflow_handle(workflow_id(order_id))
+        handle = self.client.get_workflow_handle(order_workflow_id(order_id))
         try:
             await handle.describe(rpc_timeout=self._timeout)
             return Held.KNOWN
@@ -499,7 +496,7 @@ class Gateway:
             await self.client.start_workflow(
                 WORKFLOW_TYPE,
                 inp,
-                id=workflow_id(push.order_id),
+                id=order_workflow_id(push.order_id),
                 task_queue=TASK_QUEUE,
                 id_reuse_policy=ID_REUSE,
                 rpc_timeout=self._timeout,
@@ -512,7 +509,7 @@ class Gateway:
         """Signal the order's workflow; an order Temporal does not know yet is fetched from
         the platform and started with the signal (signal-with-start), so a push that overtook
         the order push, or replaced a lost one, still reaches a workflow (R2.1.2)."""
-        handle = self.client.get_workflow_handle(workflow_id(order_id))
+        handle = self.client.get_workflow_handle(order_workflow_id(order_id))
         try:
             await handle.signal(name, arg, rpc_timeout=self._timeout)
             return Held.SIGNALLED
@@ -539,7 +536,7 @@ class Gateway:
             await self.client.start_workflow(
                 WORKFLOW_TYPE,
                 inp,
-                id=workflow_id(order_id),
+                id=order_workflow_id(order_id),
                 task_queue=TASK_QUEUE,
                 id_reuse_policy=ID_REUSE,
                 start_signal=name,

@@ -21,12 +21,12 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from infra.temporal import TASK_QUEUE
 from localstack.simulator import RunningSimulator, SimConfig, serve_simulator
 from meituan.intake import order_input
 from meituan.models import CancelPush, LogisticsPush, OrderPush
 from meituan.pushes import PushKind, PushSignatureError, decode_fields, decode_push
 from meituan.signing import SIG, sign, signing_string
+from schemas.contract import TASK_QUEUE
 from schemas.order import Customer, Discount, OrderItem
 from starter.gateway import GatewaySettings, create_app
 from tests import platform_material as material

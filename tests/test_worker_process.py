@@ -14,7 +14,6 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 
-from infra.temporal import TASK_QUEUE
 from localstack.devstack import (
     TemporalServer,
     connect_temporal,
@@ -24,6 +23,7 @@ from localstack.devstack import (
 )
 from localstack.simulator import Faults, RunningSimulator, SimConfig
 from meituan.intake import to_platform_order
+from schemas.contract import TASK_QUEUE
 from schemas.order import OrderInput, Stage
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn

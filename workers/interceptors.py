@@ -12,7 +12,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
-from infra.logging import order_id_of
+from schemas.contract import order_id_of
 
 
 class _LogContext(ActivityInboundInterceptor):

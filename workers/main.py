@@ -26,8 +26,9 @@ from activities.policy import PolicyError, current_policy, load_policy
 from infra import ast_lock
 from infra.database import connect
 from infra.logging import configure_logging
-from infra.temporal import TASK_QUEUE, connect_client
+from infra.temporal import connect_client
 from meituan.client import MeituanClient
+from schemas.contract import TASK_QUEUE
 from workers.interceptors import LogContextInterceptor
 from workers.registry import WORKFLOWS, build_activities, platform_activities
 from workers.schedules import ensure_patrol_schedule

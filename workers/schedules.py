@@ -22,17 +22,18 @@ from temporalio.client import (
 )
 
 from activities.policy import current_policy
-from infra.temporal import TASK_QUEUE, connect_client
+from infra.temporal import connect_client
+from schemas.contract import PATROL_RUN_ID, PATROL_SCHEDULE_ID, TASK_QUEUE
 from schemas.patrol import PatrolInput
 from workflows.patrol import PatrolWorkflow
 
-SCHEDULE_ID = "order-patrol"
+SCHEDULE_ID = PATROL_SCHEDULE_ID
 
 
 def patrol_schedule(every: timedelta) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            PatrolWorkflow.run, PatrolInput(), id="order-patrol-run", task_queue=TASK_QUEUE
+            PatrolWorkflow.run, PatrolInput(), id=PATROL_RUN_ID, task_queue=TASK_QUEUE
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
         # A slow platform must not pile patrols up behind each other.

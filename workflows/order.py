@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
+from schemas.contract import anomaly_workflow_id
+
 with workflow.unsafe.imports_passed_through():
     from activities.assignment import Assignment
     from activities.booking import Bookings
@@ -728,7 +730,7 @@ class OrderWorkflow:
         async with self._anomaly_lock:
             number = len(self._anomalies) + 1
             view = AnomalyView(
-                anomaly_id=f"anomaly-{self._id}-{number}",
+                anomaly_id=anomaly_workflow_id(self._id, number),
                 kind=kind,
                 detail=detail,
                 opened_at=workflow.now(),

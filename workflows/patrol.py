@@ -17,6 +17,8 @@ from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from schemas.contract import order_workflow_id
+
 with workflow.unsafe.imports_passed_through():
     from activities.patrol import Patrol
     from schemas.order import OrderInput, PlatformCancel, PlatformOrder
@@ -74,7 +76,7 @@ class PatrolWorkflow:
             await workflow.start_child_workflow(
                 OrderWorkflow.run,
                 OrderInput(order=order, source="patrol", platform_cancel=cancel),
-                id=f"order-{order.order_id}",
+                id=order_workflow_id(order.order_id),
                 # One run per order, ever: an order that ended before it was on record (and so
                 # looks missing) is not started again.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
