@@ -18,8 +18,6 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
-from schemas.contract import anomaly_workflow_id
-
 with workflow.unsafe.imports_passed_through():
     from activities.assignment import Assignment
     from activities.booking import Bookings
@@ -31,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.review import Review
     from activities.stock import Stock
     from schemas.anomaly import AnomalyInput, AnomalyOutcome
+    from schemas.contract import Event, anomaly_workflow_id, deadline_key
     from schemas.feedback import FeedbackCase, FeedbackState
     from schemas.messages import (
         PLATFORM_KINDS,
@@ -285,7 +284,7 @@ class OrderWorkflow:
             ]
         )
         await self._log(
-            "received",
+            Event.RECEIVED,
             source=self._source,
             order_type=self._record.order_type.value,
             delivery_mode=self._record.delivery_mode.value,
@@ -319,7 +318,7 @@ class OrderWorkflow:
     async def _settle(self, verdict: ReviewVerdict) -> bool:
         """Act on a verdict; False when the order ends with it."""
         await self._log(
-            f"review_{verdict.outcome.value}",
+            Event.review(verdict.outcome.value),
             round=self._review_round,
             failures=[f.model_dump() for f in verdict.failures],
         )
@@ -393,7 +392,7 @@ class OrderWorkflow:
 
     async def _assign(self) -> None:
         assignee = await self._within(Clause.ASSIGN, self._first_assignee())
-        await self._take(assignee, "assigned")
+        await self._take(assignee, Event.ASSIGNED)
         await self._enter(Stage.ASSIGNED, assignee=assignee.staff_id)
 
     async def _first_assignee(self) -> Assignee:
@@ -404,7 +403,7 @@ class OrderWorkflow:
             if found is not None:
                 return found
             if not waiting_logged:
-                await self._log("waiting_for_capacity")
+                await self._log(Event.WAITING_FOR_CAPACITY)
                 waiting_logged = True
             await self._until(lambda: False, timedelta(minutes=self._pol.assign_retry_minutes))
 
@@ -429,7 +428,7 @@ class OrderWorkflow:
                 raise
             return None
 
-    async def _take(self, assignee: Assignee, event: str) -> None:
+    async def _take(self, assignee: Assignee, event: Event) -> None:
         self._assignee = assignee
         workflow.upsert_search_attributes([sa.ASSIGNEE_ID.value_set(assignee.staff_id)])
         await self._tell(
@@ -477,7 +476,7 @@ class OrderWorkflow:
         if moved and self._booking is not None:
             self._spawn(self._rebook())
         await self._log(
-            "confirmed_with_customer",
+            Event.CONFIRMED_WITH_CUSTOMER,
             actor=msg.by,
             channel=msg.channel,
             promised_delivery_at=msg.promised_delivery_at.isoformat(),
@@ -528,7 +527,7 @@ class OrderWorkflow:
         await self._enter(Stage.IN_PROGRESS)
         self._booking = await self._within(Clause.SCHEDULE, self._book())
         await self._log(
-            "booked",
+            Event.BOOKED,
             staff_id=self._booking.staff_id,
             slot_start=self._booking.slot_start.isoformat(),
         )
@@ -559,7 +558,7 @@ class OrderWorkflow:
                 )
             except ActivityError:
                 if not waiting_logged:
-                    await self._log("waiting_for_slot")
+                    await self._log(Event.WAITING_FOR_SLOT)
                     waiting_logged = True
                 await self._until(lambda: False, timedelta(minutes=self._pol.assign_retry_minutes))
 
@@ -577,7 +576,7 @@ class OrderWorkflow:
             if view.clause is Clause.EXECUTE:
                 self._clock.move(view, new.slot_start + deadline.soft, deadline)
         await self._log(
-            "rebooked",
+            Event.REBOOKED,
             staff_id=new.staff_id,
             slot_start=new.slot_start.isoformat(),
             previous=old.slot_start.isoformat(),
@@ -649,7 +648,7 @@ class OrderWorkflow:
                     ),
                 )
             except ActivityError as err:
-                await self._log("platform_cancel_refused", error=str(err.cause or err))
+                await self._log(Event.PLATFORM_CANCEL_REFUSED, error=str(err.cause or err))
         released: list[str] = []
         if self._stock_reserved:
             await self._act(Stock.release_stock, OrderRef(order_id=self._id))
@@ -700,7 +699,7 @@ class OrderWorkflow:
             breaches=len(self._clock.breaches),
             anomalies=len(self._anomalies),
         )
-        await self._log(stage.value, reason=reason, cancel_code=code, **details)
+        await self._log(Event.stage(stage), reason=reason, cancel_code=code, **details)
         if self._record is not None:
             await self._act(
                 OrderRecords.record_summary,
@@ -738,7 +737,7 @@ class OrderWorkflow:
             )
             self._held_by = view.anomaly_id
             self._hold(True)
-            await self._log("anomaly_opened", anomaly_id=view.anomaly_id, kind=kind.value)
+            await self._log(Event.ANOMALY_OPENED, anomaly_id=view.anomaly_id, kind=kind.value)
             child = await workflow.start_child_workflow(
                 AnomalyWorkflow.run,
                 AnomalyInput(
@@ -792,7 +791,7 @@ class OrderWorkflow:
         if outcome.new_total is not None:
             self._order = self._order.model_copy(update={"total": outcome.new_total})
         await self._log(
-            "anomaly_closed",
+            Event.ANOMALY_CLOSED,
             actor=outcome.decided_by,
             anomaly_id=outcome.anomaly_id,
             decision=outcome.decision.value,
@@ -906,7 +905,11 @@ class OrderWorkflow:
     ) -> R:
         """Run a stage's work under its deadline; the watch never interrupts the work itself."""
         view = self._clock.open(
-            key or clause.value, clause, self._deadline(clause), since or workflow.now(), due
+            key or deadline_key(clause),
+            clause,
+            self._deadline(clause),
+            since or workflow.now(),
+            due,
         )
         task = asyncio.ensure_future(work)
         watch = asyncio.ensure_future(
@@ -936,7 +939,7 @@ class OrderWorkflow:
     async def _on_breach(self, view: DeadlineView) -> None:
         """Recorded, flagged for search, and the supervisor told."""
         workflow.upsert_search_attributes([sa.SLA_BREACHED.value_set(True)])
-        await self._log("deadline_breached", key=view.key, due_at=view.due_at.isoformat())
+        await self._log(Event.DEADLINE_BREACHED, key=view.key, due_at=view.due_at.isoformat())
         await self._tell(
             Audience.SUPERVISOR,
             f"Order {self._id}: {view.clause.value} deadline missed",
@@ -950,7 +953,7 @@ class OrderWorkflow:
         if action is HardAction.REASSIGN and self._reassignments >= self._pol.max_reassignments:
             action = HardAction.ESCALATE
         self._clock.breaches[-1].action = action
-        await self._log("hard_limit_passed", key=view.key, action=action.value)
+        await self._log(Event.HARD_LIMIT_PASSED, key=view.key, action=action.value)
         if action is HardAction.CANCEL:
             assert deadline.cancel_code is not None
             self._request_cancel(
@@ -981,7 +984,7 @@ class OrderWorkflow:
             old = self._assignee
             new = await self._find_assignee(exclude=[old.staff_id] if old else [], preferred=to)
             if new is None:
-                await self._log("reassign_failed", actor=by, reason=reason)
+                await self._log(Event.REASSIGN_FAILED, actor=by, reason=reason)
                 return False
             self._reassignments += 1
             if old is not None:
@@ -989,9 +992,9 @@ class OrderWorkflow:
                     Assignment.release_assignment,
                     ReleaseAssignment(order_id=self._id, staff_id=old.staff_id),
                 )
-            await self._take(new, "reassigned")
+            await self._take(new, Event.REASSIGNED)
             await self._log(
-                "reassigned",
+                Event.REASSIGNED,
                 actor=by,
                 reason=reason,
                 from_staff=old.staff_id if old else None,
@@ -1007,12 +1010,12 @@ class OrderWorkflow:
     async def customer_change(self, msg: CustomerChange) -> None:
         """R2.4.2 changed fields go back through review and re-confirmation."""
         if self._finished or self._stage in (Stage.DELIVERED, Stage.CLOSED):
-            await self._log("customer_change_ignored", reason=f"order is {self._state}")
+            await self._log(Event.CUSTOMER_CHANGE_IGNORED, reason=f"order is {self._state}")
             return
         fields = msg.changes.changed_fields()
         self._order = msg.changes.apply(self._order)
         self._changes += 1
-        await self._log("customer_changed", actor="customer", fields=fields, note=msg.note)
+        await self._log(Event.CUSTOMER_CHANGED, actor="customer", fields=fields, note=msg.note)
         await workflow.wait_condition(lambda: self._reviewed or self._finished)
         if self._finished:
             return
@@ -1023,7 +1026,7 @@ class OrderWorkflow:
     async def _recheck(self, fields: list[str]) -> None:
         verdict = await self._verdict()
         await self._log(
-            f"review_{verdict.outcome.value}",
+            Event.review(verdict.outcome.value),
             round=self._review_round,
             failures=[f.model_dump() for f in verdict.failures],
         )
@@ -1058,14 +1061,14 @@ class OrderWorkflow:
         await self._within(
             Clause.CONFIRM,
             workflow.wait_condition(lambda: not self._awaiting_reconfirmation or self._finished),
-            key=f"confirm#{self._changes + 1}",
+            key=deadline_key(Clause.CONFIRM, self._changes + 1),
         )
 
     @workflow.signal
     async def customer_feedback(self, msg: CustomerFeedback) -> None:
         """R4.2 a case: answered, resolved, and repeated until the customer is satisfied."""
         if self._finished:
-            await self._log("feedback_ignored", kind=msg.kind.value, reason="order has ended")
+            await self._log(Event.FEEDBACK_IGNORED, kind=msg.kind.value, reason="order has ended")
             return
         await self._open_case(msg.kind, msg.text, channel=msg.channel)
 
@@ -1081,7 +1084,11 @@ class OrderWorkflow:
         self._feedback.append(case)
         await self._save_case(case)
         await self._log(
-            "feedback_opened", actor="customer", case=case.case, kind=kind.value, channel=channel
+            Event.FEEDBACK_OPENED,
+            actor="customer",
+            case=case.case,
+            kind=kind.value,
+            channel=channel,
         )
         await self._work_case(case)
 
@@ -1098,7 +1105,7 @@ class OrderWorkflow:
                 workflow.wait_condition(
                     lambda: case.state is not FeedbackState.AWAITING_RESPONSE or self._finished
                 ),
-                key=f"feedback_response#{case.case}.{case.round}",
+                key=deadline_key(Clause.FEEDBACK_RESPONSE, f"{case.case}.{case.round}"),
                 pausable=False,
             )
             await self._within(
@@ -1106,7 +1113,7 @@ class OrderWorkflow:
                 workflow.wait_condition(
                     lambda: case.state is not FeedbackState.AWAITING_RESOLUTION or self._finished
                 ),
-                key=f"feedback_resolution#{case.case}.{case.round}",
+                key=deadline_key(Clause.FEEDBACK_RESOLUTION, f"{case.case}.{case.round}"),
                 since=case.opened_at,
                 pausable=False,
             )
@@ -1117,10 +1124,13 @@ class OrderWorkflow:
     @workflow.signal
     async def platform_cancel(self, msg: PlatformCancel) -> None:
         if self._finished:
-            await self._log("platform_cancel_ignored", reason=f"order is {self._state}")
+            await self._log(Event.PLATFORM_CANCEL_IGNORED, reason=f"order is {self._state}")
             return
         await self._log(
-            "platform_cancelled", actor="platform", reason_code=msg.reason_code, reason=msg.reason
+            Event.PLATFORM_CANCELLED,
+            actor="platform",
+            reason_code=msg.reason_code,
+            reason=msg.reason,
         )
         self._request_cancel(
             CancelRequest(
@@ -1175,7 +1185,7 @@ class OrderWorkflow:
                 self._close_case(case, self._refund_result(request))
             self._end_if_refunded(request)
         await self._log(
-            "refund_notice",
+            Event.REFUND_NOTICE,
             actor="platform",
             refund_id=msg.refund_id,
             notify_type=msg.notify_type.value,
@@ -1186,7 +1196,7 @@ class OrderWorkflow:
             await self._save_refund(request, case)  # as it stands now: it may be decided already
         if not opened:
             if msg.notify_type is RefundNotice.APPLY and request is None:
-                await self._log("refund_ignored", refund_id=msg.refund_id, reason=self._state)
+                await self._log(Event.REFUND_IGNORED, refund_id=msg.refund_id, reason=self._state)
             return  # a repeated push, a settlement, or nothing left to refund against
         assert request is not None
         await self._tell(
@@ -1200,7 +1210,7 @@ class OrderWorkflow:
             workflow.wait_condition(
                 lambda: request.state is not RefundState.AWAITING_DECISION or self._finished
             ),
-            key=f"refund#{msg.refund_id}",
+            key=deadline_key(Clause.REFUND_DECISION, msg.refund_id),
             pausable=False,
         )
 
@@ -1232,14 +1242,14 @@ class OrderWorkflow:
         """A platform courier's progress drives delivery for courier orders (R3.4.1)."""
         if self._record is None or self._rec.delivery_mode is not DeliveryMode.PLATFORM_COURIER:
             await self._log(
-                "delivery_status_ignored", status=msg.status, reason="not a courier order"
+                Event.DELIVERY_STATUS_IGNORED, status=msg.status, reason="not a courier order"
             )
             return
         repeated, self._courier_status = msg.status == self._courier_status, msg.status
         if repeated and workflow.patched(COURIER_STATUS_ONCE):
             return
         await self._log(
-            "courier_status", actor="platform", status=msg.status, courier=msg.courier_name
+            Event.COURIER_STATUS, actor="platform", status=msg.status, courier=msg.courier_name
         )
         if msg.status == COURIER_PICKED_UP:
             self._courier_picked_up = True
@@ -1255,7 +1265,7 @@ class OrderWorkflow:
         if msg.remind_id in self._reminders:
             return  # the same reminder pushed again
         if self._finished:
-            await self._log("reminder_ignored", remind_id=msg.remind_id, reason=self._state)
+            await self._log(Event.REMINDER_IGNORED, remind_id=msg.remind_id, reason=self._state)
             return
         self._reminders[msg.remind_id] = None
         case = self._platform_case(
@@ -1267,7 +1277,7 @@ class OrderWorkflow:
         if case is not None:
             await self._save_case(case)
         await self._log(
-            "customer_reminded",
+            Event.CUSTOMER_REMINDED,
             actor="customer",
             remind_id=msg.remind_id,
             **self._case_detail(case),
@@ -1283,7 +1293,7 @@ class OrderWorkflow:
             workflow.wait_condition(
                 lambda: self._reminders[msg.remind_id] is not None or self._finished
             ),
-            key=f"reminder#{msg.remind_id}",
+            key=deadline_key(Clause.REMINDER_REPLY, msg.remind_id),
             pausable=False,
         )
 
@@ -1310,7 +1320,7 @@ class OrderWorkflow:
     @workflow.update
     async def report_progress(self, msg: ReportProgress) -> UpdateResult:
         """R3.3.1 progress goes to the customer."""
-        await self._log("progress", actor=msg.by, note=msg.note, percent=msg.percent)
+        await self._log(Event.PROGRESS, actor=msg.by, note=msg.note, percent=msg.percent)
         await self._tell(Audience.CUSTOMER, "Progress on your order", msg.note)
         return self._result("progress reported")
 
@@ -1323,7 +1333,7 @@ class OrderWorkflow:
         """R3.3.2 each exception has a remedy, and the customer is told."""
         self._exceptions.append(f"{msg.kind.value}: {msg.remedy.value}")
         await self._log(
-            "exception",
+            Event.EXCEPTION,
             actor=msg.by,
             kind=msg.kind.value,
             detail=msg.detail,
@@ -1372,7 +1382,7 @@ class OrderWorkflow:
     @workflow.update
     async def mark_ready(self, msg: MarkReady) -> UpdateResult:
         self._ready = True
-        await self._log("ready", actor=msg.by, note=msg.note)
+        await self._log(Event.READY, actor=msg.by, note=msg.note)
         return self._result("ready")
 
     @mark_ready.validator
@@ -1387,7 +1397,7 @@ class OrderWorkflow:
     async def mark_delivered(self, msg: MarkDelivered) -> UpdateResult:
         """R3.4.1 delivered with proof."""
         self._delivered = True
-        await self._log("delivered_with_proof", actor=msg.by, proof=msg.proof, note=msg.note)
+        await self._log(Event.DELIVERED_WITH_PROOF, actor=msg.by, proof=msg.proof, note=msg.note)
         return self._result("delivered")
 
     @mark_delivered.validator
@@ -1418,7 +1428,7 @@ class OrderWorkflow:
     @workflow.update
     async def reconfirm_visit(self, msg: ReconfirmVisit) -> UpdateResult:
         self._visit_reconfirmed = True
-        await self._log("visit_reconfirmed", actor=msg.by, note=msg.note)
+        await self._log(Event.VISIT_RECONFIRMED, actor=msg.by, note=msg.note)
         return self._result("visit re-confirmed")
 
     @reconfirm_visit.validator
@@ -1433,7 +1443,7 @@ class OrderWorkflow:
     async def record_rating(self, msg: RecordRating) -> UpdateResult:
         """R3.4.2 a low rating is acted on: it opens a complaint."""
         self._rating = msg.score
-        await self._log("rated", actor=msg.by, score=msg.score, comment=msg.comment)
+        await self._log(Event.RATED, actor=msg.by, score=msg.score, comment=msg.comment)
         if msg.score <= self._pol.low_rating:
             text = msg.comment or f"rated {msg.score} of 5"
             self._spawn(self._open_case(FeedbackKind.COMPLAINT, text, "rating"))
@@ -1470,7 +1480,7 @@ class OrderWorkflow:
         case.owner = case.owner or msg.by
         case.state = FeedbackState.AWAITING_RESOLUTION
         await self._save_case(case)
-        await self._log("feedback_responded", actor=msg.by, case=msg.case, round=case.round)
+        await self._log(Event.FEEDBACK_RESPONDED, actor=msg.by, case=msg.case, round=case.round)
         await self._tell(Audience.CUSTOMER, "About your feedback", msg.response)
         return self._result(f"feedback #{msg.case} answered")
 
@@ -1500,7 +1510,7 @@ class OrderWorkflow:
             case.state = FeedbackState.AWAITING_RESPONSE
         await self._save_case(case, satisfied=msg.satisfied)
         await self._log(
-            "feedback_resolved",
+            Event.FEEDBACK_RESOLVED,
             actor=msg.by,
             case=msg.case,
             satisfied=msg.satisfied,
@@ -1530,7 +1540,7 @@ class OrderWorkflow:
             self._close_case(case, self._refund_result(request), response=msg.reason)
         await self._save_refund(request, case)
         await self._log(
-            "refund_decided",
+            Event.REFUND_DECIDED,
             actor=msg.by,
             refund_id=msg.refund_id,
             agree=msg.agree,
@@ -1560,7 +1570,7 @@ class OrderWorkflow:
             self._close_case(case, "replied on the platform", response=msg.text)
             await self._save_case(case)
         await self._log(
-            "reminder_replied",
+            Event.REMINDER_REPLIED,
             actor=msg.by,
             remind_id=msg.remind_id,
             **self._case_detail(case),
@@ -1576,7 +1586,7 @@ class OrderWorkflow:
 
     @workflow.update
     async def cancel_order(self, msg: CancelOrder) -> UpdateResult:
-        await self._log("cancel_requested", actor=msg.by, reason_code=msg.reason_code)
+        await self._log(Event.CANCEL_REQUESTED, actor=msg.by, reason_code=msg.reason_code)
         self._request_cancel(CancelRequest(msg.reason_code, msg.reason, msg.by, False))
         return self._result("cancellation under way")
 
@@ -1675,7 +1685,7 @@ class OrderWorkflow:
         """A stage change waits while the order is on hold: processing pauses at once (R5.2.1)."""
         await self._until(lambda: not self._on_hold)
         self._set_stage(stage)
-        await self._log(stage.value, **details)
+        await self._log(Event.stage(stage), **details)
 
     async def _until(self, condition: Callable[[], bool], at_most: timedelta | None = None) -> None:
         """A lifecycle wait: returns when `condition()` holds or `at_most` passes, and halts
@@ -1687,12 +1697,12 @@ class OrderWorkflow:
         if self._cancel is not None:
             raise _Halt
 
-    async def _log(self, event: str, actor: str = "system", **details: Any) -> None:
+    async def _log(self, event: Event, actor: str = "system", **details: Any) -> None:
         """R4.1.3 every stage change, breach and human action: who, when, what."""
         entry = TimelineEntry(
             seq=len(self._timeline) + 1,
             at=workflow.now(),
-            event=event,
+            event=event.value,
             stage=self._stage,
             actor=actor,
             details=details,

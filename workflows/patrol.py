@@ -17,10 +17,9 @@ from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from schemas.contract import order_workflow_id
-
 with workflow.unsafe.imports_passed_through():
     from activities.patrol import Patrol
+    from schemas.contract import order_workflow_id
     from schemas.order import OrderInput, PlatformCancel, PlatformOrder
     from schemas.patrol import PatrolInput, PatrolReport, PatrolStore, StorePatrol
     from workflows.activity_options import RETRY
