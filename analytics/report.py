@@ -2,34 +2,35 @@
 
     orderctl report --out FILE.html [--from DATE] [--to DATE]
 
-Everything is inline: the charts are SVG drawn by matplotlib's Agg backend, the style is one
-<style> block, and nothing is loaded from the network, so the file reads the same offline, in a
-mail attachment or years later. The findings come first and in words (R4.3.2); the charts and
-tables follow: orders per hour, orders and price anomalies per day (R5.3.2), stage times,
-deadline compliance, satisfaction, and the staff and department scorecards (R7.2).
+Everything is inline: the charts are SVG drawn by matplotlib's Agg backend (analytics.charts),
+the style is one <style> block, and nothing is loaded from the network, so the file reads the
+same offline, in a mail attachment or years later. The findings come first and in words
+(R4.3.2); the charts and tables follow: orders per hour, orders and price anomalies per day
+(R5.3.2), stage times, deadline compliance, satisfaction, and the staff and department
+scorecards (R7.2).
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from analytics import stats as st
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-# Colours a person tells apart, also in grey print.
-MET, LATE, HARD = "#2e7d32", "#f9a825", "#c62828"
-BAR, BAR_2 = "#1565c0", "#90caf9"
+from analytics.charts import (
+    chart_compliance,
+    chart_daily,
+    chart_orders_per_hour,
+    chart_ratings,
+    chart_scorecards,
+    chart_stages,
+)
+from analytics.collect import collect
+from analytics.formats import pct
+from analytics.period import Period
 
 STYLE = """
 body { font: 14px/1.45 -apple-system, "Segoe UI", "Noto Sans", "PingFang SC",
@@ -62,12 +63,12 @@ footer { color: #57606a; font-size: 12px; margin-top: 28px; }
 @dataclass(frozen=True)
 class Written:
     path: Path
-    period: st.Period
+    period: Period
 
 
-async def write(out: str | Path, period: st.Period) -> Written:
+async def write(out: str | Path, period: Period) -> Written:
     """Collect the period's statistics (per store) and write the report."""
-    stats = await st.collect(period, "store")
+    stats = await collect(period, "store")
     path = await asyncio.to_thread(_save, Path(out), render(stats))
     return Written(path, period)
 
@@ -78,149 +79,52 @@ def _save(path: Path, page: str) -> Path:
     return path.absolute()
 
 
-# --- charts ---------------------------------------------------------------------------------------
+def render(
+    stats: Mapping[str, Any], now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> str:
+    """The whole page; pure apart from the clock in its footer."""
+    period, previous = stats["period"], stats["previous_period"]
+    span = period["from"] if period["days"] == 1 else f"{period['from']} – {period['to']}"
+    groups = stats.get("groups") or {"by": "store", "rows": []}
+    patrol = stats["patrol"]
+    source = stats["source"]
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>orderflow statistics {escape(span)}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<main>
+<h1>Order statistics {escape(span)}</h1>
+<p class="sub">Business days in {escape(stats["zone"])}, compared with {escape(previous["from"])}
+ – {escape(previous["to"])} (R4.3). Patrol: {patrol["runs"]} runs,
+ {patrol["orders_found"]} orders found that the pushes missed (R6.3.2).</p>
+{_cards(stats)}
+{_section("Findings (R4.3.2)", _findings(stats), _comparison(stats))}
+<section><h2>Charts</h2><div class="charts">{"".join(_charts(stats))}</div></section>
+{_section("Amounts", _money(stats))}
+{_section("Processing time per stage", _stages(stats))}
+{_section("Deadline compliance", _deadlines(stats))}
+{_section("Anomalies by kind and decision (R5.2.4)", _anomalies(stats))}
+{_section("Cancellations and rejections by reason", _cancels(stats))}
+{_section("Feedback (R4.2)", _feedback(stats))}
+{_section(f"By {groups['by']}", _by_group(groups))}
+{_section("Staff scorecards (R7.2)", _people(stats))}
+{_section("Department scorecards (R7.2)", _units(stats))}
+<footer>Made {now():%Y-%m-%d %H:%M} UTC by orderctl report. {source["orders_computed_live"]}
+ orders read live (running or just finished), the rest from the daily rollup. A person's
+ figures are the orders they held (the event log's assignments); durations are read from
+ log-scale histograms, within 2.5% (of 1 + seconds).</footer>
+</main>
+</body>
+</html>
+"""
 
 
-@contextmanager
-def _figure(name: str, width: float = 6.4, height: float = 3.2) -> Iterator[Figure]:
-    """A figure on the Agg backend; ids salted per chart so that inline SVGs never clash."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context(
-        {
-            "svg.hashsalt": name,
-            "svg.fonttype": "none",
-            "font.size": 9,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-        }
-    ):
-        yield Figure(figsize=(width, height), layout="constrained")
-
-
-_SVG_START = re.compile(r"<svg\b")
-
-
-def _svg(fig: Figure) -> str:
-    buffer = io.StringIO()
-    metadata = {"Creator": None, "Date": None, "Format": None, "Type": None}
-    fig.savefig(buffer, format="svg", metadata=metadata)
-    text = buffer.getvalue()
-    match = _SVG_START.search(text)
-    return text[match.start() :] if match else text
-
-
-def chart_orders_per_hour(hours: Sequence[int]) -> str:
-    with _figure("hours") as fig:
-        ax = fig.subplots()
-        ax.bar(range(24), hours, color=BAR)
-        ax.set_xticks(range(0, 24, 2))
-        ax.set_xlabel("hour of the day (created, business time)")
-        ax.set_ylabel("orders")
-        return _svg(fig)
-
-
-def chart_daily(daily: Sequence[Mapping[str, Any]]) -> str:
-    """Orders per day, and price anomalies per 1,000 orders over time (R5.3.2)."""
-    days = [d["day"][5:] for d in daily]
-    orders = [d["orders"] for d in daily]
-    per_mille = [1000 * d["price_anomalies"] / d["orders"] if d["orders"] else 0 for d in daily]
-    with _figure("daily") as fig:
-        ax = fig.subplots()
-        ax.bar(range(len(days)), orders, color=BAR_2, label="orders")
-        ax.set_ylabel("orders per day")
-        step = max(1, len(days) // 12)
-        ax.set_xticks(range(0, len(days), step), days[::step], rotation=45, ha="right")
-        twin = ax.twinx()
-        twin.plot(
-            range(len(days)),
-            per_mille,
-            color=HARD,
-            marker="o",
-            markersize=3,
-            label="price anomalies per 1,000 orders",
-        )
-        twin.set_ylabel("price anomalies ‰")
-        twin.set_ylim(bottom=0)
-        handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-        ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
-        return _svg(fig)
-
-
-def chart_stages(stages: Mapping[str, Mapping[str, Any]]) -> str:
-    names = [s for s, h in stages.items() if h["n"]]
-    with _figure("stages", height=max(2.4, 0.35 * len(names) + 1)) as fig:
-        ax = fig.subplots()
-        y = range(len(names))
-        p50 = [max(stages[s]["p50"] or 0, 0.01) for s in names]
-        p90 = [max(stages[s]["p90"] or 0, 0.01) for s in names]
-        ax.barh([i + 0.2 for i in y], p90, height=0.4, color=BAR_2, label="p90")
-        ax.barh([i - 0.2 for i in y], p50, height=0.4, color=BAR, label="p50")
-        ax.set_yticks(list(y), names)
-        ax.invert_yaxis()
-        ax.set_xscale("log")
-        ax.set_xlabel("seconds (log scale)")
-        ax.legend(loc="lower right", fontsize=8, frameon=False)
-        return _svg(fig)
-
-
-def chart_compliance(deadlines: Mapping[str, Mapping[str, Any]]) -> str:
-    names = [c for c, d in deadlines.items() if d["met"] + d["breached"] + d["hard"]]
-    with _figure("compliance", height=max(2.4, 0.3 * len(names) + 1)) as fig:
-        ax = fig.subplots()
-        left = [0.0] * len(names)
-        for key, colour, label in (
-            ("met", MET, "met"),
-            ("breached", LATE, "late"),
-            ("hard", HARD, "past the hard limit"),
-        ):
-            shares = []
-            for c in names:
-                d = deadlines[c]
-                total = d["met"] + d["breached"] + d["hard"]
-                shares.append(100 * d[key] / total)
-            ax.barh(names, shares, left=left, color=colour, label=label)
-            left = [a + b for a, b in zip(left, shares, strict=True)]
-        ax.invert_yaxis()
-        ax.set_xlim(0, 100)
-        ax.set_xlabel("% of deadlines")
-        ax.legend(loc="lower left", fontsize=8, frameon=False, ncols=3, bbox_to_anchor=(0, 1.0))
-        return _svg(fig)
-
-
-def chart_ratings(distribution: Mapping[str, int]) -> str:
-    with _figure("ratings", height=2.6) as fig:
-        ax = fig.subplots()
-        scores = ["1", "2", "3", "4", "5"]
-        colours = [HARD, HARD, LATE, MET, MET]
-        ax.bar(scores, [distribution.get(s, 0) for s in scores], color=colours)
-        ax.set_xlabel("rating (stars)")
-        ax.set_ylabel("orders")
-        return _svg(fig)
-
-
-def chart_scorecards(cards: Sequence[Mapping[str, Any]]) -> str:
-    shown = [c for c in cards if c["orders"] or c["anomalies_decided"]][:30]
-    with _figure("scorecards", height=max(2.4, 0.28 * len(shown) + 1)) as fig:
-        ax = fig.subplots()
-        names = [c["staff_id"] for c in shown]
-        rates = [100 * (c["on_time_rate"] or 0) for c in shown]
-        colours = [MET if r >= 95 else LATE if r >= 85 else HARD for r in rates]
-        ax.barh(names, rates, color=colours)
-        ax.invert_yaxis()
-        ax.set_xlim(0, 100)
-        ax.set_xlabel("deadlines met on time (%)")
-        return _svg(fig)
-
-
-# --- the page ---------------------------------------------------------------------------------
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
+# --- building blocks ------------------------------------------------------------------------------
 
 
 def _num(value: Any) -> str:
@@ -243,14 +147,18 @@ def _figure_html(svg: str, caption: str) -> str:
     return f"<figure>{svg}<figcaption>{escape(caption)}</figcaption></figure>"
 
 
+def _section(title: str, *parts: str) -> str:
+    return f"<section><h2>{escape(title)}</h2>{''.join(parts)}</section>"
+
+
 def _cards(stats: Mapping[str, Any]) -> str:
     orders, amount, sat = stats["orders"], stats["amount"], stats["satisfaction"]
     items = [
         (str(orders["count"]), "orders"),
         (amount["net"], "net amount (after full refunds)"),
         (str(sat["rating_average"] or "—"), f"average rating of {sat['rated']}"),
-        (_pct(sat["complaint_rate"]), "orders with a complaint"),
-        (_pct(stats["breach_rate"]), "orders with a deadline missed"),
+        (pct(sat["complaint_rate"]), "orders with a complaint"),
+        (pct(stats["breach_rate"]), "orders with a deadline missed"),
         (str(orders["with_anomaly"]), "anomalous orders"),
     ]
     return (
@@ -262,30 +170,31 @@ def _cards(stats: Mapping[str, Any]) -> str:
     )
 
 
-def _section(title: str, *parts: str) -> str:
-    return f"<section><h2>{escape(title)}</h2>{''.join(parts)}</section>"
+# --- the sections ---------------------------------------------------------------------------------
 
 
-def render(
-    stats: Mapping[str, Any], now: Callable[[], datetime] = lambda: datetime.now(UTC)
-) -> str:
-    """The whole page; pure apart from the clock in its footer."""
-    period, previous = stats["period"], stats["previous_period"]
-    span = period["from"] if period["days"] == 1 else f"{period['from']} – {period['to']}"
+def _findings(stats: Mapping[str, Any]) -> str:
+    """R4.3.2 in words, first: what a manager reads when reading nothing else."""
     findings = stats["findings"]
-    if findings:
-        found = (
-            "<ul class='findings'>"
-            + "".join(
-                f"<li class='{escape(f['severity'])}'>{escape(f['message'])}</li>" for f in findings
-            )
-            + "</ul>"
+    if not findings:
+        return "<p class='quiet'>Nothing stands out in this period.</p>"
+    return (
+        "<ul class='findings'>"
+        + "".join(
+            f"<li class='{escape(f['severity'])}'>{escape(f['message'])}</li>" for f in findings
         )
-    else:
-        found = "<p class='quiet'>Nothing stands out in this period.</p>"
-    compared = (
+        + "</ul>"
+    )
+
+
+def _comparison(stats: Mapping[str, Any]) -> str:
+    return (
         "<ul>" + "".join(f"<li>{escape(c['text'])}</li>" for c in stats["comparison"]) + ("</ul>")
     )
+
+
+def _charts(stats: Mapping[str, Any]) -> list[str]:
+    """The charts with something to show."""
     charts = [
         _figure_html(chart_orders_per_hour(stats["orders_per_hour"]), "Orders per hour of the day"),
         _figure_html(
@@ -307,31 +216,44 @@ def render(
     charts.append(
         _figure_html(
             chart_ratings(stats["satisfaction"]["distribution"]),
-            f"Ratings; complaints on {_pct(stats['satisfaction']['complaint_rate'])} of orders",
+            f"Ratings; complaints on {pct(stats['satisfaction']['complaint_rate'])} of orders",
         )
     )
     if stats["staff"]:
         charts.append(
             _figure_html(chart_scorecards(stats["staff"]), "Staff: deadlines met on time (R7.2)")
         )
+    return charts
+
+
+def _money(stats: Mapping[str, Any]) -> str:
     amount = stats["amount"]
-    money = _table(
+    return _table(
         ["gross", "discounts", "paid", "refunded (cancelled, rejected)", "net"],
         [[amount["gross"], amount["discounts"], amount["paid"], amount["refunded"], amount["net"]]],
         text_columns=0,
     )
-    stages = _table(
+
+
+def _stages(stats: Mapping[str, Any]) -> str:
+    return _table(
         ["stage", "orders", "p50 (s)", "p90 (s)", "mean (s)"],
         [[s, h["n"], h["p50"], h["p90"], h["mean"]] for s, h in stats["stage_seconds"].items()],
     )
-    deadlines = _table(
+
+
+def _deadlines(stats: Mapping[str, Any]) -> str:
+    return _table(
         ["clause", "met", "late", "past hard limit", "on time"],
         [
-            [c, d["met"], d["breached"], d["hard"], _pct(d["on_time_rate"])]
+            [c, d["met"], d["breached"], d["hard"], pct(d["on_time_rate"])]
             for c, d in stats["deadlines"].items()
         ],
     )
-    anomalies = _table(
+
+
+def _anomalies(stats: Mapping[str, Any]) -> str:
+    return _table(
         ["kind", "decisions"],
         [
             [kind, ", ".join(f"{d} {n}" for d, n in decisions.items())]
@@ -339,13 +261,20 @@ def render(
         ],
         text_columns=2,
     )
-    cancels = _table(
+
+
+def _cancels(stats: Mapping[str, Any]) -> str:
+    return _table(
         ["outcome", "code", "reason", "by", "orders"],
         [[c["outcome"], c["code"], c["reason"], c["by"], c["n"]] for c in stats["cancellations"]],
         text_columns=4,
     )
+
+
+def _feedback(stats: Mapping[str, Any]) -> str:
     fb = stats["feedback"]
-    feedback = _table(
+    first = fb["first_response_seconds"]
+    return _table(
         [
             "cases",
             "first response p50 (s)",
@@ -358,8 +287,8 @@ def render(
         [
             [
                 fb["cases"],
-                fb["first_response_seconds"]["p50"],
-                fb["first_response_seconds"]["p90"],
+                first["p50"],
+                first["p90"],
                 fb["average_rounds"],
                 fb["more_than_one_round"],
                 fb["satisfied"],
@@ -368,8 +297,10 @@ def render(
         ],
         text_columns=0,
     )
-    groups = stats.get("groups") or {"by": "store", "rows": []}
-    by_group = _table(
+
+
+def _by_group(groups: Mapping[str, Any]) -> str:
+    return _table(
         [
             groups["by"],
             "orders",
@@ -387,106 +318,50 @@ def render(
                 r["previous_orders"],
                 r["net"],
                 r["rating_average"],
-                _pct(r["complaint_rate"]),
-                _pct(r["breach_rate"]),
-                _pct(r["on_time_rate"]),
+                pct(r["complaint_rate"]),
+                pct(r["breach_rate"]),
+                pct(r["on_time_rate"]),
             ]
             for r in groups["rows"]
         ],
     )
-    people = _table(
-        [
-            "person",
-            "department",
-            "role",
-            "orders",
-            "on time",
-            "late",
-            "handling (s)",
-            "rating",
-            "complaints",
-            "anomalies decided",
-        ],
-        [
-            [
-                c["staff_id"],
-                c["department"],
-                c["role"],
-                c["orders"],
-                _pct(c["on_time_rate"]),
-                c["late"],
-                c["average_handling_seconds"],
-                c["average_rating"],
-                c["complaints"],
-                c["anomalies_decided"],
-            ]
-            for c in stats["staff"]
-        ],
+
+
+_CARD_COLUMNS = (
+    "orders",
+    "on time",
+    "late",
+    "handling (s)",
+    "rating",
+    "complaints",
+    "anomalies decided",
+)
+
+
+def _card_cells(card: Mapping[str, Any]) -> list[Any]:
+    """R7.2 the figures a person's and a department's scorecard share."""
+    return [
+        card["orders"],
+        pct(card["on_time_rate"]),
+        card["late"],
+        card["average_handling_seconds"],
+        card["average_rating"],
+        card["complaints"],
+        card["anomalies_decided"],
+    ]
+
+
+def _people(stats: Mapping[str, Any]) -> str:
+    return _table(
+        ["person", "department", "role", *_CARD_COLUMNS],
+        [[c["staff_id"], c["department"], c["role"], *_card_cells(c)] for c in stats["staff"]],
         text_columns=3,
     )
-    units = _table(
-        [
-            "department",
-            "name",
-            "people",
-            "orders",
-            "on time",
-            "late",
-            "handling (s)",
-            "rating",
-            "complaints",
-            "anomalies decided",
-        ],
-        [
-            [
-                d["department"],
-                d["name"],
-                d["people"],
-                d["orders"],
-                _pct(d["on_time_rate"]),
-                d["late"],
-                d["average_handling_seconds"],
-                d["average_rating"],
-                d["complaints"],
-                d["anomalies_decided"],
-            ]
-            for d in stats["departments"]
-        ],
+
+
+def _units(stats: Mapping[str, Any]) -> str:
+    return _table(
+        ["department", "name", "people", *_CARD_COLUMNS],
+        [[d["department"], d["name"], d["people"], *_card_cells(d)] for d in stats["departments"]],
         text_columns=2,
     )
-    patrol = stats["patrol"]
-    source = stats["source"]
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>orderflow statistics {escape(span)}</title>
-<style>{STYLE}</style>
-</head>
-<body>
-<main>
-<h1>Order statistics {escape(span)}</h1>
-<p class="sub">Business days in {escape(stats["zone"])}, compared with {escape(previous["from"])}
- – {escape(previous["to"])} (R4.3). Patrol: {patrol["runs"]} runs,
- {patrol["orders_found"]} orders found that the pushes missed (R6.3.2).</p>
-{_cards(stats)}
-{_section("Findings (R4.3.2)", found, compared)}
-<section><h2>Charts</h2><div class="charts">{"".join(charts)}</div></section>
-{_section("Amounts", money)}
-{_section("Processing time per stage", stages)}
-{_section("Deadline compliance", deadlines)}
-{_section("Anomalies by kind and decision (R5.2.4)", anomalies)}
-{_section("Cancellations and rejections by reason", cancels)}
-{_section("Feedback (R4.2)", feedback)}
-{_section(f"By {groups['by']}", by_group)}
-{_section("Staff scorecards (R7.2)", people)}
-{_section("Department scorecards (R7.2)", units)}
-<footer>Made {now():%Y-%m-%d %H:%M} UTC by orderctl report. {source["orders_computed_live"]}
- orders read live (running or just finished), the rest from the daily rollup. A person's
- figures are the orders they held (the event log's assignments); durations are read from
- log-scale histograms, within 2.5% (of 1 + seconds).</footer>
-</main>
-</body>
-</html>
-"""

@@ -33,7 +33,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from analytics import stats as st
+import analytics as st
+from analytics.rollup import ROLLUP, refresh
 from infra import database as db
 from infra.settings import BUSINESS_TZ
 
@@ -458,14 +459,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     "refunds",
                 )
             }
-            built = await st.refresh(conn)
+            built = await refresh(conn)
         half = args.days // 2
         period = st.Period(first_day + timedelta(days=half), today)
         warm = [await st.collect(period, pool=pool) for _ in range(3)]
         by_store = await st.collect(period, "store", pool=pool)
         async with pool.acquire() as conn, conn.transaction():
             # As if the last day's orders had all just finished: out of the rollup, pending.
-            for table in st.ROLLUP:
+            for table in ROLLUP:
                 await conn.execute(f"DELETE FROM stats_{table} WHERE day = $1", today)
             marked = await conn.execute(
                 """

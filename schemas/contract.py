@@ -124,6 +124,9 @@ class Event(StrEnum):
         return cls(f"review_{outcome}")
 
 
+DEADLINE_CASE_SEPARATOR: Final = "#"
+"""Between a clause's prefix and its case in a deadline key: `refund#<refund_id>`."""
+
 _KEY_PREFIX: Final = {Clause.REFUND_DECISION: "refund", Clause.REMINDER_REPLY: "reminder"}
 """Clauses opened once per case are keyed `<prefix>#<case>`; the prefix is the clause's name
 except where the case is named after its thing (a refund, a reminder)."""
@@ -134,7 +137,7 @@ def deadline_key(clause: Clause, case: object | None = None) -> str:
     opened once per change, feedback round, refund or reminder."""
     if case is None:
         return clause.value
-    return f"{deadline_key_prefix(clause)}#{case}"
+    return f"{deadline_key_prefix(clause)}{DEADLINE_CASE_SEPARATOR}{case}"
 
 
 def deadline_key_prefix(clause: Clause) -> str:

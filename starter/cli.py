@@ -42,7 +42,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from analytics import stats as st
+import analytics as st
 from infra.logging import configure_logging
 from infra.temporal import connect_client
 from schemas.anomaly import AnomalyOutcome, AnomalyStatus, Decide, Decision

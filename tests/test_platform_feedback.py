@@ -18,7 +18,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from analytics import stats as st
+import analytics as st
+from analytics.totals import Histogram
 from localstack.simulator.engine import Simulator
 from schemas.feedback import FeedbackState
 from schemas.messages import (
@@ -313,7 +314,7 @@ async def test_refunds_and_platform_feedback_in_the_statistics(
     first = fb["first_response_seconds"]
     assert first["n"] == len(waits) == 4
     exact = _nearest_rank(waits, 0.5)
-    assert st.Histogram.bucket_of(exact) == st.Histogram.bucket_of(first["p50"])
+    assert Histogram.bucket_of(exact) == Histogram.bucket_of(first["p50"])
     # Their deadlines are counted under their clauses.
     assert stats["deadlines"]["reminder_reply"]["met"] == 1
     assert stats["deadlines"]["refund_decision"]["met"] == 3

@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
+import analytics as st
 from analytics import report
-from analytics import stats as st
+from analytics.totals import Histogram, Raw
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.test_stats import Day
@@ -117,7 +118,7 @@ def test_findings_are_in_words_and_escaped() -> None:
 def _hand_made() -> dict[str, Any]:
     """A whole stats answer without a database: the pure pipeline on hand-made rows."""
     period = st.Period.today()
-    raw = st.Raw(period, "Asia/Shanghai", "store")
+    raw = Raw(period, "Asia/Shanghai", "store")
     row = {
         "period": "current",
         "store_code": "S-1",
@@ -152,7 +153,7 @@ def _hand_made() -> dict[str, Any]:
         row
         | {
             "metric": "stage:in_progress",
-            "bucket": st.Histogram.bucket_of(600),
+            "bucket": Histogram.bucket_of(600),
             "n": 3,
             "seconds": 1800.0,
         }

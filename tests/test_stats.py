@@ -23,7 +23,11 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from analytics import stats as st
+import analytics as st
+from analytics.findings import find, poisson_tail
+from analytics.reads import read
+from analytics.rollup import ROLLUP, refresh
+from analytics.totals import Histogram, StaffTotals, Totals
 from infra import database as db
 from localstack.demo import DemoOptions, DemoResult, run_demo
 from tests.db_fixtures import embedded_root as embedded_root
@@ -183,7 +187,7 @@ async def test_stage_times_are_the_summaries_within_half_a_bucket(demo_day: Day)
             exact = _nearest_rank(values, p)
             # The reported value is the middle of the exact value's bucket: buckets are about
             # 5 % of 1 + seconds wide (a few ms below a second, 2.5 % from a minute on).
-            assert st.Histogram.bucket_of(exact) == st.Histogram.bucket_of(reported[stage][key])
+            assert Histogram.bucket_of(exact) == Histogram.bucket_of(reported[stage][key])
             assert abs(reported[stage][key] - exact) <= 0.026 * (1 + exact)
 
 
@@ -264,7 +268,7 @@ async def test_anomalies_cancellations_and_feedback(demo_day: Day) -> None:
     assert first["n"] == len(waits)
     if waits:
         exact = _nearest_rank(waits, 0.5)
-        assert st.Histogram.bucket_of(exact) == st.Histogram.bucket_of(first["p50"])
+        assert Histogram.bucket_of(exact) == Histogram.bucket_of(first["p50"])
 
 
 async def test_scorecards_agree_with_assignments_and_decisions(demo_day: Day) -> None:
@@ -315,20 +319,20 @@ async def test_live_figures_equal_the_rollup(demo_day: Day) -> None:
             " (created_at AT TIME ZONE $1)::date, store_code FROM orders ON CONFLICT DO NOTHING",
             ZONE,
         )
-        raw = await st.read(conn, demo_day.period, "store")
+        raw = await read(conn, demo_day.period, "store")
         assert raw.dirty_pairs > 0 and raw.live_orders == 10
         assert core(st.compute(raw)) == expected
-        done = await st.refresh(conn)
+        done = await refresh(conn)
         assert done.pairs == raw.dirty_pairs and done.orders == 10
         async with conn.transaction():
-            for table in st.ROLLUP:
+            for table in ROLLUP:
                 await conn.execute(f"DELETE FROM stats_{table}")
             await conn.execute(
                 "INSERT INTO stats_pending (order_id, day, store_code)"
                 " SELECT order_id, (created_at AT TIME ZONE $1)::date, store_code FROM orders",
                 ZONE,
             )
-        raw = await st.read(conn, demo_day.period, "store")
+        raw = await read(conn, demo_day.period, "store")
         assert raw.live_orders == 10
         assert core(st.compute(raw)) == expected
     again = await st.collect(demo_day.period, "store", pool=pool)
@@ -432,11 +436,11 @@ def _totals(
     complained: int = 0,
     price: int = 0,
     patrol: int = 0,
-) -> st.Totals:
-    tot = st.Totals(orders=orders, breached_orders=breached, complained=complained)
+) -> Totals:
+    tot = Totals(orders=orders, breached_orders=breached, complained=complained)
     tot.patrol_found = patrol
     if in_progress:
-        tot.durations["stage:in_progress"] = st.Histogram.of(in_progress)
+        tot.durations["stage:in_progress"] = Histogram.of(in_progress)
     if price:
         tot.anomalies["price"]["adjust_price"] = price
     return tot
@@ -446,8 +450,8 @@ def _spread(centre: float, n: int = 40) -> list[float]:
     return [centre * (0.6 + 0.8 * i / n) for i in range(n)]
 
 
-def _person(staff_id: str, orders: int, late: int, complaints: int = 0) -> st.StaffTotals:
-    person = st.StaffTotals(staff_id=staff_id, department="K", orders=orders)
+def _person(staff_id: str, orders: int, late: int, complaints: int = 0) -> StaffTotals:
+    person = StaffTotals(staff_id=staff_id, department="K", orders=orders)
     person.deadlines["prepare"].add(orders - late, late, 0)
     person.complaints = complaints
     return person
@@ -461,20 +465,20 @@ def test_a_quiet_period_finds_nothing() -> None:
         "B": _totals(200, breached=4, complained=2),
     }
     staff = {"S-1": _person("S-1", 200, 4), "S-2": _person("S-2", 200, 5)}
-    assert st.find(current, previous, stores, staff) == []
+    assert find(current, previous, stores, staff) == []
 
 
 def test_a_slower_stage_is_found() -> None:
     current = _totals(400, in_progress=_spread(900))
     previous = _totals(400, in_progress=_spread(600))
-    [finding] = st.find(current, previous, {}, {})
+    [finding] = find(current, previous, {}, {})
     assert finding.kind == "stage_slower" and finding.subject == "in_progress"
     assert "got slower" in finding.message and "+" in finding.message
     # Too few orders, or a rise under the threshold, is not a finding.
     few = _totals(10, in_progress=_spread(900, 10))
-    assert st.find(few, _totals(10, in_progress=_spread(600, 10)), {}, {}) == []
+    assert find(few, _totals(10, in_progress=_spread(600, 10)), {}, {}) == []
     slight = _totals(400, in_progress=_spread(660))
-    assert st.find(slight, previous, {}, {}) == []
+    assert find(slight, previous, {}, {}) == []
 
 
 def test_a_store_and_a_person_standing_out_are_found() -> None:
@@ -490,7 +494,7 @@ def test_a_store_and_a_person_standing_out_are_found() -> None:
         "S-2": _person("S-2", 200, 6, complaints=1),
         "S-3": _person("S-3", 200, 7, complaints=1),
     }
-    found = st.find(current, _totals(600), stores, staff)
+    found = find(current, _totals(600), stores, staff)
     kinds = {(f.kind, f.subject) for f in found}
     assert ("store_breach_rate", "A") in kinds
     assert ("person_breach_rate", "S-1") in kinds
@@ -502,35 +506,35 @@ def test_a_store_and_a_person_standing_out_are_found() -> None:
 
 def test_a_person_is_weighed_against_their_own_clauses() -> None:
     """A manager late on anomaly decisions as often as every manager is not singled out."""
-    cook = st.StaffTotals(staff_id="S-1", orders=300)
+    cook = StaffTotals(staff_id="S-1", orders=300)
     cook.deadlines["prepare"].add(297, 3, 0)
     managers = {}
     for m in ("M-1", "M-2", "M-3"):
-        manager = st.StaffTotals(staff_id=m)
+        manager = StaffTotals(staff_id=m)
         manager.deadlines["anomaly_decision"].add(90, 10, 0)
         managers[m] = manager
-    assert st.find(st.Totals(orders=300), st.Totals(), {}, {"S-1": cook, **managers}) == []
+    assert find(Totals(orders=300), Totals(), {}, {"S-1": cook, **managers}) == []
 
 
 def test_price_anomalies_and_the_patrol_are_found() -> None:
     current = _totals(500, price=12, patrol=2)
     previous = _totals(500, price=4)
-    found = {f.kind: f for f in st.find(current, previous, {}, {})}
+    found = {f.kind: f for f in find(current, previous, {}, {})}
     assert set(found) == {"price_anomalies_up", "patrol_found"}
     assert "R5.3.2" in found["price_anomalies_up"].message
     assert (
         "2 order(s)" in found["patrol_found"].message and "R6.3.2" in found["patrol_found"].message
     )
-    assert st.find(_totals(500, price=5), _totals(500, price=4), {}, {}) == []
+    assert find(_totals(500, price=5), _totals(500, price=4), {}, {}) == []
 
 
 def test_percentiles_and_periods() -> None:
     values = [float(v) for v in range(1, 101)]
-    hist = st.Histogram.of(values)
+    hist = Histogram.of(values)
     assert hist.n == 100 and hist.seconds == sum(values)
     p90 = hist.percentile(0.9)
-    assert p90 is not None and st.Histogram.bucket_of(p90) == st.Histogram.bucket_of(90.0)
-    assert st.Histogram().percentile(0.5) is None
+    assert p90 is not None and Histogram.bucket_of(p90) == Histogram.bucket_of(90.0)
+    assert Histogram().percentile(0.5) is None
     period = st.Period(date(2025, 6, 1), date(2025, 6, 30))
     assert period.days == 30
     assert period.previous() == st.Period(date(2025, 5, 2), date(2025, 5, 31))
@@ -540,8 +544,8 @@ def test_percentiles_and_periods() -> None:
     assert st.parse_day("yesterday") == st.parse_day("today") - timedelta(days=1)
     with pytest.raises(ValueError):
         st.parse_day("2025-02-30")
-    assert st.poisson_tail(0, 3.0) == 1.0
-    assert st.poisson_tail(30, 10.0) < 1e-5 < st.poisson_tail(12, 10.0)
+    assert poisson_tail(0, 3.0) == 1.0
+    assert poisson_tail(30, 10.0) < 1e-5 < poisson_tail(12, 10.0)
 
 
 def test_a_report_path_is_not_needed_for_the_figures(tmp_path: Path) -> None:
