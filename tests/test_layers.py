@@ -137,9 +137,9 @@ def test_contract_names_are_spelled_in_the_contract_only(package: str) -> None:
         tree = ast.parse(path.read_text())
         prose = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # docstrings
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if id(node) not in prose:
-                    spelled += [f"{module}:{node.lineno} {n!r}" for n in _spelled(node.value)]
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and id(node) not in prose:
+                spelled += [f"{module}:{node.lineno} {n!r}" for n in _spelled(text)]
     assert spelled == []
 
 
