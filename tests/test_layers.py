@@ -137,9 +137,10 @@ def test_contract_names_are_spelled_in_the_contract_only(package: str) -> None:
         tree = ast.parse(path.read_text())
         prose = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # docstrings
         for node in ast.walk(tree):
-            text = node.value if isinstance(node, ast.Constant) else None
-            if isinstance(text, str) and id(node) not in prose:
-                spelled += [f"{module}:{node.lineno} {n!r}" for n in _spelled(text)]
+            literal = isinstance(node, ast.Constant) and isinstance(node.value, str)
+            if literal and id(node) not in prose:
+                assert isinstance(node, ast.Constant)
+                spelled += [f"{module}:{node.lineno} {n!r}" for n in _spelled(node.value)]
     assert spelled == []
 
 
