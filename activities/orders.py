@@ -18,7 +18,7 @@ from infra.database import Conn
 from infra.settings import CUSTOMER_ID_SALT
 from schemas.anomaly import AnomalyRecord
 from schemas.feedback import FeedbackCase
-from schemas.order import OrderType
+from schemas.order import OrderType, PlatformOrder
 from schemas.records import (
     OrderRecord,
     OrderSummary,
@@ -42,140 +42,19 @@ class OrderRecords:
         """
         order = inp.order
         async with self._pool.acquire() as conn, conn.transaction():
-            store = await conn.fetchrow(
-                "SELECT order_type, region, self_delivery FROM stores WHERE code = $1",
-                order.store_code,
-            )
-            if store is None:
-                raise ApplicationError(
-                    f"store {order.store_code!r} is not one of ours",
-                    type="UnknownStore",
-                    non_retryable=True,
-                )
+            store = await _store_of(conn, order.store_code)
             order_type = OrderType(store["order_type"])
-            mode = delivery_mode(order, order_type, store["self_delivery"])
-            skus = list(dict.fromkeys(i.sku for i in order.items))
-            rows = await conn.fetch(
-                "SELECT sku, scope, skill FROM catalogue WHERE sku = ANY($1::text[])", skus
+            record = OrderRecord(
+                order_type=order_type,
+                region=store["region"],
+                delivery_mode=delivery_mode(order, order_type, store["self_delivery"]),
+                customer_id=customer_id_for(order.customer.phone, CUSTOMER_ID_SALT),
+                skills=await _skills_called_for(conn, order, order_type),
             )
-            by_sku = {r["sku"]: r for r in rows}
-            skills: list[str] = []
-            for sku in skus:  # R2.3.1, R3.2.1 what the items call for, in order of appearance
-                row = by_sku.get(sku)
-                if row is None:
-                    continue
-                service = order_type is OrderType.SERVICE
-                need = (row["skill"] or row["scope"]) if service else row["scope"]
-                if need not in skills:
-                    skills.append(need)
-            customer_id = customer_id_for(order.customer.phone, CUSTOMER_ID_SALT)
-
-            await conn.execute(
-                """
-                INSERT INTO customers (customer_id, name, phone, last_order_at, credit_score)
-                VALUES ($1, $2, $3, $4, $5)
-                ON CONFLICT (customer_id) DO UPDATE SET
-                    name = EXCLUDED.name,
-                    phone = EXCLUDED.phone,
-                    last_order_at = GREATEST(customers.last_order_at, EXCLUDED.last_order_at),
-                    updated_at = now()
-                """,
-                customer_id,
-                order.customer.name,
-                order.customer.phone.split("_", 1)[0],
-                order.created_at,
-                CREDIT_INITIAL,
-            )
-            await conn.execute(
-                """
-                INSERT INTO orders (
-                    order_id, view_id, store_code, order_type, region, delivery_mode,
-                    customer_id, customer_name, customer_phone, customer_address,
-                    latitude, longitude, items_total, box_total, shipping_fee, package_fee,
-                    discount_total, total, original_price, discounts, skills, remarks,
-                    expected_at, day_seq, created_at, received_at, source)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                        $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
-                ON CONFLICT (order_id) DO UPDATE SET
-                    view_id = EXCLUDED.view_id,
-                    delivery_mode = EXCLUDED.delivery_mode,
-                    customer_id = EXCLUDED.customer_id,
-                    customer_name = EXCLUDED.customer_name,
-                    customer_phone = EXCLUDED.customer_phone,
-                    customer_address = EXCLUDED.customer_address,
-                    latitude = EXCLUDED.latitude,
-                    longitude = EXCLUDED.longitude,
-                    items_total = EXCLUDED.items_total,
-                    box_total = EXCLUDED.box_total,
-                    shipping_fee = EXCLUDED.shipping_fee,
-                    package_fee = EXCLUDED.package_fee,
-                    discount_total = EXCLUDED.discount_total,
-                    total = EXCLUDED.total,
-                    original_price = EXCLUDED.original_price,
-                    discounts = EXCLUDED.discounts,
-                    skills = EXCLUDED.skills,
-                    remarks = EXCLUDED.remarks,
-                    expected_at = EXCLUDED.expected_at,
-                    day_seq = EXCLUDED.day_seq,
-                    updated_at = now()
-                """,
-                order.order_id,
-                order.view_id,
-                order.store_code,
-                order_type.value,
-                store["region"],
-                mode.value,
-                customer_id,
-                order.customer.name,
-                order.customer.phone,
-                order.customer.address,
-                order.customer.latitude,
-                order.customer.longitude,
-                items_total(order),
-                box_total(order),
-                order.shipping_fee,
-                order.package_fee,
-                discount_total(order),
-                order.total,
-                order.original_price,
-                [d.model_dump(mode="json") for d in order.discounts],
-                skills,
-                order.remarks,
-                order.expected_at,
-                order.day_seq,
-                order.created_at,
-                inp.received_at,
-                inp.source,
-            )
-            await conn.execute("DELETE FROM order_items WHERE order_id = $1", order.order_id)
-            await conn.executemany(
-                """
-                INSERT INTO order_items (order_id, line_no, sku, name, quantity, unit_price,
-                                         box_num, box_price, spec)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                """,
-                [
-                    (
-                        order.order_id,
-                        n,
-                        i.sku,
-                        i.name,
-                        i.quantity,
-                        i.unit_price,
-                        i.box_num,
-                        i.box_price,
-                        i.spec,
-                    )
-                    for n, i in enumerate(order.items, start=1)
-                ],
-            )
-        return OrderRecord(
-            order_type=order_type,
-            region=store["region"],
-            delivery_mode=mode,
-            customer_id=customer_id,
-            skills=skills,
-        )
+            await _upsert_customer(conn, order, record.customer_id)
+            await _upsert_order(conn, inp, record)
+            await _replace_items(conn, order)
+        return record
 
     @activity.defn
     async def record_event(self, inp: RecordEvent) -> None:
@@ -316,6 +195,147 @@ class OrderRecords:
             outcome.model_dump(mode="json") if outcome else None,
             outcome.decided_at if outcome else None,
         )
+
+
+async def _store_of(conn: Conn, store_code: str) -> asyncpg.Record:
+    store = await conn.fetchrow(
+        "SELECT order_type, region, self_delivery FROM stores WHERE code = $1", store_code
+    )
+    if store is None:
+        raise ApplicationError(
+            f"store {store_code!r} is not one of ours", type="UnknownStore", non_retryable=True
+        )
+    return store
+
+
+async def _skills_called_for(conn: Conn, order: PlatformOrder, order_type: OrderType) -> list[str]:
+    """R2.3.1, R3.2.1 what the items call for, in order of appearance: a service item's skill
+    (else its scope), a goods item's scope. Items not in the catalogue call for nothing."""
+    skus = list(dict.fromkeys(i.sku for i in order.items))
+    rows = await conn.fetch(
+        "SELECT sku, scope, skill FROM catalogue WHERE sku = ANY($1::text[])", skus
+    )
+    by_sku = {r["sku"]: r for r in rows}
+    skills: list[str] = []
+    for sku in skus:
+        row = by_sku.get(sku)
+        if row is None:
+            continue
+        service = order_type is OrderType.SERVICE
+        need = (row["skill"] or row["scope"]) if service else row["scope"]
+        if need not in skills:
+            skills.append(need)
+    return skills
+
+
+async def _upsert_customer(conn: Conn, order: PlatformOrder, customer_id: str) -> None:
+    await conn.execute(
+        """
+        INSERT INTO customers (customer_id, name, phone, last_order_at, credit_score)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (customer_id) DO UPDATE SET
+            name = EXCLUDED.name,
+            phone = EXCLUDED.phone,
+            last_order_at = GREATEST(customers.last_order_at, EXCLUDED.last_order_at),
+            updated_at = now()
+        """,
+        customer_id,
+        order.customer.name,
+        order.customer.phone.split("_", 1)[0],
+        order.created_at,
+        CREDIT_INITIAL,
+    )
+
+
+async def _upsert_order(conn: Conn, inp: RecordOrder, record: OrderRecord) -> None:
+    """The order's row; a second write keeps the stage, receipt time and source."""
+    order = inp.order
+    await conn.execute(
+        """
+        INSERT INTO orders (
+            order_id, view_id, store_code, order_type, region, delivery_mode,
+            customer_id, customer_name, customer_phone, customer_address,
+            latitude, longitude, items_total, box_total, shipping_fee, package_fee,
+            discount_total, total, original_price, discounts, skills, remarks,
+            expected_at, day_seq, created_at, received_at, source)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
+        ON CONFLICT (order_id) DO UPDATE SET
+            view_id = EXCLUDED.view_id,
+            delivery_mode = EXCLUDED.delivery_mode,
+            customer_id = EXCLUDED.customer_id,
+            customer_name = EXCLUDED.customer_name,
+            customer_phone = EXCLUDED.customer_phone,
+            customer_address = EXCLUDED.customer_address,
+            latitude = EXCLUDED.latitude,
+            longitude = EXCLUDED.longitude,
+            items_total = EXCLUDED.items_total,
+            box_total = EXCLUDED.box_total,
+            shipping_fee = EXCLUDED.shipping_fee,
+            package_fee = EXCLUDED.package_fee,
+            discount_total = EXCLUDED.discount_total,
+            total = EXCLUDED.total,
+            original_price = EXCLUDED.original_price,
+            discounts = EXCLUDED.discounts,
+            skills = EXCLUDED.skills,
+            remarks = EXCLUDED.remarks,
+            expected_at = EXCLUDED.expected_at,
+            day_seq = EXCLUDED.day_seq,
+            updated_at = now()
+        """,
+        order.order_id,
+        order.view_id,
+        order.store_code,
+        record.order_type.value,
+        record.region,
+        record.delivery_mode.value,
+        record.customer_id,
+        order.customer.name,
+        order.customer.phone,
+        order.customer.address,
+        order.customer.latitude,
+        order.customer.longitude,
+        items_total(order),
+        box_total(order),
+        order.shipping_fee,
+        order.package_fee,
+        discount_total(order),
+        order.total,
+        order.original_price,
+        [d.model_dump(mode="json") for d in order.discounts],
+        record.skills,
+        order.remarks,
+        order.expected_at,
+        order.day_seq,
+        order.created_at,
+        inp.received_at,
+        inp.source,
+    )
+
+
+async def _replace_items(conn: Conn, order: PlatformOrder) -> None:
+    await conn.execute("DELETE FROM order_items WHERE order_id = $1", order.order_id)
+    await conn.executemany(
+        """
+        INSERT INTO order_items (order_id, line_no, sku, name, quantity, unit_price,
+                                 box_num, box_price, spec)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        """,
+        [
+            (
+                order.order_id,
+                n,
+                i.sku,
+                i.name,
+                i.quantity,
+                i.unit_price,
+                i.box_num,
+                i.box_price,
+                i.spec,
+            )
+            for n, i in enumerate(order.items, start=1)
+        ],
+    )
 
 
 async def _write_case(

@@ -30,6 +30,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 from activities.policy import current_policy
 from localstack.simulator.business import Business, load_business
 from schemas.anomaly import AnomalyStatus, Decide, Decision
+from schemas.contract import Event
 from schemas.messages import (
     PLATFORM_KINDS,
     ConfirmWithCustomer,
@@ -340,10 +341,12 @@ class Staff:
 
     def _reminder_job(self, s: OrderStatus, staff: str) -> Job | None:
         """A reminder's id is in the timeline entry that recorded it."""
-        replied = {e.details.get("remind_id") for e in s.timeline if e.event == "reminder_replied"}
+        replied = {
+            e.details.get("remind_id") for e in s.timeline if e.event == Event.REMINDER_REPLIED
+        }
         for entry in s.timeline:
             remind_id = entry.details.get("remind_id")
-            if entry.event == "customer_reminded" and remind_id not in replied:
+            if entry.event == Event.CUSTOMER_REMINDED and remind_id not in replied:
                 reply = ReplyReminder(
                     by=staff, remind_id=str(remind_id), text="您的订单正在加急处理，请稍候。"
                 )
@@ -357,14 +360,14 @@ class Staff:
 
     def _stage_job(self, s: OrderStatus, staff: str) -> Job | None:
         events = {e.event for e in s.timeline}
-        delivered = "delivered_with_proof" in events
+        delivered = Event.DELIVERED_WITH_PROOF in events
         service = s.order_type is OrderType.SERVICE
         if s.awaiting_reconfirmation or (
             service and s.stage is Stage.ASSIGNED and s.promise is None
         ):
             return self._confirm_job(s, staff)
         if s.stage is Stage.IN_PROGRESS and s.order_type is OrderType.GOODS:
-            if "ready" not in events:
+            if Event.READY not in events:
                 ready = MarkReady(by=staff, note="已出餐，打包贴签")
                 return Job(
                     "mark_ready",
@@ -382,7 +385,7 @@ class Staff:
             return self._delivered_job(s, staff, "deliver", f"photo:door-{s.order_id[-6:]}.jpg")
         if service and s.stage is Stage.IN_PROGRESS and s.booking is not None:
             technician = s.booking.staff_id
-            if "visit_reconfirmed" not in events:
+            if Event.VISIT_RECONFIRMED not in events:
                 again = ReconfirmVisit(by=technician, note="已电话确认上门时间和地址")
                 return Job(
                     "reconfirm_visit",

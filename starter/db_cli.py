@@ -50,152 +50,12 @@ async def load_business(conn: Conn, data: dict[str, Any]) -> dict[str, int]:
         raise DemoDataError(f"the business file has no {exc.args[0]!r} section") from None
     shifts = data.get("shifts") or {}
     async with conn.transaction():
-        await conn.executemany(
-            """
-            INSERT INTO stores (code, name, region, order_type, address, phone, latitude,
-                                longitude, delivery_radius_km, self_delivery)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            ON CONFLICT (code) DO UPDATE SET
-                name = EXCLUDED.name, region = EXCLUDED.region,
-                order_type = EXCLUDED.order_type, address = EXCLUDED.address,
-                phone = EXCLUDED.phone, latitude = EXCLUDED.latitude,
-                longitude = EXCLUDED.longitude,
-                delivery_radius_km = EXCLUDED.delivery_radius_km,
-                self_delivery = EXCLUDED.self_delivery, updated_at = now()
-            """,
-            [
-                (
-                    s["code"],
-                    s["name"],
-                    s["region"],
-                    s["order_type"],
-                    s.get("address", ""),
-                    s.get("phone", ""),
-                    s.get("latitude"),
-                    s.get("longitude"),
-                    Decimal(str(s.get("delivery_radius_km", 0))),
-                    bool(s.get("self_delivery", False)),
-                )
-                for s in stores
-            ],
-        )
-        await conn.executemany(
-            """
-            INSERT INTO catalogue (sku, name, kind, scope, prohibited, skill, duration_minutes)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT (sku) DO UPDATE SET
-                name = EXCLUDED.name, kind = EXCLUDED.kind, scope = EXCLUDED.scope,
-                prohibited = EXCLUDED.prohibited, skill = EXCLUDED.skill,
-                duration_minutes = EXCLUDED.duration_minutes, updated_at = now()
-            """,
-            [
-                (
-                    c["sku"],
-                    c["name"],
-                    c["kind"],
-                    c["scope"],
-                    bool(c.get("prohibited", False)),
-                    c.get("skill"),
-                    c.get("duration_minutes"),
-                )
-                for c in catalogue
-            ],
-        )
-        await conn.executemany(
-            """
-            INSERT INTO prices (sku, unit_price, box_price, tolerance) VALUES ($1, $2, $3, $4)
-            ON CONFLICT (sku) DO UPDATE SET
-                unit_price = EXCLUDED.unit_price, box_price = EXCLUDED.box_price,
-                tolerance = EXCLUDED.tolerance, updated_at = now()
-            """,
-            [
-                (
-                    c["sku"],
-                    Decimal(str(c["price"])),
-                    Decimal(str(c.get("box_price", "0"))),
-                    Decimal(str(c["price_tolerance"])) if "price_tolerance" in c else None,
-                )
-                for c in catalogue
-                if "price" in c
-            ],
-        )
-        # R2.2.2 a store sells the scopes it lists, else every scope of its kind in the catalogue.
-        scopes = [
-            (s["code"], scope)
-            for s in stores
-            for scope in s.get("scopes")
-            or sorted({c["scope"] for c in catalogue if c["kind"] == s["order_type"]})
-        ]
-        await conn.execute(
-            "DELETE FROM store_scopes WHERE store_code = ANY($1::text[])",
-            [s["code"] for s in stores],
-        )
-        await conn.executemany(
-            "INSERT INTO store_scopes (store_code, scope) VALUES ($1, $2)", scopes
-        )
-        await conn.executemany(
-            """
-            INSERT INTO departments (code, name, order_type, region, manager_id)
-            VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (code) DO UPDATE SET
-                name = EXCLUDED.name, order_type = EXCLUDED.order_type,
-                region = EXCLUDED.region, manager_id = EXCLUDED.manager_id, updated_at = now()
-            """,
-            [
-                (d["code"], d["name"], d["order_type"], d["region"], d.get("manager"))
-                for d in departments
-            ],
-        )
-        region_of = {d["code"]: d["region"] for d in departments}
-        rows = []
-        for p in staff:
-            if p["department"] not in region_of:
-                raise DemoDataError(f"staff {p['id']}: unknown department {p['department']!r}")
-            shift = p.get("shift") or shifts
-            rows.append(
-                (
-                    p["id"],
-                    p["name"],
-                    p["department"],
-                    region_of[p["department"]],
-                    p.get("role", "staff"),
-                    p.get("phone", ""),
-                    int(p.get("capacity", 1)),
-                    _time(shift["start"]) if shift.get("start") else None,
-                    _time(shift["end"]) if shift.get("end") else None,
-                )
-            )
-        await conn.executemany(
-            """
-            INSERT INTO staff (staff_id, name, department, region, role, phone, capacity,
-                               shift_start, shift_end)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            ON CONFLICT (staff_id) DO UPDATE SET
-                name = EXCLUDED.name, department = EXCLUDED.department,
-                region = EXCLUDED.region, role = EXCLUDED.role, phone = EXCLUDED.phone,
-                capacity = EXCLUDED.capacity, shift_start = EXCLUDED.shift_start,
-                shift_end = EXCLUDED.shift_end, active = true, updated_at = now()
-            """,
-            rows,
-        )
-        await conn.execute(
-            "DELETE FROM staff_skills WHERE staff_id = ANY($1::text[])", [p["id"] for p in staff]
-        )
-        await conn.executemany(
-            "INSERT INTO staff_skills (staff_id, skill, level) VALUES ($1, $2, $3)",
-            [(p["id"], skill, int(level)) for p in staff for skill, level in p["skills"].items()],
-        )
-        await conn.executemany(
-            """
-            INSERT INTO stock (store_code, sku, on_hand, low_water) VALUES ($1, $2, $3, $4)
-            ON CONFLICT (store_code, sku) DO UPDATE SET
-                low_water = EXCLUDED.low_water, updated_at = now()
-            """,
-            [
-                (s["store"], s["sku"], int(s["on_hand"]), int(s.get("low_water", 0)))
-                for s in data.get("stock", [])
-            ],
-        )
+        await _upsert_stores(conn, stores)
+        await _upsert_catalogue(conn, catalogue)
+        await _replace_scopes(conn, stores, catalogue)
+        await _upsert_departments(conn, departments)
+        await _upsert_staff(conn, staff, departments, shifts)
+        await _upsert_stock(conn, data.get("stock", []))
     return {
         "stores": len(stores),
         "catalogue": len(catalogue),
@@ -203,6 +63,172 @@ async def load_business(conn: Conn, data: dict[str, Any]) -> dict[str, int]:
         "staff": len(staff),
         "stock": len(data.get("stock", [])),
     }
+
+
+Records = list[dict[str, Any]]
+
+
+async def _upsert_stores(conn: Conn, stores: Records) -> None:
+    await conn.executemany(
+        """
+        INSERT INTO stores (code, name, region, order_type, address, phone, latitude,
+                            longitude, delivery_radius_km, self_delivery)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (code) DO UPDATE SET
+            name = EXCLUDED.name, region = EXCLUDED.region,
+            order_type = EXCLUDED.order_type, address = EXCLUDED.address,
+            phone = EXCLUDED.phone, latitude = EXCLUDED.latitude,
+            longitude = EXCLUDED.longitude,
+            delivery_radius_km = EXCLUDED.delivery_radius_km,
+            self_delivery = EXCLUDED.self_delivery, updated_at = now()
+        """,
+        [
+            (
+                s["code"],
+                s["name"],
+                s["region"],
+                s["order_type"],
+                s.get("address", ""),
+                s.get("phone", ""),
+                s.get("latitude"),
+                s.get("longitude"),
+                Decimal(str(s.get("delivery_radius_km", 0))),
+                bool(s.get("self_delivery", False)),
+            )
+            for s in stores
+        ],
+    )
+
+
+async def _upsert_catalogue(conn: Conn, catalogue: Records) -> None:
+    """The catalogue and, for the items that have one, their price."""
+    await conn.executemany(
+        """
+        INSERT INTO catalogue (sku, name, kind, scope, prohibited, skill, duration_minutes)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (sku) DO UPDATE SET
+            name = EXCLUDED.name, kind = EXCLUDED.kind, scope = EXCLUDED.scope,
+            prohibited = EXCLUDED.prohibited, skill = EXCLUDED.skill,
+            duration_minutes = EXCLUDED.duration_minutes, updated_at = now()
+        """,
+        [
+            (
+                c["sku"],
+                c["name"],
+                c["kind"],
+                c["scope"],
+                bool(c.get("prohibited", False)),
+                c.get("skill"),
+                c.get("duration_minutes"),
+            )
+            for c in catalogue
+        ],
+    )
+    await conn.executemany(
+        """
+        INSERT INTO prices (sku, unit_price, box_price, tolerance) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (sku) DO UPDATE SET
+            unit_price = EXCLUDED.unit_price, box_price = EXCLUDED.box_price,
+            tolerance = EXCLUDED.tolerance, updated_at = now()
+        """,
+        [
+            (
+                c["sku"],
+                Decimal(str(c["price"])),
+                Decimal(str(c.get("box_price", "0"))),
+                Decimal(str(c["price_tolerance"])) if "price_tolerance" in c else None,
+            )
+            for c in catalogue
+            if "price" in c
+        ],
+    )
+
+
+async def _replace_scopes(conn: Conn, stores: Records, catalogue: Records) -> None:
+    # R2.2.2 a store sells the scopes it lists, else every scope of its kind in the catalogue.
+    scopes = [
+        (s["code"], scope)
+        for s in stores
+        for scope in s.get("scopes")
+        or sorted({c["scope"] for c in catalogue if c["kind"] == s["order_type"]})
+    ]
+    await conn.execute(
+        "DELETE FROM store_scopes WHERE store_code = ANY($1::text[])",
+        [s["code"] for s in stores],
+    )
+    await conn.executemany("INSERT INTO store_scopes (store_code, scope) VALUES ($1, $2)", scopes)
+
+
+async def _upsert_departments(conn: Conn, departments: Records) -> None:
+    await conn.executemany(
+        """
+        INSERT INTO departments (code, name, order_type, region, manager_id)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (code) DO UPDATE SET
+            name = EXCLUDED.name, order_type = EXCLUDED.order_type,
+            region = EXCLUDED.region, manager_id = EXCLUDED.manager_id, updated_at = now()
+        """,
+        [
+            (d["code"], d["name"], d["order_type"], d["region"], d.get("manager"))
+            for d in departments
+        ],
+    )
+
+
+async def _upsert_staff(
+    conn: Conn, staff: Records, departments: Records, shifts: dict[str, Any]
+) -> None:
+    """The staff with their region from their department, their shift, and their skills."""
+    region_of = {d["code"]: d["region"] for d in departments}
+    rows = []
+    for p in staff:
+        if p["department"] not in region_of:
+            raise DemoDataError(f"staff {p['id']}: unknown department {p['department']!r}")
+        shift = p.get("shift") or shifts
+        rows.append(
+            (
+                p["id"],
+                p["name"],
+                p["department"],
+                region_of[p["department"]],
+                p.get("role", "staff"),
+                p.get("phone", ""),
+                int(p.get("capacity", 1)),
+                _time(shift["start"]) if shift.get("start") else None,
+                _time(shift["end"]) if shift.get("end") else None,
+            )
+        )
+    await conn.executemany(
+        """
+        INSERT INTO staff (staff_id, name, department, region, role, phone, capacity,
+                           shift_start, shift_end)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        ON CONFLICT (staff_id) DO UPDATE SET
+            name = EXCLUDED.name, department = EXCLUDED.department,
+            region = EXCLUDED.region, role = EXCLUDED.role, phone = EXCLUDED.phone,
+            capacity = EXCLUDED.capacity, shift_start = EXCLUDED.shift_start,
+            shift_end = EXCLUDED.shift_end, active = true, updated_at = now()
+        """,
+        rows,
+    )
+    await conn.execute(
+        "DELETE FROM staff_skills WHERE staff_id = ANY($1::text[])", [p["id"] for p in staff]
+    )
+    await conn.executemany(
+        "INSERT INTO staff_skills (staff_id, skill, level) VALUES ($1, $2, $3)",
+        [(p["id"], skill, int(level)) for p in staff for skill, level in p["skills"].items()],
+    )
+
+
+async def _upsert_stock(conn: Conn, stock: Records) -> None:
+    await conn.executemany(
+        """
+        INSERT INTO stock (store_code, sku, on_hand, low_water) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (store_code, sku) DO UPDATE SET
+            low_water = EXCLUDED.low_water, updated_at = now()
+        """,
+        [(s["store"], s["sku"], int(s["on_hand"]), int(s.get("low_water", 0))) for s in stock],
+    )
 
 
 async def generate_slots(

@@ -30,7 +30,8 @@ from schemas.messages import CustomerReminder, PlatformRefund, RefundNotice
 from schemas.order import OrderInput, Stage
 from schemas.review import AnomalyKind, Outcome, ReviewVerdict, RuleFailure
 from schemas.status import FeedbackState, OrderStatus, RefundState
-from starter.cli import quote, visibility_query, when
+from starter.cli.arguments import when
+from starter.cli.orders import quote, visibility_query
 from tests import jitter
 from tests.doubles import Business
 from tests.orders import GOODS_STORE, SERVICE_STORE, Handle, platform_order, until

@@ -6,8 +6,9 @@ real HTTP server on a free loopback port. Command line: `python -m localstack.si
 
 from localstack.simulator.app import create_app
 from localstack.simulator.business import Business, CatalogueItem, Store, load_business
-from localstack.simulator.engine import API, AdminError, ApiFailure, Simulator, detail_payload
+from localstack.simulator.engine import AdminError, Simulator
 from localstack.simulator.generator import NO_ANOMALY, AnomalyKind, GeneratedOrder, OrderGenerator
+from localstack.simulator.merchant_api import API, ApiFailure, detail_payload
 from localstack.simulator.server import BackgroundServer, RunningSimulator, serve_simulator
 from localstack.simulator.state import (
     DEFAULT_PUSH_BASE,

@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from localstack.simulator.engine import API, AdminError, ApiFailure, Simulator
+from localstack.simulator.engine import AdminError, Simulator
+from localstack.simulator.merchant_api import API, ApiFailure
 from meituan.client import SYSTEM_PARAMS
 from meituan.pushes import PushDecodeError, parse_form
 
@@ -89,72 +90,6 @@ def _order_id(request: Request) -> int:
 def create_app(sim: Simulator) -> Starlette:
     """The app serving `sim`; its lifespan starts and stops the simulator's background work."""
 
-    async def health(request: Request) -> Response:
-        return JSON({"ok": True, "orders": len(sim.orders), "app_id": sim.config.app_id})
-
-    async def list_orders(request: Request) -> Response:
-        status = request.query_params.get("status")
-        orders = [
-            {k: v for k, v in o.view().items() if k not in ("calls", "pushes", "order")}
-            for o in sim.orders.values()
-            if status is None or str(o.status) == status
-        ]
-        return JSON({"orders": orders})
-
-    async def create_order(request: Request) -> Response:
-        body = await _body(request)
-        push = bool(body.pop("push", True))
-        anomaly = body.pop("anomaly", None)
-        return JSON(sim.create_order(body, push=push, anomaly=anomaly).view())
-
-    async def get_order(request: Request) -> Response:
-        return JSON(sim.order(_order_id(request)).view())
-
-    async def cancel_order(request: Request) -> Response:
-        body = _only(await _body(request), "reason_code", "reason", "deal_op_type")
-        sim_order = sim.user_cancel(_order_id(request), **body)
-        return JSON(sim_order.view())
-
-    async def refund_order(request: Request) -> Response:
-        body = _only(await _body(request), "reason", "partial", "food", "notify_type")
-        refund = sim.apply_refund(_order_id(request), **body)
-        return JSON(refund.as_dict())
-
-    async def remind_order(request: Request) -> Response:
-        return JSON(sim.remind(_order_id(request)))
-
-    async def deliver_order(request: Request) -> Response:
-        body = _only(await _body(request), "logistics_status")
-        try:
-            sim_order = sim.courier_step(_order_id(request), body.get("logistics_status"))
-        except ValueError as exc:
-            raise AdminError(400, str(exc)) from exc
-        return JSON(sim_order.view())
-
-    async def repush_order(request: Request) -> Response:
-        return JSON(sim.push_order(sim.order(_order_id(request))).as_dict())
-
-    async def faults(request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                sim.config.faults.update(await _body(request))
-            except (TypeError, ValueError) as exc:
-                raise AdminError(400, str(exc)) from exc
-        return JSON(sim.config.faults.as_dict())
-
-    async def pushes(request: Request) -> Response:
-        return JSON({"pushes": [p.as_dict() for p in sim.pushes]})
-
-    async def calls(request: Request) -> Response:
-        return JSON({"calls": [c.as_dict() for c in sim.api_log]})
-
-    async def probe(request: Request) -> Response:
-        return JSON(await sim.probe())
-
-    async def admin_error(request: Request, exc: Exception) -> Response:
-        status = exc.status if isinstance(exc, AdminError) else 500
-        return JSON({"error": str(exc)}, status_code=status)
-
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await sim.start()
@@ -167,23 +102,102 @@ def create_app(sim: Simulator) -> Starlette:
         Route(f"/api/v1/{name}", _api_endpoint(sim, name), methods=[spec.method])
         for name, spec in API.items()
     ]
-    routes += [
-        Route("/sim/health", health),
-        Route("/sim/orders", list_orders, methods=["GET"]),
-        Route("/sim/orders", create_order, methods=["POST"]),
-        Route("/sim/orders/{order_id:int}", get_order),
-        Route("/sim/orders/{order_id:int}/cancel", cancel_order, methods=["POST"]),
-        Route("/sim/orders/{order_id:int}/refund", refund_order, methods=["POST"]),
-        Route("/sim/orders/{order_id:int}/remind", remind_order, methods=["POST"]),
-        Route("/sim/orders/{order_id:int}/deliver", deliver_order, methods=["POST"]),
-        Route("/sim/orders/{order_id:int}/push", repush_order, methods=["POST"]),
-        Route("/sim/faults", faults, methods=["GET", "POST"]),
-        Route("/sim/pushes", pushes),
-        Route("/sim/calls", calls),
-        Route("/sim/probe", probe, methods=["POST"]),
-    ]
     return Starlette(
-        routes=routes,
+        routes=routes + _Admin(sim).routes(),
         lifespan=lifespan,
-        exception_handlers={AdminError: admin_error},
+        exception_handlers={AdminError: _admin_error},
     )
+
+
+async def _admin_error(request: Request, exc: Exception) -> Response:
+    status = exc.status if isinstance(exc, AdminError) else 500
+    return JSON({"error": str(exc)}, status_code=status)
+
+
+class _Admin:
+    """The admin API under `/sim/`: what tests and the demo do as the platform or its users."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/sim/health", self.health),
+            Route("/sim/orders", self.list_orders, methods=["GET"]),
+            Route("/sim/orders", self.create_order, methods=["POST"]),
+            Route("/sim/orders/{order_id:int}", self.get_order),
+            Route("/sim/orders/{order_id:int}/cancel", self.cancel_order, methods=["POST"]),
+            Route("/sim/orders/{order_id:int}/refund", self.refund_order, methods=["POST"]),
+            Route("/sim/orders/{order_id:int}/remind", self.remind_order, methods=["POST"]),
+            Route("/sim/orders/{order_id:int}/deliver", self.deliver_order, methods=["POST"]),
+            Route("/sim/orders/{order_id:int}/push", self.repush_order, methods=["POST"]),
+            Route("/sim/faults", self.faults, methods=["GET", "POST"]),
+            Route("/sim/pushes", self.pushes),
+            Route("/sim/calls", self.calls),
+            Route("/sim/probe", self.probe, methods=["POST"]),
+        ]
+
+    async def health(self, request: Request) -> Response:
+        sim = self.sim
+        return JSON({"ok": True, "orders": len(sim.orders), "app_id": sim.config.app_id})
+
+    async def list_orders(self, request: Request) -> Response:
+        status = request.query_params.get("status")
+        orders = [
+            {k: v for k, v in o.view().items() if k not in ("calls", "pushes", "order")}
+            for o in self.sim.orders.values()
+            if status is None or str(o.status) == status
+        ]
+        return JSON({"orders": orders})
+
+    async def create_order(self, request: Request) -> Response:
+        body = await _body(request)
+        push = bool(body.pop("push", True))
+        anomaly = body.pop("anomaly", None)
+        return JSON(self.sim.create_order(body, push=push, anomaly=anomaly).view())
+
+    async def get_order(self, request: Request) -> Response:
+        return JSON(self.sim.order(_order_id(request)).view())
+
+    async def cancel_order(self, request: Request) -> Response:
+        body = _only(await _body(request), "reason_code", "reason", "deal_op_type")
+        sim_order = self.sim.user_cancel(_order_id(request), **body)
+        return JSON(sim_order.view())
+
+    async def refund_order(self, request: Request) -> Response:
+        body = _only(await _body(request), "reason", "partial", "food", "notify_type")
+        refund = self.sim.apply_refund(_order_id(request), **body)
+        return JSON(refund.as_dict())
+
+    async def remind_order(self, request: Request) -> Response:
+        return JSON(self.sim.remind(_order_id(request)))
+
+    async def deliver_order(self, request: Request) -> Response:
+        body = _only(await _body(request), "logistics_status")
+        try:
+            sim_order = self.sim.courier_step(_order_id(request), body.get("logistics_status"))
+        except ValueError as exc:
+            raise AdminError(400, str(exc)) from exc
+        return JSON(sim_order.view())
+
+    async def repush_order(self, request: Request) -> Response:
+        sim = self.sim
+        return JSON(sim.push_order(sim.order(_order_id(request))).as_dict())
+
+    async def faults(self, request: Request) -> Response:
+        config = self.sim.config
+        if request.method == "POST":
+            try:
+                config.faults.update(await _body(request))
+            except (TypeError, ValueError) as exc:
+                raise AdminError(400, str(exc)) from exc
+        return JSON(config.faults.as_dict())
+
+    async def pushes(self, request: Request) -> Response:
+        return JSON({"pushes": [p.as_dict() for p in self.sim.pushes]})
+
+    async def calls(self, request: Request) -> Response:
+        return JSON({"calls": [c.as_dict() for c in self.sim.api_log]})
+
+    async def probe(self, request: Request) -> Response:
+        return JSON(await self.sim.probe())

@@ -1,4 +1,5 @@
-"""The simulated platform: order state machine, merchant API, pushes, timers and faults.
+"""The simulated platform: order state machine, pushes, timers and faults; the merchant API's
+calls are answered here and carried out in `merchant_api.py`.
 
 It stands in for the real platform on our machines (R6.3.1), so it reproduces what the
 integration must survive: the confirmation deadline with auto-cancel (R6.1), pushes that
@@ -11,9 +12,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Coroutine, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +21,14 @@ from pydantic import ValidationError
 
 from localstack.simulator.business import Business, load_business
 from localstack.simulator.generator import NO_ANOMALY, SURNAMES, AnomalyKind, OrderGenerator
+from localstack.simulator.merchant_api import (
+    ACCEPTED,
+    API,
+    OPEN,
+    ApiFailure,
+    int_param,
+    platform_date,
+)
 from localstack.simulator.state import (
     MerchantCall,
     PushAttempt,
@@ -30,7 +37,6 @@ from localstack.simulator.state import (
     SimConfig,
     SimOrder,
 )
-from meituan.client import PLATFORM_TZ
 from meituan.codes import (
     DealOpType,
     ErrorCode,
@@ -52,9 +58,8 @@ from meituan.models import (
     RefundPush,
     RefundStatusPush,
     RemindPush,
-    loads_json,
 )
-from meituan.pushes import OK_RESPONSE, PUSH_METHODS, PushKind, dumps_json, encode_push, jsonable
+from meituan.pushes import OK_RESPONSE, PUSH_METHODS, PushKind, encode_push
 from meituan.signing import SIG, verify
 
 COURIER_STEPS = (
@@ -63,20 +68,7 @@ COURIER_STEPS = (
     LogisticsStatus.PICKED_UP,
     LogisticsStatus.DELIVERED,
 )
-OPEN = (OrderStatus.SUBMITTED, OrderStatus.PUSHED, OrderStatus.RECEIVED)
-"""Statuses in which the store has not confirmed yet: the auto-cancel clock runs (R6.1)."""
-ACCEPTED = (OrderStatus.CONFIRMED, OrderStatus.DELIVERING, OrderStatus.COMPLETED)
 AUTO_CANCEL_REASON = "商家超时未接单，系统自动取消"
-JSON_TEXT_FIELDS = ("detail", "extras", "poi_receive_detail", "backup_recipient_phone")
-
-
-class ApiFailure(Exception):
-    """A merchant API call answered `{"data":"ng","error":{code,msg}}`."""
-
-    def __init__(self, code: int, msg: str) -> None:
-        super().__init__(f"{code} {msg}")
-        self.code = code
-        self.msg = msg
 
 
 class AdminError(Exception):
@@ -86,37 +78,6 @@ class AdminError(Exception):
         super().__init__(msg)
         self.status = status
         self.msg = msg
-
-
-Handler = Callable[["Simulator", dict[str, str]], Any]
-
-
-@dataclass(frozen=True)
-class ApiSpec:
-    method: str
-    required: tuple[str, ...]
-    handler: Handler
-
-
-def platform_date(ts: float) -> str:
-    return datetime.fromtimestamp(ts, PLATFORM_TZ).strftime("%Y%m%d")
-
-
-def detail_payload(order: OrderPush) -> dict[str, Any]:
-    """`getOrderDetail` data: typed JSON values, with the list/object fields as JSON text."""
-    data = order.model_dump(exclude_none=True)
-    for key in JSON_TEXT_FIELDS:
-        if key in data:
-            data[key] = dumps_json(data[key])
-    result: dict[str, Any] = jsonable(data)
-    return result
-
-
-def _int(params: Mapping[str, str], name: str) -> int:
-    try:
-        return int(params[name])
-    except (KeyError, ValueError):
-        raise ApiFailure(ErrorCode.BAD_PARAMETER_FORMAT, f"{name} must be an integer") from None
 
 
 class Simulator:
@@ -188,7 +149,7 @@ class Simulator:
             await asyncio.sleep(interval)
             self.create_order()
 
-    def _new_id(self) -> int:
+    def new_id(self) -> int:
         self._next_id += self._rng.randint(1, 97)
         return self._next_id
 
@@ -328,7 +289,7 @@ class Simulator:
         """The customer asks for (or withdraws) a refund; the store gets a refund push."""
         sim_order = self.order(order_id)
         if notify_type != RefundNotifyType.APPLY:
-            refund = self._open_refund(sim_order)
+            refund = self.open_refund(sim_order)
             if refund is None:
                 raise AdminError(409, f"order {order_id} has no open refund")
             if notify_type in (
@@ -344,12 +305,12 @@ class Simulator:
                     {"app_food_code": sim_order.order.detail[0].app_food_code, "count": 1}
                 ]
                 try:
-                    refund_food, money = self._refund_lines(sim_order, lines)
+                    refund_food, money = self.refund_lines(sim_order, lines)
                 except ApiFailure as exc:
                     raise AdminError(400, exc.msg) from exc
             else:
                 refund_food, money = [], sim_order.order.total
-            refund = Refund(self._new_id(), partial, money, reason, food=refund_food)
+            refund = Refund(self.new_id(), partial, money, reason, food=refund_food)
             sim_order.refunds.append(refund)
         if refund.partial and notify_type == RefundNotifyType.APPLY:
             notify_type = RefundNotifyType.PART  # as the platform names a partial request
@@ -372,7 +333,7 @@ class Simulator:
     def remind(self, order_id: int) -> dict[str, Any]:
         """The customer chases the order (催单)."""
         sim_order = self.order(order_id)
-        entry: dict[str, Any] = {"remind_id": self._new_id(), "at": time.time(), "reply": None}
+        entry: dict[str, Any] = {"remind_id": self.new_id(), "at": time.time(), "reply": None}
         sim_order.reminds.append(entry)
         push = RemindPush(
             order_id=order_id, remind_id=entry["remind_id"], remind_time=int(entry["at"])
@@ -409,6 +370,10 @@ class Simulator:
         )
         self.send_push(PushKind.LOGISTICS, push, sim_order)
         return sim_order
+
+    def start_courier(self, sim_order: SimOrder, step: float) -> None:
+        """The platform's courier walks the order through its steps, one every `step` s."""
+        self._spawn_timer(self._courier(sim_order, step))
 
     async def _courier(self, sim_order: SimOrder, step: float) -> None:
         while True:
@@ -566,7 +531,7 @@ class Simulator:
             if missing:
                 raise ApiFailure(ErrorCode.MISSING_PARAMETER, f"缺少参数: {', '.join(missing)}")
             if "order_id" in spec.required:
-                order_id = _int(params, "order_id")
+                order_id = int_param(params, "order_id")
                 sim_order = self.orders.get(order_id)
                 if sim_order is None:
                     raise ApiFailure(ErrorCode.ORDER_NOT_FOUND, "订单不存在")
@@ -587,13 +552,22 @@ class Simulator:
         if not verify(url, params, self.config.secret):
             raise ApiFailure(ErrorCode.BAD_SIGNATURE, "签名验证错误")
 
-    def _target(self, params: Mapping[str, str]) -> SimOrder:
+    def latest_day_seq(self, store_code: str, date: str) -> int:
+        """The store's last sequence number on the platform date `yyyyMMdd` (0: none yet)."""
+        return self._day_seqs.get((store_code, date), 0)
+
+    def order_at(self, store_code: str, date: str, day_seq: int) -> int | None:
+        """The order_id of the store's `day_seq`-th order on the platform date `yyyyMMdd`."""
+        return self._by_day_seq.get((store_code, date, day_seq))
+
+    def target(self, params: Mapping[str, str]) -> SimOrder:
+        """The order a merchant API call names; `handle` made sure it exists."""
         return self.orders[int(params["order_id"])]
 
-    def _open_refund(self, sim_order: SimOrder) -> Refund | None:
+    def open_refund(self, sim_order: SimOrder) -> Refund | None:
         return next((r for r in reversed(sim_order.refunds) if r.state == "applied"), None)
 
-    def _refund_lines(
+    def refund_lines(
         self, sim_order: SimOrder, lines: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], Decimal]:
         refund_food: list[dict[str, Any]] = []
@@ -630,7 +604,7 @@ class Simulator:
             )
         return refund_food, money
 
-    def _refund_status(self, sim_order: SimOrder, refund: Refund) -> None:
+    def push_refund_status(self, sim_order: SimOrder, refund: Refund) -> None:
         status = RefundStatus.PARTIAL_SUCCEEDED if refund.partial else RefundStatus.FULL_SUCCEEDED
         push = RefundStatusPush(
             refund_id=refund.refund_id,
@@ -639,171 +613,3 @@ class Simulator:
             order_id=sim_order.order_id,
         )
         self.send_push(PushKind.REFUND_STATUS, push, sim_order)
-
-
-def _status_changed() -> ApiFailure:
-    return ApiFailure(ErrorCode.STATUS_CHANGED, "操作失败，订单状态已变更")
-
-
-def _poi_received(sim: Simulator, params: dict[str, str]) -> str:
-    order = sim._target(params)
-    if order.status in (OrderStatus.SUBMITTED, OrderStatus.PUSHED):
-        order.set_status(OrderStatus.RECEIVED)
-    elif order.status != OrderStatus.RECEIVED:
-        raise _status_changed()
-    return "ok"
-
-
-def _confirm(sim: Simulator, params: dict[str, str]) -> str:
-    order = sim._target(params)
-    if order.status not in OPEN:
-        raise _status_changed()
-    order.set_status(OrderStatus.CONFIRMED)
-    return "ok"
-
-
-def _cancel(sim: Simulator, params: dict[str, str]) -> str:
-    order = sim._target(params)
-    code = _int(params, "reason_code")
-    if order.status == OrderStatus.COMPLETED:
-        raise ApiFailure(ErrorCode.ORDER_FINISHED, "订单已完成，不能取消")
-    if order.status == OrderStatus.CANCELLED:
-        raise _status_changed()
-    order.set_status(OrderStatus.CANCELLED)
-    order.cancel_reason_code = code
-    order.cancel_reason = params["reason"]
-    return "ok"
-
-
-def _delivering(sim: Simulator, params: dict[str, str]) -> str:
-    order = sim._target(params)
-    if order.status != OrderStatus.CONFIRMED:
-        raise _status_changed()
-    order.set_status(OrderStatus.DELIVERING)
-    return "ok"
-
-
-def _arrived(sim: Simulator, params: dict[str, str]) -> str:
-    order = sim._target(params)
-    if order.status not in (OrderStatus.CONFIRMED, OrderStatus.DELIVERING):
-        raise _status_changed()
-    order.set_status(OrderStatus.COMPLETED)
-    return "ok"
-
-
-def _preparation_complete(sim: Simulator, params: dict[str, str]) -> str:
-    order = sim._target(params)
-    if order.status != OrderStatus.CONFIRMED:
-        raise _status_changed()
-    if not order.meal_ready:
-        order.meal_ready = True
-        step = sim.config.courier_step_s
-        if order.platform_delivery and step is not None:
-            sim._spawn_timer(sim._courier(order, step))
-    return "ok"
-
-
-def _refund_agree(sim: Simulator, params: dict[str, str]) -> str:
-    order = sim._target(params)
-    refund = sim._open_refund(order)
-    if refund is None:
-        raise _status_changed()
-    refund.state = "agreed"
-    if not refund.partial:
-        order.set_status(OrderStatus.CANCELLED)
-    sim._refund_status(order, refund)
-    return "ok"
-
-
-def _refund_reject(sim: Simulator, params: dict[str, str]) -> str:
-    order = sim._target(params)
-    refund = sim._open_refund(order)
-    if refund is None:
-        raise _status_changed()
-    refund.state = "rejected"
-    return "ok"
-
-
-def _apply_part_refund(sim: Simulator, params: dict[str, str]) -> str:
-    order = sim._target(params)
-    try:
-        lines = loads_json(params["food_data"])
-    except ValueError:
-        raise ApiFailure(ErrorCode.BAD_PARAMETER_FORMAT, "food_data 不是 JSON") from None
-    if not isinstance(lines, list) or not lines:
-        raise ApiFailure(ErrorCode.BAD_PARAMETER_FORMAT, "food_data 必须是非空列表")
-    if order.status not in ACCEPTED:
-        raise _status_changed()
-    food, money = sim._refund_lines(order, lines)
-    refund = Refund(sim._new_id(), True, money, params["reason"], state="agreed", food=food)
-    order.refunds.append(refund)
-    sim._refund_status(order, refund)
-    return "ok"
-
-
-def _get_order_detail(sim: Simulator, params: dict[str, str]) -> dict[str, Any]:
-    return detail_payload(sim._target(params).current())
-
-
-def _view_status(sim: Simulator, params: dict[str, str]) -> dict[str, int]:
-    return {"status": int(sim._target(params).status)}
-
-
-def _known_store(sim: Simulator, params: dict[str, str]) -> str:
-    code = params["app_poi_code"]
-    if code not in {store.code for store in sim.business.stores}:
-        raise ApiFailure(ErrorCode.BAD_PARAMETER_FORMAT, f"app_poi_code {code} 不存在")
-    return code
-
-
-def _get_order_day_seq(sim: Simulator, params: dict[str, str]) -> dict[str, int]:
-    # R2.1.2: the patrol reads the latest sequence number, then walks back to what it saw.
-    code = _known_store(sim, params)
-    return {"day_seq": sim._day_seqs.get((code, platform_date(time.time())), 0)}
-
-
-def _get_order_id_by_day_seq(sim: Simulator, params: dict[str, str]) -> dict[str, int]:
-    code = _known_store(sim, params)
-    day = params["date_time"]
-    if len(day) != 8 or not day.isdigit():
-        raise ApiFailure(ErrorCode.BAD_PARAMETER_FORMAT, "date_time 格式为 yyyyMMdd")
-    seq = _int(params, "day_seq")
-    order_id = sim._by_day_seq.get((code, day, seq))
-    if order_id is None:
-        raise ApiFailure(ErrorCode.ORDER_NOT_FOUND, "订单不存在")
-    return {"order_id": order_id}
-
-
-def _remind_reply(sim: Simulator, params: dict[str, str]) -> str:
-    order = sim._target(params)
-    remind_id = _int(params, "remind_id")
-    entry = next((r for r in order.reminds if r["remind_id"] == remind_id), None)
-    if entry is None:
-        raise _status_changed()
-    entry["reply"] = params["reply_content"]
-    return "ok"
-
-
-API: dict[str, ApiSpec] = {
-    "order/poi_received": ApiSpec("GET", ("order_id",), _poi_received),
-    "order/confirm": ApiSpec("GET", ("order_id",), _confirm),
-    "order/cancel": ApiSpec("GET", ("order_id", "reason", "reason_code"), _cancel),
-    "order/delivering": ApiSpec("GET", ("order_id",), _delivering),
-    "order/arrived": ApiSpec("GET", ("order_id",), _arrived),
-    "order/preparationMealComplete": ApiSpec("GET", ("order_id",), _preparation_complete),
-    "order/refund/agree": ApiSpec("GET", ("order_id", "reason"), _refund_agree),
-    "order/refund/reject": ApiSpec("GET", ("order_id", "reason"), _refund_reject),
-    "order/applyPartRefund": ApiSpec(
-        "POST", ("order_id", "reason", "food_data"), _apply_part_refund
-    ),
-    "order/getOrderDetail": ApiSpec("GET", ("order_id",), _get_order_detail),
-    "order/viewstatus": ApiSpec("GET", ("order_id",), _view_status),
-    "order/getOrderDaySeq": ApiSpec("GET", ("app_poi_code",), _get_order_day_seq),
-    "order/getOrderIdByDaySeq": ApiSpec(
-        "GET", ("app_poi_code", "date_time", "day_seq"), _get_order_id_by_day_seq
-    ),
-    "order/remindReply": ApiSpec(
-        "POST", ("order_id", "remind_id", "reply_id", "reply_content"), _remind_reply
-    ),
-}
-"""The merchant API as in the platform doc: path under `/api/v1/`, method, required params."""

@@ -149,12 +149,54 @@ class OrderGenerator:
         """One order placed at `now` (unix seconds).
 
         `anomaly`: None draws by `anomaly_rate`; `"none"` forces a clean order; a kind forces it.
+        The parts are drawn in a fixed order (items, money, recipient, the rest), so a seed
+        keeps giving the same orders.
         """
         rng = self.rng
         store = self.business.store(store_code) if store_code else rng.choice(self.business.stores)
         kind = self._pick_anomaly(anomaly)
         service = store.order_type == "service"
+        lines = self._order_lines(store, kind)
+        money = self._money(lines, kind, service)
+        data = self._recipient_fields(store, kind)
+        platform_delivery = not store.self_delivery
+        ctime = int(now)
+        data |= {
+            "order_id": order_id or rng.randrange(27_000_000_000_000_000, 28_000_000_000_000_000),
+            "wm_order_id_view": rng.randrange(10_000_000_000_000_000, 11_000_000_000_000_000),
+            "app_poi_code": store.code,
+            "wm_poi_name": store.name,
+            "wm_poi_address": store.address,
+            "wm_poi_phone": store.phone,
+            **money,
+            "caution": rng.choice(SERVICE_CAUTIONS if service else GOODS_CAUTIONS),
+            "status": int(OrderStatus.SUBMITTED),
+            "ctime": ctime,
+            "utime": ctime,
+            "delivery_time": self._appointment(now) if service else 0,
+            "day_seq": day_seq,
+            "pay_type": 2,
+            "pick_type": 0,
+            "is_third_shipping": 0,
+            "logistics_code": (
+                rng.choice(PLATFORM_DELIVERY_CODES) if platform_delivery else SELF_DELIVERY_CODE
+            ),
+            "is_pre_sale_order": False,
+            "city_id": SHANGHAI_CITY_ID,
+            "detail": lines,
+        }
+        if not service:
+            data["dinners_number"] = rng.randint(1, 4)
+        self._invoice(data)
+        data["poi_receive_detail"] = self._receive_detail(data, data["extras"], platform_delivery)
+        order = OrderPush.model_validate(data)
+        return GeneratedOrder(order=order, anomaly=kind, platform_delivery=platform_delivery)
 
+    # -- parts -------------------------------------------------------------------------------
+
+    def _order_lines(self, store: Store, kind: AnomalyKind | None) -> list[dict[str, Any]]:
+        """The items, with the unknown or prohibited item or the wrong price an anomaly adds."""
+        rng = self.rng
         lines = self._lines(store)
         if kind is AnomalyKind.UNKNOWN_ITEM:
             lines.append(self._unknown_line())
@@ -165,7 +207,14 @@ class OrderGenerator:
             line = rng.choice(lines)
             factor = Decimal(str(rng.choice((0.1, 0.5, 2, 3))))
             line["price"] = max(_money(Decimal(str(line["price"])) * factor), CENT)
+        return lines
 
+    def _money(
+        self, lines: list[dict[str, Any]], kind: AnomalyKind | None, service: bool
+    ) -> dict[str, Any]:
+        """Shipping, discounts and totals; an anomaly may give away too much or misstate the
+        total (R2.2.3)."""
+        rng = self.rng
         shipping = ZERO if service else _money(rng.choice(("3", "4", "5", "6.5")))
         subtotal = sum(
             (
@@ -185,7 +234,17 @@ class OrderGenerator:
         if kind is AnomalyKind.TOTAL_MISMATCH:
             delta = _money(rng.choice(("5", "8.8", "12", "20")))
             total = total + delta if total <= delta * 2 or rng.random() < 0.5 else total - delta
+        return {
+            "shipping_fee": shipping,
+            "total": _money(total),
+            "original_price": original,
+            "extras": extras,
+        }
 
+    def _recipient_fields(self, store: Store, kind: AnomalyKind | None) -> dict[str, Any]:
+        """Who receives the order and where; an anomaly may spoil the phone or the address
+        (R2.2.1)."""
+        rng = self.rng
         name, phone, backup = self._recipient()
         if kind is AnomalyKind.BAD_PHONE:
             phone, backup = rng.choice(BAD_PHONES), []
@@ -201,54 +260,23 @@ class OrderGenerator:
                 round(lat0 + rng.uniform(-0.01, 0.01), 6),
                 round(lon0 + rng.uniform(-0.01, 0.01), 6),
             )
-
-        platform_delivery = not store.self_delivery
-        ctime = int(now)
-        data: dict[str, Any] = {
-            "order_id": order_id or rng.randrange(27_000_000_000_000_000, 28_000_000_000_000_000),
-            "wm_order_id_view": rng.randrange(10_000_000_000_000_000, 11_000_000_000_000_000),
-            "app_poi_code": store.code,
-            "wm_poi_name": store.name,
-            "wm_poi_address": store.address,
-            "wm_poi_phone": store.phone,
+        return {
             "recipient_name": name,
             "recipient_phone": phone,
             "backup_recipient_phone": backup,
             "recipient_address": address,
             "latitude": coordinates[0] if coordinates else None,
             "longitude": coordinates[1] if coordinates else None,
-            "shipping_fee": shipping,
-            "total": _money(total),
-            "original_price": original,
-            "caution": rng.choice(SERVICE_CAUTIONS if service else GOODS_CAUTIONS),
-            "status": int(OrderStatus.SUBMITTED),
-            "ctime": ctime,
-            "utime": ctime,
-            "delivery_time": self._appointment(now) if service else 0,
-            "day_seq": day_seq,
-            "pay_type": 2,
-            "pick_type": 0,
-            "is_third_shipping": 0,
-            "logistics_code": (
-                rng.choice(PLATFORM_DELIVERY_CODES) if platform_delivery else SELF_DELIVERY_CODE
-            ),
-            "is_pre_sale_order": False,
-            "city_id": SHANGHAI_CITY_ID,
-            "detail": lines,
-            "extras": extras,
         }
-        if not service:
-            data["dinners_number"] = rng.randint(1, 4)
+
+    def _invoice(self, data: dict[str, Any]) -> None:
         # Real pushes carry these fields empty on most orders, and sign them empty.
         data.update(has_invoiced=0, invoice_title="", taxpayer_id="", shipper_phone="")
-        if rng.random() < 0.1:
-            data.update(has_invoiced=1, invoice_title=rng.choice(COMPANY_NAMES))
-            data["taxpayer_id"] = "91310104MA1FR" + "".join(rng.choices("0123456789ABCDEF", k=5))
-        data["poi_receive_detail"] = self._receive_detail(data, extras, platform_delivery)
-        order = OrderPush.model_validate(data)
-        return GeneratedOrder(order=order, anomaly=kind, platform_delivery=platform_delivery)
-
-    # -- parts -------------------------------------------------------------------------------
+        if self.rng.random() < 0.1:
+            data.update(has_invoiced=1, invoice_title=self.rng.choice(COMPANY_NAMES))
+            data["taxpayer_id"] = "91310104MA1FR" + "".join(
+                self.rng.choices("0123456789ABCDEF", k=5)
+            )
 
     def _pick_anomaly(self, anomaly: AnomalyKind | str | None) -> AnomalyKind | None:
         if anomaly == NO_ANOMALY:

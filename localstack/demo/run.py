@@ -1,0 +1,159 @@
+"""`make demo`: a business day of Meituan orders through the whole stack, then its summary.
+
+    python -m localstack.demo [--orders N] [--seed S] [--json] [--keep] [--limit SECONDS]
+
+Starts a fresh local stack (`localstack.devstack`) under the demo policy (deadlines in seconds),
+has the simulated platform push N orders for the three demo stores through the gateway, lets
+customers cancel, remind, complain and ask for refunds, and lets the simulated staff
+(`localstack.staff`) do the human work through the workflows' updates. It ends when every order is
+closed, rejected or cancelled, then prints the statistics of the day (R4.3.1) and checks that
+the system of record agrees with the workflows (R1.3). Exit status 0 when everything finished
+and agreed; 1 when orders were still open at the time limit or the database disagrees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+from localstack.demo.day import business_day
+from localstack.demo.options import POLICY_FILE, DemoOptions, DemoResult
+from localstack.demo.report import render
+from localstack.demo.summary import summarise
+from localstack.devstack import Say, Stack, StackError, StackOptions, dev_stack
+from localstack.simulator import RunningSimulator, SimConfig
+from localstack.staff import Staff, StaffSettings
+from meituan.intake import to_platform_order
+from schemas.order import PlatformOrder
+
+
+def sim_config(options: DemoOptions) -> SimConfig:
+    return SimConfig(
+        seed=options.seed,
+        anomaly_rate=options.anomaly_rate,
+        confirm_timeout_s=60.0,  # R6.1 the platform cancels what is not accepted in time
+        courier_step_s=1.0,
+        push_retry_delay_s=1.0,
+    )
+
+
+def order_lookup(running: RunningSimulator) -> Callable[[str], PlatformOrder | None]:
+    """The platform's view of an order, as a manager sees it in the merchant console."""
+
+    def lookup(order_id: str) -> PlatformOrder | None:
+        sim_order = running.sim.orders.get(int(order_id))
+        return to_platform_order(sim_order.current()) if sim_order else None
+
+    return lookup
+
+
+async def run_demo(
+    options: DemoOptions,
+    say: Say = print,
+    *,
+    after: Callable[[Stack, DemoResult], Awaitable[None]] | None = None,
+) -> DemoResult:
+    """The whole demo; `after` runs with the stack still up (to keep it for the Web UI)."""
+    began = time.monotonic()
+    stack_options = StackOptions(
+        data_dir=options.data_dir,
+        database=options.database,
+        server_dsn=options.server_dsn,
+        pgdata=options.pgdata,
+        fresh=True,
+        temporal_port=options.temporal_port,
+        ui_port=options.ui_port,
+        gateway_port=options.gateway_port,
+        simulator_port=options.simulator_port,
+        sim_config=sim_config(options),
+        policy=POLICY_FILE,
+    )
+    async with dev_stack(stack_options, say) as stack:
+        say(
+            f"a business day: {options.orders} orders over {options.arrival_window_s:.0f} s "
+            f"to stores {', '.join(s.code for s in stack.sim.sim.business.stores)}, "
+            f"anomaly rate {options.anomaly_rate:g}, seed {options.seed}"
+        )
+        staff = Staff(
+            stack.client,
+            StaffSettings(seed=options.seed),
+            lookup=order_lookup(stack.sim),
+            business=stack.sim.sim.business,
+        )
+        day, finished = await business_day(stack.sim.sim, stack.client, options, staff, say)
+        if not finished:
+            say(f"time limit of {options.limit_s:g} s reached with orders still open")
+        say("collecting the summary (final status of every order, and the database)")
+        result = await summarise(stack, day, staff, finished, options, began)
+        if after is not None:
+            await after(stack, result)
+        return result
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m localstack.demo", description=(__doc__ or "").split("\n", 1)[0]
+    )
+    parser.add_argument("--orders", type=int, default=50, help="orders in the day (50)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of everything random (7)")
+    parser.add_argument("--json", action="store_true", help="print only the JSON summary")
+    parser.add_argument("--keep", action="store_true", help="keep the stack up until Ctrl-C")
+    parser.add_argument(
+        "--limit", type=float, default=240.0, help="time limit of the day, seconds (240)"
+    )
+    args = parser.parse_args(argv)
+    if args.orders < 1:
+        parser.error("--orders must be at least 1")
+    return args
+
+
+async def _main(args: argparse.Namespace) -> int:
+    options = DemoOptions(orders=args.orders, seed=args.seed, limit_s=args.limit, keep=args.keep)
+    say: Say = (lambda _: None) if args.json else (lambda line: print(line, flush=True))
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    interrupts = 0
+    results: list[DemoResult] = []
+
+    def interrupt() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            say("stopping (processes are shut down in order)...")
+            main_task.cancel()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, interrupt)
+
+    async def show(stack: Stack, result: DemoResult) -> None:
+        results.append(result)
+        if args.json:
+            print(json.dumps(result.summary, ensure_ascii=False, indent=2), flush=True)
+        else:
+            print(render(result.summary, kept=args.keep), flush=True)
+        if args.keep:
+            await asyncio.Event().wait()
+
+    try:
+        result = await run_demo(options, say, after=show)
+    except asyncio.CancelledError:
+        if interrupts and results:
+            return results[0].exit_code
+        if interrupts:
+            print("interrupted", file=sys.stderr)
+            return 130
+        raise
+    except StackError as exc:
+        print(f"error: the local stack did not start: {exc}", file=sys.stderr)
+        return 2
+    return result.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(_main(parse_args(argv)))

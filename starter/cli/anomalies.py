@@ -1,0 +1,170 @@
+"""Anomalies (R5.2): the inbox of orders on hold, and a manager's decision on one.
+
+Two parsers, added at different places of the command list (`anomalies` with the reading
+commands, `anomaly decide` after the after-sales ones), so `orderctl -h` reads in the order a
+person works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from temporalio.client import WorkflowExecution
+
+from schemas.anomaly import AnomalyOutcome, AnomalyStatus, Decide, Decision
+from schemas.contract import order_id_in
+from schemas.order import CustomerChanges
+from schemas.status import OrderStatus
+from starter.cli import format as fmt
+from starter.cli.arguments import CORRECTABLE, cancel_code, correction, money, positive
+from starter.cli.base import PARALLEL_QUERIES, PROG, Exit, Failure, business_zone
+from starter.cli.commands import Commands, Formatter, Parents, say
+from starter.cli.orders import visibility_query
+from starter.cli.session import Session, Target, anomaly_target, order_target
+
+
+async def anomalies(session: Session, args: argparse.Namespace) -> Exit:
+    """The inbox: every order on hold, with its open anomaly as the child sees it."""
+    query = visibility_query(anomaly_open=True, running=True)
+    executions = await session.list_orders(query, args.limit)
+    gate = asyncio.Semaphore(PARALLEL_QUERIES)
+
+    async def one(execution: WorkflowExecution) -> fmt.AnomalyRow | None:
+        order = order_id_in(execution.id)
+        async with gate:
+            try:
+                status = await session.query(order_target(order), OrderStatus)
+                still_open = [a for a in status.anomalies if a.closed_at is None]
+                if not still_open:
+                    return None  # decided since the listing: visibility lags a little
+                child = Target(still_open[-1].anomaly_id, still_open[-1].anomaly_id, False)
+                anomaly = await session.query(child, AnomalyStatus)
+            except Failure as failure:
+                if failure.code in (Exit.NOT_FOUND, Exit.NOT_ALLOWED):
+                    return None  # ended since the listing
+                raise
+        if anomaly.state == "decided":
+            return None
+        return fmt.AnomalyRow.of(status, anomaly)
+
+    found = await asyncio.gather(*(one(e) for e in executions))
+    rows = sorted((r for r in found if r is not None), key=lambda r: r.due_at)
+    if args.json:
+        print(fmt.dumps([r.as_json() for r in rows]))
+    else:
+        print(fmt.render_anomalies(rows, business_zone(), datetime.now(UTC)))
+    return Exit.OK
+
+
+async def decide(session: Session, args: argparse.Namespace) -> Exit:
+    """Without N the order's latest open anomaly is the one meant."""
+    number: int | None = args.number
+    if number is None:
+        status = await session.query(order_target(args.order), OrderStatus)
+        still_open = [a for a in status.anomalies if a.closed_at is None]
+        if not still_open:
+            raise Failure(f"order {args.order} has no open anomaly", Exit.NOT_ALLOWED)
+        number = int(still_open[-1].anomaly_id.rsplit("-", 1)[1])
+    outcome = await session.update(
+        anomaly_target(args.order, number), "decide", args.message, AnomalyOutcome
+    )
+    after = "the order resumes" if outcome.resume else "the order ends"
+    say(
+        args,
+        f"{outcome.anomaly_id}: {outcome.decision.value} by {outcome.decided_by}; {after}",
+        {"order_id": args.order, **outcome.model_dump(mode="json")},
+    )
+    return Exit.OK
+
+
+def build_decide(a: argparse.Namespace) -> BaseModel:
+    corrections = CustomerChanges(**dict(a.correct)) if a.correct else None
+    return Decide(
+        by=a.by,
+        decision=a.decision,
+        cause=a.cause,
+        responsibility=a.responsibility,
+        note=a.note,
+        corrections=corrections,
+        new_total=a.new_total,
+        cancel_code=a.code,
+        resume=a.resume,
+    )
+
+
+def add_inbox_parser(commands: Commands, shared: Parents) -> None:
+    """`anomalies`."""
+    sub = shared.command(
+        commands,
+        "anomalies",
+        "the anomaly inbox: orders on hold with their open anomaly, most urgent first",
+        ["anomalies", "anomalies --json"],
+        handler=anomalies,
+    )
+    sub.add_argument(
+        "--limit", type=positive, default=200, metavar="N", help="at most N orders (default 200)"
+    )
+    sub.epilog = (sub.epilog or "") + (
+        "\n\njson keys: order_id, anomaly_id, kind, state, detail, opened_at, due_at,"
+        "\n  escalations, paused_stage, store_code, assignee"
+    )
+
+
+def add_decide_parser(commands: Commands, shared: Parents) -> None:
+    """`anomaly decide`."""
+    anomaly = commands.add_parser(
+        "anomaly",
+        help="decide an anomalous order (R5.2)",
+        description="Decide an anomalous order (R5.2). The inbox is `orderctl anomalies`.",
+        epilog=f"""examples:
+  {PROG} anomaly decide 123 --by M-001 --decision dismiss --cause 'phone checked' \\
+      --responsibility customer""",
+        formatter_class=Formatter,
+    )
+    steps = anomaly.add_subparsers(dest="step", metavar="STEP", required=True)
+    sub = shared.command(
+        steps,
+        "decide",
+        "the manager's decision on an anomaly; N defaults to the order's open anomaly",
+        [
+            "anomaly decide 123 --by M-001 --decision correct_info --cause 'wrong phone' "
+            "--responsibility customer --correct phone=13800138000",
+            "anomaly decide 123 --by M-001 --decision adjust_price --new-total 58.00 "
+            "--cause 'old price list' --responsibility store",
+            "anomaly decide 123 2 --by M-001 --decision agreed_with_platform --no-resume "
+            "--cause 'courier strike' --responsibility platform",
+        ],
+        handler=decide,
+        build=build_decide,
+        parents=[shared.order],
+    )
+    _decision_arguments(sub)
+
+
+def _decision_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("number", type=positive, nargs="?", metavar="N", help="anomaly-ORDER-N")
+    sub.add_argument("--by", required=True, metavar="MANAGER")
+    sub.add_argument("--decision", required=True, choices=[d.value for d in Decision])
+    sub.add_argument("--cause", required=True, help="what the investigation found")
+    sub.add_argument(
+        "--responsibility", required=True, help="customer, store, platform, courier, system, ..."
+    )
+    sub.add_argument("--note", default="")
+    sub.add_argument("--new-total", type=money, metavar="AMOUNT", help="for adjust_price")
+    sub.add_argument("--code", type=cancel_code, help="for cancel: merchant cancel code")
+    sub.add_argument(
+        "--correct",
+        type=correction,
+        action="append",
+        metavar="FIELD=VALUE",
+        help=f"for correct_info, once per field; FIELD is one of {', '.join(CORRECTABLE)}",
+    )
+    sub.add_argument(
+        "--no-resume",
+        dest="resume",
+        action="store_false",
+        help="agreed_with_platform: the order ends instead of resuming",
+    )

@@ -1,0 +1,107 @@
+"""How a command is declared: its parser with the shared options and examples, its handler, and
+the pure builder of its message (so bad arguments fail before any connection).
+
+Each command group (`starter/cli/orders.py`, `lifecycle.py`, ...) adds its parsers through
+`Parents.command`, so every command gets the same `--timeout`/`--json` and help layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from pydantic import BaseModel
+
+from schemas.messages import UpdateResult
+from starter.cli import format as fmt
+from starter.cli.arguments import order_id, seconds
+from starter.cli.base import DEFAULT_TIMEOUT, PROG, Exit
+from starter.cli.session import Session, order_target
+
+Handler = Callable[[Session, argparse.Namespace], Awaitable[Exit]]
+Builder = Callable[[argparse.Namespace], BaseModel]
+Offline = Callable[[argparse.Namespace], Awaitable[Exit]]
+"""A command that reads PostgreSQL or runs the local stack: no Temporal connection."""
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+@dataclass(frozen=True)
+class Parents:
+    """The argument sets several commands share, made once per parser."""
+
+    common: argparse.ArgumentParser
+    """--timeout and --json, on every command that talks to Temporal."""
+    actor: argparse.ArgumentParser
+    """--by, who does it."""
+    order: argparse.ArgumentParser
+    """ORDER, the platform's order_id."""
+
+    @classmethod
+    def make(cls) -> Parents:
+        common = argparse.ArgumentParser(add_help=False)
+        common.add_argument(
+            "--timeout",
+            type=seconds,
+            default=DEFAULT_TIMEOUT,
+            metavar="SECONDS",
+            help=f"how long to wait for a worker's answer (default {DEFAULT_TIMEOUT:g})",
+        )
+        common.add_argument("--json", action="store_true", help="machine-readable output")
+        actor = argparse.ArgumentParser(add_help=False)
+        actor.add_argument("--by", required=True, metavar="STAFF", help="who does it, e.g. S-101")
+        order = argparse.ArgumentParser(add_help=False)
+        order.add_argument("order", type=order_id, metavar="ORDER", help="the platform's order_id")
+        return cls(common, actor, order)
+
+    def command(
+        self,
+        group: Commands,
+        name: str,
+        help_text: str,
+        examples: Sequence[str],
+        *,
+        handler: Handler,
+        build: Builder | None = None,
+        parents: Sequence[argparse.ArgumentParser] = (),
+    ) -> argparse.ArgumentParser:
+        """A command on a workflow: Temporal is connected before `handler` runs."""
+        sub = group.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[*parents, self.common],
+            epilog="examples:\n" + "\n".join(f"  {PROG} {e}" for e in examples),
+            formatter_class=Formatter,
+        )
+        sub.set_defaults(handler=handler, build=build, parser=sub, offline=None)
+        return sub
+
+
+def offline(sub: argparse.ArgumentParser, run: Offline) -> None:
+    """`sub` runs `run` without connecting to Temporal."""
+    sub.set_defaults(handler=None, build=None, parser=sub, offline=run)
+
+
+def say(args: argparse.Namespace, line: str, payload: Any) -> None:
+    print(fmt.dumps(payload) if getattr(args, "json", False) else line)
+
+
+def action(update: str) -> Handler:
+    """An update on the order; the answer is the workflow's own message."""
+
+    async def run(session: Session, args: argparse.Namespace) -> Exit:
+        result = await session.update(order_target(args.order), update, args.message, UpdateResult)
+        say(
+            args,
+            f"order {args.order}: {result.message} (stage {result.stage.value})",
+            {"order_id": args.order, "update": update, **result.model_dump(mode="json")},
+        )
+        return Exit.OK
+
+    return run

@@ -1,0 +1,133 @@
+"""The `orderctl` console script: the parser assembled from the command groups, and the one
+place where a failure becomes a line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+from infra.logging import configure_logging
+from starter.cli import aftersales, anomalies, customer, dev, lifecycle, orders, pushes, stats
+from starter.cli.arguments import WHEN_HELP, explain_invalid
+from starter.cli.base import PROG, Exit, Failure, business_zone
+from starter.cli.commands import Builder, Formatter, Handler, Offline, Parents
+from starter.cli.session import connect
+
+EPILOG = f"""\
+examples:
+  {PROG} list --stage in_progress --store SH-XH-001
+  {PROG} show 27061900311184578
+  {PROG} confirm 27061900311184578 --by S-101 --delivery-at +90m --promises "少放辣"
+  {PROG} anomalies
+  {PROG} anomaly decide 27061900311184578 --by M-001 --decision dismiss \\
+      --cause "address checked by phone" --responsibility customer
+
+times: {WHEN_HELP}.
+
+environment:
+  TEMPORAL_ADDRESS      Temporal frontend (default localhost:7233)
+  TEMPORAL_NAMESPACE    namespace (default "default")
+  TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH
+                        Temporal Cloud or a TLS cluster
+  ORDERFLOW_TIMEZONE    the business's zone for naive times and display (Asia/Shanghai)
+
+exit codes:
+  0 done  1 other failure  2 bad arguments  3 unknown order or anomaly
+  4 not allowed now (the workflow's reason, or it already ended)
+  5 Temporal unreachable  6 no worker answered in time
+"""
+
+
+def version() -> str:
+    try:
+        return metadata.version("orderflow")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The commands in the order `orderctl -h` lists them: reading, the lifecycle, after-sales,
+    anomalies, the customer's side, then what reads PostgreSQL or runs the local stack."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Act on orders and see where they stand (orderflow on Temporal).",
+        epilog=EPILOG,
+        formatter_class=Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    shared = Parents.make()
+    orders.add_parsers(commands, shared)
+    anomalies.add_inbox_parser(commands, shared)
+    lifecycle.add_parsers(commands, shared)
+    aftersales.add_parsers(commands, shared)
+    anomalies.add_decide_parser(commands, shared)
+    customer.add_parsers(commands, shared)
+    # statistics (R4.3, R7.2) and the gateway's kept pushes: PostgreSQL only
+    stats.add_parsers(commands)
+    pushes.add_parser(commands)
+    dev.add_parser(commands)
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> Exit:
+    run_offline: Offline | None = args.offline
+    if run_offline is not None:
+        return await run_offline(args)  # the database only: no Temporal connection
+    session = await connect(args.timeout)
+    handler: Handler = args.handler
+    return await handler(session, args)
+
+
+def main(argv: Sequence[str] | None = None, *, hard_exit: bool = True) -> int:
+    """The console script. Once Temporal was used the process leaves with `os._exit`: the SDK
+    core's threads can crash CPython's finalization of a short-lived client process
+    (temporalio/sdk-python#300, about one run in ten here), after the output was right."""
+    try:
+        business_zone()
+    except ValueError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return Exit.USAGE
+    configure_logging("WARNING")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    build: Builder | None = args.build
+    if build is not None:
+        try:
+            args.message = build(args)
+        except ValidationError as err:
+            args.parser.error(explain_invalid(err))
+    code = _execute(args)
+    if hard_exit:
+        _leave(code)
+    return code
+
+
+def _execute(args: argparse.Namespace) -> int:
+    try:
+        return int(asyncio.run(_run(args)))
+    except Failure as failure:
+        print(f"{PROG}: {failure.message}", file=sys.stderr)
+        return int(failure.code)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return Exit.OK
+    except Exception as err:  # a person gets one line, not a traceback
+        print(f"{PROG}: unexpected {type(err).__name__}: {err}", file=sys.stderr)
+        return Exit.FAILED
+
+
+def _leave(code: int) -> NoReturn:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

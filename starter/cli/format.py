@@ -1,0 +1,393 @@
+"""How `orderctl` shows orders to a person, and the rows its `--json` output is made of.
+
+Kept apart from the command plumbing so the rendering can change without touching how
+Temporal is called. Times are shown in the business's zone; JSON keeps ISO 8601 with offsets.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from schemas.anomaly import AnomalyStatus
+from schemas.status import DeadlineState, OrderStatus, Promise
+
+DASH = "-"
+
+
+# --- rows of the read commands; their fields are the documented `--json` keys ---------------------
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """One line of `orderctl list`, from the search attributes alone (no worker needed)."""
+
+    order_id: str
+    workflow_id: str
+    status: str  # the workflow's execution status: running, completed, terminated, ...
+    stage: str | None
+    order_type: str | None
+    store_code: str | None
+    region: str | None
+    assignee: str | None
+    breached: bool
+    anomaly_open: bool
+    started_at: datetime | None
+    closed_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass(frozen=True)
+class AnomalyRow:
+    """One line of the anomaly inbox: the order's side and its open child's side."""
+
+    order_id: str
+    anomaly_id: str
+    kind: str
+    state: str  # open | escalated
+    detail: str
+    opened_at: datetime
+    due_at: datetime
+    escalations: int
+    paused_stage: str | None
+    store_code: str
+    assignee: str | None
+
+    @classmethod
+    def of(cls, order: OrderStatus, anomaly: AnomalyStatus) -> AnomalyRow:
+        return cls(
+            order_id=order.order_id,
+            anomaly_id=anomaly.anomaly_id,
+            kind=anomaly.kind.value,
+            state=anomaly.state,
+            detail=anomaly.detail,
+            opened_at=anomaly.opened_at,
+            due_at=anomaly.due_at,
+            escalations=anomaly.escalations,
+            paused_stage=order.paused_stage.value if order.paused_stage else None,
+            store_code=order.store_code,
+            assignee=order.assignee.staff_id if order.assignee else None,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+def dumps(value: Any) -> str:
+    """Chinese names and addresses stay readable in JSON output."""
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+# --- primitives -----------------------------------------------------------------------------------
+
+
+def display_width(text: str) -> int:
+    """Columns a terminal uses: CJK characters take two, combining marks none."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], indent: str = "") -> str:
+    """Left-aligned columns; the last one is not padded, so long details don't widen the rest."""
+    lines = [list(headers), *(list(row) for row in rows)]
+    widths = [max(display_width(line[i]) for line in lines) for i in range(len(headers))]
+    out = []
+    for line in lines:
+        cells = [
+            cell + " " * (widths[i] - display_width(cell)) if i < len(line) - 1 else cell
+            for i, cell in enumerate(line)
+        ]
+        out.append((indent + "  ".join(cells)).rstrip())
+    return "\n".join(out)
+
+
+def pairs(items: Sequence[tuple[str, str]], indent: str = "") -> str:
+    """`label  value` lines with the values aligned."""
+    width = max((display_width(label) for label, _ in items), default=0)
+    return "\n".join(
+        f"{indent}{label}{' ' * (width - display_width(label))}  {value}" for label, value in items
+    )
+
+
+def moment(value: datetime | None, zone: tzinfo) -> str:
+    if value is None:
+        return DASH
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def span(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    minutes = int(seconds // 60)
+    if minutes < 120:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24}h"
+
+
+def left(due: datetime, now: datetime) -> str:
+    """How long until a due time, or how far past it."""
+    seconds = (due - now).total_seconds()
+    return f"in {span(seconds)}" if seconds >= 0 else f"overdue {span(seconds)}"
+
+
+def flag(value: bool) -> str:
+    return "yes" if value else DASH
+
+
+def text(value: object) -> str:
+    return DASH if value is None or value == "" else str(value)
+
+
+def details(values: Mapping[str, Any]) -> str:
+    """`key=value` pairs of a timeline entry, leaving out what is empty."""
+    parts = []
+    for key, value in values.items():
+        if value is None or value == "" or value == [] or value == {}:
+            continue
+        if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+            rendered = ",".join(str(v) for v in value)
+        elif isinstance(value, dict | list):
+            rendered = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        else:
+            rendered = str(value)
+        parts.append(f"{key}={rendered}")
+    return " ".join(parts)
+
+
+# --- read commands --------------------------------------------------------------------------------
+
+
+def render_orders(rows: Sequence[OrderRow], zone: tzinfo) -> str:
+    if not rows:
+        return "no orders match"
+    return table(
+        ["ORDER", "STAGE", "TYPE", "STORE", "ASSIGNEE", "BREACHED", "ANOMALY", "STARTED"],
+        [
+            [
+                r.order_id,
+                text(r.stage),
+                text(r.order_type),
+                text(r.store_code),
+                text(r.assignee),
+                flag(r.breached),
+                flag(r.anomaly_open),
+                moment(r.started_at, zone),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def render_anomalies(rows: Sequence[AnomalyRow], zone: tzinfo, now: datetime) -> str:
+    if not rows:
+        return "no open anomalies"
+    return table(
+        ["ORDER", "ANOMALY", "KIND", "STATE", "STORE", "OPENED", "DUE", "LEFT", "DETAIL"],
+        [
+            [
+                r.order_id,
+                r.anomaly_id,
+                r.kind,
+                r.state,
+                r.store_code,
+                moment(r.opened_at, zone),
+                moment(r.due_at, zone),
+                left(r.due_at, now),
+                r.detail,
+            ]
+            for r in rows
+        ],
+    )
+
+
+def render_status(status: OrderStatus, zone: tzinfo, now: datetime) -> str:
+    """The whole picture of one order, in the order a person reads it."""
+    s = status
+    return "\n".join(
+        [
+            _heading(s),
+            pairs(_facts(s, zone), "  "),
+            _section("deadlines", _deadlines(s, zone, now)),
+            _section("breaches", _breaches(s, zone)),
+            _section("anomalies", _anomalies(s, zone)),
+            _section("feedback", _feedback(s, zone)),
+            _section("refunds", _refunds(s, zone)),
+            _section("timeline", _timeline(s, zone)),
+        ]
+    )
+
+
+def _heading(s: OrderStatus) -> str:
+    kind = ", ".join(
+        v
+        for v in (
+            s.order_type.value if s.order_type else None,
+            s.store_code,
+            s.region,
+            s.delivery_mode.value if s.delivery_mode else None,
+        )
+        if v
+    )
+    return f"order {s.order_id}  {s.stage.value}  ({kind})"
+
+
+def _facts(s: OrderStatus, zone: tzinfo) -> list[tuple[str, str]]:
+    """The labelled lines under the heading; only what applies to this order."""
+    facts: list[tuple[str, str]] = []
+    if s.paused_stage is not None:
+        facts.append(("on hold", f"paused at {s.paused_stage.value} until the anomaly is decided"))
+    if s.awaiting_reconfirmation:
+        facts.append(("changed", "the customer changed the order; confirm with them again"))
+    if s.assignee is not None:
+        a = s.assignee
+        facts.append(
+            ("assignee", f"{a.staff_id} {a.name} ({a.department}, manager {a.manager_id})")
+        )
+    else:
+        facts.append(("assignee", DASH))
+    if s.promise is not None:
+        facts.append(("promise", _promise(s.promise, zone)))
+    if s.booking is not None:
+        b = s.booking
+        facts.append(
+            ("booking", f"{b.staff_id} {moment(b.slot_start, zone)} - {moment(b.slot_end, zone)}")
+        )
+    if s.rating is not None:
+        facts.append(("rating", f"{s.rating}/5"))
+    facts.append(("times", getattr(zone, "key", str(zone))))
+    return facts
+
+
+def _promise(p: Promise, zone: tzinfo) -> str:
+    promise = f"delivery {moment(p.delivery_at, zone)}"
+    if p.ready_at is not None:
+        promise += f", ready {moment(p.ready_at, zone)}"
+    if p.promises:
+        promise += f", {p.promises!r}"
+    return promise + f"; by {p.confirmed_by} at {moment(p.confirmed_at, zone)}"
+
+
+def _breaches(s: OrderStatus, zone: tzinfo) -> str:
+    if not s.breaches:
+        return ""
+    return table(
+        ["KEY", "CLAUSE", "AT", "HARD", "ACTION"],
+        [
+            [b.key, b.clause.value, moment(b.at, zone), flag(b.hard), text(b.action)]
+            for b in s.breaches
+        ],
+        "  ",
+    )
+
+
+def _anomalies(s: OrderStatus, zone: tzinfo) -> str:
+    if not s.anomalies:
+        return ""
+    return table(
+        ["ID", "KIND", "OPENED", "PAUSED AT", "DECISION", "RESUMED", "CLOSED", "DETAIL"],
+        [
+            [
+                a.anomaly_id,
+                a.kind.value,
+                moment(a.opened_at, zone),
+                a.paused_stage.value,
+                text(a.decision) if a.closed_at else "open",
+                DASH if a.resumed is None else flag(a.resumed),
+                moment(a.closed_at, zone),
+                a.detail,
+            ]
+            for a in s.anomalies
+        ],
+        "  ",
+    )
+
+
+def _feedback(s: OrderStatus, zone: tzinfo) -> str:
+    if not s.feedback:
+        return ""
+    return table(
+        ["CASE", "KIND", "STATE", "ROUND", "OWNER", "OPENED", "TEXT"],
+        [
+            [
+                str(c.case),
+                c.kind.value,
+                c.state.value,
+                str(c.round),
+                text(c.owner),
+                moment(c.opened_at, zone),
+                c.text,
+            ]
+            for c in s.feedback
+        ],
+        "  ",
+    )
+
+
+def _refunds(s: OrderStatus, zone: tzinfo) -> str:
+    if not s.refunds:
+        return ""
+    return table(
+        ["REFUND", "STATE", "PARTIAL", "AMOUNT", "REQUESTED", "DECIDED BY", "REASON"],
+        [
+            [
+                r.refund_id,
+                r.state.value,
+                flag(r.partial),
+                text(r.amount),
+                moment(r.requested_at, zone),
+                text(r.decided_by),
+                r.reason,
+            ]
+            for r in s.refunds
+        ],
+        "  ",
+    )
+
+
+def _timeline(s: OrderStatus, zone: tzinfo) -> str:
+    return table(
+        ["AT", "EVENT", "ACTOR", "DETAILS"],
+        [[moment(e.at, zone), e.event, e.actor, details(e.details)] for e in s.timeline],
+        "  ",
+    )
+
+
+def _deadlines(s: OrderStatus, zone: tzinfo, now: datetime) -> str:
+    if not s.deadlines:
+        return ""
+    rows = []
+    for d in s.deadlines:
+        running = d.state in (DeadlineState.OPEN, DeadlineState.BREACHED)
+        ended = moment(d.ended_at, zone) if d.ended_at else DASH
+        rows.append(
+            [
+                d.key,
+                d.state.value,
+                moment(d.due_at, zone),
+                moment(d.hard_at, zone),
+                left(d.due_at, now) if running else ended,
+            ]
+        )
+    return table(["KEY", "STATE", "DUE", "HARD LIMIT", "LEFT / ENDED"], rows, "  ")
+
+
+def _section(title: str, body: str) -> str:
+    return f"\n{title}\n{body or '  none'}"

@@ -1,0 +1,191 @@
+"""orderctl's connection to Temporal, and every Temporal error turned into one line and an exit
+code a script can act on."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.envconfig import ClientConfig
+from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.service import RPCError, RPCStatusCode
+
+from infra.temporal import connect_client
+from schemas.contract import TASK_QUEUE, anomaly_workflow_id, order_workflow_id
+from starter.cli.base import CONNECT_TIMEOUT, Exit, Failure
+from starter.settled import SETTLE_WITHIN_S, settled
+from workflows import search_attributes as sa
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A workflow a command addresses, and how a person calls it."""
+
+    workflow_id: str
+    label: str
+    is_order: bool = True
+
+
+def order_target(order: str) -> Target:
+    return Target(order_workflow_id(order), f"order {order}")
+
+
+def anomaly_target(order: str, number: int) -> Target:
+    return Target(anomaly_workflow_id(order, number), f"anomaly {number} of order {order}", False)
+
+
+@dataclass(frozen=True)
+class Session:
+    client: Client
+    address: str
+    namespace: str
+    timeout: timedelta
+
+    def no_answer(self) -> Failure:
+        return Failure(
+            f"no worker answered within {self.timeout.total_seconds():g}s; "
+            f"is a worker running on task queue {TASK_QUEUE!r}?",
+            Exit.NO_ANSWER,
+        )
+
+    def rpc_failure(self, err: RPCError) -> Failure:
+        if err.status == RPCStatusCode.UNAVAILABLE:
+            return Failure(
+                f"cannot reach Temporal at {self.address}: {err.message}", Exit.UNREACHABLE
+            )
+        if err.status in (RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED):
+            return Failure(
+                f"Temporal at {self.address} refused the call: {err.message}", Exit.UNREACHABLE
+            )
+        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            return self.no_answer()
+        return Failure(f"Temporal: {err.message}", Exit.FAILED)
+
+    async def explain(self, target: Target, err: RPCError) -> Failure:
+        """NOT_FOUND means either no such workflow or one that has ended: say which."""
+        if err.status != RPCStatusCode.NOT_FOUND:
+            return self.rpc_failure(err)
+        if "namespace" in err.message.lower():
+            return Failure(
+                f"cannot use namespace {self.namespace!r} at {self.address}: {err.message}",
+                Exit.UNREACHABLE,
+            )
+        handle = self.client.get_workflow_handle(target.workflow_id)
+        try:
+            described = await handle.describe(rpc_timeout=self.timeout)
+        except RPCError as again:
+            if again.status == RPCStatusCode.NOT_FOUND:
+                return Failure(f"{target.label} not found", Exit.NOT_FOUND)
+            return self.rpc_failure(again)
+        if described.status in (None, WorkflowExecutionStatus.RUNNING):
+            return Failure(f"{target.label}: {err.message}", Exit.FAILED)
+        ended = described.status.name.lower()
+        stage = described.typed_search_attributes.get(sa.ORDER_STAGE)
+        if target.is_order and stage:
+            completed = described.status is WorkflowExecutionStatus.COMPLETED
+            ended = stage if completed else f"{ended} at stage {stage}"
+        return Failure(f"{target.label} already ended: {ended}", Exit.NOT_ALLOWED)
+
+    async def settled(self, handle: WorkflowHandle[Any, Any]) -> None:
+        """No workflow task waiting before a query or update (starter/settled.py)."""
+        await settled(handle, within_s=min(self.timeout.total_seconds(), SETTLE_WITHIN_S))
+
+    async def update(self, target: Target, name: str, arg: BaseModel, result_type: type[R]) -> R:
+        handle = self.client.get_workflow_handle(target.workflow_id)
+        try:
+            await self.settled(handle)
+            result: R = await handle.execute_update(
+                name, arg, result_type=result_type, rpc_timeout=self.timeout
+            )
+        except WorkflowUpdateFailedError as err:
+            raise refusal(err.cause) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise self.no_answer() from None
+        except RPCError as err:
+            raise await self.explain(target, err) from None
+        return result
+
+    async def query(self, target: Target, result_type: type[R]) -> R:
+        handle = self.client.get_workflow_handle(target.workflow_id)
+        try:
+            await self.settled(handle)
+            result: R = await handle.query(
+                "status", result_type=result_type, rpc_timeout=self.timeout
+            )
+        except WorkflowQueryFailedError as err:
+            raise Failure(
+                f"{target.label}: status query failed: {err.message}", Exit.FAILED
+            ) from None
+        except RPCError as err:
+            raise await self.explain(target, err) from None
+        return result
+
+    async def signal(self, target: Target, name: str, arg: BaseModel) -> None:
+        handle = self.client.get_workflow_handle(target.workflow_id)
+        try:
+            await handle.signal(name, arg, rpc_timeout=self.timeout)
+        except RPCError as err:
+            raise await self.explain(target, err) from None
+
+    async def list_orders(self, query: str, limit: int | None) -> list[WorkflowExecution]:
+        try:
+            return [
+                execution
+                async for execution in self.client.list_workflows(
+                    query, limit=limit, rpc_timeout=self.timeout
+                )
+            ]
+        except RPCError as err:
+            raise self.rpc_failure(err) from None
+
+
+def refusal(cause: BaseException | None) -> Failure:
+    """The workflow's own words: a validator's or handler's ApplicationError, verbatim."""
+    if isinstance(cause, ApplicationError):
+        return Failure(cause.message, Exit.NOT_ALLOWED)
+    messages: list[str] = []
+    while isinstance(cause, FailureError):
+        messages.append(cause.message)
+        cause = cause.cause
+    return Failure(": ".join(messages) or "the update failed", Exit.FAILED)
+
+
+def _target_config() -> tuple[str, str]:
+    """Address and namespace as connect_client will see them, for messages."""
+    try:
+        config = ClientConfig.load_client_connect_config(override_env_vars=dict(os.environ))
+    except Exception:
+        return os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"), "default"
+    return str(config.get("target_host") or "localhost:7233"), str(
+        config.get("namespace") or "default"
+    )
+
+
+async def connect(answer_within: float) -> Session:
+    address, namespace = _target_config()
+    try:
+        client = await asyncio.wait_for(connect_client(), CONNECT_TIMEOUT)
+    except TimeoutError:
+        raise Failure(
+            f"cannot reach Temporal at {address}: no answer within {CONNECT_TIMEOUT:g}s",
+            Exit.UNREACHABLE,
+        ) from None
+    except Exception as err:  # the SDK reports every connection problem as some exception
+        detail = str(err).removeprefix("Failed client connect: ") or type(err).__name__
+        raise Failure(f"cannot reach Temporal at {address}: {detail}", Exit.UNREACHABLE) from None
+    return Session(client, address, namespace, timedelta(seconds=answer_within))
