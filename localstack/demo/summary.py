@@ -27,7 +27,7 @@ from localstack.devstack import Database, Stack, TemporalServer
 from localstack.staff import Staff
 from meituan.codes import PlatformCancelReason
 from schemas.anomaly import AnomalyStatus
-from schemas.contract import order_id_in
+from schemas.contract import Event, order_id_in
 from schemas.order import Stage
 from schemas.status import DeadlineState, OrderOutcome, OrderStatus
 from workflows.anomaly import AnomalyWorkflow
@@ -235,6 +235,6 @@ def _web_ui(link: Callable[[str], str | None]) -> dict[str, str | None]:
     return {
         "orders": link(ORDERS_QUERY),
         "cancelled": link(f'WorkflowType="OrderWorkflow" AND OrderStage="{Stage.CANCELLED.value}"'),
-        "deadline_breached": link('WorkflowType="OrderWorkflow" AND SlaBreached=true'),
+        Event.DEADLINE_BREACHED.value: link('WorkflowType="OrderWorkflow" AND SlaBreached=true'),
         "anomalies": link('WorkflowType="AnomalyWorkflow"'),
     }
