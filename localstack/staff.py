@@ -30,7 +30,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 from activities.policy import current_policy
 from localstack.simulator.business import Business, load_business
 from schemas.anomaly import AnomalyStatus, Decide, Decision
-from schemas.contract import Event
+from schemas.contract import Event, deadline_key
 from schemas.messages import (
     PLATFORM_KINDS,
     ConfirmWithCustomer,
@@ -45,7 +45,7 @@ from schemas.messages import (
     UpdateResult,
 )
 from schemas.order import CustomerChanges, DeliveryMode, OrderType, PlatformOrder, Stage
-from schemas.policy import Policy
+from schemas.policy import Clause, Policy
 from schemas.review import AnomalyKind
 from schemas.status import DeadlineState, FeedbackState, OrderStatus, RefundState
 from starter.db_cli import DEMO_FILE
@@ -295,7 +295,7 @@ class Staff:
                 )
                 return Job(
                     "respond_feedback",
-                    f"feedback_response#{n}.{r}",
+                    deadline_key(Clause.FEEDBACK_RESPONSE, f"{n}.{r}"),
                     OrderWorkflow.respond_feedback,
                     respond,
                 )
@@ -312,7 +312,7 @@ class Staff:
                 )
                 return Job(
                     "resolve_feedback",
-                    f"feedback_resolution#{n}.{r}",
+                    deadline_key(Clause.FEEDBACK_RESOLUTION, f"{n}.{r}"),
                     OrderWorkflow.resolve_feedback,
                     resolve,
                 )
@@ -333,7 +333,7 @@ class Staff:
                 )
                 return Job(
                     "decide_refund",
-                    f"refund#{refund.refund_id}",
+                    deadline_key(Clause.REFUND_DECISION, refund.refund_id),
                     OrderWorkflow.decide_refund,
                     decide,
                 )
@@ -352,7 +352,7 @@ class Staff:
                 )
                 return Job(
                     "reply_reminder",
-                    f"reminder#{remind_id}",
+                    deadline_key(Clause.REMINDER_REPLY, remind_id),
                     OrderWorkflow.reply_reminder,
                     reply,
                 )
