@@ -50,6 +50,7 @@ def not_allowed(message: str) -> ApplicationError:
 
 
 def when(moment: datetime) -> str:
+    """A time as people read it in a notice, to the minute."""
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
