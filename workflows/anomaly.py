@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.credit import Credit
-    from activities.notify import Notifier
     from activities.orders import OrderRecords
     from activities.platform_calls import PlatformCalls
     from schemas.anomaly import (
@@ -24,14 +21,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.platform_calls import PlatformReport
     from schemas.policy import Clause, HardAction
-    from schemas.records import Audience, CreditEvent, CreditEventKind, Notification
+    from schemas.records import Audience, CreditEvent, CreditEventKind
     from schemas.review import AnomalyKind
     from schemas.status import DeadlineView
-    from workflows.activity_options import CANCELLATION, RETRY, TIMEOUT, task_queue_for
     from workflows.deadlines import FIRE_BY_TIMER, DeadlineClock
-
-A = TypeVar("A")
-R = TypeVar("R")
+    from workflows.steps import Steps
 
 # A cancellation that lands while an activity is finishing is taken by that activity (its
 # result wins), so the workflow also checks for one after each step. Anomalies started before
@@ -53,13 +47,15 @@ class AnomalyWorkflow:
     def __init__(self) -> None:
         self._decision: Decide | None = None
         self._escalations = 0
-        self._notices = 0
         self._outcome: AnomalyOutcome | None = None
 
     @workflow.run
     async def run(self, inp: AnomalyInput) -> AnomalyOutcome:
         self._inp = inp
         self._id = workflow.info().workflow_id
+        self._steps = Steps(
+            order_id=inp.order_id, store_code=inp.store_code, notice_key=self._id
+        ).route(inp.platform_task_queue)
         self._opened_at = workflow.now()
         self._cancel_taken_into_account = workflow.patched(CANCEL_SEEN_WHEREVER_IT_LANDS)
         self._clock = DeadlineClock(fire_by_timer=workflow.patched(FIRE_BY_TIMER))
@@ -100,7 +96,7 @@ class AnomalyWorkflow:
 
     async def _open(self) -> None:
         """R5.2.1 recorded and the responsible manager told at once."""
-        await self._act(
+        await self._steps.act(
             OrderRecords.record_anomaly,
             AnomalyRecord(
                 anomaly_id=self._id,
@@ -110,11 +106,11 @@ class AnomalyWorkflow:
                 opened_at=self._opened_at,
             ),
         )
-        await self._tell(
+        await self._steps.tell(
             Audience.MANAGER,
-            self._inp.manager_id,
             f"Anomalous order {self._inp.order_id} ({self._inp.kind.value})",
             f"{self._inp.detail}. Processing is paused until you decide.",
+            recipient=self._inp.manager_id,
         )
 
     async def _await_decision(self) -> None:
@@ -144,7 +140,7 @@ class AnomalyWorkflow:
         """R5.2.3 remedy by cause."""
         order_id = self._inp.order_id
         if decision.decision is Decision.CONFIRM_FRAUD:
-            await self._act(
+            await self._steps.act(
                 Credit.record_credit_event,
                 CreditEvent(
                     customer_id=self._inp.customer_id,
@@ -153,21 +149,20 @@ class AnomalyWorkflow:
                     note=decision.cause,
                 ),
             )
-            await self._act(
+            await self._steps.act(
                 PlatformCalls.report_to_platform,
                 PlatformReport(order_id=order_id, kind="fraud", text=decision.cause),
             )
         elif decision.decision is Decision.AGREED_WITH_PLATFORM:
-            await self._act(
+            await self._steps.act(
                 PlatformCalls.report_to_platform,
                 PlatformReport(
                     order_id=order_id, kind="agreement", text=decision.note or decision.cause
                 ),
             )
         if decision.decision in (Decision.CORRECT_INFO, Decision.ADJUST_PRICE):
-            await self._tell(
+            await self._steps.tell(
                 Audience.CUSTOMER,
-                None,
                 "Your order was updated",
                 decision.note or f"Your order was updated: {decision.decision.value}.",
             )
@@ -194,7 +189,7 @@ class AnomalyWorkflow:
     async def _close(self, outcome: AnomalyOutcome) -> None:
         """R5.2.4 the outcome recorded for lookup and statistics."""
         self._outcome = outcome
-        await self._act(
+        await self._steps.act(
             OrderRecords.record_anomaly,
             AnomalyRecord(
                 anomaly_id=self._id,
@@ -227,9 +222,8 @@ class AnomalyWorkflow:
 
     async def _escalate(self, view: DeadlineView) -> None:
         self._escalations += 1
-        await self._tell(
+        await self._steps.tell(
             Audience.SUPERVISOR,
-            None,
             f"Anomaly on order {self._inp.order_id} undecided",
             f"No decision since {view.started_at.isoformat()}; due {view.due_at.isoformat()}.",
         )
@@ -247,9 +241,8 @@ class AnomalyWorkflow:
             )
             return False
         self._escalations += 1
-        await self._tell(
+        await self._steps.tell(
             Audience.MANAGER,
-            None,
             f"Anomaly on order {self._inp.order_id} past its hard limit",
             "Escalated: the order stays paused until a decision.",
         )
@@ -294,33 +287,4 @@ class AnomalyWorkflow:
             hard_at=view.hard_at if view else self._opened_at + self._inp.deadline.hard,
             escalations=self._escalations,
             outcome=self._outcome,
-        )
-
-    # --- plumbing -----------------------------------------------------------------------------
-
-    async def _act(self, fn: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
-        return await workflow.execute_activity_method(
-            fn,
-            arg,
-            task_queue=task_queue_for(fn, self._inp.platform_task_queue),
-            start_to_close_timeout=TIMEOUT,
-            retry_policy=RETRY,
-            cancellation_type=CANCELLATION,
-        )
-
-    async def _tell(
-        self, audience: Audience, recipient: str | None, subject: str, text: str
-    ) -> None:
-        self._notices += 1
-        await self._act(
-            Notifier.notify,
-            Notification(
-                key=f"{self._id}:{self._notices}",
-                order_id=self._inp.order_id,
-                audience=audience,
-                recipient=recipient,
-                store_code=self._inp.store_code,
-                subject=subject,
-                text=text,
-            ),
         )

@@ -1,0 +1,217 @@
+"""The order as its parts act on it: its state, and the steps every part takes with it.
+
+A step is an activity with the order's options; a failure nobody expects holds the order for a
+manager (`step`). Every wait of the lifecycle ends when the order is being cancelled
+(`until`), and every stage change, breach and human action goes on the timeline (`log`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.order.holds import Holds
+from workflows.order.state import CancelRequest, Halt, OrderState
+
+with workflow.unsafe.imports_passed_through():
+    from activities.orders import OrderRecords
+    from schemas.contract import Event
+    from schemas.messages import UpdateResult
+    from schemas.order import Stage
+    from schemas.platform_calls import PlatformOrderCall
+    from schemas.records import RecordEvent, TimelineEntry
+    from schemas.review import AnomalyKind
+    from schemas.status import OrderOutcome
+    from workflows import search_attributes as sa
+    from workflows.steps import Steps
+    from workflows.summary import summarise
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+def refusal(err: ActivityError) -> ApplicationError | None:
+    """The business refusal behind an activity failure, if that is what it was."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.non_retryable:
+        return cause
+    return None
+
+
+def not_allowed(message: str) -> ApplicationError:
+    """An update refused: the caller gets the reason, the order stays as it was."""
+    return ApplicationError(message, type="NotAllowed", non_retryable=True)
+
+
+def when(moment: datetime) -> str:
+    """A time as people read it in a notice, to the minute."""
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+class Order:
+    """One per workflow run, shared by every part of the order."""
+
+    def __init__(self, state: OrderState, steps: Steps) -> None:
+        self.state = state
+        self.steps = steps
+        self.holds = Holds(self)
+        self._background: list[asyncio.Task[Any]] = []
+
+    # --- steps -----------------------------------------------------------------------------
+
+    async def step(
+        self,
+        fn: Callable[[Any, A], Awaitable[R]],
+        arg: A,
+        *,
+        refusals: set[str] | frozenset[str] = frozenset(),
+    ) -> R:
+        """A lifecycle step. A refusal the caller expects is raised to it; any other is a
+        system fault (R5.1 (5)) for a manager, and the step is tried again if they resume."""
+        while True:
+            if self.state.cancel is not None:
+                raise Halt
+            try:
+                return await self.steps.act(fn, arg)
+            except ActivityError as err:
+                refused = refusal(err)
+                if refused is None or refused.type in refusals:
+                    raise
+                name = getattr(fn, "__name__", "step")
+                await self.holds.open(
+                    AnomalyKind.OTHER, f"system fault in {name}: {refused.message}"
+                )
+
+    async def until(self, condition: Callable[[], bool], at_most: timedelta | None = None) -> None:
+        """A lifecycle wait: returns when `condition()` holds or `at_most` passes, and halts
+        the lifecycle when the order is being cancelled."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await workflow.wait_condition(
+                lambda: condition() or self.state.cancel is not None, timeout=at_most
+            )
+        if self.state.cancel is not None:
+            raise Halt
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Work a message handler starts but does not wait for; `run` waits for it at the end."""
+
+        async def run() -> None:
+            with contextlib.suppress(Halt):
+                await work
+
+        self._background.append(asyncio.create_task(run()))
+
+    def background_done(self) -> bool:
+        return all(t.done() for t in self._background)
+
+    def call(self) -> PlatformOrderCall:
+        return PlatformOrderCall(order_id=self.state.order_id)
+
+    # --- stages and the timeline -----------------------------------------------------------
+
+    def set_stage(self, stage: Stage) -> None:
+        self.state.stage = stage
+        self.state.stages.append((stage, workflow.now()))
+        workflow.upsert_search_attributes(
+            [
+                sa.ORDER_STAGE.value_set(stage.value),
+                sa.STORE_CODE.value_set(self.state.order.store_code),
+            ]
+        )
+
+    async def enter(self, stage: Stage, **details: Any) -> None:
+        """A stage change waits while the order is on hold: processing pauses at once (R5.2.1)."""
+        await self.until(lambda: not self.state.on_hold)
+        self.set_stage(stage)
+        await self.log(Event.stage(stage), **details)
+
+    async def log(self, event: Event, actor: str = "system", **details: Any) -> None:
+        """R4.1.3 every stage change, breach and human action: who, when, what."""
+        state = self.state
+        entry = TimelineEntry(
+            seq=len(state.timeline) + 1,
+            at=workflow.now(),
+            event=event.value,
+            stage=state.stage,
+            actor=actor,
+            details=details,
+        )
+        state.timeline.append(entry)
+        if state.record is not None:
+            await self.steps.act(
+                OrderRecords.record_event, RecordEvent(order_id=state.order_id, entry=entry)
+            )
+
+    # --- the end ---------------------------------------------------------------------------
+
+    def request_cancel(self, request: CancelRequest) -> None:
+        """The first request wins; an order that has ended is not cancelled."""
+        if self.state.cancel is None and not self.state.stage.terminal:
+            self.state.cancel = request
+
+    async def finish(
+        self, stage: Stage, reason: str, code: int | None = None, **details: Any
+    ) -> None:
+        """The order ends: open deadlines void, the outcome set, the summary on record."""
+        state = self.state
+        ended_at = workflow.now()
+        for view in state.clock.views.values():
+            state.clock.close(view, void=True)
+        self.set_stage(stage)
+        state.outcome = OrderOutcome(
+            order_id=state.order_id,
+            stage=stage,
+            reason=reason,
+            cancel_code=code,
+            breaches=len(state.clock.breaches),
+            anomalies=len(state.anomalies),
+        )
+        await self.log(Event.stage(stage), reason=reason, cancel_code=code, **details)
+        if state.record is not None:
+            await self.steps.act(
+                OrderRecords.record_summary,
+                summarise(
+                    order_id=state.order_id,
+                    order_type=state.record.order_type,
+                    outcome=stage,
+                    stages=state.stages,
+                    ended_at=ended_at,
+                    breaches=state.clock.breaches,
+                    exceptions=state.exceptions,
+                    anomalies=[f"{a.kind.value}: {a.decision}" for a in state.anomalies],
+                    feedback=state.feedback,
+                    rating=state.rating,
+                    low_rating=state.policy.low_rating,
+                ),
+            )
+
+    # --- what updates answer and refuse ----------------------------------------------------
+
+    def result(self, message: str) -> UpdateResult:
+        return UpdateResult(stage=self.state.stage, message=message)
+
+    def require_active(self, name: str) -> None:
+        state = self.state
+        if state.finished:
+            raise not_allowed(f"{name}: the order is {state.standing}")
+        if state.on_hold:
+            raise not_allowed(
+                f"{name}: the order is on hold until its anomaly is decided ({state.held_by})"
+            )
+
+    def require_stage(self, name: str, *stages: Stage) -> None:
+        self.require_active(name)
+        stage = self.state.stage
+        if stage not in stages:
+            allowed = ", ".join(s.value for s in stages)
+            raise not_allowed(f"{name} is allowed at {allowed}; the order is {stage.value}")
+        if self.state.awaiting_reconfirmation and name != "reassign":
+            raise not_allowed(
+                f"{name}: the customer changed the order; confirm_with_customer first"
+            )

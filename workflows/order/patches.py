@@ -1,0 +1,18 @@
+"""The order's workflow.patched() ids: each changed the commands of orders already in flight.
+
+An id is never renamed or reused: a recorded history holds it, and an order started before its
+patch replays the code the patch left in place. (FIRE_BY_TIMER, shared with the anomaly
+child, is in workflows/deadlines.py.)
+"""
+
+from typing import Final
+
+FEEDBACK_RECORDS: Final = "feedback-records"  # feedback cases written to the system of record
+# Reminders and refund requests as feedback cases on record, and refunds with their money.
+PLATFORM_FEEDBACK: Final = "platform-feedback"
+# The record is known as soon as it is written, so a refusal of the platform's receipt (an order
+# the platform cancelled before its workflow started) opens an anomaly instead of failing.
+RECORD_KNOWN_WHEN_RECEIVING: Final = "record-known-when-receiving"
+# A courier status pushed again (the platform retries) changes nothing: a repeated cancellation
+# opened a second anomaly.
+COURIER_STATUS_ONCE: Final = "courier-status-once"

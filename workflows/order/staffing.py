@@ -1,0 +1,121 @@
+"""Who works on the order (R2.3): the first assignee, and a new one when a person asks or a
+deadline's hard limit says so."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.order.entity import Order, not_allowed, refusal
+
+with workflow.unsafe.imports_passed_through():
+    from activities.assignment import Assignment
+    from schemas.contract import Event
+    from schemas.messages import Reassign, UpdateResult
+    from schemas.order import Stage
+    from schemas.records import Audience
+    from schemas.resources import Assignee, AssignInput, ReleaseAssignment
+    from workflows import search_attributes as sa
+
+
+class Staffing:
+    """One reassignment at a time: a person's and a deadline's never claim two people at once."""
+
+    def __init__(self, order: Order) -> None:
+        self._order = order
+        self._state = order.state
+        self._lock = asyncio.Lock()
+
+    async def first_assignee(self) -> Assignee:
+        """Waits for capacity to free up rather than overloading anyone (R2.3.2)."""
+        waiting_logged = False
+        while True:
+            found = await self._find(exclude=[], preferred=None)
+            if found is not None:
+                return found
+            if not waiting_logged:
+                await self._order.log(Event.WAITING_FOR_CAPACITY)
+                waiting_logged = True
+            await self._order.until(
+                lambda: False, timedelta(minutes=self._state.policy.assign_retry_minutes)
+            )
+
+    async def take(self, assignee: Assignee) -> None:
+        """The order is the assignee's, searchable by them, and they are told."""
+        state = self._state
+        state.assignee = assignee
+        workflow.upsert_search_attributes([sa.ASSIGNEE_ID.value_set(assignee.staff_id)])
+        await self._order.steps.tell(
+            Audience.STAFF,
+            f"Order {state.order.view_id or state.order_id} is yours",
+            state.brief(),
+            recipient=assignee.staff_id,
+        )
+
+    async def reassign(self, reason: str, by: str, to: str | None = None) -> bool:
+        """Claim the new person before freeing the old one; False when nobody else is free."""
+        state = self._state
+        async with self._lock:
+            old = state.assignee
+            new = await self._find(exclude=[old.staff_id] if old else [], preferred=to)
+            if new is None:
+                await self._order.log(Event.REASSIGN_FAILED, actor=by, reason=reason)
+                return False
+            state.reassignments += 1
+            if old is not None:
+                await self._order.steps.act(
+                    Assignment.release_assignment,
+                    ReleaseAssignment(order_id=state.order_id, staff_id=old.staff_id),
+                )
+            await self.take(new)
+            await self._order.log(
+                Event.REASSIGNED,
+                actor=by,
+                reason=reason,
+                from_staff=old.staff_id if old else None,
+                to_staff=new.staff_id,
+            )
+            return True
+
+    # --- a person asks ---------------------------------------------------------------------
+
+    async def reassign_on_request(self, msg: Reassign) -> UpdateResult:
+        if not await self.reassign(msg.reason, by=msg.by, to=msg.to):
+            raise ApplicationError(
+                f"nobody else can take order {self._state.order_id} now",
+                type="NoAssigneeAvailable",
+            )
+        assert self._state.assignee is not None
+        return self._order.result(f"reassigned to {self._state.assignee.staff_id}")
+
+    def check_reassign(self, msg: Reassign) -> None:
+        self._order.require_stage(
+            "reassign", Stage.ASSIGNED, Stage.CONFIRMED, Stage.IN_PROGRESS, Stage.DELIVERING
+        )
+        if self._state.assignee and msg.to == self._state.assignee.staff_id:
+            raise not_allowed(f"{msg.to} already has this order")
+
+    async def _find(self, exclude: list[str], preferred: str | None) -> Assignee | None:
+        state = self._state
+        try:
+            return await self._order.steps.act(
+                Assignment.assign_order,
+                AssignInput(
+                    order_id=state.order_id,
+                    order_type=state.order_type,
+                    store_code=state.order.store_code,
+                    region=state.recorded.region,
+                    skills=state.recorded.skills,
+                    exclude=exclude,
+                    preferred=preferred,
+                    round=state.reassignments + 1,
+                ),
+            )
+        except ActivityError as err:
+            refused = refusal(err)
+            if refused is None or refused.type != "NoAssigneeAvailable":
+                raise
+            return None

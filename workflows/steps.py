@@ -1,0 +1,70 @@
+"""The two things every workflow of an order does: run an activity, and tell someone.
+
+OrderWorkflow and AnomalyWorkflow share these so that their activities retry, time out and
+cancel alike, and their notifications are keyed alike (`<workflow key>:<n>`): the notifier
+sends each key once, however often the activity that sends it is retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notify import Notifier
+    from schemas.records import Audience, Notification
+    from workflows.activity_options import CANCELLATION, RETRY, TIMEOUT, task_queue_for
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+class Steps:
+    """The activities and notifications of one workflow about one order."""
+
+    def __init__(self, *, order_id: str, store_code: str, notice_key: str) -> None:
+        self._order_id = order_id
+        self._store_code = store_code
+        self._notice_key = notice_key
+        self._notices = 0
+        self._routed = False
+        self._platform_task_queue: str | None = None
+
+    def route(self, platform_task_queue: str | None) -> Steps:
+        """Merchant API calls go to the platform's queue when the policy names one. No
+        activity starts before this is known."""
+        self._platform_task_queue = platform_task_queue
+        self._routed = True
+        return self
+
+    async def act(self, fn: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+        if not self._routed:
+            # A signal that started the order acts once the order has its policy snapshot.
+            await workflow.wait_condition(lambda: self._routed)
+        return await workflow.execute_activity_method(
+            fn,
+            arg,
+            task_queue=task_queue_for(fn, self._platform_task_queue),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY,
+            cancellation_type=CANCELLATION,
+        )
+
+    async def tell(
+        self, audience: Audience, subject: str, text: str, *, recipient: str | None = None
+    ) -> None:
+        self._notices += 1
+        await self.act(
+            Notifier.notify,
+            Notification(
+                key=f"{self._notice_key}:{self._notices}",
+                order_id=self._order_id,
+                audience=audience,
+                recipient=recipient,
+                store_code=self._store_code,
+                subject=subject,
+                text=text,
+            ),
+        )
