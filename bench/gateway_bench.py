@@ -39,9 +39,9 @@ from localstack.simulator import SimConfig
 from localstack.simulator.engine import Simulator
 from meituan.intake import order_input
 from meituan.pushes import OK_RESPONSE, PushKind, encode_order_push, form_body
-from schemas.contract import TASK_QUEUE
+from schemas.contract import TASK_QUEUE, order_workflow_id
 from schemas.order import OrderInput
-from starter.gateway import ID_REUSE, workflow_id
+from starter.gateway import ID_REUSE
 
 GOAL_RATIO = 0.8
 GOAL_P99_MS = 100.0
@@ -89,7 +89,7 @@ class Orders:
     def inputs(self, n: int) -> list[tuple[str, OrderInput]]:
         now = datetime.now(UTC)
         return [
-            (workflow_id(order.order_id), order_input(order, received_at=now))
+            (order_workflow_id(order.order_id), order_input(order, received_at=now))
             for order in (self._order() for _ in range(n))
         ]
 
