@@ -18,7 +18,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy schemas meituan infra activities workflows analytics workers starter localstack
+	$(BIN)/mypy schemas meituan infra activities workflows analytics workers starter localstack bench
 
 test: lint typecheck
 	$(BIN)/pytest -q
