@@ -14,6 +14,8 @@ Settings (environment variable, default):
   `ignore` disregards shifts. Shift times are local to `ORDERFLOW_TIMEZONE`.
 - `ORDERFLOW_ASSIGN_LOAD_WEIGHT` (0.5), `ORDERFLOW_ASSIGN_SKILL_WEIGHT` (0.3),
   `ORDERFLOW_ASSIGN_DEPARTMENT_WEIGHT` (0.2): the score's weights.
+
+They are read through `infra.settings.AssignmentSettings`.
 """
 
 from __future__ import annotations
@@ -27,13 +29,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from infra.database import Conn
-from infra.settings import BUSINESS_TZ, env_choice, env_float
+from infra.settings import settings
 from schemas.resources import Assignee, AssignInput, ReleaseAssignment
 
-SHIFTS = env_choice("ORDERFLOW_SHIFTS", "prefer", ("require", "prefer", "ignore"))
-LOAD_WEIGHT = env_float("ORDERFLOW_ASSIGN_LOAD_WEIGHT", 0.5)
-SKILL_WEIGHT = env_float("ORDERFLOW_ASSIGN_SKILL_WEIGHT", 0.3)
-DEPARTMENT_WEIGHT = env_float("ORDERFLOW_ASSIGN_DEPARTMENT_WEIGHT", 0.2)
 MAX_SKILL_LEVEL = 5
 NOT_AUTO_ASSIGNED_ROLES = ("manager",)  # managers decide anomalies; they are chosen only by name
 
@@ -71,10 +69,11 @@ def score(candidate: Candidate, needed: Sequence[str]) -> float:
         max(candidate.skills.values(), default=0)
     ]
     skill = sum(levels) / len(levels) / MAX_SKILL_LEVEL
+    weights = settings().assignment
     return (
-        LOAD_WEIGHT * free
-        + SKILL_WEIGHT * skill
-        + DEPARTMENT_WEIGHT * (1 - candidate.department_load)
+        weights.load_weight * free
+        + weights.skill_weight * skill
+        + weights.department_weight * (1 - candidate.department_load)
     )
 
 
@@ -106,7 +105,7 @@ class Assignment:
     ) -> None:
         self._pool = pool
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._shifts = shifts or SHIFTS
+        self._shifts = shifts or settings().assignment.shifts
 
     @activity.defn
     async def assign_order(self, inp: AssignInput) -> Assignee:
@@ -224,7 +223,7 @@ class Assignment:
             exclude,
             only,
         )
-        now_local = self._clock().astimezone(BUSINESS_TZ).time()
+        now_local = self._clock().astimezone(settings().business.timezone).time()
         return [
             Candidate(
                 staff_id=r["staff_id"],

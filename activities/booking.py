@@ -17,10 +17,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from infra.database import Conn
-from infra.settings import env_int
+from infra.settings import settings
 from schemas.resources import Booking, BookService, OrderRef
 
-DEFAULT_SERVICE_MINUTES = env_int("ORDERFLOW_DEFAULT_SERVICE_MINUTES", 60)
 _DEADLOCK_RETRIES = 5
 
 
@@ -103,7 +102,7 @@ class Bookings:
                 """,
                 inp.order_id,
             )
-            minutes = int(minutes) or DEFAULT_SERVICE_MINUTES
+            minutes = int(minutes) or settings().booking.default_service_minutes
             qualified = await conn.fetch(
                 """
                 SELECT s.staff_id, MIN(k.level) AS level

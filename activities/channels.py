@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import time
 from typing import Any, Protocol
 from urllib.parse import quote_plus
 
 import httpx
 
+from infra.settings import settings
 from schemas.records import Notification
 
 FLAVOURS = ("wecom", "dingtalk", "feishu")
@@ -114,9 +114,8 @@ class WebhookChannel:
 
 
 def channel_from_env() -> Channel:
-    url = os.environ.get("ORDERFLOW_NOTIFY_WEBHOOK", "").strip()
-    if not url:
+    """The webhook `settings().notify` names, else recording only."""
+    notify = settings().notify
+    if notify.webhook is None:
         return RecordedChannel()
-    flavour = os.environ.get("ORDERFLOW_NOTIFY_FLAVOUR", "wecom").strip().lower() or "wecom"
-    secret = os.environ.get("ORDERFLOW_NOTIFY_SECRET", "").strip() or None
-    return WebhookChannel(url, flavour, secret=secret)
+    return WebhookChannel(notify.webhook, notify.flavour, secret=notify.secret)

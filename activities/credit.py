@@ -6,38 +6,26 @@ banned. A ban is lifted only by a person, never by good orders that follow. Scor
 `ORDERFLOW_CREDIT_INITIAL` (100) and never exceed `ORDERFLOW_CREDIT_MAX` (100).
 
 Score changes (environment variable `ORDERFLOW_CREDIT_<KIND>`, default): fraud -50,
-no_show -20, cancellation -5, complaint -3, completed +2.
+no_show -20, cancellation -5, complaint -3, completed +2. All of them are
+`infra.settings.CreditSettings`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncpg
 from temporalio import activity
 
-from infra.settings import env_int
-from schemas.records import CreditEvent, CreditEventKind
-
-CREDIT_INITIAL = env_int("ORDERFLOW_CREDIT_INITIAL", 100)
-CREDIT_MAX = env_int("ORDERFLOW_CREDIT_MAX", 100)
-RESTRICTED_BELOW = env_int("ORDERFLOW_CREDIT_RESTRICTED_BELOW", 60)
-BANNED_BELOW = env_int("ORDERFLOW_CREDIT_BANNED_BELOW", 30)
-_DEFAULT_DELTAS = {
-    CreditEventKind.FRAUD: -50,
-    CreditEventKind.NO_SHOW: -20,
-    CreditEventKind.CANCELLATION: -5,
-    CreditEventKind.COMPLAINT: -3,
-    CreditEventKind.COMPLETED: 2,
-}
-DELTAS = {
-    kind: env_int(f"ORDERFLOW_CREDIT_{kind.value.upper()}", default)
-    for kind, default in _DEFAULT_DELTAS.items()
-}
+from infra.settings import settings
+from schemas.records import CreditEvent
 
 
 def status_for(score: int, current: str = "good") -> str:
-    if current == "banned" or score < BANNED_BELOW:
+    rules = settings().credit
+    if current == "banned" or score < rules.banned_below:
         return "banned"
-    if score < RESTRICTED_BELOW:
+    if score < rules.restricted_below:
         return "restricted"
     return "good"
 
@@ -52,7 +40,8 @@ class Credit:
 
         An order in flight carries the customer id it was recorded with; when the profiles were
         re-keyed since (migration 0010), the record has the new one (R5.3.3)."""
-        delta = DELTAS[inp.kind]
+        rules = settings().credit
+        delta = rules.deltas[inp.kind]
         async with self._pool.acquire() as conn, conn.transaction():
             recorded = await conn.fetchval(
                 "SELECT customer_id FROM orders WHERE order_id = $1", inp.order_id
@@ -64,14 +53,14 @@ class Credit:
                 ON CONFLICT (customer_id) DO NOTHING
                 """,
                 customer_id,
-                CREDIT_INITIAL,
+                rules.initial,
             )
             customer = await conn.fetchrow(
                 "SELECT credit_score, status FROM customers WHERE customer_id = $1 FOR UPDATE",
                 customer_id,
             )
             assert customer is not None
-            score = max(0, min(CREDIT_MAX, customer["credit_score"] + delta))
+            score = max(0, min(rules.maximum, customer["credit_score"] + delta))
             new = await conn.fetchval(
                 """
                 INSERT INTO credit_events (order_id, kind, customer_id, delta, score_after, note)
@@ -97,3 +86,15 @@ class Credit:
                 score,
                 status_for(score, customer["status"]),
             )
+
+
+if TYPE_CHECKING:
+    CREDIT_INITIAL: int
+
+
+def __getattr__(name: str) -> object:
+    """`CREDIT_INITIAL` for modules that import it as a constant; new code reads
+    `settings().credit` where it uses the value."""
+    if name == "CREDIT_INITIAL":
+        return settings().credit.initial
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

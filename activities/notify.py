@@ -12,16 +12,13 @@ store; customer, the order's customer; platform liaison, `ORDERFLOW_PLATFORM_LIA
 
 from __future__ import annotations
 
-import os
-
 import asyncpg
 from temporalio import activity
 
 from activities.channels import Channel, channel_from_env
 from infra.database import Conn
+from infra.settings import settings
 from schemas.records import Audience, Notification
-
-PLATFORM_LIAISON = os.environ.get("ORDERFLOW_PLATFORM_LIAISON", "").strip() or None
 
 
 class Notifier:
@@ -98,7 +95,7 @@ async def _holder(conn: Conn, n: Notification) -> str | None:
             "SELECT customer_id FROM orders WHERE order_id = $1", n.order_id
         )
     else:
-        value = PLATFORM_LIAISON
+        value = settings().notify.platform_liaison
     return str(value) if value is not None else None
 
 

@@ -31,7 +31,7 @@ from temporalio import activity
 
 from activities.notify import Notifier
 from infra.database import json_dumps
-from infra.settings import env_int
+from infra.settings import settings
 from meituan.client import PLATFORM_TZ, MeituanClient, MeituanError, OrderNotFound
 from meituan.codes import OrderStatus, PlatformCancelReason
 from meituan.intake import to_platform_order
@@ -52,9 +52,6 @@ started over for every failure would rarely get through before its orders are ca
 FAILURES_IN_A_ROW = 3
 """Calls failing one after another before a walk stops asking: the platform is down, and what
 is left is asked on the next run."""
-PREVIOUS_DAY = timedelta(minutes=env_int("ORDERFLOW_PATROL_PREVIOUS_DAY_MINUTES", 60))
-"""How long after midnight the previous day is walked whatever it shows (its last numbers may
-reach the platform's index late); after that, until a walk finds it settled."""
 
 CLOSED_ON_PLATFORM = (OrderStatus.CANCELLED, OrderStatus.COMPLETED)
 OPEN_STAGES = (
@@ -127,13 +124,18 @@ class Patrol:
         client: MeituanClient,
         *,
         clock: Callable[[], datetime] = _platform_now,
-        previous_day: timedelta = PREVIOUS_DAY,
+        previous_day: timedelta | None = None,
     ) -> None:
+        """`previous_day`: how long after midnight the previous day is walked whatever it shows
+        (its last numbers may reach the platform's index late); after that, until a walk finds
+        it settled. Default `ORDERFLOW_PATROL_PREVIOUS_DAY_MINUTES`."""
         self._pool = pool
         self._client = client
         self._notifier = Notifier(pool)
         self._clock = clock
-        self._previous_day = previous_day
+        self._previous_day = (
+            settings().patrol.previous_day if previous_day is None else previous_day
+        )
 
     @activity.defn
     async def patrol_stores(self) -> list[str]:

@@ -15,7 +15,6 @@ double underscores, for example::
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,9 +22,9 @@ from typing import Any
 
 from temporalio import activity
 
+from infra.settings import POLICY_PREFIX, settings
 from schemas.policy import Policy
 
-ENV_PREFIX = "ORDERFLOW_POLICY__"
 ORDER_TYPES = ("goods", "service")
 
 
@@ -51,12 +50,12 @@ def _scalar(text: str) -> Any:
         return text
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+def _from_env(overrides: Mapping[str, str]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX):
+    for name, value in overrides.items():
+        if not name.startswith(POLICY_PREFIX):
             continue
-        path = name[len(ENV_PREFIX) :].lower().split("__")
+        path = name[len(POLICY_PREFIX) :].lower().split("__")
         node = tree
         for key in path[:-1]:
             node = node.setdefault(key, {})
@@ -75,11 +74,13 @@ def _spread_shared_deadlines(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-PLATFORM_TASK_QUEUE_ENV = "ORDERFLOW_PLATFORM_TASK_QUEUE"
-"""Read by the workflow workers (the snapshot routes the calls) and the platform workers alike."""
-
-
-def build_policy(file: Path | None, environ: Mapping[str, str]) -> Policy:
+def build_policy(
+    file: Path | None, overrides: Mapping[str, str], platform_task_queue: str | None = None
+) -> Policy:
+    """Defaults, then `file`, then `overrides` (`ORDERFLOW_POLICY__<path>` variables, others
+    ignored). `platform_task_queue` (`ORDERFLOW_PLATFORM_TASK_QUEUE`) is in the snapshot
+    because the workflow routes the merchant API calls by it; the platform workers read it
+    alike."""
     raw: dict[str, Any] = Policy().model_dump(mode="json")
     if file is not None:
         try:
@@ -87,26 +88,29 @@ def build_policy(file: Path | None, environ: Mapping[str, str]) -> Policy:
         except (OSError, tomllib.TOMLDecodeError) as err:
             raise PolicyError(f"policy file {file}: {err}") from err
         raw = _merge(raw, _spread_shared_deadlines(from_file))
-    raw = _merge(raw, _spread_shared_deadlines(_from_env(environ)))
-    platform_queue = environ.get(PLATFORM_TASK_QUEUE_ENV, "").strip()
-    if platform_queue:
-        raw["platform_task_queue"] = platform_queue
+    raw = _merge(raw, _spread_shared_deadlines(_from_env(overrides)))
+    if platform_task_queue:
+        raw["platform_task_queue"] = platform_task_queue
     try:
         return Policy.model_validate(raw)
     except ValueError as err:
         raise PolicyError(f"invalid policy: {err}") from err
 
 
-def policy_file(environ: Mapping[str, str]) -> Path | None:
-    named = environ.get("ORDERFLOW_POLICY")
-    if named:
-        return Path(named)
+def policy_file(named: Path | None) -> Path | None:
+    """`named` (`ORDERFLOW_POLICY`), else `policy.toml` in the working directory if it exists."""
+    if named is not None:
+        return named
     default = Path("policy.toml")
     return default if default.exists() else None
 
 
 def current_policy() -> Policy:
-    return build_policy(policy_file(os.environ), os.environ)
+    """The policy as configured now: the file is read again, so an edit applies to new orders."""
+    configured = settings().policy
+    return build_policy(
+        policy_file(configured.file), configured.overrides, configured.platform_task_queue
+    )
 
 
 @activity.defn

@@ -18,6 +18,8 @@ Thresholds (environment variable, default):
   the `restricted` status; `banned` rejects.
 - `ORDERFLOW_MAX_LINE_QUANTITY` (50): more of one item than this is checked with the customer.
 
+They are read through `infra.settings.ReviewSettings`.
+
 Outcomes: a rejecting failure rejects the order with its merchant cancel code (R2.2.4); else an
 anomalous failure opens an anomaly of the most severe kind found (fraud > prohibited > price >
 info > other); else the order passes.
@@ -34,17 +36,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from infra.settings import env_decimal, env_int
+from infra.settings import settings
 from schemas.order import DeliveryMode, OrderType, PlatformOrder
 from schemas.review import AnomalyKind, Outcome, ReviewVerdict, RuleFailure
-
-PRICE_TOLERANCE = env_decimal("ORDERFLOW_PRICE_TOLERANCE", "0.10")
-DISCOUNT_MAX_SHARE = env_decimal("ORDERFLOW_DISCOUNT_MAX_SHARE", "0.50")
-MERCHANT_DISCOUNT_MAX_SHARE = env_decimal("ORDERFLOW_MERCHANT_DISCOUNT_MAX_SHARE", "0.30")
-TOTAL_TOLERANCE = env_decimal("ORDERFLOW_TOTAL_TOLERANCE", "0.01")
-DUPLICATE_WINDOW_MINUTES = env_int("ORDERFLOW_DUPLICATE_WINDOW_MINUTES", 10)
-CREDIT_WATCH_BELOW = env_int("ORDERFLOW_CREDIT_WATCH_BELOW", 70)
-MAX_LINE_QUANTITY = env_int("ORDERFLOW_MAX_LINE_QUANTITY", 50)
 
 # Merchant cancel reason codes of the platform (R2.2.4).
 CANCEL_OTHER = 2007
@@ -71,13 +65,19 @@ _CENT = Decimal("0.01")
 
 @dataclass(frozen=True)
 class Thresholds:
-    price_tolerance: Decimal = PRICE_TOLERANCE
-    discount_max_share: Decimal = DISCOUNT_MAX_SHARE
-    merchant_discount_max_share: Decimal = MERCHANT_DISCOUNT_MAX_SHARE
-    total_tolerance: Decimal = TOTAL_TOLERANCE
-    duplicate_window: timedelta = timedelta(minutes=DUPLICATE_WINDOW_MINUTES)
-    credit_watch_below: int = CREDIT_WATCH_BELOW
-    max_line_quantity: int = MAX_LINE_QUANTITY
+    """The configured thresholds (`settings().review`) unless a field is given."""
+
+    price_tolerance: Decimal = field(default_factory=lambda: settings().review.price_tolerance)
+    discount_max_share: Decimal = field(
+        default_factory=lambda: settings().review.discount_max_share
+    )
+    merchant_discount_max_share: Decimal = field(
+        default_factory=lambda: settings().review.merchant_discount_max_share
+    )
+    total_tolerance: Decimal = field(default_factory=lambda: settings().review.total_tolerance)
+    duplicate_window: timedelta = field(default_factory=lambda: settings().review.duplicate_window)
+    credit_watch_below: int = field(default_factory=lambda: settings().review.credit_watch_below)
+    max_line_quantity: int = field(default_factory=lambda: settings().review.max_line_quantity)
 
 
 @dataclass(frozen=True)

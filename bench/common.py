@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from infra import database as db
+from infra.settings import settings
 from localstack.devstack import Database, TemporalServer, database, temporal_dev_server
 
 DOC = db.REPO_ROOT / "docs" / "benchmarks.md"
@@ -85,9 +86,10 @@ def memory_of(pid: int) -> Memory:
 @contextlib.contextmanager
 def environment(values: Mapping[str, str]) -> Iterator[None]:
     """Variables set for this process for the run (the in-process worker reads the policy
-    from them), then put back."""
+    from them), then put back; the settings are read again each time."""
     before = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
+    settings.cache_clear()
     try:
         yield
     finally:
@@ -96,6 +98,7 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+        settings.cache_clear()
 
 
 async def scale_company(pool: asyncpg.Pool, factor: int) -> None:

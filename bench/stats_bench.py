@@ -36,7 +36,7 @@ from typing import Any
 import analytics as st
 from analytics.rollup import ROLLUP, refresh
 from infra import database as db
-from infra.settings import BUSINESS_TZ
+from infra.settings import settings
 
 DOC = db.REPO_ROOT / "docs" / "benchmarks.md"
 GOAL_S = 2.0
@@ -431,7 +431,7 @@ async def fill(conn: db.Conn, orders: int, days: int, first_day: date) -> dict[s
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
-    url = os.environ.get("DATABASE_URL", "").strip()
+    url = settings().database.url
     folder: tempfile.TemporaryDirectory[str] | None = None
     if url:
         server = url
@@ -444,7 +444,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     pool = await db.connect(dsn, max_size=2)
     try:
         await db.migrate(pool)
-        today = datetime.now(BUSINESS_TZ).date()
+        today = datetime.now(settings().business.timezone).date()
         first_day = today - timedelta(days=args.days - 1)
         async with pool.acquire() as conn:
             fill_s = await fill(conn, args.orders, args.days, first_day)
@@ -475,7 +475,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 WHERE created_at >= $2 AND stage IN ('closed', 'rejected', 'cancelled')
                 """,
                 today,
-                datetime.combine(today, datetime.min.time(), BUSINESS_TZ),
+                datetime.combine(today, datetime.min.time(), settings().business.timezone),
             )
         after_today = await st.collect(period, pool=pool)
         totals = [s["source"]["seconds"]["total"] for s in warm]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import os
 import re
 import secrets
 import sys
@@ -39,6 +38,8 @@ from temporalio.converter import (
     DefaultFailureConverterWithEncodedAttributes,
     PayloadCodec,
 )
+
+from infra.settings import settings_for
 
 ENV_KEYS: Final = "ORDERFLOW_CODEC_KEYS"
 ENCODING: Final = b"binary/encrypted"
@@ -118,8 +119,8 @@ def parse_keys(spec: str) -> list[CodecKey]:
 
 
 def keys_from_env(environ: Mapping[str, str] | None = None) -> list[CodecKey]:
-    env = os.environ if environ is None else environ
-    return parse_keys(env.get(ENV_KEYS, ""))
+    """`settings().codec.keys` (ORDERFLOW_CODEC_KEYS), or those of `environ` when given."""
+    return parse_keys(settings_for(environ).codec.keys)
 
 
 class EncryptionCodec(PayloadCodec):

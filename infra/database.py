@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import re
 import warnings
 from collections.abc import Mapping
@@ -25,8 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from activities import credit
-from infra.settings import CUSTOMER_ID_SALT
+from infra.settings import settings
 
 # A connection as activities receive it: straight from `connect`, or borrowed from the pool.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -45,8 +43,8 @@ class MigrationError(RuntimeError):
 
 def data_dir() -> Path:
     """Project-local state: `ORDERFLOW_DATA_DIR`, or `<repo>/.data`."""
-    configured = os.environ.get("ORDERFLOW_DATA_DIR", "").strip()
-    return Path(configured).expanduser().resolve() if configured else REPO_ROOT / ".data"
+    configured = settings().database.data_dir
+    return configured.expanduser().resolve() if configured else REPO_ROOT / ".data"
 
 
 def _json_default(value: Any) -> Any:
@@ -161,7 +159,7 @@ async def drop_database(dsn: str, database: str) -> None:
 
 async def resolve_dsn(database_url: str | None = None, *, keep_running: bool = False) -> str:
     """The DSN to use: the argument, else `DATABASE_URL`, else the embedded server's database."""
-    url = database_url or os.environ.get("DATABASE_URL", "").strip()
+    url = database_url or settings().database.url
     if url:
         return url
     server_dsn = await asyncio.to_thread(start_embedded, keep_running=keep_running)
@@ -174,7 +172,7 @@ async def connect(
 ) -> asyncpg.Pool:
     """A pool on the system of record; jsonb columns read and write Python objects."""
     dsn = await resolve_dsn(database_url)
-    size = max_size or int(os.environ.get("ORDERFLOW_DB_POOL_MAX", "10"))
+    size = max_size or settings().database.pool_max
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min(min_size, size),
@@ -207,15 +205,17 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[str, str, st
 
 def migration_settings() -> dict[str, str]:
     """What a data migration computes with but the database does not hold: the customer-id
-    salt and the credit rules, from the environment as the services read them. Each migration
+    salt and the credit rules, from `settings()` as the services read them. Each migration
     reads them as `current_setting('orderflow.<name>', true)`."""
+    configured = settings()
+    credit = configured.credit
     values: dict[str, object] = {
-        "customer_salt": CUSTOMER_ID_SALT,
-        "credit_initial": credit.CREDIT_INITIAL,
-        "credit_max": credit.CREDIT_MAX,
-        "credit_restricted_below": credit.RESTRICTED_BELOW,
-        "credit_banned_below": credit.BANNED_BELOW,
-        **{f"credit_delta_{kind.value}": delta for kind, delta in credit.DELTAS.items()},
+        "customer_salt": configured.business.customer_salt,
+        "credit_initial": credit.initial,
+        "credit_max": credit.maximum,
+        "credit_restricted_below": credit.restricted_below,
+        "credit_banned_below": credit.banned_below,
+        **{f"credit_delta_{kind.value}": delta for kind, delta in credit.deltas.items()},
     }
     return {f"orderflow.{name}": str(value) for name, value in values.items()}
 

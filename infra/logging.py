@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -32,6 +31,7 @@ import structlog
 from pydantic import BaseModel
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from infra.settings import settings
 from schemas.contract import order_id_of
 
 MASK: Final = "***"
@@ -288,7 +288,7 @@ def configure_logging(
     """structlog and the standard `logging` module both write masked JSON lines to `stream`
     (stderr). `level` defaults to ORDERFLOW_LOG_LEVEL, else INFO. A handler left by
     `logging.basicConfig` would print unmasked lines, so it is replaced. Returns the handler."""
-    chosen = level if level is not None else os.environ.get("ORDERFLOW_LOG_LEVEL", "INFO")
+    chosen = level if level is not None else settings().logging.level
     numeric = logging.getLevelName(chosen.upper()) if isinstance(chosen, str) else chosen
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {chosen!r}")

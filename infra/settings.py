@@ -1,66 +1,559 @@
-"""Reading thresholds from the environment, so the company tunes them without a code change.
+"""Every environment variable the services read, in one frozen object: `settings()`.
 
-A malformed value fails at import with the variable's name, not deep inside an activity.
+The variables are a contract with whoever deploys the services (README, docker-compose.yml), so
+each field below names its variable and default, and nothing else reads the environment. The
+environment is read on first use, not at import, so a process or a test that sets variables
+before that sees them; `settings.cache_clear()` makes the next call read it again. A malformed
+value fails there with the variable's name (every malformed one, not the first), not deep
+inside an activity.
+
+Values are stripped and a blank value counts as unset, unless a field says otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from meituan.client import DEFAULT_APP_ID, DEFAULT_APP_SECRET, DEFAULT_BASE_URL
+from schemas.records import CreditEventKind
 
-def _raw(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value.strip() if value and value.strip() else None
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
-
-def env_decimal(name: str, default: str) -> Decimal:
-    raw = _raw(name) or default
-    try:
-        return Decimal(raw)
-    except InvalidOperation:
-        raise ValueError(f"{name}={raw!r} is not a decimal number") from None
-
-
-def env_int(name: str, default: int) -> int:
-    raw = _raw(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not an integer") from None
+DEFAULT_TEMPORAL_ADDRESS: Final = "localhost:7233"
+DEFAULT_PUSH_BASE_URL: Final = "http://127.0.0.1:8080/meituan/push"
+DEFAULT_CORS_ORIGIN: Final = "http://localhost:8233"
+POLICY_PREFIX: Final = "ORDERFLOW_POLICY__"
+PUSH_URL_PREFIX: Final = "ORDERFLOW_PUSH_URL_"
+TEMPORAL_PREFIX: Final = "TEMPORAL_"
+SHIFT_MODES: Final = ("require", "prefer", "ignore")
 
 
-def env_float(name: str, default: float) -> float:
-    raw = _raw(name)
-    if raw is None:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
+class SettingsError(ValueError):
+    """A variable holds a value it cannot mean; the message names each such variable."""
 
 
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    raw = (_raw(name) or default).lower()
-    if raw not in choices:
-        raise ValueError(f"{name}={raw!r} must be one of {', '.join(choices)}")
+# --- how a variable becomes a field --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Var:
+    name: str
+    parse: Callable[[str], Any]
+    strip: bool
+    blank_is_unset: bool
+
+
+@dataclass(frozen=True)
+class _Prefix:
+    """Every variable whose name starts with `prefix`: `whole`, by its name with its value as
+    set; else by the rest of its name, blank values left out."""
+
+    prefix: str
+    whole: bool
+
+
+_SPEC: Final = "env"
+
+
+def _env(
+    name: str, parse: Callable[[str], Any], *, strip: bool = True, blank_is_unset: bool = True
+) -> dict[str, Any]:
+    """A field's metadata: the variable it comes from and how its text becomes the value;
+    `parse` raises ValueError with what is wrong, the reader adds the name."""
+    return {_SPEC: _Var(name, parse, strip, blank_is_unset)}
+
+
+def _prefix(prefix: str, *, whole: bool = False) -> dict[str, Any]:
+    return {_SPEC: _Prefix(prefix, whole)}
+
+
+def _no_variables() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+def _text(raw: str) -> str:
     return raw
 
 
-def env_zone(name: str, default: str) -> ZoneInfo:
-    raw = _raw(name) or default
+def _int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("is not an integer") from None
+
+
+def _float(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError("is not a number") from None
+
+
+def _positive(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ValueError("is not a positive number")
+    return value
+
+
+def _decimal(raw: str) -> Decimal:
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        raise ValueError("is not a decimal number") from None
+
+
+def _minutes(raw: str) -> timedelta:
+    return timedelta(minutes=_int(raw))
+
+
+def _zone(raw: str) -> ZoneInfo:
     try:
         return ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name}={raw!r} is not a known time zone") from None
+        raise ValueError("is not a known time zone") from None
 
 
-# Shifts and service slots are written in the company's local time.
-BUSINESS_TZ = env_zone("ORDERFLOW_TIMEZONE", "Asia/Shanghai")
+def _shifts(raw: str) -> str:
+    if raw.lower() not in SHIFT_MODES:
+        raise ValueError(f"must be one of {', '.join(SHIFT_MODES)}")
+    return raw.lower()
 
-# Salting the phone hash keeps customer ids from being reversed by hashing every number. The
-# migration runner hands it to data migrations that compute ids (`infra.database.migrate`).
-CUSTOMER_ID_SALT = os.environ.get("ORDERFLOW_CUSTOMER_SALT", "orderflow")
+
+def _lower(raw: str) -> str:
+    return raw.lower()
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in raw.split(",") if n.strip())
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip()) or (
+        DEFAULT_CORS_ORIGIN,
+    )
+
+
+# --- the groups ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BusinessSettings:
+    timezone: ZoneInfo = field(
+        default=ZoneInfo("Asia/Shanghai"), metadata=_env("ORDERFLOW_TIMEZONE", _zone)
+    )
+    """ORDERFLOW_TIMEZONE (Asia/Shanghai): shifts, service slots, naive times and the day's
+    figures are in the company's local time."""
+    customer_salt: str = field(
+        default="orderflow",
+        metadata=_env("ORDERFLOW_CUSTOMER_SALT", _text, strip=False, blank_is_unset=False),
+        repr=False,
+    )
+    """ORDERFLOW_CUSTOMER_SALT (orderflow): salting the phone hash keeps customer ids from being
+    reversed by hashing every number. Taken exactly as set, blank included: a changed salt
+    changes every id. Data migrations that compute ids get it too (`migration_settings`)."""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str | None = field(default=None, metadata=_env("DATABASE_URL", _text), repr=False)
+    """DATABASE_URL (unset: the embedded PostgreSQL under `data_dir`/pg): the system of record."""
+    data_dir: Path | None = field(default=None, metadata=_env("ORDERFLOW_DATA_DIR", Path))
+    """ORDERFLOW_DATA_DIR (unset: `<repo>/.data`): where embedded servers keep their data."""
+    pool_max: int = field(default=10, metadata=_env("ORDERFLOW_DB_POOL_MAX", _int))
+    """ORDERFLOW_DB_POOL_MAX (10): connections a process's pool opens at most."""
+
+
+@dataclass(frozen=True)
+class TemporalSettings:
+    environ: Mapping[str, str] = field(
+        default_factory=_no_variables,
+        metadata=_prefix(TEMPORAL_PREFIX, whole=True),
+        hash=False,
+        repr=False,
+    )
+    """Every TEMPORAL_* variable, handed as set to the SDK's environment configuration:
+    TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE (default), and for Temporal Cloud or
+    a TLS cluster TEMPORAL_API_KEY or TEMPORAL_TLS_CLIENT_CERT_PATH / _KEY_PATH."""
+
+    @property
+    def address(self) -> str:
+        """TEMPORAL_ADDRESS as the SDK takes it, for messages; a profile file may name another."""
+        return self.environ.get("TEMPORAL_ADDRESS") or DEFAULT_TEMPORAL_ADDRESS
+
+
+@dataclass(frozen=True)
+class CodecSettings:
+    keys: str = field(default="", metadata=_env("ORDERFLOW_CODEC_KEYS", _text), repr=False)
+    """ORDERFLOW_CODEC_KEYS (unset: payloads in plaintext): `id:base64key,...`, the first
+    encrypts; parsed by `infra.codec`, whose errors name the variable."""
+    token: str | None = field(
+        default=None, metadata=_env("ORDERFLOW_CODEC_TOKEN", _text), repr=False
+    )
+    """ORDERFLOW_CODEC_TOKEN (unset: the codec server refuses to start without --no-auth)."""
+    cors_origins: tuple[str, ...] = field(
+        default=(DEFAULT_CORS_ORIGIN,), metadata=_env("ORDERFLOW_CODEC_CORS_ORIGIN", _origins)
+    )
+    """ORDERFLOW_CODEC_CORS_ORIGIN (http://localhost:8233), comma-separated: the UIs that may
+    ask the codec server."""
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """The review rules' thresholds (R2.2.1-R2.2.3, R5.1, R5.3.1-R5.3.3; `activities.rules`)."""
+
+    price_tolerance: Decimal = field(
+        default=Decimal("0.10"), metadata=_env("ORDERFLOW_PRICE_TOLERANCE", _decimal)
+    )
+    """ORDERFLOW_PRICE_TOLERANCE (0.10): share of the list price a pushed unit price may differ
+    by; a per-SKU `prices.tolerance` overrides it."""
+    discount_max_share: Decimal = field(
+        default=Decimal("0.50"), metadata=_env("ORDERFLOW_DISCOUNT_MAX_SHARE", _decimal)
+    )
+    """ORDERFLOW_DISCOUNT_MAX_SHARE (0.50): all discounts together, as a share of the item total."""
+    merchant_discount_max_share: Decimal = field(
+        default=Decimal("0.30"), metadata=_env("ORDERFLOW_MERCHANT_DISCOUNT_MAX_SHARE", _decimal)
+    )
+    """ORDERFLOW_MERCHANT_DISCOUNT_MAX_SHARE (0.30): the merchant-funded part, same base."""
+    total_tolerance: Decimal = field(
+        default=Decimal("0.01"), metadata=_env("ORDERFLOW_TOTAL_TOLERANCE", _decimal)
+    )
+    """ORDERFLOW_TOTAL_TOLERANCE (0.01): yuan the paid total may differ from items + boxes +
+    shipping + package fee - discounts."""
+    duplicate_window: timedelta = field(
+        default=timedelta(minutes=10), metadata=_env("ORDERFLOW_DUPLICATE_WINDOW_MINUTES", _minutes)
+    )
+    """ORDERFLOW_DUPLICATE_WINDOW_MINUTES (10): an earlier order of the same customer with the
+    same items within this window makes an order a duplicate (R5.1)."""
+    credit_watch_below: int = field(default=70, metadata=_env("ORDERFLOW_CREDIT_WATCH_BELOW", _int))
+    """ORDERFLOW_CREDIT_WATCH_BELOW (70): a credit score below this raises a fraud anomaly."""
+    max_line_quantity: int = field(default=50, metadata=_env("ORDERFLOW_MAX_LINE_QUANTITY", _int))
+    """ORDERFLOW_MAX_LINE_QUANTITY (50): more of one item is checked with the customer."""
+
+
+@dataclass(frozen=True)
+class CreditSettings:
+    """Customer credit (R5.3.3; `activities.credit`); data migrations get them too."""
+
+    initial: int = field(default=100, metadata=_env("ORDERFLOW_CREDIT_INITIAL", _int))
+    """ORDERFLOW_CREDIT_INITIAL (100): a new customer's score."""
+    maximum: int = field(default=100, metadata=_env("ORDERFLOW_CREDIT_MAX", _int))
+    """ORDERFLOW_CREDIT_MAX (100): no score goes above it."""
+    restricted_below: int = field(
+        default=60, metadata=_env("ORDERFLOW_CREDIT_RESTRICTED_BELOW", _int)
+    )
+    """ORDERFLOW_CREDIT_RESTRICTED_BELOW (60): below it a customer is restricted."""
+    banned_below: int = field(default=30, metadata=_env("ORDERFLOW_CREDIT_BANNED_BELOW", _int))
+    """ORDERFLOW_CREDIT_BANNED_BELOW (30): below it a customer is banned; only a person lifts a
+    ban."""
+    fraud: int = field(default=-50, metadata=_env("ORDERFLOW_CREDIT_FRAUD", _int))
+    """ORDERFLOW_CREDIT_FRAUD (-50): the score change of a fraud; the four below likewise."""
+    no_show: int = field(default=-20, metadata=_env("ORDERFLOW_CREDIT_NO_SHOW", _int))
+    """ORDERFLOW_CREDIT_NO_SHOW (-20)."""
+    cancellation: int = field(default=-5, metadata=_env("ORDERFLOW_CREDIT_CANCELLATION", _int))
+    """ORDERFLOW_CREDIT_CANCELLATION (-5)."""
+    complaint: int = field(default=-3, metadata=_env("ORDERFLOW_CREDIT_COMPLAINT", _int))
+    """ORDERFLOW_CREDIT_COMPLAINT (-3)."""
+    completed: int = field(default=2, metadata=_env("ORDERFLOW_CREDIT_COMPLETED", _int))
+    """ORDERFLOW_CREDIT_COMPLETED (+2)."""
+
+    @property
+    def deltas(self) -> Mapping[CreditEventKind, int]:
+        """The score change of each outcome: the field named after it."""
+        return {kind: getattr(self, kind.value) for kind in CreditEventKind}
+
+
+@dataclass(frozen=True)
+class AssignmentSettings:
+    """Assignment by rules and capacity (R2.3.2; `activities.assignment`)."""
+
+    shifts: str = field(default="prefer", metadata=_env("ORDERFLOW_SHIFTS", _shifts))
+    """ORDERFLOW_SHIFTS (prefer): `require` assigns only people on shift; `prefer` ranks them
+    first and falls back to off-shift people; `ignore` disregards shifts."""
+    load_weight: float = field(default=0.5, metadata=_env("ORDERFLOW_ASSIGN_LOAD_WEIGHT", _float))
+    """ORDERFLOW_ASSIGN_LOAD_WEIGHT (0.5): the score's weight of a person's free capacity."""
+    skill_weight: float = field(default=0.3, metadata=_env("ORDERFLOW_ASSIGN_SKILL_WEIGHT", _float))
+    """ORDERFLOW_ASSIGN_SKILL_WEIGHT (0.3): of their skill level on what is needed."""
+    department_weight: float = field(
+        default=0.2, metadata=_env("ORDERFLOW_ASSIGN_DEPARTMENT_WEIGHT", _float)
+    )
+    """ORDERFLOW_ASSIGN_DEPARTMENT_WEIGHT (0.2): of a quieter department."""
+
+
+@dataclass(frozen=True)
+class BookingSettings:
+    default_service_minutes: int = field(
+        default=60, metadata=_env("ORDERFLOW_DEFAULT_SERVICE_MINUTES", _int)
+    )
+    """ORDERFLOW_DEFAULT_SERVICE_MINUTES (60): a job's length when its items do not say (R3.2.1)."""
+
+
+@dataclass(frozen=True)
+class PatrolSettings:
+    previous_day: timedelta = field(
+        default=timedelta(minutes=60),
+        metadata=_env("ORDERFLOW_PATROL_PREVIOUS_DAY_MINUTES", _minutes),
+    )
+    """ORDERFLOW_PATROL_PREVIOUS_DAY_MINUTES (60): how long after midnight (platform time) the
+    previous day is walked whatever it shows; after that, until a walk finds it settled."""
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    webhook: str | None = field(
+        default=None, metadata=_env("ORDERFLOW_NOTIFY_WEBHOOK", _text), repr=False
+    )
+    """ORDERFLOW_NOTIFY_WEBHOOK (unset: notifications are recorded only): a group robot's URL."""
+    flavour: str = field(default="wecom", metadata=_env("ORDERFLOW_NOTIFY_FLAVOUR", _lower))
+    """ORDERFLOW_NOTIFY_FLAVOUR (wecom): whose robot, checked by `activities.channels`."""
+    secret: str | None = field(
+        default=None, metadata=_env("ORDERFLOW_NOTIFY_SECRET", _text), repr=False
+    )
+    """ORDERFLOW_NOTIFY_SECRET (unset): the robot's signing secret, where it has one."""
+    platform_liaison: str | None = field(
+        default=None, metadata=_env("ORDERFLOW_PLATFORM_LIAISON", _text)
+    )
+    """ORDERFLOW_PLATFORM_LIAISON (unset): who gets the platform liaison's notifications (R6.2)."""
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """Where the policy comes from (`activities.policy`); the file is read for every order."""
+
+    file: Path | None = field(default=None, metadata=_env("ORDERFLOW_POLICY", Path, strip=False))
+    """ORDERFLOW_POLICY (unset: `policy.toml` in the working directory when it exists)."""
+    overrides: Mapping[str, str] = field(
+        default_factory=_no_variables, metadata=_prefix(POLICY_PREFIX, whole=True), hash=False
+    )
+    """Every ORDERFLOW_POLICY__<path> variable, value as set: one policy value each."""
+    platform_task_queue: str | None = field(
+        default=None, metadata=_env("ORDERFLOW_PLATFORM_TASK_QUEUE", _text)
+    )
+    """ORDERFLOW_PLATFORM_TASK_QUEUE (unset: the `orders` queue): a queue of their own for the
+    merchant API calls; the workflow and the platform workers read it alike."""
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """`workers.main`: what a worker process runs and how (docs/benchmarks.md)."""
+
+    roles: tuple[str, ...] = field(default=(), metadata=_env("ORDERFLOW_WORKER_ROLES", _names))
+    """ORDERFLOW_WORKER_ROLES (unset: every role configured), comma-separated: `workflows`,
+    `activities`, `platform`; checked by `workers.main.roles`."""
+    platform_rate: float | None = field(
+        default=None, metadata=_env("ORDERFLOW_PLATFORM_RATE", _positive)
+    )
+    """ORDERFLOW_PLATFORM_RATE (unset: no limit): merchant API calls per second across the
+    platform queue, enforced by the server (R6.3.1)."""
+    shutdown_seconds: float = field(
+        default=30.0, metadata=_env("ORDERFLOW_SHUTDOWN_SECONDS", _float)
+    )
+    """ORDERFLOW_SHUTDOWN_SECONDS (30): how long SIGTERM waits for activities in flight."""
+    max_cached_workflows: int | None = field(
+        default=None, metadata=_env("ORDERFLOW_MAX_CACHED_WORKFLOWS", _int)
+    )
+    """ORDERFLOW_MAX_CACHED_WORKFLOWS (unset: the SDK's 1000): open orders kept in memory."""
+    sandbox_passthrough: tuple[str, ...] = field(
+        default=("workflows",),
+        metadata=_env("ORDERFLOW_SANDBOX_PASSTHROUGH", _names, blank_is_unset=False),
+    )
+    """ORDERFLOW_SANDBOX_PASSTHROUGH (workflows; set but empty: none), comma-separated: modules
+    the workflow sandbox takes from the worker instead of importing them for every run."""
+    metrics_address: str | None = field(
+        default=None, metadata=_env("ORDERFLOW_METRICS_ADDRESS", _text, strip=False)
+    )
+    """ORDERFLOW_METRICS_ADDRESS (unset: off): where the worker serves Prometheus metrics."""
+
+
+@dataclass(frozen=True)
+class MeituanSettings:
+    """The merchant API (`meituan.client`); unset means the simulator and its dev credentials."""
+
+    base_url: str = field(
+        default=DEFAULT_BASE_URL, metadata=_env("MEITUAN_BASE_URL", _text, strip=False)
+    )
+    """MEITUAN_BASE_URL (http://127.0.0.1:8090/api/v1/, the simulator)."""
+    app_id: str = field(default=DEFAULT_APP_ID, metadata=_env("MEITUAN_APP_ID", _text, strip=False))
+    """MEITUAN_APP_ID (orderflow-dev)."""
+    app_secret: str = field(
+        default=DEFAULT_APP_SECRET,
+        metadata=_env("MEITUAN_APP_SECRET", _text, strip=False),
+        repr=False,
+    )
+    """MEITUAN_APP_SECRET (the simulator's dev secret): signs calls and checks pushes."""
+
+
+@dataclass(frozen=True)
+class PushGatewaySettings:
+    """The push gateway (`starter.gateway.GatewaySettings` is built from these)."""
+
+    push_base_url: str = field(
+        default=DEFAULT_PUSH_BASE_URL, metadata=_env("ORDERFLOW_PUSH_BASE_URL", _text, strip=False)
+    )
+    """ORDERFLOW_PUSH_BASE_URL (http://127.0.0.1:8080/meituan/push): the public push URL the
+    platform signs for, before `/<kind>`."""
+    push_urls: Mapping[str, str] = field(
+        default_factory=_no_variables, metadata=_prefix(PUSH_URL_PREFIX), hash=False
+    )
+    """ORDERFLOW_PUSH_URL_<KIND> (unset: base/<kind>): a kind's URL as the platform's console
+    has it, by the kind's name (`ORDER_CONFIRMED`)."""
+    temporal_timeout_s: float = field(
+        default=5.0, metadata=_env("ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT", _float)
+    )
+    """ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT (5): seconds a push waits for Temporal."""
+    push_max_age_s: float = field(
+        default=600.0, metadata=_env("ORDERFLOW_PUSH_MAX_AGE_SECONDS", _float)
+    )
+    """ORDERFLOW_PUSH_MAX_AGE_SECONDS (600): oldest `timestamp` a push may carry; 0: unchecked."""
+    max_body_bytes: int = field(default=64 * 1024, metadata=_env("ORDERFLOW_PUSH_MAX_BYTES", _int))
+    """ORDERFLOW_PUSH_MAX_BYTES (65536): largest push body (or query) read."""
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = field(default="INFO", metadata=_env("ORDERFLOW_LOG_LEVEL", _text))
+    """ORDERFLOW_LOG_LEVEL (INFO): checked by `infra.logging.configure_logging`."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, by concern; `Settings()` is the defaults."""
+
+    business: BusinessSettings = field(default_factory=BusinessSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    temporal: TemporalSettings = field(default_factory=TemporalSettings)
+    codec: CodecSettings = field(default_factory=CodecSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
+    credit: CreditSettings = field(default_factory=CreditSettings)
+    assignment: AssignmentSettings = field(default_factory=AssignmentSettings)
+    booking: BookingSettings = field(default_factory=BookingSettings)
+    patrol: PatrolSettings = field(default_factory=PatrolSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    meituan: MeituanSettings = field(default_factory=MeituanSettings)
+    gateway: PushGatewaySettings = field(default_factory=PushGatewaySettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _read(
+    cls: type[DataclassInstance], environ: Mapping[str, str], errors: list[str]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        spec = f.metadata.get(_SPEC)
+        if isinstance(spec, _Prefix):
+            chosen = sorted((n, v) for n, v in environ.items() if n.startswith(spec.prefix))
+            values[f.name] = MappingProxyType(
+                dict(chosen)
+                if spec.whole
+                else {n.removeprefix(spec.prefix): v.strip() for n, v in chosen if v.strip()}
+            )
+        elif isinstance(spec, _Var) and spec.name in environ:
+            raw = environ[spec.name].strip() if spec.strip else environ[spec.name]
+            if raw or not spec.blank_is_unset:
+                try:
+                    values[f.name] = spec.parse(raw)
+                except ValueError as err:
+                    errors.append(f"{spec.name}={raw!r} {err}")
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings `environ` (default: this process's environment) asks for; `SettingsError`
+    naming every malformed variable."""
+    env = os.environ if environ is None else environ
+    errors: list[str] = []
+    groups: dict[str, Any] = {}
+    for f in fields(Settings):
+        group = f.default_factory
+        assert isinstance(group, type)
+        groups[f.name] = group(**_read(group, env, errors))
+    if errors:
+        raise SettingsError("; ".join(errors))
+    return Settings(**groups)
+
+
+def variables() -> dict[str, str]:
+    """Each variable (a prefix ends in `*`) and the field that holds it, as `group.field`."""
+    found: dict[str, str] = {}
+    for group in fields(Settings):
+        assert isinstance(group.default_factory, type)
+        for f in fields(group.default_factory):
+            spec = f.metadata[_SPEC]
+            name = spec.name if isinstance(spec, _Var) else f"{spec.prefix}*"
+            found[name] = f"{group.name}.{f.name}"
+    return found
+
+
+class _Cached:
+    """`settings()`: the environment read once per process, on first use."""
+
+    def __init__(self) -> None:
+        self._read: Settings | None = None
+        self._replacements: list[Settings] = []
+
+    def __call__(self) -> Settings:
+        if self._replacements:
+            return self._replacements[-1]
+        read = self._read
+        if read is None:
+            read = self._read = load_settings()
+        return read
+
+    def cache_clear(self) -> None:
+        """The next call reads the environment again (tests that set variables); settings
+        `replaced` meanwhile hold until their block ends."""
+        self._read = None
+
+    @contextlib.contextmanager
+    def replaced(self, value: Settings) -> Iterator[Settings]:
+        """`value` for everything in this process meanwhile: the dev stack runs the services in
+        one process and gives them settings the environment does not have (its policy file)."""
+        self._replacements.append(value)
+        try:
+            yield value
+        finally:
+            self._replacements.remove(value)
+
+
+settings: Final = _Cached()
+
+
+def settings_for(environ: Mapping[str, str] | None) -> Settings:
+    """`settings()`, or those `environ` asks for when given: for functions that also serve a
+    process of another environment (tests, the dev stack's child processes)."""
+    return settings() if environ is None else load_settings(environ)
+
+
+# --- names importers take as constants -----------------------------------------------------------
+
+if TYPE_CHECKING:
+    BUSINESS_TZ: ZoneInfo
+    CUSTOMER_ID_SALT: str
+
+
+def __getattr__(name: str) -> object:
+    """`BUSINESS_TZ` and `CUSTOMER_ID_SALT`, for modules that import them as constants; read
+    from `settings()` when asked for. New code calls `settings()` where it uses the value."""
+    if name == "BUSINESS_TZ":
+        return settings().business.timezone
+    if name == "CUSTOMER_ID_SALT":
+        return settings().business.customer_salt
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

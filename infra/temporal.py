@@ -7,9 +7,9 @@ process that writes to or reads from Temporal encrypts and decrypts alike.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.converter import DataConverter
@@ -18,6 +18,7 @@ from temporalio.runtime import Runtime
 
 from infra.codec import ENV_KEYS, codec_from_env
 from infra.codec import data_converter as _converter
+from infra.settings import DEFAULT_TEMPORAL_ADDRESS, settings_for
 
 RETENTION = timedelta(days=30)
 """How long the namespace keeps a closed order's workflow: the dev stack sets it, compose's
@@ -31,7 +32,7 @@ def data_converter(environ: Mapping[str, str] | None = None) -> DataConverter:
     """The pydantic converter, encrypting when ORDERFLOW_CODEC_KEYS is set; logs which, so
     every process says at startup whether its payloads are encrypted. A malformed key list
     raises `CodecConfigError`."""
-    codec = codec_from_env(os.environ if environ is None else environ)
+    codec = codec_from_env(environ)
     if codec is None:
         log.info(
             "payload codec off (%s unset): Temporal histories hold payloads, customer data "
@@ -47,20 +48,39 @@ def data_converter(environ: Mapping[str, str] | None = None) -> DataConverter:
     return _converter(codec)
 
 
+def client_config(
+    environ: Mapping[str, str] | None = None,
+    *,
+    address: str | None = None,
+    namespace: str | None = None,
+) -> dict[str, Any]:
+    """The SDK's environment configuration from `settings().temporal` (or `environ`'s):
+    TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE, and for Temporal Cloud or a
+    TLS cluster TEMPORAL_API_KEY or TEMPORAL_TLS_CLIENT_CERT_PATH / TEMPORAL_TLS_CLIENT_KEY_PATH;
+    `address` and `namespace` win over them, as those variables would."""
+    temporal = settings_for(environ).temporal
+    config: dict[str, Any] = dict(
+        ClientConfig.load_client_connect_config(override_env_vars=dict(temporal.environ))
+    )
+    config.setdefault("target_host", DEFAULT_TEMPORAL_ADDRESS)
+    if address is not None:
+        config["target_host"] = address
+    if namespace is not None:
+        config["namespace"] = namespace
+    return config
+
+
 async def connect_client(
     environ: Mapping[str, str] | None = None,
     *,
     runtime: Runtime | None = None,
     lazy: bool = False,
+    address: str | None = None,
+    namespace: str | None = None,
 ) -> Client:
-    """The SDK's environment configuration: TEMPORAL_ADDRESS (default localhost:7233),
-    TEMPORAL_NAMESPACE, and for Temporal Cloud or a TLS cluster TEMPORAL_API_KEY or
-    TEMPORAL_TLS_CLIENT_CERT_PATH / TEMPORAL_TLS_CLIENT_KEY_PATH; payload encryption from
-    ORDERFLOW_CODEC_KEYS. `lazy` connects on first use, so a process can start while Temporal
-    is down."""
-    env = dict(os.environ if environ is None else environ)
-    config = ClientConfig.load_client_connect_config(override_env_vars=env)
-    config.setdefault("target_host", "localhost:7233")
+    """A client as `client_config` describes, encrypting payloads when ORDERFLOW_CODEC_KEYS is
+    set. `lazy` connects on first use, so a process can start while Temporal is down."""
+    config = client_config(environ, address=address, namespace=namespace)
     return await Client.connect(
-        **config, data_converter=data_converter(env), runtime=runtime, lazy=lazy
+        **config, data_converter=data_converter(environ), runtime=runtime, lazy=lazy
     )

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import os
 import shutil
 import signal
 import socket
@@ -52,6 +51,7 @@ from temporalio.worker import Worker
 from activities.policy import current_policy
 from infra import ast_lock
 from infra import database as db
+from infra.settings import settings
 from infra.temporal import RETENTION, connect_client
 from localstack.simulator import BackgroundServer, RunningSimulator, SimConfig, serve_simulator
 from meituan.client import MeituanClient
@@ -237,9 +237,7 @@ async def connect_temporal(address: str, namespace: str = NAMESPACE) -> Client:
     """The client every process of the project uses, aimed at this server: the rest of the
     environment (the payload codec keys above all) applies as it does to `orderctl`, so both
     sides of the stack read each other's payloads."""
-    return await connect_client(
-        {**os.environ, "TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": namespace}
-    )
+    return await connect_client(address=address, namespace=namespace)
 
 
 async def wait_for_temporal(
@@ -406,7 +404,7 @@ async def database(
     `fresh` drops and re-creates it, so a run starts from the demo company alone. The embedded
     server is stopped on exit unless another process still holds it.
     """
-    url = server_dsn or os.environ.get("DATABASE_URL", "").strip() or None
+    url = server_dsn or settings().database.url
     embedded = url is None
     if url is None:
         say(f"starting embedded PostgreSQL ({pgdata or db.data_dir() / 'pg'})")
@@ -550,19 +548,14 @@ async def worker(
 
 @contextlib.contextmanager
 def policy_file(path: Path | None) -> Iterator[None]:
-    """`ORDERFLOW_POLICY` for this process (the worker's `load_policy` reads it), then back."""
+    """`path` as this process's `ORDERFLOW_POLICY` (the worker's `load_policy` reads it), then
+    back; the other settings stay as the environment has them."""
     if path is None:
         yield
         return
-    before = os.environ.get("ORDERFLOW_POLICY")
-    os.environ["ORDERFLOW_POLICY"] = str(path)
-    try:
+    configured = settings()
+    with settings.replaced(replace(configured, policy=replace(configured.policy, file=path))):
         yield
-    finally:
-        if before is None:
-            os.environ.pop("ORDERFLOW_POLICY", None)
-        else:
-            os.environ["ORDERFLOW_POLICY"] = before
 
 
 # --- all of it --------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -173,14 +172,13 @@ class MeituanClient:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> MeituanClient:
-        """MEITUAN_BASE_URL / MEITUAN_APP_ID / MEITUAN_APP_SECRET, unset meaning the simulator."""
-        env = os.environ if env is None else env
-        return cls(
-            env.get("MEITUAN_BASE_URL") or DEFAULT_BASE_URL,
-            env.get("MEITUAN_APP_ID") or DEFAULT_APP_ID,
-            env.get("MEITUAN_APP_SECRET") or DEFAULT_APP_SECRET,
-            **kwargs,
-        )
+        """MEITUAN_BASE_URL / MEITUAN_APP_ID / MEITUAN_APP_SECRET (`settings().meituan`, or
+        `env`'s when given), unset meaning the simulator."""
+        # Imported here: the settings take their defaults from this module.
+        from infra.settings import settings_for
+
+        platform = settings_for(env).meituan
+        return cls(platform.base_url, platform.app_id, platform.app_secret, **kwargs)
 
     async def aclose(self) -> None:
         if self._owns_http:

@@ -29,7 +29,6 @@ import argparse
 import hmac
 import ipaddress
 import logging
-import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Final
@@ -47,20 +46,18 @@ from temporalio.converter import PayloadCodec
 
 from infra.codec import CodecConfigError, CodecError, codec_from_env
 from infra.logging import configure_logging
+from infra.settings import DEFAULT_CORS_ORIGIN, SettingsError, settings, settings_for
 
 log = logging.getLogger("orderflow.codec_server")
 
 ENV_TOKEN: Final = "ORDERFLOW_CODEC_TOKEN"
-ENV_CORS_ORIGIN: Final = "ORDERFLOW_CODEC_CORS_ORIGIN"
-DEFAULT_CORS_ORIGIN: Final = "http://localhost:8233"
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 """The UI sends one event's payloads at a time; far more than that is not the UI."""
 
 
 def cors_origins(env: Mapping[str, str] | None = None) -> list[str]:
-    raw = (os.environ if env is None else env).get(ENV_CORS_ORIGIN, "").strip()
-    origins = [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
-    return origins or [DEFAULT_CORS_ORIGIN]
+    """ORDERFLOW_CODEC_CORS_ORIGIN (`settings().codec`, or `env`'s when given)."""
+    return list(settings_for(env).codec.cors_origins)
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -161,14 +158,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--log-level", default=None)
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
     try:
+        configure_logging(args.log_level)
         codec = codec_from_env()
-    except CodecConfigError as exc:
+    except (CodecConfigError, SettingsError) as exc:
         sys.exit(str(exc))
     if codec is None:
         sys.exit("ORDERFLOW_CODEC_KEYS is unset: there is nothing to decode")
-    token = os.environ.get(ENV_TOKEN, "").strip() or None
+    token = settings().codec.token
     if token is None:
         if not args.no_auth:
             sys.exit(f"{ENV_TOKEN} is unset (or pass --no-auth for local development)")

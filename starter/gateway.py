@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -52,6 +51,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.ended_orders import refund_case_after_close, stage_on_record
 from infra import database as db
 from infra.logging import configure_logging
+from infra.settings import DEFAULT_PUSH_BASE_URL, PushGatewaySettings, SettingsError, settings_for
 from infra.temporal import connect_client
 from meituan.client import (
     DEFAULT_APP_ID,
@@ -95,7 +95,6 @@ log = logging.getLogger("orderflow.gateway")
 
 WORKFLOW_TYPE: Final = "OrderWorkflow"
 
-DEFAULT_PUSH_BASE_URL: Final = "http://127.0.0.1:8080/meituan/push"
 PUSH_PREFIX: Final = "/meituan/push"
 # One order, one workflow run, ever: a late or repeated push for a closed order must not
 # start the order again. Recovering a failed run is an operator's reset, not a push's.
@@ -105,6 +104,8 @@ _SECRET_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorizat
 _SECRET_HEADER_PARTS: Final = ("secret", "token", "password", "api-key", "apikey", "auth")
 STORED_BODY_BYTES: Final = 8192
 """What is kept of an oversized push: enough to see what it was."""
+_CONFIGURABLE: Final = PushGatewaySettings()
+"""The defaults of what the environment sets (`infra.settings`), for a gateway built in code."""
 
 
 @dataclass(frozen=True)
@@ -117,43 +118,35 @@ class GatewaySettings:
     """A kind's URL as configured in the platform's console, where it is not `base/{kind}`
     (`ORDERFLOW_PUSH_URL_<KIND>`, e.g. ORDERFLOW_PUSH_URL_ORDER_CONFIRMED)."""
     meituan_base_url: str = DEFAULT_BASE_URL
-    temporal_timeout_s: float = 5.0
+    temporal_timeout_s: float = _CONFIGURABLE.temporal_timeout_s
     """Longest a push waits for Temporal; the platform's own push timeout is unverified."""
-    push_max_age_s: float = 600.0
+    push_max_age_s: float = _CONFIGURABLE.push_max_age_s
     """Oldest `timestamp` a push may carry (replay protection); 0 or less: not checked."""
     push_max_future_s: float = 60.0
     """How far ahead of our clock a push's `timestamp` may be (clock skew)."""
-    max_body_bytes: int = 64 * 1024
+    max_body_bytes: int = _CONFIGURABLE.max_body_bytes
     """Largest push body (or query) read; the biggest order pushes are a few KiB."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewaySettings:
-        env = os.environ if env is None else env
-        timeout = env.get("ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT", "").strip()
-        max_age = env.get("ORDERFLOW_PUSH_MAX_AGE_SECONDS", "").strip()
-        max_bytes = env.get("ORDERFLOW_PUSH_MAX_BYTES", "").strip()
+        """From `settings()` (or `env`'s when given): `settings().gateway` and the merchant
+        API's `settings().meituan`."""
+        configured = settings_for(env)
+        gateway, platform = configured.gateway, configured.meituan
         return cls(
-            app_id=env.get("MEITUAN_APP_ID") or DEFAULT_APP_ID,
-            app_secret=env.get("MEITUAN_APP_SECRET") or DEFAULT_APP_SECRET,
-            push_base_url=env.get("ORDERFLOW_PUSH_BASE_URL") or DEFAULT_PUSH_BASE_URL,
-            push_urls={
-                kind: url
-                for kind in PushKind
-                if (url := env.get(push_url_variable(kind), "").strip())
-            },
-            meituan_base_url=env.get("MEITUAN_BASE_URL") or DEFAULT_BASE_URL,
-            temporal_timeout_s=float(timeout) if timeout else cls.temporal_timeout_s,
-            push_max_age_s=float(max_age) if max_age else cls.push_max_age_s,
-            max_body_bytes=int(max_bytes) if max_bytes else cls.max_body_bytes,
+            app_id=platform.app_id,
+            app_secret=platform.app_secret,
+            push_base_url=gateway.push_base_url,
+            push_urls={kind: url for kind in PushKind if (url := gateway.push_urls.get(kind.name))},
+            meituan_base_url=platform.base_url,
+            temporal_timeout_s=gateway.temporal_timeout_s,
+            push_max_age_s=gateway.push_max_age_s,
+            max_body_bytes=gateway.max_body_bytes,
         )
 
     def push_url(self, kind: PushKind) -> str:
         """The URL the platform signed this kind of push for."""
         return self.push_urls.get(kind) or f"{self.push_base_url.rstrip('/')}/{kind.value}"
-
-
-def push_url_variable(kind: PushKind) -> str:
-    return "ORDERFLOW_PUSH_URL_" + kind.name
 
 
 class Refusal(Exception):
@@ -757,7 +750,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    try:
+        configure_logging(args.log_level)
+        GatewaySettings.from_env()  # every variable, read and checked before anything starts
+    except SettingsError as err:
+        raise SystemExit(f"gateway not started: {err}") from None
     asyncio.run(serve(args.host, args.port, args.log_level))
 
 

@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from activities.policy import load_policy
 from infra import ast_lock
+from infra.settings import settings
 from tests import jitter
 from tests.db_fixtures import reachable_folder
 from tests.doubles import Business
@@ -124,6 +125,14 @@ def reachable_tmp() -> Path:
 @pytest.fixture
 def order_id() -> str:
     return str(uuid.uuid4().int % 10**15)
+
+
+@pytest.fixture(autouse=True)
+def _settings_read_afresh() -> Iterator[None]:
+    """A test that sets variables reads them after `settings.cache_clear()`; what it read is
+    forgotten after it, once monkeypatch has put the environment back."""
+    yield
+    settings.cache_clear()
 
 
 @pytest.fixture(autouse=True)

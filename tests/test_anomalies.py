@@ -13,6 +13,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from infra.settings import settings
 from schemas.anomaly import AnomalyStatus, Decide, Decision
 from schemas.messages import DeliveryStatus, MarkReady, Remedy, ReportException
 from schemas.order import CustomerChanges, Stage
@@ -197,6 +198,7 @@ async def test_the_anomaly_hard_limit_can_cancel_by_policy(
 ) -> None:
     monkeypatch.setenv("ORDERFLOW_POLICY__deadlines__anomaly_decision__action", "cancel")
     monkeypatch.setenv("ORDERFLOW_POLICY__deadlines__anomaly_decision__cancel_code", "2007")
+    settings.cache_clear()
     business.verdicts[order_id] = [anomaly_verdict(AnomalyKind.PROHIBITED)]
     handle = await start(env, order_id)
     await on_hold(env, handle, order_id)

@@ -20,7 +20,7 @@ OURS = [name for name, service in SERVICES.items() if service.get("image") == "o
 SDK_VARIABLES = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"}
 SOURCE = "\n".join(
     p.read_text(encoding="utf-8")
-    for folder in ("activities", "meituan", "starter", "workers", "workflows", "schemas")
+    for folder in ("activities", "infra", "meituan", "starter", "workers", "workflows", "schemas")
     for p in (ROOT / folder).rglob("*.py")
 )
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from activities.credit import BANNED_BELOW
 from infra import database as db
-from infra.settings import CUSTOMER_ID_SALT
+from infra.settings import CUSTOMER_ID_SALT, settings
 from starter.db_cli import load_demo
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import embedded_root as embedded_root
@@ -132,7 +131,8 @@ async def test_each_migration_reads_the_settings_of_its_own_transaction(
         )
         await db.migrate(pool, tmp_path)  # by default, the services' own configuration
         row = await pool.fetchrow("SELECT * FROM seen")
-        assert (row["salt"], row["banned_below"]) == (CUSTOMER_ID_SALT, str(BANNED_BELOW))
+        banned_below = str(settings().credit.banned_below)
+        assert (row["salt"], row["banned_below"]) == (CUSTOMER_ID_SALT, banned_below)
     finally:
         await pool.close()
         await db.drop_database(pg_dsn, name)
@@ -184,6 +184,7 @@ async def test_connect_without_database_url_uses_the_embedded_server(
         pytest.skip("DATABASE_URL is set: the embedded server is not used")
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("ORDERFLOW_DATA_DIR", str(embedded_root))
+    settings.cache_clear()
     assert db.data_dir() == _resolved(embedded_root)
     pool = await db.connect()
     try:

@@ -25,6 +25,7 @@ from activities.channels import (
 )
 from activities.notify import Notifier
 from activities.orders import OrderRecords
+from infra.settings import settings
 from schemas.order import OrderType
 from schemas.records import Audience, Notification, RecordOrder
 from schemas.resources import AssignInput
@@ -204,11 +205,14 @@ async def test_recipients_follow_the_order(demo_pool: asyncpg.Pool) -> None:
 
 def test_channel_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ORDERFLOW_NOTIFY_WEBHOOK", raising=False)
+    settings.cache_clear()
     assert isinstance(channel_from_env(), RecordedChannel)
     monkeypatch.setenv("ORDERFLOW_NOTIFY_WEBHOOK", "http://127.0.0.1:1/hook")
     monkeypatch.setenv("ORDERFLOW_NOTIFY_FLAVOUR", "DingTalk")
+    settings.cache_clear()
     channel = channel_from_env()
     assert isinstance(channel, WebhookChannel) and channel.name == "webhook:dingtalk"
     monkeypatch.setenv("ORDERFLOW_NOTIFY_FLAVOUR", "slack")
+    settings.cache_clear()
     with pytest.raises(ValueError, match="flavour"):
         channel_from_env()

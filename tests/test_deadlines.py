@@ -8,6 +8,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from infra.settings import settings
 from schemas.messages import (
     ConfirmWithCustomer,
     CustomerFeedback,
@@ -147,6 +148,7 @@ async def test_confirm_hard_limit_can_cancel_with_its_code(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ORDERFLOW_POLICY__goods__auto_confirm", "false")
+    settings.cache_clear()
     handle = await start(env, order_id)
     await at_stage(handle, Stage.ASSIGNED)
     await breached(env, handle, "confirm", 10.5)
@@ -287,9 +289,11 @@ async def test_policy_snapshot_is_taken_when_the_order_starts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ORDERFLOW_POLICY__goods__deadlines__prepare__minutes", "12")
+    settings.cache_clear()
     handle = await start(env, order_id)
     await at_stage(handle, Stage.IN_PROGRESS)
     monkeypatch.setenv("ORDERFLOW_POLICY__goods__deadlines__prepare__minutes", "2")
+    settings.cache_clear()
     current = await status(handle)
     assert current.promise is not None and current.promise.ready_at is not None
     assert current.promise.ready_at - current.promise.confirmed_at == timedelta(minutes=12)

@@ -15,7 +15,8 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.patrol import CALL_TRIES, PREVIOUS_DAY, Patrol
+from activities.patrol import CALL_TRIES, Patrol
+from infra.settings import settings
 from localstack.simulator.engine import AUTO_CANCEL_REASON, Simulator
 from meituan.client import PLATFORM_TZ
 from meituan.codes import DealOpType, PlatformCancelReason
@@ -314,7 +315,7 @@ async def test_a_patrol_just_after_midnight_finds_the_previous_days_last_order(
     await has_event(live.order(late.order_id), "received")
     assert await one(demo_pool, source, str(late.order_id)) == "patrol"
 
-    live.at = midnight + PREVIOUS_DAY + timedelta(minutes=1)
+    live.at = midnight + settings().patrol.previous_day + timedelta(minutes=1)
     await live.patrol("midnight-settles", QUIET_STORE)
     settled = "SELECT last_seq FROM patrol_days WHERE store_code = $1 AND platform_date = $2"
     assert await one(demo_pool, settled, QUIET_STORE, yesterday) == 1

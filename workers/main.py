@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -26,6 +26,7 @@ from activities.policy import PolicyError, current_policy, load_policy
 from infra import ast_lock
 from infra.database import connect
 from infra.logging import configure_logging
+from infra.settings import SettingsError, settings, settings_for
 from infra.temporal import connect_client
 from meituan.client import MeituanClient
 from schemas.contract import TASK_QUEUE
@@ -36,29 +37,24 @@ from workers.schedules import ensure_patrol_schedule
 log = logging.getLogger("orderflow.worker")
 
 
-SANDBOX_PASSTHROUGH = "workflows"
-"""The project's own workflow package, imported once per process instead of once per run."""
-
-
 def tuning(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Worker settings from the environment, chosen by what bench/memory_bench.py measured
     (docs/benchmarks.md).
 
-    ORDERFLOW_SANDBOX_PASSTHROUGH (default `workflows`; empty: none): modules the workflow
-    sandbox takes from the worker as they are instead of importing them afresh for every
-    workflow run, which roughly halves the memory an open order holds and speeds each run's
-    start. The determinism checks still apply to everything else in the sandbox, and the
-    test suite runs the workflows in the full sandbox. ORDERFLOW_MAX_CACHED_WORKFLOWS bounds
-    the open orders kept in memory between their steps (SDK default 1000); an order evicted
-    is replayed from its history at its next step.
+    ORDERFLOW_SANDBOX_PASSTHROUGH (default `workflows`, the project's own workflow package;
+    empty: none): modules the workflow sandbox takes from the worker as they are instead of
+    importing them afresh for every workflow run, which roughly halves the memory an open
+    order holds and speeds each run's start. The determinism checks still apply to
+    everything else in the sandbox, and the test suite runs the workflows in the full
+    sandbox. ORDERFLOW_MAX_CACHED_WORKFLOWS bounds the open orders kept in memory between
+    their steps (SDK default 1000); an order evicted is replayed from its history at its
+    next step.
     """
-    env = os.environ if environ is None else environ
+    worker = settings_for(environ).worker
     options: dict[str, Any] = {}
-    cached = env.get("ORDERFLOW_MAX_CACHED_WORKFLOWS", "").strip()
-    if cached:
-        options["max_cached_workflows"] = int(cached)
-    names = env.get("ORDERFLOW_SANDBOX_PASSTHROUGH", SANDBOX_PASSTHROUGH)
-    passthrough = [m.strip() for m in names.split(",") if m.strip()]
+    if worker.max_cached_workflows is not None:
+        options["max_cached_workflows"] = worker.max_cached_workflows
+    passthrough = worker.sandbox_passthrough
     if passthrough:
         options["workflow_runner"] = SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*passthrough)
@@ -68,7 +64,7 @@ def tuning(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 def _runtime() -> Runtime | None:
     """Prometheus metrics from the Temporal runtime when ORDERFLOW_METRICS_ADDRESS is set."""
-    address = os.environ.get("ORDERFLOW_METRICS_ADDRESS")
+    address = settings().worker.metrics_address
     if not address:
         return None
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
@@ -81,12 +77,11 @@ class WorkerConfigError(ValueError):
     """The environment asks for a worker that cannot be built; the message says what to set."""
 
 
-def roles(environ: Mapping[str, str], platform_task_queue: str | None) -> tuple[str, ...]:
-    """ORDERFLOW_WORKER_ROLES, comma-separated: `workflows` (the workflows and their local
+def roles(wanted: Sequence[str], platform_task_queue: str | None) -> tuple[str, ...]:
+    """ORDERFLOW_WORKER_ROLES (`wanted`): `workflows` (the workflows and their local
     activities), `activities` (database, notifications, patrol) and `platform` (the merchant
     API calls, on their own queue). Default: every role the configuration has, in one process."""
-    raw = environ.get("ORDERFLOW_WORKER_ROLES", "").strip()
-    chosen = {r.strip() for r in raw.split(",") if r.strip()}
+    chosen = set(wanted)
     unknown = chosen - set(ROLES)
     if unknown:
         raise WorkerConfigError(
@@ -103,26 +98,14 @@ def roles(environ: Mapping[str, str], platform_task_queue: str | None) -> tuple[
     return tuple(r for r in ROLES if r in chosen)
 
 
-def platform_rate(environ: Mapping[str, str]) -> float | None:
-    """ORDERFLOW_PLATFORM_RATE: merchant API calls per second across all platform workers (the
-    server enforces it on the queue, R6.3.1 the platform's rate limit); unset: no limit."""
-    raw = environ.get("ORDERFLOW_PLATFORM_RATE", "").strip()
-    if not raw:
-        return None
-    try:
-        rate = float(raw)
-    except ValueError:
-        rate = 0.0
-    if rate <= 0:
-        raise WorkerConfigError(f"ORDERFLOW_PLATFORM_RATE must be a positive number, not {raw!r}")
-    return rate
-
-
 async def run(stop: asyncio.Event) -> None:
+    configured = settings().worker
     policy = current_policy()
     platform_queue = policy.platform_task_queue
-    chosen = roles(os.environ, platform_queue)
-    rate = platform_rate(os.environ)
+    chosen = roles(configured.roles, platform_queue)
+    # ORDERFLOW_PLATFORM_RATE: merchant API calls per second across all platform workers (the
+    # server enforces it on the queue, R6.3.1 the platform's rate limit); unset: no limit.
+    rate = configured.platform_rate
     client = await connect_client(runtime=_runtime())
     await ensure_patrol_schedule(client, timedelta(minutes=policy.patrol_minutes))
     needs_io = "activities" in chosen or "platform" in chosen
@@ -130,9 +113,7 @@ async def run(stop: asyncio.Event) -> None:
     platform = MeituanClient.from_env() if needs_io else None
     common: dict[str, Any] = {
         "interceptors": [LogContextInterceptor()],
-        "graceful_shutdown_timeout": timedelta(
-            seconds=float(os.environ.get("ORDERFLOW_SHUTDOWN_SECONDS", "30"))
-        ),
+        "graceful_shutdown_timeout": timedelta(seconds=configured.shutdown_seconds),
     }
     workers: list[Worker] = []
     if "workflows" in chosen or "activities" in chosen:
@@ -181,6 +162,11 @@ async def run(stop: asyncio.Event) -> None:
 
 
 def main() -> None:
+    try:
+        settings()
+    except SettingsError as err:
+        print(f"worker not started: {err}", file=sys.stderr)
+        _leave(2)
     configure_logging()
     ast_lock.install()
 
@@ -193,7 +179,7 @@ def main() -> None:
 
     try:
         asyncio.run(_main())
-    except (WorkerConfigError, PolicyError) as err:
+    except (WorkerConfigError, PolicyError, SettingsError) as err:
         log.error("worker not started: %s", err)
         _leave(2)
     _leave(0)

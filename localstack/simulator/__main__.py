@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
 import uvicorn
 
+from infra.settings import settings
 from localstack.simulator.app import create_app
 from localstack.simulator.business import load_business
 from localstack.simulator.engine import Simulator
 from localstack.simulator.state import DEFAULT_PUSH_BASE, Faults, SimConfig
-from meituan.client import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 
 
 def _optional_seconds(text: str) -> float | None:
@@ -33,10 +32,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_PUSH_BASE,
         help="pushes go to {push-base}/{order,cancel,refund,...}; 'none' to not send them",
     )
-    parser.add_argument("--app-id", default=os.environ.get("MEITUAN_APP_ID") or DEFAULT_APP_ID)
-    parser.add_argument(
-        "--secret", default=os.environ.get("MEITUAN_APP_SECRET") or DEFAULT_APP_SECRET
-    )
+    platform = settings().meituan  # MEITUAN_APP_ID, MEITUAN_APP_SECRET: the services' own
+    parser.add_argument("--app-id", default=platform.app_id)
+    parser.add_argument("--secret", default=platform.app_secret)
     parser.add_argument("--business", default=None, help="stores/catalogue JSON (default: demo)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--anomaly-rate", type=float, default=0.1)
