@@ -12,8 +12,6 @@ no_show -20, cancellation -5, complaint -3, completed +2. All of them are
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncpg
 from temporalio import activity
 
@@ -86,15 +84,3 @@ class Credit:
                 score,
                 status_for(score, customer["status"]),
             )
-
-
-if TYPE_CHECKING:
-    CREDIT_INITIAL: int
-
-
-def __getattr__(name: str) -> object:
-    """`CREDIT_INITIAL` for modules that import it as a constant; new code reads
-    `settings().credit` where it uses the value."""
-    if name == "CREDIT_INITIAL":
-        return settings().credit.initial
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

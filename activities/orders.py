@@ -6,7 +6,6 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.credit import CREDIT_INITIAL
 from activities.rules import (
     box_total,
     customer_id_for,
@@ -15,7 +14,7 @@ from activities.rules import (
     items_total,
 )
 from infra.database import Conn
-from infra.settings import CUSTOMER_ID_SALT
+from infra.settings import settings
 from schemas.anomaly import AnomalyRecord
 from schemas.feedback import FeedbackCase
 from schemas.order import OrderType, PlatformOrder
@@ -48,7 +47,9 @@ class OrderRecords:
                 order_type=order_type,
                 region=store["region"],
                 delivery_mode=delivery_mode(order, order_type, store["self_delivery"]),
-                customer_id=customer_id_for(order.customer.phone, CUSTOMER_ID_SALT),
+                customer_id=customer_id_for(
+                    order.customer.phone, settings().business.customer_salt
+                ),
                 skills=await _skills_called_for(conn, order, order_type),
             )
             await _upsert_customer(conn, order, record.customer_id)
@@ -243,7 +244,7 @@ async def _upsert_customer(conn: Conn, order: PlatformOrder, customer_id: str) -
         order.customer.name,
         order.customer.phone.split("_", 1)[0],
         order.created_at,
-        CREDIT_INITIAL,
+        settings().credit.initial,
     )
 
 

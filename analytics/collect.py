@@ -18,7 +18,7 @@ from analytics.period import Group, Period
 from analytics.reads import read
 from analytics.rollup import refresh
 from infra.database import connect
-from infra.settings import BUSINESS_TZ
+from infra.settings import settings
 
 
 class StatsError(Exception):
@@ -30,11 +30,12 @@ async def collect(
     by: Group | None = None,
     *,
     database_url: str | None = None,
-    zone: tzinfo = BUSINESS_TZ,
+    zone: tzinfo | None = None,
     limits: Thresholds = DEFAULT_THRESHOLDS,
     pool: asyncpg.Pool | None = None,
 ) -> dict[str, Any]:
     """Refresh the rollup, read the period, compute: the stats of `orderctl stats --json`."""
+    zone = zone or settings().business.timezone
     began = time.perf_counter()
     own = pool is None
     try:

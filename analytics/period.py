@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Literal
 
-from infra.settings import BUSINESS_TZ
+from infra.settings import settings
 
 Group = Literal["store", "region", "type", "hour"]
 GROUPS: tuple[Group, ...] = ("store", "region", "type", "hour")
@@ -45,7 +45,8 @@ class Period:
         return str(self.start) if self.days == 1 else f"{self.start} – {self.end}"
 
     @classmethod
-    def today(cls, zone: tzinfo = BUSINESS_TZ) -> Period:
+    def today(cls, zone: tzinfo | None = None) -> Period:
+        zone = zone or settings().business.timezone
         day = datetime.now(zone).date()
         return cls(day, day)
 
@@ -61,7 +62,7 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 def parse_day(value: str) -> date:
     """A business day as typed: 2025-06-01, or today / yesterday."""
     text = value.strip().lower()
-    today = datetime.now(BUSINESS_TZ).date()
+    today = datetime.now(settings().business.timezone).date()
     if text in ("today", "yesterday"):
         return today - timedelta(days=1 if text == "yesterday" else 0)
     if _DAY.fullmatch(text):
@@ -72,8 +73,9 @@ def parse_day(value: str) -> date:
     raise ValueError(f"expected a date such as 2025-06-01 (or today, yesterday), got {value!r}")
 
 
-def period_of(start: date | None, end: date | None, zone: tzinfo = BUSINESS_TZ) -> Period:
+def period_of(start: date | None, end: date | None, zone: tzinfo | None = None) -> Period:
     """--from / --to as typed: either alone means that one day; neither means today."""
+    zone = zone or settings().business.timezone
     if start is None and end is None:
         return Period.today(zone)
     first = start or end

@@ -16,7 +16,7 @@ from analytics.period import Group, Period, zone_name
 from analytics.rollup import PAIRS_TABLE, ROLLUP, build
 from analytics.totals import Raw, Rows
 from infra.database import Conn
-from infra.settings import BUSINESS_TZ
+from infra.settings import settings
 
 
 def _source(table: str) -> str:
@@ -121,8 +121,9 @@ class _Reader:
         return rows
 
 
-async def read(conn: Conn, period: Period, by: Group | None, zone: tzinfo = BUSINESS_TZ) -> Raw:
+async def read(conn: Conn, period: Period, by: Group | None, zone: tzinfo | None = None) -> Raw:
     """Everything the figures need, for the period and the one before, in one snapshot."""
+    zone = zone or settings().business.timezone
     name = zone_name(zone)
     raw = Raw(period, name, by)
     previous = period.previous()

@@ -27,7 +27,7 @@ from analytics.vocabulary import (
     lits,
 )
 from infra.database import Conn
-from infra.settings import BUSINESS_TZ
+from infra.settings import settings
 from schemas.contract import Event
 from schemas.feedback import FeedbackState
 from schemas.messages import FeedbackKind
@@ -272,10 +272,11 @@ class Refreshed:
     steps: dict[str, float] = field(default_factory=dict)
 
 
-async def refresh(conn: Conn, zone: tzinfo = BUSINESS_TZ) -> Refreshed:
+async def refresh(conn: Conn, zone: tzinfo | None = None) -> Refreshed:
     """Add the orders finished since the last refresh and recompute the marked pairs (every pair
     when the zone or the rollup's format changed). One refresh at a time; the figures of
     `read` are right without it, only slower."""
+    zone = zone or settings().business.timezone
     began = time.perf_counter()
     name = zone_name(zone)
     await conn.execute("SELECT pg_advisory_lock($1)", _REFRESH_LOCK)

@@ -23,13 +23,17 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from meituan.client import DEFAULT_APP_ID, DEFAULT_APP_SECRET, DEFAULT_BASE_URL
 from schemas.records import CreditEventKind
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 DEFAULT_TEMPORAL_ADDRESS: Final = "localhost:7233"
+DEFAULT_BASE_URL: Final = "http://127.0.0.1:8090/api/v1/"
+"""The merchant API of the local simulator; production sets MEITUAN_BASE_URL to the platform."""
+DEFAULT_APP_ID: Final = "orderflow-dev"
+DEFAULT_APP_SECRET: Final = "orderflow-dev-secret"
+"""Credentials the simulator accepts by default; never valid on the real platform."""
 DEFAULT_PUSH_BASE_URL: Final = "http://127.0.0.1:8080/meituan/push"
 DEFAULT_CORS_ORIGIN: Final = "http://localhost:8233"
 POLICY_PREFIX: Final = "ORDERFLOW_POLICY__"
@@ -540,20 +544,3 @@ def settings_for(environ: Mapping[str, str] | None) -> Settings:
     """`settings()`, or those `environ` asks for when given: for functions that also serve a
     process of another environment (tests, the dev stack's child processes)."""
     return settings() if environ is None else load_settings(environ)
-
-
-# --- names importers take as constants -----------------------------------------------------------
-
-if TYPE_CHECKING:
-    BUSINESS_TZ: ZoneInfo
-    CUSTOMER_ID_SALT: str
-
-
-def __getattr__(name: str) -> object:
-    """`BUSINESS_TZ` and `CUSTOMER_ID_SALT`, for modules that import them as constants; read
-    from `settings()` when asked for. New code calls `settings()` where it uses the value."""
-    if name == "BUSINESS_TZ":
-        return settings().business.timezone
-    if name == "CUSTOMER_ID_SALT":
-        return settings().business.customer_salt
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,12 +1,9 @@
-"""The Meituan open platform protocol: signing, push decoding, merchant API client, simulator.
+"""The Meituan open platform protocol: signing, push decoding, the merchant API client.
 
 Shared by the push gateway and the activities (R6.3.1); no Temporal or database code here.
 """
 
 from meituan.client import (
-    DEFAULT_APP_ID,
-    DEFAULT_APP_SECRET,
-    DEFAULT_BASE_URL,
     AlreadyInState,
     ConfigurationError,
     InvalidRequest,
@@ -44,9 +41,6 @@ from meituan.pushes import (
 from meituan.signing import sign, verify
 
 __all__ = [
-    "DEFAULT_APP_ID",
-    "DEFAULT_APP_SECRET",
-    "DEFAULT_BASE_URL",
     "AlreadyInState",
     "CancelPush",
     "ConfigurationError",

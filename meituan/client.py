@@ -18,6 +18,12 @@ from typing import Any, Final, Self
 
 import httpx
 
+from infra.settings import (
+    DEFAULT_APP_ID,
+    DEFAULT_APP_SECRET,
+    DEFAULT_BASE_URL,
+    settings_for,
+)
 from meituan.codes import ErrorCode, OrderStatus
 from meituan.models import (
     ApiResponse,
@@ -29,12 +35,6 @@ from meituan.models import (
 )
 from meituan.pushes import dumps_json
 from meituan.signing import SIG, sign
-
-DEFAULT_BASE_URL: Final = "http://127.0.0.1:8090/api/v1/"
-"""The local simulator; production sets MEITUAN_BASE_URL to the platform."""
-DEFAULT_APP_ID: Final = "orderflow-dev"
-DEFAULT_APP_SECRET: Final = "orderflow-dev-secret"
-"""Credentials the simulator accepts by default; never valid on the real platform."""
 
 FREE_TEXT_REPLY: Final = 0
 """`reply_id` of a reminder reply written by a person rather than picked from the platform's
@@ -174,9 +174,6 @@ class MeituanClient:
     def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> MeituanClient:
         """MEITUAN_BASE_URL / MEITUAN_APP_ID / MEITUAN_APP_SECRET (`settings().meituan`, or
         `env`'s when given), unset meaning the simulator."""
-        # Imported here: the settings take their defaults from this module.
-        from infra.settings import settings_for
-
         platform = settings_for(env).meituan
         return cls(platform.base_url, platform.app_id, platform.app_secret, **kwargs)
 

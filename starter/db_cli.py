@@ -24,7 +24,7 @@ import asyncpg
 
 from infra.database import REPO_ROOT, Conn, MigrationError, connect, migrate, resolve_dsn
 from infra.logging import configure_logging
-from infra.settings import BUSINESS_TZ
+from infra.settings import settings
 
 DEMO_FILE = REPO_ROOT / "localstack" / "demo_business.json"
 
@@ -258,13 +258,14 @@ async def generate_slots(
     )
     if not technicians:
         raise DemoDataError(f"store {store_code} has no technicians to make slots for")
-    start_day = first_day or datetime.now(BUSINESS_TZ).date()
+    zone = settings().business.timezone
+    start_day = first_day or datetime.now(zone).date()
     length = timedelta(minutes=slot_minutes)
     slots: list[tuple[str, str, datetime, datetime]] = []
     for offset in range(days_ahead):
         day = start_day + timedelta(days=offset)
-        at = datetime.combine(day, _time(day_start), BUSINESS_TZ)
-        close = datetime.combine(day, _time(day_end), BUSINESS_TZ)
+        at = datetime.combine(day, _time(day_start), zone)
+        close = datetime.combine(day, _time(day_end), zone)
         while at + length <= close:
             slots.extend((t["staff_id"], store_code, at, at + length) for t in technicians)
             at += length

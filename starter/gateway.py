@@ -51,12 +51,17 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.ended_orders import refund_case_after_close, stage_on_record
 from infra import database as db
 from infra.logging import configure_logging
-from infra.settings import DEFAULT_PUSH_BASE_URL, PushGatewaySettings, SettingsError, settings_for
-from infra.temporal import connect_client
-from meituan.client import (
+from infra.settings import (
     DEFAULT_APP_ID,
     DEFAULT_APP_SECRET,
     DEFAULT_BASE_URL,
+    DEFAULT_PUSH_BASE_URL,
+    PushGatewaySettings,
+    SettingsError,
+    settings_for,
+)
+from infra.temporal import connect_client
+from meituan.client import (
     MeituanClient,
     MeituanError,
 )

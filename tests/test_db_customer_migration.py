@@ -28,6 +28,7 @@ from activities.orders import OrderRecords
 from activities.review import Review
 from activities.rules import customer_id_for, real_phone
 from infra import database as db
+from infra.settings import settings
 from schemas.order import OrderType
 from schemas.records import Audience, CreditEvent, CreditEventKind, Notification, RecordOrder
 from schemas.review import ReviewInput
@@ -135,7 +136,8 @@ async def old(
     try:
         await db.migrate(pool, tmp_path, settings=SETTINGS)
         await load_demo(pool)
-        monkeypatch.setattr(orders, "CUSTOMER_ID_SALT", SALT)
+        monkeypatch.setenv("ORDERFLOW_CUSTOMER_SALT", SALT)
+        settings.cache_clear()
         with monkeypatch.context() as old_code:
             old_code.setattr(orders, "customer_id_for", lambda phone, salt: old_id(phone))
             yield OldDatabase(pool, tmp_path, old_code)
@@ -339,9 +341,9 @@ async def test_an_empty_database_needs_no_settings(old: OldDatabase) -> None:
 async def test_a_wrong_salt_stops_it_and_changes_nothing(old: OldDatabase) -> None:
     await three_behind_one_relay(old)
     before = await old.snapshot()
-    for settings in ({**SETTINGS, "orderflow.customer_salt": "orderflow"}, {"orderflow.x": "x"}):
+    for given in ({**SETTINGS, "orderflow.customer_salt": "orderflow"}, {"orderflow.x": "x"}):
         with pytest.raises(asyncpg.RaiseError, match="the salt explains none"):
-            await old.migrate(settings)
+            await old.migrate(given)
     assert await old.snapshot() == before
     assert not await old.pool.fetchval(
         "SELECT count(*) FROM schema_migrations WHERE version = $1", REKEY

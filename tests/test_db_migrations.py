@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from infra import database as db
-from infra.settings import CUSTOMER_ID_SALT, settings
+from infra.settings import settings
 from starter.db_cli import load_demo
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import embedded_root as embedded_root
@@ -132,7 +132,10 @@ async def test_each_migration_reads_the_settings_of_its_own_transaction(
         await db.migrate(pool, tmp_path)  # by default, the services' own configuration
         row = await pool.fetchrow("SELECT * FROM seen")
         banned_below = str(settings().credit.banned_below)
-        assert (row["salt"], row["banned_below"]) == (CUSTOMER_ID_SALT, banned_below)
+        assert (row["salt"], row["banned_below"]) == (
+            settings().business.customer_salt,
+            banned_below,
+        )
     finally:
         await pool.close()
         await db.drop_database(pg_dsn, name)

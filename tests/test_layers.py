@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("schemas",),
-    ("meituan", "infra"),
+    ("infra",),
+    ("meituan",),
     ("activities",),
     ("workflows",),
     ("analytics", "workers"),

@@ -11,7 +11,7 @@ import asyncpg
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from infra.settings import BUSINESS_TZ
+from infra.settings import settings
 from localstack.simulator.engine import Simulator
 from schemas.anomaly import Decide, Decision
 from schemas.messages import (
@@ -103,7 +103,7 @@ async def test_a_service_order_books_a_real_slot(
             slot_minutes=120,
             day_start="00:00",
             day_end="23:59",
-            first_day=now.astimezone(BUSINESS_TZ).date(),
+            first_day=now.astimezone(settings().business.timezone).date(),
         )
     await handle.execute_update(
         OrderWorkflow.confirm_with_customer,

@@ -11,11 +11,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from infra.settings import DEFAULT_APP_ID, DEFAULT_APP_SECRET, DEFAULT_BASE_URL
 from localstack.simulator import RunningSimulator, SimConfig, SimOrder, serve_simulator
 from meituan.client import (
-    DEFAULT_APP_ID,
-    DEFAULT_APP_SECRET,
-    DEFAULT_BASE_URL,
     AlreadyInState,
     ConfigurationError,
     InvalidRequest,

@@ -37,20 +37,6 @@ BENCH = "bench"  # hands its environment to child processes; reads no variable o
 SETTINGS_MODULE = "infra/settings.py"
 VARIABLE = re.compile(r"^(?:ORDERFLOW_|MEITUAN_|TEMPORAL_|DATABASE_URL$)")
 
-# Modules still reading the environment, or the constants `infra.settings` and
-# `activities.credit` keep for importers, until they move to `settings()`.
-READS_ENVIRONMENT_STILL = {"starter/cli.py"}
-IMPORTS_CONSTANTS_STILL = {
-    "activities/orders.py",
-    "analytics/stats.py",
-    "starter/cli.py",
-    "starter/db_cli.py",
-}
-CONSTANTS = {
-    "infra.settings": {"BUSINESS_TZ", "CUSTOMER_ID_SALT"},
-    "activities.credit": {"CREDIT_INITIAL"},
-}
-
 # Named in the docs but read by no service: the test suite's own, and compose's.
 NOT_SETTINGS = {"ORDERFLOW_TEST_JITTER_MS", "ORDERFLOW_TEST_SESSION_LIMIT", "ORDERFLOW_DB_PASSWORD"}
 
@@ -105,9 +91,7 @@ def test_only_the_settings_module_reads_the_environment() -> None:
         for name, tree in MODULES
         if name != SETTINGS_MODULE and (lines := _environment_reads(tree))
     }
-    assert set(reading) <= READS_ENVIRONMENT_STILL, {
-        k: v for k, v in reading.items() if k not in READS_ENVIRONMENT_STILL
-    }
+    assert reading == {}
 
 
 def test_the_check_sees_each_way_of_reading() -> None:
@@ -148,19 +132,6 @@ def test_nothing_reads_the_settings_at_import() -> None:
         if name != SETTINGS_MODULE and (lines := _module_level_calls(tree))
     }
     assert not at_import
-
-
-def test_the_constants_kept_for_importers_are_imported_only_where_known() -> None:
-    importing = set()
-    for name, tree in WITH_BENCH:
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.ImportFrom)
-                and node.module in CONSTANTS
-                and {a.name for a in node.names} & CONSTANTS[node.module]
-            ):
-                importing.add(name)
-    assert importing <= IMPORTS_CONSTANTS_STILL, importing - IMPORTS_CONSTANTS_STILL
 
 
 def _documented() -> set[str]:
@@ -356,19 +327,3 @@ def test_replaced_settings_hold_for_a_while(monkeypatch: pytest.MonkeyPatch) -> 
         settings.cache_clear()  # as after each test, while a module's stack runs on
         assert settings() is other
     assert settings() == before
-
-
-def test_the_constants_kept_for_importers_follow_the_settings(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import activities.credit
-    import infra.settings
-
-    monkeypatch.setenv("ORDERFLOW_CREDIT_INITIAL", "95")
-    monkeypatch.setenv("ORDERFLOW_TIMEZONE", "Asia/Urumqi")
-    settings.cache_clear()
-    assert activities.credit.CREDIT_INITIAL == 95
-    assert infra.settings.BUSINESS_TZ.key == "Asia/Urumqi"
-    assert settings().business.customer_salt == infra.settings.CUSTOMER_ID_SALT
-    with pytest.raises(AttributeError):
-        _ = infra.settings.NOT_A_SETTING  # type: ignore[attr-defined]

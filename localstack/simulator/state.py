@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
+from infra.settings import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 from localstack.simulator.generator import AnomalyKind
-from meituan.client import DEFAULT_APP_ID, DEFAULT_APP_SECRET
 from meituan.codes import OrderStatus
 from meituan.models import OrderPush
 from meituan.pushes import PushKind

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import tzinfo
 from enum import IntEnum
-from functools import cache
+
+from infra.settings import settings
 
 PROG = "orderctl"
 CONNECT_TIMEOUT = 5.0  # seconds; an unreachable server should not keep a person waiting
@@ -34,10 +35,7 @@ class Failure(Exception):
         self.code = code
 
 
-@cache
 def business_zone() -> tzinfo:
-    """ORDERFLOW_TIMEZONE (default Asia/Shanghai), imported here rather than at the top so that
-    a bad value is one clear line from `main`, not an import-time traceback."""
-    from infra.settings import BUSINESS_TZ
-
-    return BUSINESS_TZ
+    """ORDERFLOW_TIMEZONE (default Asia/Shanghai), read when first used, so that a bad value
+    is one clear line from `main`, not an import-time traceback."""
+    return settings().business.timezone

@@ -4,7 +4,6 @@ code a script can act on."""
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from infra.settings import settings
 from infra.temporal import connect_client
 from schemas.contract import TASK_QUEUE, anomaly_workflow_id, order_workflow_id
 from starter.cli.base import CONNECT_TIMEOUT, Exit, Failure
@@ -168,9 +168,10 @@ def refusal(cause: BaseException | None) -> Failure:
 def _target_config() -> tuple[str, str]:
     """Address and namespace as connect_client will see them, for messages."""
     try:
-        config = ClientConfig.load_client_connect_config(override_env_vars=dict(os.environ))
+        temporal = settings().temporal
+        config = ClientConfig.load_client_connect_config(override_env_vars=dict(temporal.environ))
     except Exception:
-        return os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"), "default"
+        return settings().temporal.address, "default"
     return str(config.get("target_host") or "localhost:7233"), str(
         config.get("namespace") or "default"
     )
