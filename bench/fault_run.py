@@ -616,7 +616,7 @@ platform fails 10% of API calls, pushes 20% of pushes twice and drops 5% of the 
 (found by the patrol). A run passes when every order is in a terminal state, there is one
 workflow and one record per order, the database agrees with every workflow, the stock ledger
 balances and no capacity is left claimed. `make test` runs it with 100 orders
-(`tests/test_fault_run.py`).
+(`tests/system/test_fault_run.py`).
 
 The run ends by replaying every history it wrote with the current code ("every history
 replays"). The first two runs below left one or two orders in a hundred stuck, their histories
@@ -626,7 +626,7 @@ an update in it. It handled the events the task was for apart from the query or 
 a query, with the previous task's time), and kept the commands that made. The next replay took
 them together, the update first, and decided otherwise (temporalio/sdk-python#1591). Two changes
 close it: deadlines pass when their timer fires instead of by comparing `workflow.now()` (the
-`deadlines-fire-by-timer` patch, `tests/test_cold_query.py`), and `orderctl` and the staff query
+`deadlines-fire-by-timer` patch, `tests/workflows/test_cold_query.py`), and `orderctl` and the staff query
 or update an order only once no workflow task is waiting (`starter/settled.py`). What remains
 open is the moment between that check and the query or update, and other clients that do not
 check. `bench/evidence/` holds two histories written before the changes, one of each way

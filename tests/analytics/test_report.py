@@ -23,10 +23,10 @@ import pytest
 import analytics as st
 from analytics import report
 from analytics.totals import Histogram, Raw
+from tests.analytics.test_stats import Day
+from tests.analytics.test_stats import demo_day as demo_day
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
-from tests.test_stats import Day
-from tests.test_stats import demo_day as demo_day
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 pytestmark = pytest.mark.timeout(300)  # the first test waits for the demo's business day

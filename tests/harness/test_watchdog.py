@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.watchdog import EXIT_CODE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 INI = """\
 [pytest]
 asyncio_mode = auto

@@ -232,7 +232,7 @@ async def test_demo_load_is_idempotent(db_pool: asyncpg.Pool) -> None:
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     return subprocess.run(
         [sys.executable, "-m", "starter.db_cli", *args],
         cwd=root,

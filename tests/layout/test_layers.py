@@ -16,7 +16,7 @@ from schemas.contract import Event, deadline_key_prefix
 from schemas.order import Stage
 from schemas.policy import Clause
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("schemas",),

@@ -60,8 +60,8 @@ from starter.gateway import GatewaySettings, create_app
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
-from tests.test_redaction import captured as captured
-from tests.test_redaction import lines
+from tests.infra.test_redaction import captured as captured
+from tests.infra.test_redaction import lines
 
 SETTINGS = GatewaySettings()
 SIGNALS: Mapping[str, type] = {

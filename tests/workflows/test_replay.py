@@ -23,7 +23,7 @@ from workflows.patrol import PatrolWorkflow
 
 HISTORIES = {
     path.stem: path.read_text(encoding="utf-8")
-    for path in sorted((Path(__file__).parent / "histories").glob("*.json"))
+    for path in sorted((Path(__file__).parents[1] / "histories").glob("*.json"))
 }
 
 

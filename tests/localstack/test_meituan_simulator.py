@@ -56,7 +56,7 @@ from meituan.models import (
 )
 from meituan.pushes import PushDecodeError, PushKind, decode_push, is_probe, parse_form
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PHONE = re.compile(r"^1[3-9]\d{9}(_\d{4})?$")
 NAME = re.compile(r"^.\((先生|女士)\)$")
 

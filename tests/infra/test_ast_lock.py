@@ -12,7 +12,7 @@ import pytest
 
 from infra import ast_lock
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Several threads parse while another makes garbage whose finalizers run Python code: the GC
 # runs them inside the AST constructor, and the GIL passes to a thread that parses too.
 RACE = """

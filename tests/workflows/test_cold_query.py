@@ -36,8 +36,8 @@ from schemas.order import Stage
 from schemas.records import RecordEvent
 from tests.doubles import Business
 from tests.orders import at_stage, start
-from tests.test_deadlines import breached
-from tests.test_replay import HISTORIES
+from tests.workflows.test_deadlines import breached
+from tests.workflows.test_replay import HISTORIES
 from workers.registry import WORKFLOWS
 from workflows.deadlines import FIRE_BY_TIMER
 

@@ -1,7 +1,7 @@
 """The gateway's intake under attack or garbage (R6.3.1, R6.3.2): replays and oversized pushes
 are refused and kept, the app secret shows nowhere, and no request of any shape makes it fail.
 
-Against a real Temporal dev server, the simulator and PostgreSQL, like tests/test_gateway.py;
+Against a real Temporal dev server, the simulator and PostgreSQL, like tests/starter/test_gateway.py;
 the fuzz is property-based (hypothesis), bounded per route.
 """
 

@@ -38,7 +38,7 @@ from tests.orders import GOODS_STORE, SERVICE_STORE, Handle, platform_order, unt
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ORDER_KEYS = {

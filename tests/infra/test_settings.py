@@ -21,7 +21,7 @@ from infra.settings import (
 )
 from schemas.records import CreditEventKind
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = (
     "schemas",
     "meituan",

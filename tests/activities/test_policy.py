@@ -9,7 +9,7 @@ import pytest
 from activities.policy import PolicyError, build_policy
 from schemas.policy import Clause, HardAction, Policy
 
-EXAMPLE = Path(__file__).parent.parent / "policy.example.toml"
+EXAMPLE = Path(__file__).parents[2] / "policy.example.toml"
 
 
 def test_the_example_file_documents_the_defaults() -> None:

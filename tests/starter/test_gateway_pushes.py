@@ -44,7 +44,7 @@ from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
-from tests.test_gateway import (
+from tests.starter.test_gateway import (
     gateway_client,
     history,
     is_ok,

@@ -1,0 +1,1 @@
+"""Tests of settings, the database runner, logging's redaction, the codec."""

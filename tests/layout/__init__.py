@@ -1,0 +1,1 @@
+"""Tests of the layout's rules, on the source."""

@@ -1,0 +1,1 @@
+"""Tests of the simulator, the dev stack and the demo."""

@@ -1,0 +1,1 @@
+"""Tests of the platform's protocol, against its real material and the simulator."""

@@ -1,0 +1,1 @@
+"""Tests of the gateway, orderctl and what talks to workflows from outside."""
