@@ -625,9 +625,10 @@ while a workflow task was scheduled but not started, for a status query or for t
 an update in it. It handled the events the task was for apart from the query or update (and, for
 a query, with the previous task's time), and kept the commands that made. The next replay took
 them together, the update first, and decided otherwise (temporalio/sdk-python#1591). Two changes
-close it: deadlines pass when their timer fires instead of by comparing `workflow.now()` (the
-`deadlines-fire-by-timer` patch, `tests/workflows/test_cold_query.py`), and `orderctl` and the staff query
-or update an order only once no workflow task is waiting (`starter/settled.py`). What remains
+close it: deadlines pass when their timer fires instead of by comparing `workflow.now()`
+(the `deadlines-fire-by-timer` patch, `tests/workflows/test_cold_query.py`), and `orderctl`
+and the staff query or update an order only once no workflow task is waiting
+(`starter/settled.py`). What remains
 open is the moment between that check and the query or update, and other clients that do not
 check. `bench/evidence/` holds two histories written before the changes, one of each way
 (`not-replaying-after-temporal-restart.json`: the query; `update-taken-apart-on-cold-start.json`:

@@ -1,8 +1,8 @@
 """The gateway's intake under attack or garbage (R6.3.1, R6.3.2): replays and oversized pushes
 are refused and kept, the app secret shows nowhere, and no request of any shape makes it fail.
 
-Against a real Temporal dev server, the simulator and PostgreSQL, like tests/starter/test_gateway.py;
-the fuzz is property-based (hypothesis), bounded per route.
+Against a real Temporal dev server, the simulator and PostgreSQL, like
+tests/starter/test_gateway.py; the fuzz is property-based (hypothesis), bounded per route.
 """
 
 from __future__ import annotations
