@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 from activities.policy import load_policy
 from infra import ast_lock
 from infra.settings import settings
-from tests import jitter
+from tests import jitter, time_skipping
 from tests.db_fixtures import reachable_folder
 from tests.doubles import Business
 from workflows import search_attributes
@@ -125,6 +125,39 @@ def reachable_tmp() -> Path:
 @pytest.fixture
 def order_id() -> str:
     return str(uuid.uuid4().int % 10**15)
+
+
+_time_stopped_after: list[str] = []
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def _time_still_skips(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After every test on the session's server: no child is left running after its parent
+    closed, and time still skips (tests/time_skipping.py). A test that leaves either fails here;
+    the children are terminated, and once time has stopped the later tests on that server fail
+    at once instead of waiting out their timeouts."""
+    environment = request.getfixturevalue("env") if "env" in request.fixturenames else None
+    if not isinstance(environment, WorkflowEnvironment):  # a module's own `env` (an activity's)
+        yield
+        return
+    if _time_stopped_after:
+        pytest.fail(
+            f"the session's test server stopped skipping time after {_time_stopped_after[0]}"
+        )
+    yield
+    left = await time_skipping.orphans(environment)
+    for child, _ in left:  # ended here, before they end by themselves and stop time
+        await time_skipping.terminate_at_rest(
+            environment.client.get_workflow_handle(child), f"left running by {request.node.name}"
+        )
+    if not await time_skipping.skips(environment):
+        _time_stopped_after.append(request.node.nodeid)
+        pytest.fail("time no longer skips on the session's test server: this test left a lock")
+    if left:
+        pytest.fail(
+            "children left running after their parent closed: "
+            + ", ".join(f"{child} (by {parent})" for child, parent in left)
+        )
 
 
 @pytest.fixture(autouse=True)

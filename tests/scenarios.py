@@ -9,6 +9,7 @@ from decimal import Decimal
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.anomaly import Decide, Decision
+from schemas.contract import order_workflow_id
 from schemas.messages import (
     ConfirmWithCustomer,
     CustomerFeedback,
@@ -41,7 +42,9 @@ from tests.orders import (
     later,
     platform_order,
     start,
+    until,
 )
+from tests.time_skipping import terminate_at_rest
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
 from workflows.patrol import PatrolWorkflow
@@ -224,14 +227,20 @@ async def partial_refund(env: WorkflowEnvironment, business: Business, order_id:
 
 
 async def patrol(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    """The order found is a child the patrol abandons: on the test server it may end only by
+    termination, and before time skips again (tests/time_skipping.py)."""
     business.on_platform_only = [
         platform_order(order_id, GOODS_STORE, await env.get_current_time())
     ]
-    report = await env.client.execute_workflow(
-        PatrolWorkflow.run, PatrolInput(), id=f"patrol-{order_id}", task_queue=TASK_QUEUE
-    )
+    with env.auto_time_skipping_disabled():  # the patrol has no timer to skip
+        report = await env.client.execute_workflow(
+            PatrolWorkflow.run, PatrolInput(), id=f"patrol-{order_id}", task_queue=TASK_QUEUE
+        )
     business.on_platform_only = []
     assert report.found == [order_id]
+    found = env.client.get_workflow_handle(order_workflow_id(order_id))
+    await until(found, lambda s: any(d.key == "prepare" for d in s.deadlines), "the kitchen")
+    await terminate_at_rest(found, "found by the patrol scenario; not driven further")
     return [f"patrol-{order_id}"]
 
 
