@@ -30,10 +30,12 @@ from temporalio.exceptions import ApplicationError
 
 from infra.database import Conn
 from infra.settings import settings
+from schemas.people import Role
 from schemas.resources import Assignee, AssignInput, ReleaseAssignment
 
 MAX_SKILL_LEVEL = 5
-NOT_AUTO_ASSIGNED_ROLES = ("manager",)  # managers decide anomalies; they are chosen only by name
+NOT_AUTO_ASSIGNED_ROLES = (Role.MANAGER, Role.LIAISON, Role.ADMIN)
+"""Managers decide anomalies, liaisons and admins do no order's work: chosen only by name."""
 
 
 @dataclass(frozen=True)

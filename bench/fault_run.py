@@ -62,12 +62,13 @@ from localstack.devstack import (
     gateway,
     policy_file,
     simulator,
+    staff_api,
     tail,
     temporal_dev_server,
     wait_for_pollers,
 )
 from localstack.simulator import Faults, SimConfig
-from localstack.staff import Staff, StaffSettings
+from localstack.staff import Staff, StaffSettings, signed_in
 from meituan.pushes import PushKind
 from schemas.contract import order_workflow_id
 from workers.registry import WORKFLOWS
@@ -480,8 +481,12 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
             raise RuntimeError(f"the worker did not start:\n{tail(worker.log_file)}") from exc
         await common.scale_company(database_.pool, options.scale)
         stock_before = await stock_snapshot(database_.pool)
+        api_url = await stack.enter_async_context(
+            staff_api(client, database_.pool, port=None, say=say)
+        )
+        people = await stack.enter_async_context(signed_in(api_url, database_.pool))
         staff = Staff(
-            client,
+            people,
             StaffSettings(seed=options.seed),
             lookup=order_lookup(sim),
             business=sim.sim.business,

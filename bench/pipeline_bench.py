@@ -5,15 +5,17 @@
 One fresh local stack (`localstack.devstack`: dev server, PostgreSQL with the demo company sized
 up, the simulator, the gateway, a worker). First the real pipeline: the simulator pushes N
 clean orders, signed, to the gateway; the simulated staff (`localstack.staff`) does the human
-steps through the workflows' updates and the simulated couriers' pushes become signals; every
-order runs to `closed`. Latency is from the push to the close of the order's workflow.
+steps through the staff API (each person with their own token; the API reads PostgreSQL and
+sends the updates) and the simulated couriers' pushes become signals; every order runs to
+`closed`. Latency is from the push to the close of the order's workflow.
 
 Then, on the same dev server, each finished order's history is read and a `SkeletonWorkflow`
 (bench/skeleton.py) is started with its shape: the same activities (empty), timers (same
-durations, fired or cancelled alike), signals and updates, task by task. A driver that works
-like the staff (a visibility listing every poll, a query, a person's think time) sends the
-messages. The counts of both are printed from their histories, so they are compared, not
-assumed. The ratio of orders per second is the pipeline's share of the engine's ceiling.
+durations, fired or cancelled alike), signals and updates, task by task. A driver that works as
+the staff did before the staff API (a visibility listing every poll, a query, a person's think
+time) sends the messages straight to Temporal. The counts of both are printed from their
+histories, so they are compared, not assumed. The ratio of orders per second is the
+pipeline's share of the engine's ceiling.
 
 The deadlines are the default policy's (minutes), so none is missed and none changes the
 shape; the feedback window is cut to one second so an order closes within the run.
@@ -55,7 +57,7 @@ from bench.skeleton import (
 from localstack.demo import order_lookup
 from localstack.devstack import StackOptions, dev_stack
 from localstack.simulator import SimConfig
-from localstack.staff import Staff, StaffSettings
+from localstack.staff import Staff, StaffSettings, signed_in
 from schemas.contract import order_workflow_id
 from schemas.status import OrderOutcome
 
@@ -249,8 +251,14 @@ async def paced(count: int, rate: float) -> AsyncIterator[int]:
 
 async def real_pipeline(stack: Any, args: argparse.Namespace, settings: StaffSettings) -> Run:
     sim = stack.sim.sim
+    async with signed_in(stack.api_url, stack.db.pool) as people:
+        staff = Staff(people, settings, lookup=order_lookup(stack.sim), business=sim.business)
+        return await _with_staff(stack, args, staff)
+
+
+async def _with_staff(stack: Any, args: argparse.Namespace, staff: Staff) -> Run:
+    sim = stack.sim.sim
     stores = [s.code for s in sim.business.stores]
-    staff = Staff(stack.client, settings, lookup=order_lookup(stack.sim), business=sim.business)
     staff_task = asyncio.create_task(staff.run())
     started: dict[str, float] = {}
     began = time.monotonic()
@@ -399,6 +407,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             temporal_port=None,
             ui_port=None,
             gateway_port=None,
+            api_port=None,
             simulator_port=None,
             sim_config=SimConfig(
                 seed=args.seed,

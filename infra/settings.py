@@ -427,6 +427,28 @@ class PushGatewaySettings:
 
 
 @dataclass(frozen=True)
+class StaffApiSettings:
+    """The staff API, between people and Temporal, and how `orderctl` finds it."""
+
+    url: str = field(
+        default="http://127.0.0.1:8082", metadata=_env("ORDERFLOW_API_URL", _text, strip=False)
+    )
+    """ORDERFLOW_API_URL (http://127.0.0.1:8082): where `orderctl` sends people's actions."""
+    token: str | None = field(default=None, metadata=_env("ORDERFLOW_TOKEN", _text), repr=False)
+    """ORDERFLOW_TOKEN (unset: the one `orderctl login` kept): the person's sign-in token."""
+    config_home: Path | None = field(default=None, metadata=_env("XDG_CONFIG_HOME", Path))
+    """XDG_CONFIG_HOME (~/.config): `orderctl login` keeps the token in orderflow/token there."""
+    temporal_timeout_s: float = field(
+        default=30.0, metadata=_env("ORDERFLOW_API_TEMPORAL_TIMEOUT", _positive)
+    )
+    """ORDERFLOW_API_TEMPORAL_TIMEOUT (30): seconds an action waits for the order's answer."""
+
+    @property
+    def token_file(self) -> Path:
+        return (self.config_home or Path.home() / ".config") / "orderflow" / "token"
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = field(default="INFO", metadata=_env("ORDERFLOW_LOG_LEVEL", _text))
     """ORDERFLOW_LOG_LEVEL (INFO): checked by `infra.logging.configure_logging`."""
@@ -450,6 +472,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     meituan: MeituanSettings = field(default_factory=MeituanSettings)
     gateway: PushGatewaySettings = field(default_factory=PushGatewaySettings)
+    api: StaffApiSettings = field(default_factory=StaffApiSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
 

@@ -1,4 +1,5 @@
-"""The local stack on embedded defaults: Temporal, PostgreSQL, simulator, gateway and a worker.
+"""The local stack on embedded defaults: Temporal, PostgreSQL, simulator, gateway, a worker
+and the staff API.
 
 Each piece is an async context manager that returns only once the piece answers, and stops it
 on exit, so `dev_stack` (or any launcher) composes them in an `AsyncExitStack` and they shut
@@ -10,7 +11,7 @@ down in reverse order, on Ctrl-C and on failure as much as on success.
   contract's search attributes.
 - PostgreSQL: `DATABASE_URL`'s server when set, else the embedded server (`infra.database`);
   one named database on it, migrated, with the demo company loaded.
-- The simulator, the gateway and a worker run in this process, on loopback.
+- The simulator, the gateway, a worker and the staff API run in this process, on loopback.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from infra.temporal import RETENTION, connect_client
 from localstack.simulator import BackgroundServer, RunningSimulator, SimConfig, serve_simulator
 from meituan.client import MeituanClient
 from schemas.contract import TASK_QUEUE
+from starter.api.app import create_app as create_api
 from starter.db_cli import load_demo
 from starter.gateway import GatewaySettings, create_app
 from workers.interceptors import LogContextInterceptor
@@ -69,6 +71,7 @@ DEFAULT_TEMPORAL_PORT = 7233
 DEFAULT_UI_PORT = 8233
 DEFAULT_GATEWAY_PORT = 8080
 DEFAULT_SIMULATOR_PORT = 8090
+DEFAULT_API_PORT = 8082
 NAMESPACE = "default"
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=OFF")
 READY_TIMEOUT_S = 60.0
@@ -497,6 +500,23 @@ async def gateway(
             say("stopping the gateway")
 
 
+@contextlib.asynccontextmanager
+async def staff_api(
+    client: Client, pool: asyncpg.Pool, *, port: int | None = DEFAULT_API_PORT, say: Say = _quiet
+) -> AsyncIterator[str]:
+    """The staff API on loopback; yields its URL (for ORDERFLOW_API_URL)."""
+    async with BackgroundServer(
+        create_api(client, pool), host=LOOPBACK, port=pick_port(port)
+    ) as server:
+        if not await wait_for_http(f"{server.url}/healthz", within_s=15):
+            raise StackError(f"the staff API at {server.url} is not healthy (database)")
+        say(f"staff API ready at {server.url} (ORDERFLOW_API_URL)")
+        try:
+            yield server.url
+        finally:
+            say("stopping the staff API")
+
+
 async def wait_for_pollers(
     client: Client, task_queue: str = TASK_QUEUE, *, within_s: float = 15.0
 ) -> None:
@@ -575,6 +595,7 @@ class StackOptions:
     temporal_port: int | None = DEFAULT_TEMPORAL_PORT
     ui_port: int | None = DEFAULT_UI_PORT
     gateway_port: int | None = DEFAULT_GATEWAY_PORT
+    api_port: int | None = DEFAULT_API_PORT
     simulator_port: int | None = DEFAULT_SIMULATOR_PORT
     sim_config: SimConfig = field(default_factory=SimConfig)
     policy: Path | None = None
@@ -591,6 +612,8 @@ class Stack:
     db: Database
     sim: RunningSimulator
     gateway: RunningGateway
+    api_url: str
+    """The staff API, where people (and the simulated staff) act."""
     worker: Worker
     platform: MeituanClient
     """The worker's Meituan client, pointed at the simulator."""
@@ -637,8 +660,11 @@ async def dev_stack(options: StackOptions, say: Say = _quiet) -> AsyncIterator[S
         sim.sim.config.push_base = gw.push_base_url
         platform = await stack.enter_async_context(sim.client())
         running = await stack.enter_async_context(worker(client, database_.pool, platform, say=say))
+        api_url = await stack.enter_async_context(
+            staff_api(client, database_.pool, port=options.api_port, say=say)
+        )
         if options.patrol:
             every = timedelta(minutes=current_policy().patrol_minutes)
             await ensure_patrol_schedule(client, every)
             say(f"schedule {SCHEDULE_ID} walks the platform every {every.total_seconds():g} s")
-        yield Stack(temporal, client, database_, sim, gw, running, platform)
+        yield Stack(temporal, client, database_, sim, gw, api_url, running, platform)

@@ -1,38 +1,40 @@
-"""The simulated staff of the demo: the people who would use orderctl, acting through Temporal.
+"""The simulated staff of the demo: the people who would use orderctl, acting through the
+staff API, each with their own token.
 
-They find work as a person does: orders in a stage that needs hands by the `OrderStage` search
-attribute, paused orders by `AnomalyOpen`, and what exactly is pending by the `status` query.
-They act only through the workflows' updates, never on the database. A small share of the work
-is done slowly on purpose, just past its soft deadline, so that the deadline clocks have
-something to show. An update refused because the order moved on meanwhile is normal
+They find work as a person does, from the system of record through the API: the open orders in
+a stage that needs hands, the anomaly inbox, and what exactly is pending from the order's
+detail. Each action is sent as the person who does it (the assignee, the technician, the
+manager), so the API's permission table decides as it would for a real person. A small share
+of the work is done slowly on purpose, just past its soft deadline, so that the deadline clocks
+have something to show. An action refused because the order moved on meanwhile is normal
 concurrency: it is counted, not raised.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
-from temporalio.workflow import UpdateMethodMultiParam
+import asyncpg
+from schemas.reads import OpenAnomaly
 
 from activities.policy import current_policy
 from localstack.simulator.business import Business, load_business
-from schemas.anomaly import AnomalyStatus, Decide, Decision
+from schemas.anomaly import Decide, Decision
 from schemas.contract import Event, deadline_key
 from schemas.messages import (
     PLATFORM_KINDS,
+    Action,
     ConfirmWithCustomer,
     DecideRefund,
     MarkDelivered,
@@ -42,29 +44,26 @@ from schemas.messages import (
     ReplyReminder,
     ResolveFeedback,
     RespondFeedback,
-    UpdateResult,
 )
 from schemas.order import CustomerChanges, DeliveryMode, OrderType, PlatformOrder, Stage
+from schemas.people import Role
 from schemas.policy import Clause, Policy
 from schemas.review import AnomalyKind
 from schemas.status import DeadlineState, FeedbackState, OrderStatus, RefundState
+from starter.api import tokens
+from starter.api.client import Api, body, connect
 from starter.db_cli import DEMO_FILE
-from starter.settled import settled
-from workflows import search_attributes as sa
-from workflows.anomaly import AnomalyWorkflow
-from workflows.order import OrderWorkflow
+from starter.failures import Exit, Failure
 
 # Merchant cancel reason codes (meituan.codes.MerchantCancelReason).
 OTHER, SOLD_OUT, CUSTOMER_UNREACHABLE = 2007, 2009, 2012
 
 HANDS_ON = (Stage.ASSIGNED, Stage.CONFIRMED, Stage.IN_PROGRESS, Stage.DELIVERING, Stage.DELIVERED)
 """Stages in which an order waits for a person; earlier ones are the system's own steps."""
-AT_WORK = (
-    'WorkflowType="OrderWorkflow" AND ExecutionStatus="Running" AND OrderStage IN ('
-    + ", ".join(f'"{s.value}"' for s in HANDS_ON)
-    + ")"
-)
-ON_HOLD = 'WorkflowType="OrderWorkflow" AND ExecutionStatus="Running" AND AnomalyOpen=true'
+LISTED = 1000
+"""Open orders and anomalies looked at per round."""
+STALE = (Exit.NOT_ALLOWED, Exit.NOT_FOUND)
+"""The API's answers for an order that moved on, or ended, since it was looked at."""
 
 OrderLookup = Callable[[str], PlatformOrder | None]
 """The order as the platform shows it (the merchant console): what a manager checks prices with."""
@@ -128,16 +127,38 @@ class Due(Protocol):
 
 @dataclass(frozen=True)
 class Job:
-    """One action on one order: the update with its input, and the deadline it answers to."""
+    """One action on one order: the update with its input (whose `by` is the person who does
+    it), and the deadline it answers to."""
 
     name: str
     deadline_key: str | None
-    update: UpdateMethodMultiParam[[OrderWorkflow, Any], UpdateResult]
-    arg: BaseModel
+    arg: Action
 
-    async def run(self, handle: WorkflowHandle[Any, Any]) -> None:
-        await settled(handle)
-        await handle.execute_update(self.update, self.arg)
+
+@dataclass(frozen=True)
+class People:
+    """Every person's own client of the staff API, and whose client finds the work."""
+
+    clients: dict[str, Api]
+    reader: Api
+
+    def of(self, staff_id: str) -> Api:
+        return self.clients[staff_id]
+
+
+@contextlib.asynccontextmanager
+async def signed_in(api_url: str, pool: asyncpg.Pool) -> AsyncIterator[People]:
+    """A token for each active person, a day long; the admin's client reads the listings."""
+    rows = await pool.fetch("SELECT staff_id, role FROM staff WHERE active ORDER BY staff_id")
+    async with contextlib.AsyncExitStack() as stack:
+        clients: dict[str, Api] = {}
+        for row in rows:
+            token = await tokens.issue(pool, row["staff_id"], timedelta(days=1))
+            clients[row["staff_id"]] = await stack.enter_async_context(
+                connect(30.0, token=token, url=api_url)
+            )
+        admin = next(r["staff_id"] for r in rows if r["role"] == Role.ADMIN)
+        yield People(clients, clients[admin])
 
 
 def _now() -> datetime:
@@ -149,7 +170,7 @@ class Staff:
 
     def __init__(
         self,
-        client: Client,
+        people: People,
         settings: StaffSettings | None = None,
         *,
         lookup: OrderLookup | None = None,
@@ -159,7 +180,7 @@ class Staff:
     ) -> None:
         """`policy` is the one the orders run under (for the anomaly hard limit, which the
         anomaly's status does not show); `managers` maps a store to its manager."""
-        self.client = client
+        self.people = people
         self.settings = settings or StaffSettings()
         self.lookup = lookup
         self.business = business or load_business()
@@ -177,8 +198,8 @@ class Staff:
             while True:
                 try:
                     await self._round()
-                except RPCError as exc:  # a visibility hiccup: look again next round
-                    self._error(f"listing: {exc}")
+                except Failure as failure:  # the API busy or restarting: look again next round
+                    self._error(f"listing: {failure.message}")
                 await asyncio.sleep(self.settings.poll_s)
         finally:
             for task in self._tasks:
@@ -186,17 +207,22 @@ class Staff:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _round(self) -> None:
-        async for held in self.client.list_workflows(ON_HOLD):
-            self._spawn(f"anomaly:{held.id}", self._decide_anomaly, held.id)
+        reader = self.people.reader
+        for row in await reader.call("GET", "/anomalies", params={"limit": LISTED}):
+            held = OpenAnomaly.model_validate(row)
+            self._spawn(f"anomaly:{held.anomaly_id}", self._decide_anomaly, held)
         now = time.monotonic()
-        async for wf in self.client.list_workflows(AT_WORK):
-            stage = wf.typed_search_attributes.get(sa.ORDER_STAGE) or ""
-            seen = self._idle.get(wf.id)
+        listed = await reader.call("GET", "/orders", params={"running": 1, "limit": LISTED})
+        for row in listed:
+            order_id, stage = row["order_id"], row["stage"]
+            if stage not in HANDS_ON:
+                continue
+            seen = self._idle.get(order_id)
             if seen and seen[0] == stage and now - seen[1] < self.settings.recheck_s:
                 continue
-            self._spawn(wf.id, self._work, wf.id, stage)
+            self._spawn(order_id, self._work, order_id, stage)
 
-    def _spawn(self, key: str, work: Callable[..., Awaitable[None]], *args: str) -> None:
+    def _spawn(self, key: str, work: Callable[..., Awaitable[None]], *args: Any) -> None:
         """One person per order at a time: an order being handled is not picked up again."""
         if key in self._busy:
             return
@@ -221,33 +247,29 @@ class Staff:
 
     # --- orders ----------------------------------------------------------------------------------
 
-    async def _work(self, workflow_id: str, stage: str) -> None:
+    async def _work(self, order_id: str, stage: str) -> None:
         try:
-            await self._work_on(workflow_id, stage)
+            await self._work_on(order_id, stage)
         except Exception as exc:  # one order's trouble must not stop the others' work
-            self._error(f"{workflow_id}: {type(exc).__name__}: {exc}")
+            self._error(f"{order_id}: {type(exc).__name__}: {exc}")
 
-    async def _work_on(self, workflow_id: str, stage: str) -> None:
-        handle = self.client.get_workflow_handle(workflow_id)
+    async def _work_on(self, order_id: str, stage: str) -> None:
         job: Job | None = None
         try:
-            await settled(handle)
-            status = await handle.query(OrderWorkflow.status)
+            found = await self.people.reader.call("GET", f"/orders/{order_id}")
+            status = OrderStatus.model_validate(found)
             job = self._next(status)
             if job is None:
-                self._idle[workflow_id] = (stage, time.monotonic())
+                self._idle[order_id] = (stage, time.monotonic())
                 return
-            self._idle.pop(workflow_id, None)
+            self._idle.pop(order_id, None)
             await self._pace(status.order_id, job.name, job.deadline_key, status.deadlines)
-            await job.run(handle)
+            await self.people.of(job.arg.by).update(order_id, job.name, job.arg)
             self.report.actions[job.name] += 1
-        except WorkflowUpdateFailedError:
-            self.report.refused[job.name if job else "query"] += 1
-        except RPCError as exc:
-            if exc.status is not RPCStatusCode.NOT_FOUND:
+        except Failure as failure:
+            if failure.code not in STALE:
                 raise
-            # The order finished between the listing and the update.
-            self.report.refused[job.name if job else "query"] += 1
+            self.report.refused[job.name if job else "read"] += 1
 
     async def _pace(
         self, order_id: str, action: str, deadline_key: str | None, deadlines: Sequence[Due]
@@ -274,8 +296,12 @@ class Staff:
         """What a person would do next on this order, most urgent first."""
         if s.stage.terminal or s.stage is Stage.ON_HOLD:
             return None
-        staff = s.assignee.staff_id if s.assignee else "staff-on-duty"
-        manager = s.assignee.manager_id if s.assignee and s.assignee.manager_id else staff
+        manager = (
+            s.assignee.manager_id
+            if s.assignee and s.assignee.manager_id
+            else self.managers.get(s.store_code, "")
+        )
+        staff = s.assignee.staff_id if s.assignee else manager
         return (
             self._feedback_job(s, staff)
             or self._refund_job(s, manager)
@@ -296,7 +322,6 @@ class Staff:
                 return Job(
                     "respond_feedback",
                     deadline_key(Clause.FEEDBACK_RESPONSE, f"{n}.{r}"),
-                    OrderWorkflow.respond_feedback,
                     respond,
                 )
             if case.state is FeedbackState.AWAITING_RESOLUTION:
@@ -313,7 +338,6 @@ class Staff:
                 return Job(
                     "resolve_feedback",
                     deadline_key(Clause.FEEDBACK_RESOLUTION, f"{n}.{r}"),
-                    OrderWorkflow.resolve_feedback,
                     resolve,
                 )
         return None
@@ -334,7 +358,6 @@ class Staff:
                 return Job(
                     "decide_refund",
                     deadline_key(Clause.REFUND_DECISION, refund.refund_id),
-                    OrderWorkflow.decide_refund,
                     decide,
                 )
         return None
@@ -353,7 +376,6 @@ class Staff:
                 return Job(
                     "reply_reminder",
                     deadline_key(Clause.REMINDER_REPLY, remind_id),
-                    OrderWorkflow.reply_reminder,
                     reply,
                 )
         return None
@@ -372,7 +394,6 @@ class Staff:
                 return Job(
                     "mark_ready",
                     "prepare",
-                    OrderWorkflow.mark_ready,
                     ready,
                 )
             if s.delivery_mode is DeliveryMode.PICKUP and not delivered:
@@ -390,7 +411,6 @@ class Staff:
                 return Job(
                     "reconfirm_visit",
                     "reconfirm_visit",
-                    OrderWorkflow.reconfirm_visit,
                     again,
                 )
             if not delivered:
@@ -406,7 +426,6 @@ class Staff:
             return Job(
                 "record_rating",
                 None,
-                OrderWorkflow.record_rating,
                 rating,
             )
         return None
@@ -425,7 +444,6 @@ class Staff:
         return Job(
             "confirm_with_customer",
             key,
-            OrderWorkflow.confirm_with_customer,
             confirm,
         )
 
@@ -435,48 +453,42 @@ class Staff:
         return Job(
             "mark_delivered",
             clause,
-            OrderWorkflow.mark_delivered,
             done,
         )
 
     # --- anomalies -------------------------------------------------------------------------------
 
-    async def _decide_anomaly(self, workflow_id: str) -> None:
+    async def _decide_anomaly(self, held: OpenAnomaly) -> None:
         try:
-            await self._decide(workflow_id)
-        except WorkflowUpdateFailedError:
-            self.report.refused["decide_anomaly"] += 1
-        except RPCError as exc:
-            if exc.status is not RPCStatusCode.NOT_FOUND:
-                self._error(f"{workflow_id}: {exc}")
-            # Else the child is not started yet, or the order ended meanwhile: next round.
+            await self._decide(held)
+        except Failure as failure:
+            if failure.code in STALE:  # decided or ended meanwhile
+                self.report.refused["decide_anomaly"] += 1
+            else:
+                self._error(f"{held.anomaly_id}: {failure.message}")
         except Exception as exc:
-            self._error(f"{workflow_id}: {type(exc).__name__}: {exc}")
+            self._error(f"{held.anomaly_id}: {type(exc).__name__}: {exc}")
 
-    async def _decide(self, workflow_id: str) -> None:
+    async def _decide(self, held: OpenAnomaly) -> None:
         """R5.2.2 the manager looks into the paused order and decides (R5.2.3)."""
-        order = self.client.get_workflow_handle(workflow_id)
-        await settled(order)
-        status = await order.query(OrderWorkflow.status)
-        pending = [a for a in status.anomalies if a.decision is None]
-        if not pending:
-            return
-        handle = self.client.get_workflow_handle(pending[-1].anomaly_id)
-        await settled(handle)
-        anomaly = await handle.query(AnomalyWorkflow.status)
-        if anomaly.outcome is not None:
-            return
-        decide = self._decision(status, anomaly)
+        found = await self.people.reader.call("GET", f"/orders/{held.order_id}")
+        status = OrderStatus.model_validate(found)
+        decide = self._decision(status, held)
         policy = self.policy.for_type(status.order_type or OrderType.GOODS)
         limit = policy.deadlines.anomaly_decision
-        view = _AnomalyDeadline(anomaly, anomaly.opened_at + limit.hard)
-        await self._pace(anomaly.anomaly_id, "decide", view.key, [view])
-        await settled(handle)
-        await handle.execute_update(AnomalyWorkflow.decide, decide)
+        view = _AnomalyDeadline(held, held.opened_at + limit.hard, held.opened_at + limit.soft)
+        await self._pace(held.anomaly_id, "decide", view.key, [view])
+        number = held.anomaly_id.rsplit("-", 1)[1]
+        await self.people.of(decide.by).call(
+            "POST",
+            f"/orders/{held.order_id}/anomaly/decide",
+            json=body(decide),
+            params={"number": number},
+        )
         self.report.actions["decide_anomaly"] += 1
-        self.report.decisions[f"{anomaly.kind.value}:{decide.decision.value}"] += 1
+        self.report.decisions[f"{held.kind}:{decide.decision.value}"] += 1
 
-    def _decision(self, s: OrderStatus, a: AnomalyStatus) -> Decide:
+    def _decision(self, s: OrderStatus, a: OpenAnomaly) -> Decide:
         rng = self._rng(a.anomaly_id, "decision")
         manager = (
             s.assignee.manager_id
@@ -484,7 +496,7 @@ class Staff:
             else self.managers.get(s.store_code, "manager")
         )
         give_up = rng.random() < self.settings.cancel_share
-        kind = a.kind
+        kind = AnomalyKind(a.kind)
         if kind is AnomalyKind.FRAUD:
             return Decide(
                 by=manager,
@@ -539,7 +551,7 @@ class Staff:
             note="investigated: nothing wrong",
         )
 
-    def _corrections(self, s: OrderStatus, a: AnomalyStatus, rng: random.Random) -> CustomerChanges:
+    def _corrections(self, s: OrderStatus, a: OpenAnomaly, rng: random.Random) -> CustomerChanges:
         """What the customer told the manager on the phone, field by field of the failed rules."""
         fields: dict[str, Any] = {}
         if "phone_valid" in a.detail:
@@ -578,17 +590,18 @@ class Staff:
 class _AnomalyDeadline:
     """The anomaly's decision deadline in the shape `_pace` reads (key, state, due, hard)."""
 
-    status: AnomalyStatus
+    anomaly: OpenAnomaly
     hard_at: datetime
+    soft_at: datetime
     key: str = "anomaly_decision"
 
     @property
     def state(self) -> DeadlineState:
-        return DeadlineState.OPEN if self.status.escalations == 0 else DeadlineState.BREACHED
+        return DeadlineState.OPEN if _now() < self.due_at else DeadlineState.BREACHED
 
     @property
     def due_at(self) -> datetime:
-        return self.status.due_at
+        return self.anomaly.due_at or self.soft_at
 
 
 def _cancel(by: str, code: int, cause: str, responsibility: str) -> Decide:

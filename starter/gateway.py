@@ -26,9 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -37,7 +36,6 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import structlog
-import uvicorn
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -95,6 +93,7 @@ from schemas.messages import (
     PlatformRefund,
     RefundNotice,
 )
+from starter.serving import serve_until_stopped
 
 log = logging.getLogger("orderflow.gateway")
 
@@ -713,38 +712,14 @@ async def connect_temporal(env: Mapping[str, str] | None = None) -> Client:
     return await connect_client(env, lazy=True)
 
 
-class _Server(uvicorn.Server):
-    """Signals are the host's (`serve`): uvicorn's own handling re-raises the signal after
-    shutdown, which kills the process before cleanup, leaving an embedded PostgreSQL running."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 async def serve(host: str, port: int, log_level: str = "info") -> None:
     """Until SIGINT/SIGTERM, then a clean exit (the database pool and any embedded server)."""
     settings = GatewaySettings.from_env()
     client = await connect_temporal()
     pool = await db.connect()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
         await db.migrate(pool)  # rejected_pushes must exist before the first push
-        app = create_app(client, pool, settings)
-        # log_config=None: uvicorn's own handlers would print push query strings unmasked.
-        config = uvicorn.Config(
-            app, host=host, port=port, log_level=log_level, lifespan="on", log_config=None
-        )
-        server = _Server(config)
-        serving = asyncio.create_task(server.serve())
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        server.should_exit = True
-        stopping.cancel()
-        await serving
+        await serve_until_stopped(create_app(client, pool, settings), host, port, log_level)
     finally:
         await pool.close()
 

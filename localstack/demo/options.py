@@ -44,6 +44,7 @@ class DemoOptions:
     temporal_port: int | None = 7233
     ui_port: int | None = 8233
     gateway_port: int | None = 8080
+    api_port: int | None = 8082
     simulator_port: int | None = 8090
     spread_s: float | None = None
     """Seconds over which the orders arrive; default 1.5 s per order, at most 75 s."""

@@ -5,10 +5,11 @@
 Starts a fresh local stack (`localstack.devstack`) under the demo policy (deadlines in seconds),
 has the simulated platform push N orders for the three demo stores through the gateway, lets
 customers cancel, remind, complain and ask for refunds, and lets the simulated staff
-(`localstack.staff`) do the human work through the workflows' updates. It ends when every order is
-closed, rejected or cancelled, then prints the statistics of the day (R4.3.1) and checks that
-the system of record agrees with the workflows (R1.3). Exit status 0 when everything finished
-and agreed; 1 when orders were still open at the time limit or the database disagrees.
+(`localstack.staff`) do the human work through the staff API, each with their own token. It
+ends when every order is closed, rejected or cancelled, then prints the statistics of the day
+(R4.3.1) and checks that the system of record agrees with the workflows (R1.3). Exit status 0
+when everything finished and agreed; 1 when orders were still open at the time limit or the
+database disagrees.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from localstack.demo.report import render
 from localstack.demo.summary import summarise
 from localstack.devstack import Say, Stack, StackError, StackOptions, dev_stack
 from localstack.simulator import RunningSimulator, SimConfig
-from localstack.staff import Staff, StaffSettings
+from localstack.staff import Staff, StaffSettings, signed_in
 from meituan.intake import to_platform_order
 from schemas.order import PlatformOrder
 
@@ -69,6 +70,7 @@ async def run_demo(
         temporal_port=options.temporal_port,
         ui_port=options.ui_port,
         gateway_port=options.gateway_port,
+        api_port=options.api_port,
         simulator_port=options.simulator_port,
         sim_config=sim_config(options),
         policy=POLICY_FILE,
@@ -79,13 +81,14 @@ async def run_demo(
             f"to stores {', '.join(s.code for s in stack.sim.sim.business.stores)}, "
             f"anomaly rate {options.anomaly_rate:g}, seed {options.seed}"
         )
-        staff = Staff(
-            stack.client,
-            StaffSettings(seed=options.seed),
-            lookup=order_lookup(stack.sim),
-            business=stack.sim.sim.business,
-        )
-        day, finished = await business_day(stack.sim.sim, stack.client, options, staff, say)
+        async with signed_in(stack.api_url, stack.db.pool) as people:
+            staff = Staff(
+                people,
+                StaffSettings(seed=options.seed),
+                lookup=order_lookup(stack.sim),
+                business=stack.sim.sim.business,
+            )
+            day, finished = await business_day(stack.sim.sim, stack.client, options, staff, say)
         if not finished:
             say(f"time limit of {options.limit_s:g} s reached with orders still open")
         say("collecting the summary (final status of every order, and the database)")

@@ -8,7 +8,7 @@ import argparse
 from schemas.messages import DecideRefund, ReplyReminder, ResolveFeedback, RespondFeedback
 from starter.cli.arguments import positive
 from starter.cli.base import PROG
-from starter.cli.commands import Commands, Formatter, Parents, action
+from starter.cli.commands import ME, Commands, Formatter, Parents, action
 
 
 def add_parsers(commands: Commands, shared: Parents) -> None:
@@ -19,10 +19,10 @@ def add_parsers(commands: Commands, shared: Parents) -> None:
         commands,
         "reply-reminder",
         "answer the customer's reminder (催单)",
-        ["reply-reminder 123 RM-5 --by S-101 --text 'the rider left 5 minutes ago'"],
+        ["reply-reminder 123 RM-5 --text 'the rider left 5 minutes ago'"],
         handler=action("reply_reminder"),
-        build=lambda a: ReplyReminder(by=a.by, remind_id=a.remind_id, text=a.text),
-        parents=[shared.order, shared.actor],
+        build=lambda a: ReplyReminder(by=ME, remind_id=a.remind_id, text=a.text),
+        parents=[shared.order],
     )
     sub.add_argument("remind_id", metavar="REMIND_ID")
     sub.add_argument("--text", required=True)
@@ -34,8 +34,8 @@ def _add_feedback(commands: Commands, shared: Parents) -> None:
         help="answer and resolve a feedback case (R4.2)",
         description="Answer and resolve a feedback case (R4.2).",
         epilog=f"""examples:
-  {PROG} feedback respond 123 1 --by S-101 --response 'sorry, a new one is on its way'
-  {PROG} feedback resolve 123 1 --by S-101 --resolution 'refunded the drink' --satisfied""",
+  {PROG} feedback respond 123 1 --response 'sorry, a new one is on its way'
+  {PROG} feedback resolve 123 1 --resolution 'refunded the drink' --satisfied""",
         formatter_class=Formatter,
     )
     cases = feedback.add_subparsers(dest="step", metavar="STEP", required=True)
@@ -46,10 +46,10 @@ def _add_feedback(commands: Commands, shared: Parents) -> None:
         cases,
         "respond",
         "a response to the customer; someone is put on the case",
-        ["feedback respond 123 1 --by S-101 --response 'sorry, a new one is on its way'"],
+        ["feedback respond 123 1 --response 'sorry, a new one is on its way'"],
         handler=action("respond_feedback"),
-        build=lambda a: RespondFeedback(by=a.by, case=a.case, response=a.response),
-        parents=[shared.order, case_arg, shared.actor],
+        build=lambda a: RespondFeedback(by=ME, case=a.case, response=a.response),
+        parents=[shared.order, case_arg],
     )
     sub.add_argument("--response", required=True)
 
@@ -58,14 +58,14 @@ def _add_feedback(commands: Commands, shared: Parents) -> None:
         "resolve",
         "the result went back to the customer; were they satisfied?",
         [
-            "feedback resolve 123 1 --by S-101 --resolution 'refunded the drink' --satisfied",
-            "feedback resolve 123 1 --by S-101 --resolution 'voucher' --unsatisfied",
+            "feedback resolve 123 1 --resolution 'refunded the drink' --satisfied",
+            "feedback resolve 123 1 --resolution 'voucher' --unsatisfied",
         ],
         handler=action("resolve_feedback"),
         build=lambda a: ResolveFeedback(
-            by=a.by, case=a.case, resolution=a.resolution, satisfied=a.satisfied
+            by=ME, case=a.case, resolution=a.resolution, satisfied=a.satisfied
         ),
-        parents=[shared.order, case_arg, shared.actor],
+        parents=[shared.order, case_arg],
     )
     sub.add_argument("--resolution", required=True)
     verdict = sub.add_mutually_exclusive_group(required=True)
@@ -78,12 +78,10 @@ def _add_refund(commands: Commands, shared: Parents) -> None:
         commands,
         "refund",
         "decide the platform's refund request",
-        ["refund 123 R-88 --by M-001 --agree --reason 'items missing'"],
+        ["refund 123 R-88 --agree --reason 'items missing'"],
         handler=action("decide_refund"),
-        build=lambda a: DecideRefund(
-            by=a.by, refund_id=a.refund_id, agree=a.agree, reason=a.reason
-        ),
-        parents=[shared.order, shared.actor],
+        build=lambda a: DecideRefund(by=ME, refund_id=a.refund_id, agree=a.agree, reason=a.reason),
+        parents=[shared.order],
     )
     sub.add_argument("refund_id", metavar="REFUND_ID")
     decision = sub.add_mutually_exclusive_group(required=True)

@@ -8,50 +8,23 @@ person works.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
-from temporalio.client import WorkflowExecution
 
-from schemas.anomaly import AnomalyOutcome, AnomalyStatus, Decide, Decision
-from schemas.contract import order_id_in
+from schemas.anomaly import AnomalyOutcome, Decide, Decision
 from schemas.order import CustomerChanges
-from schemas.status import OrderStatus
+from starter.api.client import Api, body
 from starter.cli import format as fmt
 from starter.cli.arguments import CORRECTABLE, cancel_code, correction, money, positive
-from starter.cli.base import PARALLEL_QUERIES, PROG, Exit, Failure, business_zone
-from starter.cli.commands import Commands, Formatter, Parents, say
-from starter.cli.orders import visibility_query
-from starter.cli.session import Session, Target, anomaly_target, order_target
+from starter.cli.base import PROG, Exit, business_zone
+from starter.cli.commands import ME, Commands, Formatter, Parents, say
 
 
-async def anomalies(session: Session, args: argparse.Namespace) -> Exit:
-    """The inbox: every order on hold, with its open anomaly as the child sees it."""
-    query = visibility_query(anomaly_open=True, running=True)
-    executions = await session.list_orders(query, args.limit)
-    gate = asyncio.Semaphore(PARALLEL_QUERIES)
-
-    async def one(execution: WorkflowExecution) -> fmt.AnomalyRow | None:
-        order = order_id_in(execution.id)
-        async with gate:
-            try:
-                status = await session.query(order_target(order), OrderStatus)
-                still_open = [a for a in status.anomalies if a.closed_at is None]
-                if not still_open:
-                    return None  # decided since the listing: visibility lags a little
-                child = Target(still_open[-1].anomaly_id, still_open[-1].anomaly_id, False)
-                anomaly = await session.query(child, AnomalyStatus)
-            except Failure as failure:
-                if failure.code in (Exit.NOT_FOUND, Exit.NOT_ALLOWED):
-                    return None  # ended since the listing
-                raise
-        if anomaly.state == "decided":
-            return None
-        return fmt.AnomalyRow.of(status, anomaly)
-
-    found = await asyncio.gather(*(one(e) for e in executions))
-    rows = sorted((r for r in found if r is not None), key=lambda r: r.due_at)
+async def anomalies(api: Api, args: argparse.Namespace) -> Exit:
+    """The inbox: every open anomaly within the person's reach, most urgent first."""
+    found = await api.call("GET", "/anomalies", params={"limit": args.limit})
+    rows = sorted((fmt.AnomalyRow.from_json(r) for r in found), key=lambda r: r.due_at)
     if args.json:
         print(fmt.dumps([r.as_json() for r in rows]))
     else:
@@ -59,18 +32,13 @@ async def anomalies(session: Session, args: argparse.Namespace) -> Exit:
     return Exit.OK
 
 
-async def decide(session: Session, args: argparse.Namespace) -> Exit:
-    """Without N the order's latest open anomaly is the one meant."""
-    number: int | None = args.number
-    if number is None:
-        status = await session.query(order_target(args.order), OrderStatus)
-        still_open = [a for a in status.anomalies if a.closed_at is None]
-        if not still_open:
-            raise Failure(f"order {args.order} has no open anomaly", Exit.NOT_ALLOWED)
-        number = int(still_open[-1].anomaly_id.rsplit("-", 1)[1])
-    outcome = await session.update(
-        anomaly_target(args.order, number), "decide", args.message, AnomalyOutcome
+async def decide(api: Api, args: argparse.Namespace) -> Exit:
+    """Without N the API takes the order's latest open anomaly."""
+    params = {"number": args.number} if args.number is not None else None
+    answered = await api.call(
+        "POST", f"/orders/{args.order}/anomaly/decide", json=body(args.message), params=params
     )
+    outcome = AnomalyOutcome.model_validate(answered)
     after = "the order resumes" if outcome.resume else "the order ends"
     say(
         args,
@@ -83,7 +51,7 @@ async def decide(session: Session, args: argparse.Namespace) -> Exit:
 def build_decide(a: argparse.Namespace) -> BaseModel:
     corrections = CustomerChanges(**dict(a.correct)) if a.correct else None
     return Decide(
-        by=a.by,
+        by=ME,
         decision=a.decision,
         cause=a.cause,
         responsibility=a.responsibility,
@@ -120,7 +88,7 @@ def add_decide_parser(commands: Commands, shared: Parents) -> None:
         help="decide an anomalous order (R5.2)",
         description="Decide an anomalous order (R5.2). The inbox is `orderctl anomalies`.",
         epilog=f"""examples:
-  {PROG} anomaly decide 123 --by M-001 --decision dismiss --cause 'phone checked' \\
+  {PROG} anomaly decide 123 --decision dismiss --cause 'phone checked' \\
       --responsibility customer""",
         formatter_class=Formatter,
     )
@@ -130,11 +98,11 @@ def add_decide_parser(commands: Commands, shared: Parents) -> None:
         "decide",
         "the manager's decision on an anomaly; N defaults to the order's open anomaly",
         [
-            "anomaly decide 123 --by M-001 --decision correct_info --cause 'wrong phone' "
+            "anomaly decide 123 --decision correct_info --cause 'wrong phone' "
             "--responsibility customer --correct phone=13800138000",
-            "anomaly decide 123 --by M-001 --decision adjust_price --new-total 58.00 "
+            "anomaly decide 123 --decision adjust_price --new-total 58.00 "
             "--cause 'old price list' --responsibility store",
-            "anomaly decide 123 2 --by M-001 --decision agreed_with_platform --no-resume "
+            "anomaly decide 123 2 --decision agreed_with_platform --no-resume "
             "--cause 'courier strike' --responsibility platform",
         ],
         handler=decide,
@@ -146,7 +114,6 @@ def add_decide_parser(commands: Commands, shared: Parents) -> None:
 
 def _decision_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("number", type=positive, nargs="?", metavar="N", help="anomaly-ORDER-N")
-    sub.add_argument("--by", required=True, metavar="MANAGER")
     sub.add_argument("--decision", required=True, choices=[d.value for d in Decision])
     sub.add_argument("--cause", required=True, help="what the investigation found")
     sub.add_argument(

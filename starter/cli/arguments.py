@@ -124,7 +124,6 @@ def correction(value: str) -> tuple[str, Any]:
 
 # Model fields as the person typed them, for validation messages.
 OPTION_OF = {
-    "by": "--by",
     "promised_delivery_at": "--delivery-at",
     "promised_ready_at": "--ready-at",
     "promises": "--promises",

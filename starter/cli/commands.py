@@ -15,15 +15,19 @@ from typing import Any, TypeAlias
 from pydantic import BaseModel
 
 from schemas.messages import UpdateResult
+from starter.api.client import Api
 from starter.cli import format as fmt
 from starter.cli.arguments import order_id, seconds
 from starter.cli.base import DEFAULT_TIMEOUT, PROG, Exit
-from starter.cli.session import Session, order_target
 
-Handler = Callable[[Session, argparse.Namespace], Awaitable[Exit]]
+Handler = Callable[[Api, argparse.Namespace], Awaitable[Exit]]
 Builder = Callable[[argparse.Namespace], BaseModel]
 Offline = Callable[[argparse.Namespace], Awaitable[Exit]]
-"""A command that reads PostgreSQL or runs the local stack: no Temporal connection."""
+"""A command that reads PostgreSQL or runs the local stack: no staff API involved."""
+
+ME = "me"
+"""The actor a command's message is built with so it validates before any request; the staff
+API replaces it with the signed-in person, whatever it says."""
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
@@ -36,9 +40,7 @@ class Parents:
     """The argument sets several commands share, made once per parser."""
 
     common: argparse.ArgumentParser
-    """--timeout and --json, on every command that talks to Temporal."""
-    actor: argparse.ArgumentParser
-    """--by, who does it."""
+    """--timeout and --json, on every command that goes through the staff API."""
     order: argparse.ArgumentParser
     """ORDER, the platform's order_id."""
 
@@ -53,11 +55,9 @@ class Parents:
             help=f"how long to wait for a worker's answer (default {DEFAULT_TIMEOUT:g})",
         )
         common.add_argument("--json", action="store_true", help="machine-readable output")
-        actor = argparse.ArgumentParser(add_help=False)
-        actor.add_argument("--by", required=True, metavar="STAFF", help="who does it, e.g. S-101")
         order = argparse.ArgumentParser(add_help=False)
         order.add_argument("order", type=order_id, metavar="ORDER", help="the platform's order_id")
-        return cls(common, actor, order)
+        return cls(common, order)
 
     def command(
         self,
@@ -70,7 +70,7 @@ class Parents:
         build: Builder | None = None,
         parents: Sequence[argparse.ArgumentParser] = (),
     ) -> argparse.ArgumentParser:
-        """A command on a workflow: Temporal is connected before `handler` runs."""
+        """A command through the staff API, connected before `handler` runs."""
         sub = group.add_parser(
             name,
             help=help_text,
@@ -95,8 +95,8 @@ def say(args: argparse.Namespace, line: str, payload: Any) -> None:
 def action(update: str) -> Handler:
     """An update on the order; the answer is the workflow's own message."""
 
-    async def run(session: Session, args: argparse.Namespace) -> Exit:
-        result = await session.update(order_target(args.order), update, args.message, UpdateResult)
+    async def run(api: Api, args: argparse.Namespace) -> Exit:
+        result = UpdateResult.model_validate(await api.update(args.order, update, args.message))
         say(
             args,
             f"order {args.order}: {result.message} (stage {result.stage.value})",

@@ -10,17 +10,18 @@ from pydantic import BaseModel
 
 from schemas.messages import PLATFORM_KINDS, CustomerChange, CustomerFeedback, FeedbackKind
 from schemas.order import CustomerChanges
+from starter.api.client import Api
 from starter.cli.arguments import WHEN_HELP, when
 from starter.cli.base import Exit
 from starter.cli.commands import Commands, Handler, Parents, say
-from starter.cli.session import Session, order_target
 
 
 def signal(name: str, told: Callable[[argparse.Namespace], str]) -> Handler:
-    """A signal on the customer's behalf; Temporal holds it once this returns."""
+    """A signal on the customer's behalf, sent by the signed-in person; Temporal holds it once
+    this returns."""
 
-    async def run(session: Session, args: argparse.Namespace) -> Exit:
-        await session.signal(order_target(args.order), name, args.message)
+    async def run(api: Api, args: argparse.Namespace) -> Exit:
+        await api.signal(args.order, name, args.message)
         say(
             args,
             f"order {args.order}: {told(args)}",

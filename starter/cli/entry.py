@@ -15,34 +15,47 @@ from typing import NoReturn
 from pydantic import ValidationError
 
 from infra.logging import configure_logging
-from starter.cli import aftersales, anomalies, customer, dev, lifecycle, orders, pushes, stats
+from starter.api import client as api_client
+from starter.cli import (
+    aftersales,
+    anomalies,
+    customer,
+    dev,
+    lifecycle,
+    orders,
+    people,
+    pushes,
+    stats,
+)
 from starter.cli.arguments import WHEN_HELP, explain_invalid
 from starter.cli.base import PROG, Exit, Failure, business_zone
 from starter.cli.commands import Builder, Formatter, Handler, Offline, Parents
-from starter.cli.session import connect
 
 EPILOG = f"""\
 examples:
   {PROG} list --stage in_progress --store SH-XH-001
   {PROG} show 27061900311184578
-  {PROG} confirm 27061900311184578 --by S-101 --delivery-at +90m --promises "少放辣"
+  {PROG} confirm 27061900311184578 --delivery-at +90m --promises "少放辣"
   {PROG} anomalies
-  {PROG} anomaly decide 27061900311184578 --by M-001 --decision dismiss \\
+  {PROG} anomaly decide 27061900311184578 --decision dismiss \\
       --cause "address checked by phone" --responsibility customer
 
 times: {WHEN_HELP}.
 
+sign in first: an admin runs `{PROG} admin token issue S-101`, then `{PROG} login`.
+Every action is taken as the signed-in person (no --by): the staff API checks their role.
+
 environment:
-  TEMPORAL_ADDRESS      Temporal frontend (default localhost:7233)
-  TEMPORAL_NAMESPACE    namespace (default "default")
-  TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH
-                        Temporal Cloud or a TLS cluster
+  ORDERFLOW_API_URL     the staff API (default http://127.0.0.1:8082)
+  ORDERFLOW_TOKEN       the sign-in token (default: the one `{PROG} login` kept)
+  DATABASE_URL          for `admin`, `stats` and `pushes`, which read PostgreSQL directly
   ORDERFLOW_TIMEZONE    the business's zone for naive times and display (Asia/Shanghai)
 
 exit codes:
   0 done  1 other failure  2 bad arguments  3 unknown order or anomaly
   4 not allowed now (the workflow's reason, or it already ended)
-  5 Temporal unreachable  6 no worker answered in time
+  5 the staff API or Temporal unreachable  6 no worker answered in time
+  7 not signed in (no, a bad, an expired or a revoked token) or not allowed to
 """
 
 
@@ -71,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     aftersales.add_parsers(commands, shared)
     anomalies.add_decide_parser(commands, shared)
     customer.add_parsers(commands, shared)
+    people.add_parsers(commands, shared)
     # statistics (R4.3, R7.2) and the gateway's kept pushes: PostgreSQL only
     stats.add_parsers(commands)
     pushes.add_parser(commands)
@@ -81,10 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
 async def _run(args: argparse.Namespace) -> Exit:
     run_offline: Offline | None = args.offline
     if run_offline is not None:
-        return await run_offline(args)  # the database only: no Temporal connection
-    session = await connect(args.timeout)
+        return await run_offline(args)  # the database, or the local stack: no staff API
     handler: Handler = args.handler
-    return await handler(session, args)
+    async with api_client.connect(args.timeout) as api:
+        return await handler(api, args)
 
 
 def main(argv: Sequence[str] | None = None, *, hard_exit: bool = True) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -42,6 +42,11 @@ class OrderRow:
     def as_json(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
 
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> OrderRow:
+        """A row as the staff API sends it."""
+        return cls(**_fields_of(cls, row))
+
 
 @dataclass(frozen=True)
 class AnomalyRow:
@@ -58,6 +63,11 @@ class AnomalyRow:
     paused_stage: str | None
     store_code: str
     assignee: str | None
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> AnomalyRow:
+        """A row as the staff API sends it."""
+        return cls(**_fields_of(cls, row))
 
     @classmethod
     def of(cls, order: OrderStatus, anomaly: AnomalyStatus) -> AnomalyRow:
@@ -77,6 +87,17 @@ class AnomalyRow:
 
     def as_json(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
+
+
+def _fields_of(cls: type[Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The dataclass's fields from JSON, times parsed back."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        value = row.get(f.name)
+        if isinstance(value, str) and f.name.endswith("_at"):
+            value = datetime.fromisoformat(value)
+        values[f.name] = value
+    return values
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

@@ -21,12 +21,12 @@ from schemas.messages import (
     ReportProgress,
 )
 from starter.cli.arguments import WHEN_HELP, cancel_code, when
-from starter.cli.commands import Commands, Parents, action
+from starter.cli.commands import ME, Commands, Parents, action
 
 
 def build_confirm(a: argparse.Namespace) -> BaseModel:
     return ConfirmWithCustomer(
-        by=a.by,
+        by=ME,
         channel=a.channel,
         promised_ready_at=a.ready_at,
         promised_delivery_at=a.delivery_at,
@@ -36,7 +36,7 @@ def build_confirm(a: argparse.Namespace) -> BaseModel:
 
 def build_exception(a: argparse.Namespace) -> BaseModel:
     return ReportException(
-        by=a.by,
+        by=ME,
         kind=a.kind,
         detail=a.detail,
         remedy=a.remedy,
@@ -59,12 +59,12 @@ def _add_confirm(commands: Commands, shared: Parents) -> None:
         "confirm",
         "confirmed with the customer, with the promised times (R2.4.1, R2.4.3)",
         [
-            "confirm 123 --by T-301 --delivery-at +1d --promises 'bring the ladder'",
-            "confirm 123 --by S-101 --delivery-at 2025-06-01T18:30 --ready-at 2025-06-01T18:00",
+            "confirm 123 --delivery-at +1d --promises 'bring the ladder'",
+            "confirm 123 --delivery-at 2025-06-01T18:30 --ready-at 2025-06-01T18:00",
         ],
         handler=action("confirm_with_customer"),
         build=build_confirm,
-        parents=[shared.order, shared.actor],
+        parents=[shared.order],
     )
     sub.add_argument("--delivery-at", type=when, required=True, metavar="WHEN", help=WHEN_HELP)
     sub.add_argument("--ready-at", type=when, metavar="WHEN", help="goods ready by (same forms)")
@@ -78,10 +78,10 @@ def _add_work(commands: Commands, shared: Parents) -> None:
         commands,
         "progress",
         "progress the customer is told about (R3.3.1)",
-        ["progress 123 --by S-101 --note 'in the oven' --percent 60"],
+        ["progress 123 --note 'in the oven' --percent 60"],
         handler=action("report_progress"),
-        build=lambda a: ReportProgress(by=a.by, note=a.note, percent=a.percent),
-        parents=[shared.order, shared.actor],
+        build=lambda a: ReportProgress(by=ME, note=a.note, percent=a.percent),
+        parents=[shared.order],
     )
     sub.add_argument("--note", required=True)
     sub.add_argument("--percent", type=int, help="0-100")
@@ -91,15 +91,13 @@ def _add_work(commands: Commands, shared: Parents) -> None:
         "exception",
         "an exception with its remedy; the customer is told (R3.3.2)",
         [
-            "exception 123 --by S-101 --kind delay --detail 'rain' --remedy reschedule "
-            "--new-time +2h",
-            "exception 123 --by S-101 --kind shortage --detail 'no pork' --remedy cancel "
-            "--code 2009",
-            "exception 123 --by S-101 --kind other --detail 'oven broke' --remedy escalate",
+            "exception 123 --kind delay --detail 'rain' --remedy reschedule --new-time +2h",
+            "exception 123 --kind shortage --detail 'no pork' --remedy cancel --code 2009",
+            "exception 123 --kind other --detail 'oven broke' --remedy escalate",
         ],
         handler=action("report_exception"),
         build=build_exception,
-        parents=[shared.order, shared.actor],
+        parents=[shared.order],
     )
     sub.add_argument("--kind", required=True, choices=[k.value for k in ExceptionKind])
     sub.add_argument("--detail", required=True)
@@ -114,10 +112,10 @@ def _add_finish(commands: Commands, shared: Parents) -> None:
         commands,
         "ready",
         "goods are ready",
-        ["ready 123 --by S-101"],
+        ["ready 123"],
         handler=action("mark_ready"),
-        build=lambda a: MarkReady(by=a.by, note=a.note),
-        parents=[shared.order, shared.actor],
+        build=lambda a: MarkReady(by=ME, note=a.note),
+        parents=[shared.order],
     )
     sub.add_argument("--note", default="")
 
@@ -125,10 +123,10 @@ def _add_finish(commands: Commands, shared: Parents) -> None:
         commands,
         "delivered",
         "delivered (or the service done), with proof (R3.4.1)",
-        ["delivered 123 --by S-101 --proof photo:IMG_2031.jpg"],
+        ["delivered 123 --proof photo:IMG_2031.jpg"],
         handler=action("mark_delivered"),
-        build=lambda a: MarkDelivered(by=a.by, proof=a.proof, note=a.note),
-        parents=[shared.order, shared.actor],
+        build=lambda a: MarkDelivered(by=ME, proof=a.proof, note=a.note),
+        parents=[shared.order],
     )
     sub.add_argument("--proof", required=True, help="photo reference, signature or pickup code")
     sub.add_argument("--note", default="")
@@ -137,10 +135,10 @@ def _add_finish(commands: Commands, shared: Parents) -> None:
         commands,
         "reconfirm",
         "the service visit re-confirmed with the customer (R3.2.2)",
-        ["reconfirm 123 --by T-301"],
+        ["reconfirm 123"],
         handler=action("reconfirm_visit"),
-        build=lambda a: ReconfirmVisit(by=a.by, note=a.note),
-        parents=[shared.order, shared.actor],
+        build=lambda a: ReconfirmVisit(by=ME, note=a.note),
+        parents=[shared.order],
     )
     sub.add_argument("--note", default="")
 
@@ -148,14 +146,13 @@ def _add_finish(commands: Commands, shared: Parents) -> None:
         commands,
         "rate",
         "the customer's rating; a low one opens a complaint (R3.4.2)",
-        ["rate 123 --score 5", "rate 123 --score 2 --comment 'arrived cold' --by S-101"],
+        ["rate 123 --score 5", "rate 123 --score 2 --comment 'arrived cold'"],
         handler=action("record_rating"),
-        build=lambda a: RecordRating(by=a.by, score=a.score, comment=a.comment),
+        build=lambda a: RecordRating(by=ME, score=a.score, comment=a.comment),
         parents=[shared.order],
     )
     sub.add_argument("--score", type=int, required=True, choices=range(1, 6), metavar="1-5")
     sub.add_argument("--comment", default="")
-    sub.add_argument("--by", default="customer", help="who recorded it (default customer)")
 
 
 def _add_handover(commands: Commands, shared: Parents) -> None:
@@ -164,10 +161,10 @@ def _add_handover(commands: Commands, shared: Parents) -> None:
         commands,
         "reassign",
         "give the order to someone else (or let the rules choose)",
-        ["reassign 123 --by M-001 --reason 'S-101 went home ill' --to S-102"],
+        ["reassign 123 --reason 'S-101 went home ill' --to S-102"],
         handler=action("reassign"),
-        build=lambda a: Reassign(by=a.by, reason=a.reason, to=a.to),
-        parents=[shared.order, shared.actor],
+        build=lambda a: Reassign(by=ME, reason=a.reason, to=a.to),
+        parents=[shared.order],
     )
     sub.add_argument("--reason", required=True)
     sub.add_argument("--to", metavar="STAFF", help="the new assignee (default: the rules choose)")
@@ -176,10 +173,10 @@ def _add_handover(commands: Commands, shared: Parents) -> None:
         commands,
         "cancel",
         "cancel on the merchant's side, e.g. the customer asked by phone",
-        ["cancel 123 --by S-101 --code 2006 --reason 'customer phoned to cancel'"],
+        ["cancel 123 --code 2006 --reason 'customer phoned to cancel'"],
         handler=action("cancel_order"),
-        build=lambda a: CancelOrder(by=a.by, reason_code=a.code, reason=a.reason),
-        parents=[shared.order, shared.actor],
+        build=lambda a: CancelOrder(by=ME, reason_code=a.code, reason=a.reason),
+        parents=[shared.order],
     )
     sub.add_argument("--code", type=cancel_code, required=True, help="merchant code 2001-2016")
     sub.add_argument("--reason", required=True)

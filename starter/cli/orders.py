@@ -1,86 +1,33 @@
-"""Reading orders: `list` from the visibility store (no worker needed) and `show` from the
-order's status query."""
+"""Reading orders: `list` and `show`, from the system of record through the staff API (no
+workflow is touched by looking)."""
 
 from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
 
-from temporalio.client import WorkflowExecution
-
-from schemas.contract import order_id_in
 from schemas.order import OrderType, Stage
 from schemas.status import OrderStatus
+from starter.api.client import Api
 from starter.cli import format as fmt
 from starter.cli.arguments import keyword, positive
 from starter.cli.base import Exit, business_zone
 from starter.cli.commands import Commands, Parents
-from starter.cli.session import Session, order_target
-from workflows import search_attributes as sa
 
 
-def quote(value: str) -> str:
-    """A visibility-query string literal that no value can break out of."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def visibility_query(
-    *,
-    stage: str | None = None,
-    store: str | None = None,
-    assignee: str | None = None,
-    order_type: str | None = None,
-    breached: bool = False,
-    anomaly_open: bool = False,
-    running: bool = False,
-) -> str:
-    parts = ['WorkflowType="OrderWorkflow"']
-    for key, value in (
-        (sa.ORDER_STAGE, stage),
-        (sa.STORE_CODE, store),
-        (sa.ASSIGNEE_ID, assignee),
-        (sa.ORDER_TYPE, order_type),
-    ):
-        if value is not None:
-            parts.append(f"{key.name}={quote(value)}")
-    if breached:
-        parts.append(f"{sa.SLA_BREACHED.name}=true")
-    if anomaly_open:
-        parts.append(f"{sa.ANOMALY_OPEN.name}=true")
-    if running:
-        parts.append('ExecutionStatus="Running"')
-    return " AND ".join(parts)
-
-
-def order_row(execution: WorkflowExecution) -> fmt.OrderRow:
-    attrs = execution.typed_search_attributes
-    return fmt.OrderRow(
-        order_id=order_id_in(execution.id),
-        workflow_id=execution.id,
-        status=execution.status.name.lower() if execution.status else "unknown",
-        stage=attrs.get(sa.ORDER_STAGE),
-        order_type=attrs.get(sa.ORDER_TYPE),
-        store_code=attrs.get(sa.STORE_CODE),
-        region=attrs.get(sa.REGION),
-        assignee=attrs.get(sa.ASSIGNEE_ID),
-        breached=bool(attrs.get(sa.SLA_BREACHED)),
-        anomaly_open=bool(attrs.get(sa.ANOMALY_OPEN)),
-        started_at=execution.start_time,
-        closed_at=execution.close_time,
-    )
-
-
-async def list_orders(session: Session, args: argparse.Namespace) -> Exit:
-    query = visibility_query(
-        stage=args.stage,
-        store=args.store,
-        assignee=args.assignee,
-        order_type=args.type,
-        breached=args.breached,
-        anomaly_open=args.anomaly_open,
-        running=args.running,
-    )
-    rows = [order_row(e) for e in await session.list_orders(query, args.limit)]
+async def list_orders(api: Api, args: argparse.Namespace) -> Exit:
+    asked = {
+        "stage": args.stage,
+        "store": args.store,
+        "assignee": args.assignee,
+        "type": args.type,
+        "breached": args.breached or None,
+        "anomaly_open": args.anomaly_open or None,
+        "running": args.running or None,
+        "limit": args.limit,
+    }
+    found = await api.call("GET", "/orders", params={k: v for k, v in asked.items() if v})
+    rows = [fmt.OrderRow.of(row) for row in found]
     if args.json:
         print(fmt.dumps([r.as_json() for r in rows]))
     else:
@@ -88,8 +35,8 @@ async def list_orders(session: Session, args: argparse.Namespace) -> Exit:
     return Exit.OK
 
 
-async def show(session: Session, args: argparse.Namespace) -> Exit:
-    status = await session.query(order_target(args.order), OrderStatus)
+async def show(api: Api, args: argparse.Namespace) -> Exit:
+    status = OrderStatus.model_validate(await api.call("GET", f"/orders/{args.order}"))
     if args.json:
         print(fmt.dumps(status.model_dump(mode="json")))
     else:
@@ -135,7 +82,7 @@ def add_parsers(commands: Commands, shared: Parents) -> None:
         parents=[shared.order],
     )
     sub.epilog = (sub.epilog or "") + (
-        "\n\njson: the status query as the workflow returns it: order_id, stage, paused_stage,"
+        "\n\njson: the order as the system of record has it: order_id, stage, paused_stage,"
         "\n  order_type, store_code, region, delivery_mode, assignee, booking, promise,"
         "\n  awaiting_reconfirmation, deadlines, breaches, anomalies, feedback, refunds,"
         "\n  rating, timeline"

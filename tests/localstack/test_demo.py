@@ -31,6 +31,7 @@ async def test_a_small_business_day_ends_and_its_summary_matches_the_database(
         temporal_port=None,  # free ports: never the stack of `make demo` or `orderctl dev`
         ui_port=None,
         gateway_port=None,
+        api_port=None,
         simulator_port=None,
         limit_s=75,
     )

@@ -1,5 +1,6 @@
-"""orderctl as a person runs it: a subprocess against a real Temporal dev server, with a worker
-on `orders` running the workflows over the in-memory activity doubles.
+"""orderctl as a person runs it: a subprocess, signed in with the person's own token, talking
+to the staff API over HTTP; behind it a real Temporal dev server (real time) and a worker with
+the real activities on PostgreSQL (the demo company) and the platform simulator.
 
 Real time passes here, and the default policy's deadlines are minutes long, so nothing here
 waits on a deadline. Subprocesses run concurrently where their order does not matter.
@@ -11,8 +12,8 @@ import asyncio
 import json
 import os
 import socket
+import stat
 import sys
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,27 +21,40 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest_asyncio
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.policy import load_policy
+from activities.orders import OrderRecords
+from infra.settings import settings
+from localstack.simulator import BackgroundServer
+from localstack.simulator.engine import Simulator
+from meituan.intake import to_platform_order
 from schemas.messages import CustomerReminder, PlatformRefund, RefundNotice
 from schemas.order import OrderInput, Stage
-from schemas.review import AnomalyKind, Outcome, ReviewVerdict, RuleFailure
+from schemas.records import RecordOrder
 from schemas.status import FeedbackState, OrderStatus, RefundState
+from starter.api import tokens
+from starter.api.app import create_app
 from starter.cli.arguments import when
-from starter.cli.orders import quote, visibility_query
+from starter.db_cli import generate_slots
 from tests import jitter
-from tests.doubles import Business
-from tests.orders import GOODS_STORE, SERVICE_STORE, Handle, platform_order, until
-from workflows.anomaly import AnomalyWorkflow
+from tests.db_fixtures import db_pool as db_pool
+from tests.db_fixtures import demo_pool as demo_pool
+from tests.db_fixtures import embedded_root as embedded_root
+from tests.db_fixtures import pg_dsn as pg_dsn
+from tests.orders import Handle, until
+from tests.real_stack import calls, one
+from tests.real_stack import platform as platform
+from workers.registry import WORKFLOWS, build_activities
 from workflows.order import OrderWorkflow
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+GOODS_STORE, SERVICE_STORE = "SH-XH-001", "SH-HS-100"
+QUEUE = "orders-cli"
+PEOPLE = ("S-101", "S-102", "S-103", "M-001", "M-003", "T-301", "T-302", "T-303", "A-901")
 ORDER_KEYS = {
     "order_id",
     "workflow_id",
@@ -63,7 +77,6 @@ ANOMALY_KEYS = {
     "detail",
     "opened_at",
     "due_at",
-    "escalations",
     "paused_stage",
     "store_code",
     "assignee",
@@ -83,18 +96,26 @@ class Run:
 
 @dataclass
 class Stack:
-    client: Client
-    address: str
-    business: Business
+    env: WorkflowEnvironment
+    sim: Simulator
+    pool: asyncpg.Pool
+    api_url: str
+    tokens: dict[str, str]
+    home: Path
 
-    async def orderctl(self, *args: str, address: str | None = None) -> Run:
-        # The worker here speaks plaintext to its own server: no other connection settings.
+    async def orderctl(
+        self, *args: str, as_: str | None = "M-001", api_url: str | None = None
+    ) -> Run:
+        """`as_` is the person whose token the command runs with; None: nobody signed in."""
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith("TEMPORAL_") and k != "ORDERFLOW_CODEC_KEYS"
+            if not k.startswith(("TEMPORAL_", "ORDERFLOW_TOKEN", "ORDERFLOW_API_URL"))
         }
-        env["TEMPORAL_ADDRESS"] = address or self.address
+        env["ORDERFLOW_API_URL"] = api_url or self.api_url
+        env["XDG_CONFIG_HOME"] = str(self.home)  # no token kept by a login elsewhere
+        if as_ is not None:
+            env["ORDERFLOW_TOKEN"] = self.tokens[as_]
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -110,36 +131,55 @@ class Stack:
         assert "Traceback" not in run.err, run.err
         return run
 
-    async def each(self, *commands: list[str]) -> list[Run]:
-        return list(await asyncio.gather(*(self.orderctl(*c) for c in commands)))
+    async def each(self, *commands: list[str], as_: str = "M-001") -> list[Run]:
+        return list(await asyncio.gather(*(self.orderctl(*c, as_=as_) for c in commands)))
 
-    async def start(
-        self, store: str, verdicts: list[ReviewVerdict] | None = None
-    ) -> tuple[str, Handle]:
-        order_id = str(uuid.uuid4().int % 10**15)
-        if verdicts:
-            self.business.verdicts[order_id] = verdicts
-        handle: Handle = await self.client.start_workflow(
+    async def place(self, store: str, anomaly: str | None = None) -> tuple[str, Handle]:
+        """An order as the platform holds it, started as its push would start it."""
+        sim_order = self.sim.create_order({"app_poi_code": store}, push=False, anomaly=anomaly)
+        order = to_platform_order(sim_order.order)
+        handle: Handle = await self.env.client.start_workflow(
             OrderWorkflow.run,
-            OrderInput(order=platform_order(order_id, store, datetime.now(UTC))),
-            id=f"order-{order_id}",
-            task_queue="orders",
+            OrderInput(order=order),
+            id=f"order-{order.order_id}",
+            task_queue=QUEUE,
         )
-        return order_id, handle
+        return order.order_id, handle
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def stack(dev_server: WorkflowEnvironment) -> AsyncIterator[Stack]:
-    business = Business()
-    async with Worker(
-        dev_server.client,
-        task_queue="orders",
-        workflows=[OrderWorkflow, AnomalyWorkflow],
-        activities=[*business.activities(), load_policy],
-        interceptors=jitter.interceptors(),
+async def stack(
+    dev_server: WorkflowEnvironment,
+    demo_pool: asyncpg.Pool,
+    platform: Any,
+    tmp_path_factory: Any,
+) -> AsyncIterator[Stack]:
+    client = platform.client()
+    async with demo_pool.acquire() as conn:  # bookable visits from today on
+        await generate_slots(
+            conn,
+            SERVICE_STORE,
+            days_ahead=3,
+            slot_minutes=120,
+            day_start="00:00",
+            day_end="23:59",
+            first_day=datetime.now(settings().business.timezone).date(),
+        )
+    issued = {person: await tokens.issue(demo_pool, person) for person in PEOPLE}
+    async with (
+        Worker(
+            dev_server.client,
+            task_queue=QUEUE,
+            workflows=WORKFLOWS,
+            activities=build_activities(demo_pool, client),
+            interceptors=jitter.interceptors(),
+        ),
+        BackgroundServer(create_app(dev_server.client, demo_pool)) as api,
     ):
-        address = dev_server.client.service_client.config.target_host
-        yield Stack(dev_server.client, address, business)
+        yield Stack(
+            dev_server, platform.sim, demo_pool, api.url, issued, tmp_path_factory.mktemp("home")
+        )
+    await client.aclose()
 
 
 def ok(run: Run) -> Run:
@@ -165,13 +205,23 @@ def last(status: OrderStatus, name: str) -> dict[str, Any]:
     return [e for e in status.timeline if e.event == name][-1].details
 
 
+def assignee_of(status: OrderStatus) -> str:
+    assert status.assignee is not None
+    return status.assignee.staff_id
+
+
 async def poll(
-    stack: Stack, args: list[str], check: Callable[[Any], bool], what: str, patience: float = 15
+    stack: Stack,
+    args: list[str],
+    check: Callable[[Any], bool],
+    what: str,
+    patience: float = 15,
+    as_: str = "M-001",
 ) -> Any:
-    """Visibility is eventually consistent: ask again until the listing shows it."""
+    """The record follows the workflow a step behind: ask again until it shows it."""
     deadline = asyncio.get_running_loop().time() + patience
     while True:
-        rows = ok(await stack.orderctl(*args, "--json")).json()
+        rows = ok(await stack.orderctl(*args, "--json", as_=as_)).json()
         if check(rows):
             return rows
         if asyncio.get_running_loop().time() > deadline:
@@ -199,49 +249,43 @@ def test_times_are_relative_or_iso_and_naive_means_shanghai() -> None:
     assert when("2025-06-01T18:30Z") == datetime(2025, 6, 1, 18, 30, tzinfo=UTC)
 
 
-def test_visibility_query_quotes_every_value() -> None:
-    assert quote('a"b\\') == '"a\\"b\\\\"'
-    assert visibility_query(stage="on_hold", store='x" OR "1"="1', breached=True) == (
-        'WorkflowType="OrderWorkflow" AND OrderStage="on_hold" '
-        'AND StoreCode="x\\" OR \\"1\\"=\\"1" AND SlaBreached=true'
-    )
-
-
 # --- no server needed -----------------------------------------------------------------------------
 
 
-async def test_help_version_and_bad_arguments_exit_2_before_any_connection(stack: Stack) -> None:
-    unreachable = f"127.0.0.1:{closed_port()}"
+async def test_help_version_and_bad_arguments_exit_2_before_any_request(stack: Stack) -> None:
+    unreachable = f"http://127.0.0.1:{closed_port()}"
     bad = [
         ["rate", "1", "--score", "7"],
-        ["confirm", "1", "--by", "S-101", "--delivery-at", "tomorrow"],
-        ["confirm", "1", "--by", "S-101", "--delivery-at", "+1d", "--ready-at", "+2d"],
-        ["exception", "1", "--by", "S-1", "--kind", "delay", "--detail", "x", "--remedy",
-         "reschedule"],
-        ["exception", "1", "--by", "S-1", "--kind", "late", "--detail", "x", "--remedy", "cancel"],
-        ["refund", "1", "RF-1", "--by", "M-001", "--reason", "r"],
-        ["feedback", "resolve", "1", "1", "--by", "S-1", "--resolution", "r"],
+        ["confirm", "1", "--delivery-at", "tomorrow"],
+        ["confirm", "1", "--delivery-at", "+1d", "--ready-at", "+2d"],
+        ["exception", "1", "--kind", "delay", "--detail", "x", "--remedy", "reschedule"],
+        ["exception", "1", "--kind", "late", "--detail", "x", "--remedy", "cancel"],
+        ["refund", "1", "RF-1", "--reason", "r"],
+        ["feedback", "resolve", "1", "1", "--resolution", "r"],
         ["list", "--stage", "nope"],
-        ["progress", "1", "--note", "x"],
-        ["progress", "1", "--by", "S-1", "--note", "x", "--percent", "101"],
-        ["cancel", "1", "--by", "S-1", "--code", "1999", "--reason", "r"],
+        ["progress", "1", "--by", "S-101", "--note", "x"],
+        ["progress", "1", "--note", "x", "--percent", "101"],
+        ["cancel", "1", "--code", "1999", "--reason", "r"],
         ["change", "1", "--note", "nothing changed"],
-        ["anomaly", "decide", "1", "--by", "M-1", "--decision", "adjust_price", "--cause", "c",
+        ["anomaly", "decide", "1", "--decision", "adjust_price", "--cause", "c",
          "--responsibility", "store"],
-        ["anomaly", "decide", "1", "--by", "M-1", "--decision", "correct_info", "--cause", "c",
+        ["anomaly", "decide", "1", "--decision", "correct_info", "--cause", "c",
          "--responsibility", "store", "--correct", "colour=red"],
+        ["admin", "token", "issue", "S-101", "--ttl", "forever"],
     ]  # fmt: skip
     runs = await asyncio.gather(
         stack.orderctl("--version"),
         stack.orderctl("-h"),
         stack.orderctl("confirm", "-h"),
         stack.orderctl("anomaly", "decide", "-h"),
-        *(stack.orderctl(*args, address=unreachable) for args in bad),
+        *(stack.orderctl(*args, api_url=unreachable) for args in bad),
     )
     version, top, confirm, decide, *errors = runs
     assert ok(version).out.startswith("orderctl 0.")
     assert "examples:" in ok(top).out and "exit codes:" in ok(top).out
+    assert "orderctl login" in top.out and "7 not signed in" in top.out
     assert "Asia/Shanghai" in ok(confirm).out and "+90m" in confirm.out
+    assert "--by" not in confirm.out  # the actor is the signed-in person
     assert "examples:" in ok(decide).out
     expected = [
         "argument --score: invalid choice: 7",
@@ -252,12 +296,13 @@ async def test_help_version_and_bad_arguments_exit_2_before_any_connection(stack
         "one of the arguments --agree --reject is required",
         "one of the arguments --satisfied --unsatisfied is required",
         "argument --stage: invalid choice: 'nope'",
-        "the following arguments are required: --by",
+        "unrecognized arguments: --by S-101",
         "argument --percent: Input should be less than or equal to 100",
         "a merchant cancel code is 2001-2016",
         "a customer change names at least one changed field",
         "adjust_price needs --new-total",
         "argument --correct: expected field=value",
+        "argument --ttl: not a lifetime like 30d",
     ]
     for run, message in zip(errors, expected, strict=True):
         assert run.code == 2, (run.code, run.err)
@@ -265,16 +310,67 @@ async def test_help_version_and_bad_arguments_exit_2_before_any_connection(stack
         assert "usage: orderctl" in run.err
 
 
-async def test_temporal_unreachable_exits_5(stack: Stack) -> None:
-    address = f"127.0.0.1:{closed_port()}"
+async def test_the_staff_api_unreachable_exits_5(stack: Stack) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
     runs = await asyncio.gather(
         *(
-            stack.orderctl(*args, address=address)
-            for args in (["show", "1"], ["ready", "1", "--by", "S-101"], ["list"], ["anomalies"])
+            stack.orderctl(*args, api_url=url)
+            for args in (["show", "1"], ["ready", "1"], ["list"], ["anomalies"])
         )
     )
     for run in runs:
-        refused(run, 5, f"cannot reach Temporal at {address}: ")
+        refused(run, 5, f"cannot reach the staff API at {url}: ")
+
+
+# --- signed in, or not ----------------------------------------------------------------------------
+
+
+async def test_sign_in_and_who_may_do_what_exit_7(stack: Stack, tmp_path: Path) -> None:
+    nobody = await stack.orderctl("whoami", as_=None)
+    refused(nobody, 7, "sign in first")
+    # `login` checks the token with the API and keeps it for its owner only.
+    env_home = tmp_path / "config"
+    login = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "starter.cli", "login",
+        cwd=REPO,
+        env={**os.environ, "ORDERFLOW_API_URL": stack.api_url, "XDG_CONFIG_HOME": str(env_home)},
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await login.communicate(stack.tokens["S-101"].encode() + b"\n")
+    assert login.returncode == 0, err.decode()
+    assert "signed in as S-101" in out.decode()
+    kept = env_home / "orderflow" / "token"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert kept.read_text().strip() == stack.tokens["S-101"]
+
+    me = ok(await stack.orderctl("whoami", "--json", as_="M-001")).json()
+    assert me["staff_id"] == "M-001" and me["role"] == "manager"
+    order, handle = await stack.place(GOODS_STORE)
+    worker = assignee_of(await stage(handle, Stage.IN_PROGRESS))
+    other = next(p for p in ("S-101", "S-102", "S-103") if p != worker)
+    runs = await asyncio.gather(
+        stack.orderctl("ready", order, as_=other),
+        stack.orderctl("cancel", order, "--code", "2006", "--reason", "r", as_=worker),
+        stack.orderctl("reassign", order, "--reason", "r", as_=worker),
+        stack.orderctl("refund", order, "RF-1", "--agree", "--reason", "r", as_=worker),
+    )
+    refused(runs[0], 7, f"order {order} is not assigned to {other}")
+    for run in runs[1:]:
+        refused(run, 7, f"{worker} is staff: only manager may decide")
+    assert (await handle.query(OrderWorkflow.status)).stage is Stage.IN_PROGRESS
+
+    # A retried request is one action: the API answers it with the first outcome.
+    ok(await stack.orderctl("ready", order, as_=worker))
+    delivering = await stage(handle, Stage.DELIVERING)
+    assert [e.actor for e in delivering.timeline if e.event == "ready"] == [worker]
+    ok(await stack.orderctl("cancel", order, "--code", "2006", "--reason", "test over"))
+    assert (await handle.result()).stage is Stage.CANCELLED
+
+    # A revoked token ends the session at once.
+    assert await tokens.revoke(stack.pool, "S-103") >= 1
+    refused(await stack.orderctl("whoami", as_="S-103"), 7, "revoked")
+    stack.tokens["S-103"] = await tokens.issue(stack.pool, "S-103")
 
 
 # --- against the stack ----------------------------------------------------------------------------
@@ -282,42 +378,47 @@ async def test_temporal_unreachable_exits_5(stack: Stack) -> None:
 
 async def test_unknown_orders_exit_3(stack: Stack) -> None:
     missing = "404404404404"
+    decide = ["--decision", "dismiss", "--cause", "c", "--responsibility", "store"]
     runs = await stack.each(
         ["show", missing],
-        ["ready", missing, "--by", "S-101"],
+        ["ready", missing],
         ["complain", missing, "--kind", "inquiry", "--text", "where is it?"],
-        ["anomaly", "decide", missing, "--by", "M-001", "--decision", "dismiss", "--cause", "c",
-         "--responsibility", "store"],
-        ["anomaly", "decide", missing, "1", "--by", "M-001", "--decision", "dismiss", "--cause",
-         "c", "--responsibility", "store"],
-    )  # fmt: skip
-    for run in runs[:4]:
+        ["anomaly", "decide", missing, *decide],
+        ["anomaly", "decide", missing, "1", *decide],
+    )
+    for run in runs:
         refused(run, 3, f"order {missing} not found")
-    refused(runs[4], 3, f"anomaly 1 of order {missing} not found")
 
 
 async def test_no_worker_answering_exits_6(stack: Stack) -> None:
-    order_id = str(uuid.uuid4().int % 10**15)
-    handle = await stack.client.start_workflow(
+    """An order on record whose workflow no worker serves."""
+    sim_order = stack.sim.create_order({"app_poi_code": GOODS_STORE}, push=False)
+    order = to_platform_order(sim_order.order)
+    await OrderRecords(stack.pool).record_order(
+        RecordOrder(order=order, received_at=datetime.now(UTC), source="test")
+    )
+    handle = await stack.env.client.start_workflow(
         OrderWorkflow.run,
-        OrderInput(order=platform_order(order_id, GOODS_STORE, datetime.now(UTC))),
-        id=f"order-{order_id}",
+        OrderInput(order=order),
+        id=f"order-{order.order_id}",
         task_queue="orders-unserved",
     )
-    run = await stack.orderctl("show", order_id, "--timeout", "1")
+    run = await stack.orderctl("ready", order.order_id, "--timeout", "1")
     refused(run, 6, "no worker answered within 1s")
     await handle.terminate()
 
 
 async def test_a_goods_order_from_progress_to_after_sales(stack: Stack) -> None:
-    order, handle = await stack.start(GOODS_STORE)  # goods confirm themselves by policy
-    await stage(handle, Stage.IN_PROGRESS)
-    by = ["--by", "S-101"]
+    order, handle = await stack.place(GOODS_STORE)  # goods confirm themselves by policy
+    worker = assignee_of(await stage(handle, Stage.IN_PROGRESS))
 
-    wrong = await stack.each(
-        ["confirm", order, *by, "--delivery-at", "+2h"],
-        ["delivered", order, *by, "--proof", "photo-1"],
-        ["reconfirm", order, *by],
+    async def each(*commands: list[str]) -> list[Run]:
+        return await stack.each(*commands, as_=worker)
+
+    wrong = await each(
+        ["confirm", order, "--delivery-at", "+2h"],
+        ["delivered", order, "--proof", "photo-1"],
+        ["reconfirm", order],
         ["rate", order, "--score", "5"],
     )
     refused(wrong[0], 4, "confirm_with_customer is for an assigned order or one the customer")
@@ -325,17 +426,15 @@ async def test_a_goods_order_from_progress_to_after_sales(stack: Stack) -> None:
     refused(wrong[2], 4, "reconfirm_visit needs a booked visit; none is booked yet")
     refused(wrong[3], 4, "record_rating is allowed at delivered; the order is in_progress")
 
-    done = ok(await stack.orderctl("progress", order, *by, "--note", "半成品", "--percent", "50"))
-    assert done.out.strip() == f"order {order}: progress reported (stage in_progress)"
+    [done] = await each(["progress", order, "--note", "半成品", "--percent", "50"])
+    assert ok(done).out.strip() == f"order {order}: progress reported (stage in_progress)"
     assert last(await event(handle, "progress"), "progress") == {"note": "半成品", "percent": 50}
 
-    run = ok(
-        await stack.orderctl(
-            "exception", order, *by, "--kind", "delay", "--detail", "oven is slow",
-            "--remedy", "reschedule", "--new-time", "+2h", "--json",
-        )
+    [run] = await each(
+        ["exception", order, "--kind", "delay", "--detail", "oven is slow",
+         "--remedy", "reschedule", "--new-time", "+2h", "--json"],
     )  # fmt: skip
-    assert run.json() == {
+    assert ok(run).json() == {
         "order_id": order,
         "update": "report_exception",
         "stage": "in_progress",
@@ -346,58 +445,57 @@ async def test_a_goods_order_from_progress_to_after_sales(stack: Stack) -> None:
     moved = rescheduled.promise.delivery_at - datetime.now(UTC)
     assert timedelta(minutes=110) < moved < timedelta(hours=2)
 
-    ok(await stack.orderctl("ready", order, *by))
+    ok((await each(["ready", order]))[0])
     await stage(handle, Stage.DELIVERING)
     refused(
-        await stack.orderctl("ready", order, *by),
+        (await each(["ready", order]))[0],
         4,
         "mark_ready is allowed at in_progress; the order is delivering",
     )
-    ok(await stack.orderctl("delivered", order, *by, "--proof", "photo:IMG_1.jpg"))
+    ok((await each(["delivered", order, "--proof", "photo:IMG_1.jpg"]))[0])
     delivered = await stage(handle, Stage.DELIVERED)
     assert last(delivered, "delivered_with_proof")["proof"] == "photo:IMG_1.jpg"
 
     # A low rating opens a complaint, which is answered and resolved.
-    ok(await stack.orderctl("rate", order, "--score", "2", "--comment", "arrived cold"))
+    ok((await each(["rate", order, "--score", "2", "--comment", "arrived cold"]))[0])
     rated = await until(handle, lambda s: len(s.feedback) == 1, "a complaint from the rating")
     assert rated.rating == 2 and rated.feedback[0].text == "arrived cold"
-    wrong = await stack.each(
+    wrong = await each(
         ["rate", order, "--score", "4"],
-        ["feedback", "resolve", order, "1", *by, "--resolution", "r", "--satisfied"],
-        ["feedback", "respond", order, "2", *by, "--response", "r"],
-        ["progress", order, *by, "--note", "x"],
-        ["reassign", order, "--by", "M-001", "--reason", "r"],
-        ["cancel", order, *by, "--code", "2006", "--reason", "r"],
+        ["feedback", "resolve", order, "1", "--resolution", "r", "--satisfied"],
+        ["feedback", "respond", order, "2", "--response", "r"],
+        ["progress", order, "--note", "x"],
     )
     refused(wrong[0], 4, "the order is already rated (2)")
     refused(wrong[1], 4, "resolve_feedback: feedback #1 is awaiting_response")
     refused(wrong[2], 4, f"no feedback case #2 on order {order}")
     refused(wrong[3], 4, "report_progress is allowed at confirmed, in_progress, delivering; the")
-    refused(wrong[4], 4, "reassign is allowed at assigned, confirmed, in_progress, delivering;")
-    refused(wrong[5], 4, "an order that is delivered cannot be cancelled")
+    late = await stack.each(
+        ["reassign", order, "--reason", "r"],
+        ["cancel", order, "--code", "2006", "--reason", "r"],
+    )
+    refused(late[0], 4, "reassign is allowed at assigned, confirmed, in_progress, delivering;")
+    refused(late[1], 4, "an order that is delivered cannot be cancelled")
 
-    ok(await stack.orderctl("feedback", "respond", order, "1", *by, "--response", "sorry"))
+    ok((await each(["feedback", "respond", order, "1", "--response", "sorry"]))[0])
     answered = await until(
         handle, lambda s: s.feedback[0].state is FeedbackState.AWAITING_RESOLUTION, "answered"
     )
     assert answered.feedback[0].responses == ["sorry"]
-    ok(
-        await stack.orderctl(
-            "feedback", "resolve", order, "1", *by, "--resolution", "a voucher", "--satisfied"
-        )
-    )
+    resolve = ["feedback", "resolve", order, "1", "--resolution", "a voucher", "--satisfied"]
+    ok((await each(resolve))[0])
     resolved = await until(
         handle, lambda s: s.feedback[0].state is FeedbackState.SATISFIED, "satisfied"
     )
     assert resolved.feedback[0].resolutions == ["a voucher"]
     refused(
-        await stack.orderctl("feedback", "respond", order, "1", *by, "--response", "again"),
+        (await each(["feedback", "respond", order, "1", "--response", "again"]))[0],
         4,
         "respond_feedback: feedback #1 is satisfied",
     )
 
     # On the customer's behalf: feedback by phone opens a second case.
-    ok(await stack.orderctl("complain", order, "--kind", "inquiry", "--text", "发票怎么开?"))
+    ok((await each(["complain", order, "--kind", "inquiry", "--text", "发票怎么开?"]))[0])
     asked = await until(handle, lambda s: len(s.feedback) == 2, "a second case")
     assert asked.feedback[1].kind.value == "inquiry" and asked.feedback[1].text == "发票怎么开?"
 
@@ -409,11 +507,11 @@ async def test_a_goods_order_from_progress_to_after_sales(stack: Stack) -> None:
     await handle.signal(OrderWorkflow.customer_reminder, CustomerReminder(remind_id="RM-1"))
     await until(handle, lambda s: bool(s.refunds), "a refund request")
     await event(handle, "customer_reminded")
-    decided = await stack.each(
-        ["refund", order, "RF-1", "--by", "M-001", "--reject", "--reason", "eaten already"],
-        ["reply-reminder", order, "RM-1", *by, "--text", "delivered at 12:05"],
-        ["refund", order, "RF-9", "--by", "M-001", "--agree", "--reason", "r"],
-        ["reply-reminder", order, "RM-9", *by, "--text", "t"],
+    decided = await asyncio.gather(
+        stack.orderctl("refund", order, "RF-1", "--reject", "--reason", "eaten already"),
+        stack.orderctl("reply-reminder", order, "RM-1", "--text", "at 12:05", as_=worker),
+        stack.orderctl("refund", order, "RF-9", "--agree", "--reason", "r"),
+        stack.orderctl("reply-reminder", order, "RM-9", "--text", "t", as_=worker),
     )
     assert ok(decided[0]).out.strip() == f"order {order}: refund rejected (stage delivered)"
     ok(decided[1])
@@ -421,18 +519,23 @@ async def test_a_goods_order_from_progress_to_after_sales(stack: Stack) -> None:
     refused(decided[3], 4, f"no reminder RM-9 on order {order}")
     after = await event(handle, "reminder_replied")
     assert after.refunds[0].state is RefundState.REJECTED and after.refunds[0].decided_by == "M-001"
-    again = await stack.each(
-        ["refund", order, "RF-1", "--by", "M-001", "--agree", "--reason", "r"],
-        ["reply-reminder", order, "RM-1", *by, "--text", "t"],
+    # A decision sent again is the same update: its first answer, and nothing more on record.
+    again = await stack.orderctl("refund", order, "RF-1", "--agree", "--reason", "changed mind")
+    assert ok(again).out == decided[0].out
+    refused(
+        await stack.orderctl("reply-reminder", order, "RM-1", "--text", "t", as_=worker),
+        4,
+        "reminder RM-1 is already answered",
     )
-    refused(again[0], 4, "refund RF-1 is already rejected")
-    refused(again[1], 4, "reminder RM-1 is already answered")
-    assert {"refund/reject", "remindReply"} <= set(stack.business.platform_calls(order))
+    decisions = "SELECT count(*) FROM order_events WHERE order_id = $1 AND event = $2"
+    assert await one(stack.pool, decisions, order, "refund_decided") == 1
+    assert {"refund/reject", "remindReply"} <= set(calls(stack.sim, handle))
 
-    # The whole picture, for a person and for a script.
-    text, as_json = await stack.each(["show", order], ["show", order, "--json"])
+    # The whole picture, for a person and for a script, from the system of record.
+    await poll(stack, ["show", order], lambda s: s["stage"] == "delivered", "the record")
+    text, as_json = await stack.each(["show", order], ["show", order, "--json"], as_=worker)
     picture = ok(text).out
-    for part in ("delivered", "S-101", "deadlines", "breaches", "feedback", "RF-1", "timeline"):
+    for part in ("delivered", worker, "deadlines", "breaches", "feedback", "RF-1", "timeline"):
         assert part in picture, picture
     assert "progress" in picture and "note=半成品 percent=50" in picture
     status = ok(as_json).json()
@@ -442,13 +545,14 @@ async def test_a_goods_order_from_progress_to_after_sales(stack: Stack) -> None:
 
 
 async def test_a_service_order_confirmed_reassigned_changed_and_done(stack: Stack) -> None:
-    order, handle = await stack.start(SERVICE_STORE)
-    await stage(handle, Stage.ASSIGNED)
+    order, handle = await stack.place(SERVICE_STORE)
+    first = assignee_of(await stage(handle, Stage.ASSIGNED))
 
     wrong = await stack.each(
-        ["reconfirm", order, "--by", "T-301"],
-        ["confirm", order, "--by", "T-301", "--delivery-at", "2020-01-01T10:00"],
-        ["progress", order, "--by", "T-301", "--note", "x"],
+        ["reconfirm", order],
+        ["confirm", order, "--delivery-at", "2020-01-01T10:00"],
+        ["progress", order, "--note", "x"],
+        as_=first,
     )
     refused(wrong[0], 4, "reconfirm_visit is allowed at in_progress; the order is assigned")
     refused(wrong[1], 4, "promised_delivery_at must be in the future")
@@ -457,90 +561,83 @@ async def test_a_service_order_confirmed_reassigned_changed_and_done(stack: Stac
     # A naive time is the business's (Shanghai) time.
     visit = (datetime.now(SHANGHAI) + timedelta(days=1)).replace(second=0, microsecond=0)
     run = await stack.orderctl(
-        "confirm", order, "--by", "T-301", "--delivery-at", visit.strftime("%Y-%m-%dT%H:%M"),
-        "--promises", "自带拖把", "--channel", "wechat",
+        "confirm", order, "--delivery-at", visit.strftime("%Y-%m-%dT%H:%M"),
+        "--promises", "自带拖把", "--channel", "wechat", as_=first,
     )  # fmt: skip
     assert ok(run).out.startswith(f"order {order}: confirmed with the customer (stage ")
     booked = await event(handle, "booked")
     assert booked.promise is not None
     assert booked.promise.delivery_at == visit and booked.promise.promises == "自带拖把"
     assert last(booked, "confirmed_with_customer")["channel"] == "wechat"
+    assert [e.actor for e in booked.timeline if e.event == "confirmed_with_customer"] == [first]
 
-    ok(await stack.orderctl("reassign", order, "--by", "M-003", "--reason", "ill", "--to", "T-302"))
+    ok(await stack.orderctl("reassign", order, "--reason", "ill", as_="M-003"))
     moved = await event(handle, "reassigned")
-    assert moved.assignee is not None and moved.assignee.staff_id == "T-302"
-    assert last(moved, "reassigned")["reason"] == "ill"
+    second = assignee_of(moved)
+    assert second != first and last(moved, "reassigned")["reason"] == "ill"
     refused(
-        await stack.orderctl("reassign", order, "--by", "M-003", "--reason", "x", "--to", "T-302"),
+        await stack.orderctl("reassign", order, "--reason", "x", "--to", second, as_="M-003"),
         4,
-        "T-302 already has this order",
+        f"{second} already has this order",
     )
+    refused(await stack.orderctl("reconfirm", order, as_=first), 7, "not assigned to")
 
-    ok(await stack.orderctl("reconfirm", order, "--by", "T-302", "--note", "on the phone"))
+    ok(await stack.orderctl("reconfirm", order, "--note", "on the phone", as_=second))
     await event(handle, "visit_reconfirmed")
     refused(
-        await stack.orderctl("reconfirm", order, "--by", "T-302"),
+        await stack.orderctl("reconfirm", order, as_=second),
         4,
         "the visit is already re-confirmed",
     )
 
     # The customer moved: reviewed again, then confirmed again before anything else.
     run = await stack.orderctl(
-        "change", order, "--address", "上海市徐汇区宜山路1号", "--note", "搬家"
+        "change", order, "--address", "上海市徐汇区宜山路1号", "--note", "搬家", as_=second
     )
     assert "change of address sent" in ok(run).out
     changed = await until(handle, lambda s: s.awaiting_reconfirmation, "re-confirmation")
     assert last(changed, "customer_changed") == {"fields": ["address"], "note": "搬家"}
+    address = "SELECT customer_address FROM orders WHERE order_id = $1"
+    assert await one(stack.pool, address, order) == "上海市徐汇区宜山路1号"  # on record
     refused(
-        await stack.orderctl("progress", order, "--by", "T-302", "--note", "x"),
+        await stack.orderctl("progress", order, "--note", "x", as_=second),
         4,
         "report_progress: the customer changed the order; confirm_with_customer first",
     )
-    ok(await stack.orderctl("confirm", order, "--by", "T-302", "--delivery-at", "+26h"))
+    ok(await stack.orderctl("confirm", order, "--delivery-at", "+26h", as_=second))
     await until(handle, lambda s: not s.awaiting_reconfirmation, "re-confirmed")
     # The visit moved with it: booked again, and the technician re-confirms the new time.
     await event(handle, "rebooked")
-    ok(await stack.orderctl("reconfirm", order, "--by", "T-302", "--note", "new time agreed"))
+    ok(await stack.orderctl("reconfirm", order, "--note", "new time agreed", as_=second))
 
-    ok(await stack.orderctl("delivered", order, "--by", "T-302", "--proof", "signed sheet"))
+    ok(await stack.orderctl("delivered", order, "--proof", "signed sheet", as_=second))
     await stage(handle, Stage.DELIVERED)
-    ok(await stack.orderctl("rate", order, "--score", "5", "--by", "T-302"))
+    ok(await stack.orderctl("rate", order, "--score", "5", as_=second))
     rated = await event(handle, "rated")
     assert rated.rating == 5 and rated.feedback == []
 
 
 async def test_cancel_and_an_order_that_already_ended(stack: Stack) -> None:
-    order, handle = await stack.start(GOODS_STORE)
-    await stage(handle, Stage.IN_PROGRESS)
-    run = await stack.orderctl(
-        "cancel", order, "--by", "S-101", "--code", "2006", "--reason", "customer phoned"
-    )
+    order, handle = await stack.place(GOODS_STORE)
+    worker = assignee_of(await stage(handle, Stage.IN_PROGRESS))
+    run = await stack.orderctl("cancel", order, "--code", "2006", "--reason", "customer phoned")
     assert ok(run).out.strip() == f"order {order}: cancellation under way (stage in_progress)"
     outcome = await handle.result()
     assert outcome.stage is Stage.CANCELLED and outcome.cancel_code == 2006
 
-    runs = await stack.each(
-        ["cancel", order, "--by", "S-101", "--code", "2006", "--reason", "again"],
-        ["ready", order, "--by", "S-101"],
-        ["complain", order, "--kind", "complaint", "--text", "too late"],
-        ["show", order, "--json"],
+    runs = await asyncio.gather(
+        stack.orderctl("cancel", order, "--code", "2006", "--reason", "again"),
+        stack.orderctl("ready", order, as_=worker),
+        stack.orderctl("complain", order, "--kind", "complaint", "--text", "too late"),
     )
-    for run in runs[:3]:
+    for run in runs:
         refused(run, 4, f"order {order} already ended: cancelled")
-    ended = ok(runs[3]).json()
-    assert ended["stage"] == "cancelled"
+    ended = await poll(stack, ["show", order], lambda s: s["stage"] == "cancelled", "cancelled")
     assert ended["timeline"][-1]["details"]["cancel_code"] == 2006
 
 
 async def test_the_anomaly_inbox_and_a_decision(stack: Stack) -> None:
-    verdict = ReviewVerdict(
-        outcome=Outcome.ANOMALY,
-        anomaly_kind=AnomalyKind.INFO,
-        failures=[
-            RuleFailure(rule="phone_valid", message="phone has 10 digits", anomaly=AnomalyKind.INFO)
-        ],
-    )
-    order, handle = await stack.start(GOODS_STORE, [verdict])
+    order, handle = await stack.place(GOODS_STORE, anomaly="bad_phone")
     held = await until(  # the order shows the anomaly once its child exists
         handle, lambda s: s.stage is Stage.ON_HOLD and bool(s.anomalies), "an open anomaly"
     )
@@ -553,20 +650,18 @@ async def test_the_anomaly_inbox_and_a_decision(stack: Stack) -> None:
     [row] = [r for r in rows if r["order_id"] == order]
     assert set(row) == ANOMALY_KEYS
     assert row["anomaly_id"] == anomaly_id and row["kind"] == "info" and row["state"] == "open"
-    assert row["detail"] == "phone_valid: phone has 10 digits"
+    assert "phone" in row["detail"]
     assert row["paused_stage"] == "reviewing" and row["store_code"] == GOODS_STORE
-    due = datetime.fromisoformat(row["due_at"]) - datetime.fromisoformat(row["opened_at"])
-    assert timedelta(minutes=30) <= due < timedelta(minutes=31)  # the anomaly_decision clause
 
     inbox, listed = await stack.each(["anomalies"], ["list", "--anomaly-open", "--json"])
-    assert anomaly_id in ok(inbox).out and "phone_valid" in inbox.out
+    assert anomaly_id in ok(inbox).out
     [mine] = [r for r in ok(listed).json() if r["order_id"] == order]
-    assert set(mine) == ORDER_KEYS
+    assert set(mine) >= ORDER_KEYS
     assert mine["anomaly_open"] is True and mine["stage"] == "on_hold"
 
-    decide = ["--by", "M-001", "--cause", "customer mistyped", "--responsibility", "customer"]
+    decide = ["--cause", "customer mistyped", "--responsibility", "customer"]
     wrong = await stack.each(
-        ["ready", order, "--by", "S-101"],
+        ["ready", order],
         ["anomaly", "decide", order, *decide, "--decision", "adjust_price", "--new-total", "58"],
         ["anomaly", "decide", order, "2", *decide, "--decision", "dismiss"],
     )
@@ -575,6 +670,12 @@ async def test_the_anomaly_inbox_and_a_decision(stack: Stack) -> None:
     )
     refused(wrong[1], 4, "adjust_price does not apply to info anomalies")
     refused(wrong[2], 3, f"anomaly 2 of order {order} not found")
+    refused(
+        await stack.orderctl("anomaly", "decide", order, *decide, "--decision", "dismiss",
+                             as_="S-101"),
+        7,
+        "S-101 is staff: only manager may decide",
+    )  # fmt: skip
 
     run = await stack.orderctl(
         "anomaly", "decide", order, *decide, "--decision", "correct_info",
@@ -586,6 +687,8 @@ async def test_the_anomaly_inbox_and_a_decision(stack: Stack) -> None:
     assert outcome["corrections"]["address"] == "上海市徐汇区宜山路1号"
     resumed = await stage(handle, Stage.IN_PROGRESS)
     assert resumed.anomalies[0].decision == "correct_info" and resumed.anomalies[0].resumed
+    phone = "SELECT customer_phone FROM orders WHERE order_id = $1"
+    assert await one(stack.pool, phone, order) == "13900001111"  # the record is corrected
 
     again = await stack.each(
         ["anomaly", "decide", order, *decide, "--decision", "dismiss"],
@@ -599,13 +702,15 @@ async def test_the_anomaly_inbox_and_a_decision(stack: Stack) -> None:
         lambda rows: all(r["order_id"] != order for r in rows),
         "the inbox to drop the decided order",
     )
+    ok(await stack.orderctl("cancel", order, "--code", "2006", "--reason", "test over"))
+    await handle.result()
 
 
-async def test_list_filters_by_the_search_attributes(stack: Stack) -> None:
-    goods, goods_handle = await stack.start(GOODS_STORE)
-    service, service_handle = await stack.start(SERVICE_STORE)
-    await stage(goods_handle, Stage.IN_PROGRESS)
-    await stage(service_handle, Stage.ASSIGNED)
+async def test_list_filters_from_the_record(stack: Stack) -> None:
+    goods, goods_handle = await stack.place(GOODS_STORE)
+    service, service_handle = await stack.place(SERVICE_STORE)
+    cook = assignee_of(await stage(goods_handle, Stage.IN_PROGRESS))
+    technician = assignee_of(await stage(service_handle, Stage.ASSIGNED))
 
     def has(order: str) -> Callable[[Any], bool]:
         return lambda rows: any(r["order_id"] == order for r in rows)
@@ -615,18 +720,26 @@ async def test_list_filters_by_the_search_attributes(stack: Stack) -> None:
     )
     assert all(r["stage"] == "in_progress" and r["store_code"] == GOODS_STORE for r in rows)
     [row] = [r for r in rows if r["order_id"] == goods]
-    assert set(row) == ORDER_KEYS
+    assert set(row) >= ORDER_KEYS
     assert row["workflow_id"] == f"order-{goods}" and row["status"] == "running"
-    assert row["order_type"] == "goods" and row["assignee"] == "S-101"
+    assert row["order_type"] == "goods" and row["assignee"] == cook
     assert row["breached"] is False and row["anomaly_open"] is False
 
     rows = await poll(
         stack,
-        ["list", "--type", "service", "--assignee", "T-301", "--running"],
+        ["list", "--type", "service", "--assignee", technician, "--running"],
         has(service),
         "service",
+        as_="A-901",
     )
-    assert all(r["order_type"] == "service" and r["assignee"] == "T-301" for r in rows)
+    assert all(r["order_type"] == "service" and r["assignee"] == technician for r in rows)
+
+    # Each person sees what is theirs: a cook their own orders, a manager their departments'.
+    mine = ok(await stack.orderctl("list", "--json", as_=cook)).json()
+    assert mine and all(r["assignee"] == cook for r in mine)
+    kitchen = ok(await stack.orderctl("list", "--running", "--json", as_="M-001")).json()
+    assert service not in {r["order_id"] for r in kitchen}
+    refused(await stack.orderctl("show", service, as_=cook), 7, "not assigned to")
 
     runs = await stack.each(
         ["list", "--store", 'x" OR WorkflowType="OrderWorkflow', "--json"],
@@ -634,7 +747,7 @@ async def test_list_filters_by_the_search_attributes(stack: Stack) -> None:
         ["list", "--breached", "--json"],
         ["list", "--store", GOODS_STORE],
     )
-    assert ok(runs[0]).json() == []  # a value never escapes its quotes
+    assert ok(runs[0]).json() == []
     assert len(ok(runs[1]).json()) == 1
     assert all(r["breached"] for r in ok(runs[2]).json())
     table = ok(runs[3]).out.splitlines()
@@ -642,3 +755,5 @@ async def test_list_filters_by_the_search_attributes(stack: Stack) -> None:
         "ORDER", "STAGE", "TYPE", "STORE", "ASSIGNEE", "BREACHED", "ANOMALY", "STARTED",
     ]  # fmt: skip
     assert any(line.startswith(goods) for line in table[1:])
+    for handle in (goods_handle, service_handle):
+        await handle.cancel()

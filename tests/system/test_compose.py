@@ -65,3 +65,13 @@ def test_a_worker_service_per_role() -> None:
     assert sorted(roles) == sorted(ROLES)
     for name in workers:  # the shared settings, the platform queue among them, reach each one
         assert SERVICES[name]["environment"]["ORDERFLOW_PLATFORM_TASK_QUEUE"] == "orders-platform"
+
+
+def test_temporal_is_not_published_to_people() -> None:
+    """Temporal, its Web UI and the codec server only on loopback; the UI cannot act."""
+    for name in ("temporal", "temporal-ui", "codec-server"):
+        for port in SERVICES[name].get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port}"
+    assert SERVICES["temporal-ui"]["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+    assert SERVICES["api"]["command"][0] == "orderflow-api"
+    assert SERVICES["api"]["ports"] == ["${ORDERFLOW_API_PUBLISH:-127.0.0.1}:8082:8082"]

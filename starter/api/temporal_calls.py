@@ -1,5 +1,5 @@
-"""orderctl's connection to Temporal, and every Temporal error turned into one line and an exit
-code a script can act on."""
+"""The staff API's calls to Temporal, and every Temporal error turned into one line and the
+outcome code a person's client acts on."""
 
 from __future__ import annotations
 
@@ -25,11 +25,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from infra.settings import settings
 from infra.temporal import connect_client
 from schemas.contract import TASK_QUEUE, anomaly_workflow_id, order_workflow_id
-from starter.cli.base import CONNECT_TIMEOUT, Exit, Failure
+from starter.failures import Exit, Failure
 from starter.settled import SETTLE_WITHIN_S, settled
 from workflows import search_attributes as sa
 
 R = TypeVar("R")
+CONNECT_TIMEOUT = 5.0  # seconds; an unreachable server should not keep a person waiting
 
 
 @dataclass(frozen=True)
@@ -105,12 +106,16 @@ class Session:
         """No workflow task waiting before a query or update (starter/settled.py)."""
         await settled(handle, within_s=min(self.timeout.total_seconds(), SETTLE_WITHIN_S))
 
-    async def update(self, target: Target, name: str, arg: BaseModel, result_type: type[R]) -> R:
+    async def update(
+        self, target: Target, name: str, arg: BaseModel, result_type: type[R], *, update_id: str
+    ) -> R:
+        """`update_id` names the action: a retried request is the same update, applied once
+        (Temporal answers a known ID with the first outcome)."""
         handle = self.client.get_workflow_handle(target.workflow_id)
         try:
             await self.settled(handle)
             result: R = await handle.execute_update(
-                name, arg, result_type=result_type, rpc_timeout=self.timeout
+                name, arg, id=update_id, result_type=result_type, rpc_timeout=self.timeout
             )
         except WorkflowUpdateFailedError as err:
             raise refusal(err.cause) from None

@@ -1,0 +1,3 @@
+from starter.api.server import main
+
+main()

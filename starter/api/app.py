@@ -1,0 +1,210 @@
+"""The staff API: people act on orders here, never on Temporal.
+
+Each request names its person by a bearer token (`starter.api.tokens`); the permission table
+(`schemas.people`) decides against the order as the system of record has it; the action goes to
+the order's workflow with the person as its actor and an update ID derived from the action; and
+every read comes from PostgreSQL, so looking at an order never touches its workflow.
+
+Answers are JSON; a failure is `{"error": ..., "code": ...}` with the code `orderctl` exits with.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from temporalio.client import Client
+
+from infra.settings import settings
+from schemas.anomaly import AnomalyOutcome
+from schemas.contract import anomaly_workflow_id
+from schemas.messages import UpdateResult
+from schemas.people import Person, read_refusal, refusal
+from starter.api import reads
+from starter.api.actions import DECIDE_ANOMALY, SIGNALS, UPDATES, Act
+from starter.api.protocol import ANSWER_WITHIN, IDEMPOTENCY_KEY
+from starter.api.scope import order_scope
+from starter.api.temporal_calls import Session, Target, order_target
+from starter.api.tokens import person_for
+from starter.failures import Exit, Failure, forbidden
+
+log = structlog.get_logger("orderflow.api")
+MAX_BODY_BYTES = 64 * 1024
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def answer(payload: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(payload, status_code=status)
+
+
+def endpoint(handle: Callable[[Request], Awaitable[Any]]) -> Endpoint:
+    """A failure becomes its JSON answer; a request the API cannot read is 422, not a 500."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return answer(await handle(request))
+        except Failure as failure:
+            return answer(failure.as_json(), failure.http_status)
+        except ValidationError as err:
+            return answer(Failure(_invalid(err), Exit.USAGE).as_json(), 422)
+
+    return run
+
+
+def _invalid(err: ValidationError) -> str:
+    return "; ".join(
+        ".".join(str(p) for p in e["loc"]) + ": " + str(e["msg"]).removeprefix("Value error, ")
+        if e["loc"]
+        else str(e["msg"]).removeprefix("Value error, ")
+        for e in err.errors()
+    )
+
+
+async def body_of(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise Failure(f"the request is larger than {MAX_BODY_BYTES} bytes", Exit.USAGE)
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise Failure("the request body is not JSON", Exit.USAGE) from None
+    if not isinstance(body, dict):
+        raise Failure("the request body is not a JSON object", Exit.USAGE)
+    return body
+
+
+def order_param(request: Request) -> str:
+    order: str = request.path_params["order_id"]
+    if not order or len(order) > 64 or not all(c.isalnum() or c in "-_" for c in order):
+        raise Failure(f"not an order id: {order!r}", Exit.USAGE)
+    return order
+
+
+@dataclass(frozen=True)
+class StaffApi:
+    pool: asyncpg.Pool
+    calls: Session
+
+    async def person(self, request: Request) -> Person:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return await person_for(self.pool, token.strip() if scheme.lower() == "bearer" else None)
+
+    def calls_for(self, request: Request) -> Session:
+        """Temporal is given no longer than the client waits (ANSWER_WITHIN), so the API is
+        the one to say that no worker answered."""
+        raw = request.headers.get(ANSWER_WITHIN, "")
+        try:
+            wanted = timedelta(seconds=float(raw))
+        except ValueError:
+            return self.calls
+        if timedelta(0) < wanted < self.calls.timeout:
+            return replace(self.calls, timeout=wanted)
+        return self.calls
+
+    async def allowed(self, request: Request, act: Act) -> tuple[Person, str]:
+        """The person and the order, once the permission table lets them act on it."""
+        person = await self.person(request)
+        order = order_param(request)
+        why_not = refusal(person, act.duty, await order_scope(self.pool, order))
+        if why_not is not None:
+            log.warning("refused", actor=person.staff_id, action=act.name, order_id=order)
+            raise forbidden(why_not)
+        return person, order
+
+    async def me(self, request: Request) -> Any:
+        return (await self.person(request)).model_dump(mode="json")
+
+    async def update(self, request: Request) -> Any:
+        act = _known(UPDATES, request.path_params["name"], "update")
+        person, order = await self.allowed(request, act)
+        message = act.parse(await body_of(request), person)
+        update_id = act.update_id(order, message, request.headers.get(IDEMPOTENCY_KEY))
+        result = await self.calls_for(request).update(
+            order_target(order), act.name, message, UpdateResult, update_id=update_id
+        )
+        log.info("acted", actor=person.staff_id, action=act.name, order_id=order)
+        return {"order_id": order, "update": act.name, **result.model_dump(mode="json")}
+
+    async def signal(self, request: Request) -> Any:
+        act = _known(SIGNALS, request.path_params["name"], "signal")
+        person, order = await self.allowed(request, act)
+        message = act.parse(await body_of(request), person)
+        await self.calls_for(request).signal(order_target(order), act.name, message)
+        log.info("acted", actor=person.staff_id, action=act.name, order_id=order)
+        return {"order_id": order, "signal": act.name, "sent": True, "by": person.staff_id}
+
+    async def decide(self, request: Request) -> Any:
+        """R5.2.3 without a number, the order's latest open anomaly is the one meant."""
+        person, order = await self.allowed(request, DECIDE_ANOMALY)
+        message = DECIDE_ANOMALY.parse(await body_of(request), person)
+        number = request.query_params.get("number")
+        workflow_id = (
+            anomaly_workflow_id(order, int(number))
+            if number and number.isdigit()
+            else await reads.open_anomaly_id(self.pool, order)
+        )
+        target = Target(workflow_id, f"anomaly {workflow_id}", False)
+        outcome = await self.calls_for(request).update(
+            target, DECIDE_ANOMALY.name, message, AnomalyOutcome, update_id=workflow_id
+        )
+        log.info("acted", actor=person.staff_id, action="decide", order_id=order)
+        return {"order_id": order, **outcome.model_dump(mode="json")}
+
+    async def orders(self, request: Request) -> Any:
+        person = await self.person(request)
+        return await reads.orders(self.pool, person, request.query_params)
+
+    async def order(self, request: Request) -> Any:
+        person = await self.person(request)
+        order = order_param(request)
+        why_not = read_refusal(person, await order_scope(self.pool, order))
+        if why_not is not None:
+            raise forbidden(why_not)
+        return await reads.order(self.pool, order)
+
+    async def anomalies(self, request: Request) -> Any:
+        person = await self.person(request)
+        return await reads.anomalies(self.pool, person, request.query_params)
+
+    async def healthz(self, request: Request) -> Any:
+        try:
+            await self.pool.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError):
+            raise Failure("the database does not answer", Exit.UNREACHABLE) from None
+        return {"ok": True}
+
+
+def _known(acts: dict[str, Act], name: str, what: str) -> Act:
+    act = acts.get(name)
+    if act is None:
+        raise Failure(f"no {what} {name!r}; known: {', '.join(sorted(acts))}", Exit.NOT_FOUND)
+    return act
+
+
+def create_app(
+    client: Client, pool: asyncpg.Pool, *, timeout: timedelta | None = None
+) -> Starlette:
+    wait = timeout or timedelta(seconds=settings().api.temporal_timeout_s)
+    address = client.service_client.config.target_host
+    api = StaffApi(pool, Session(client, address, client.namespace, wait))
+    routes = [
+        Route("/healthz", endpoint(api.healthz), methods=["GET"]),
+        Route("/me", endpoint(api.me), methods=["GET"]),
+        Route("/orders", endpoint(api.orders), methods=["GET"]),
+        Route("/orders/{order_id}", endpoint(api.order), methods=["GET"]),
+        Route("/orders/{order_id}/updates/{name}", endpoint(api.update), methods=["POST"]),
+        Route("/orders/{order_id}/signals/{name}", endpoint(api.signal), methods=["POST"]),
+        Route("/orders/{order_id}/anomaly/decide", endpoint(api.decide), methods=["POST"]),
+        Route("/anomalies", endpoint(api.anomalies), methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
