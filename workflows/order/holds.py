@@ -120,6 +120,8 @@ class Holds:
             state.order = outcome.corrections.apply(state.order)
         if outcome.new_total is not None:
             state.order = state.order.model_copy(update={"total": outcome.new_total})
+        if outcome.corrections is not None or outcome.new_total is not None:
+            state.order_version += 1  # R1.3 on record with the event below
         await self._order.log(
             Event.ANOMALY_CLOSED,
             actor=outcome.decided_by,
