@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.order.holds import Holds
-from workflows.order.patches import RECORD_VIEW_AT_DEADLINES
+from workflows.order.patches import RECORD_VIEW_BETWEEN_EVENTS
 from workflows.order.state import CancelRequest, Halt, OrderState
 
 with workflow.unsafe.imports_passed_through():
@@ -163,11 +163,11 @@ class Order:
         )
 
     async def record_view(self) -> None:
-        """R4.1.1 the status on record when no event marks the change: a deadline that waits
-        for a person opened or closed. New commands, so only where RECORD_VIEW_AT_DEADLINES
-        is patched in."""
+        """R4.1.1, R5.2.2 the status on record when no event carries the change: a deadline a
+        person works to opened or closed, an anomaly is shown for a decision. New commands, so
+        only where RECORD_VIEW_BETWEEN_EVENTS is patched in."""
         state = self.state
-        if state.record is None or not workflow.patched(RECORD_VIEW_AT_DEADLINES):
+        if state.record is None or not workflow.patched(RECORD_VIEW_BETWEEN_EVENTS):
             return
         state.views_recorded += 1
         await self.steps.act(

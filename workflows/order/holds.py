@@ -56,6 +56,7 @@ class Holds:
             )
             # Shown once the child exists, so whoever sees it can decide it straight away.
             state.anomalies.append(view)
+            await self._order.record_view()  # R5.2.2 the managers' inbox reads the record
             await workflow.wait_condition(lambda: child.done() or state.cancel is not None)
             if not child.done():
                 await self._end_with_order(child, view)
