@@ -14,7 +14,7 @@ from schemas.policy import Clause
 from schemas.reads import OrderFilter
 from schemas.records import RecordEvent, RecordOrder, RecordView, TimelineEntry
 from schemas.resources import Assignee
-from schemas.status import DeadlineState, DeadlineView, OrderStatus
+from schemas.status import Breach, DeadlineState, DeadlineView, OrderStatus
 from starter.order_reads import list_orders, order_scope, order_view
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
@@ -94,6 +94,7 @@ async def test_the_newest_view_and_order_data_stay_whatever_lands_last(
             _deadline(Clause.PREPARE, 30, DeadlineState.BREACHED),  # missed, still open
             _deadline(Clause.DELIVER, 10, DeadlineState.VOID),
         ],
+        breaches=[Breach(key="prepare", clause=Clause.PREPARE, at=NOW, hard=False)],
     )
     newest = _event(order, 3, Stage.ASSIGNED, view=assigned, order=cheaper)
     await records.record_event(newest)
@@ -121,6 +122,9 @@ async def test_the_newest_view_and_order_data_stay_whatever_lands_last(
     mine = await list_orders(demo_pool, OrderFilter(assignee="S-101"), 10)
     assert [r.order_id for r in mine] == [order.order_id]
     assert mine[0].next_due_at == NOW + timedelta(minutes=30)
+    assert mine[0].breached and not mine[0].anomaly_open  # R4.1.1 the breach is in the view
+    missed = await list_orders(demo_pool, OrderFilter(assignee="S-101", breached=False), 10)
+    assert missed == []
 
 
 async def test_an_order_recorded_before_views_reads_from_its_columns(
