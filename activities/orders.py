@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -25,6 +27,12 @@ from schemas.records import (
     RecordFeedback,
     RecordOrder,
     RecordRefund,
+    RecordView,
+)
+from schemas.status import DeadlineState, OrderStatus
+
+OPEN_DEADLINES = frozenset(
+    {DeadlineState.OPEN, DeadlineState.BREACHED, DeadlineState.HARD_BREACHED}
 )
 
 
@@ -39,32 +47,23 @@ class OrderRecords:
         Recording again (a retry, or the order after a customer change) rewrites the order's
         data and items but keeps its stage, receipt time and source.
         """
-        order = inp.order
         async with self._pool.acquire() as conn, conn.transaction():
-            store = await _store_of(conn, order.store_code)
-            order_type = OrderType(store["order_type"])
-            record = OrderRecord(
-                order_type=order_type,
-                region=store["region"],
-                delivery_mode=delivery_mode(order, order_type, store["self_delivery"]),
-                customer_id=customer_id_for(
-                    order.customer.phone, settings().business.customer_salt
-                ),
-                skills=await _skills_called_for(conn, order, order_type),
-            )
-            await _upsert_customer(conn, order, record.customer_id)
-            await _upsert_order(conn, inp, record)
-            await _replace_items(conn, order)
-        return record
+            return await _write_order(conn, inp)
 
     @activity.defn
     async def record_event(self, inp: RecordEvent) -> None:
         """Append one event and move the order's current stage; (order_id, seq) is the key.
 
-        The stage only follows a higher seq, so a late retry of an old event cannot move it back.
+        The stage only follows a higher seq, so a late retry of an old event cannot move it back;
+        the view and the order's data only follow a higher view version, so neither can they
+        (R1.3: what people read is what the workflow last knew).
         """
         e = inp.entry
         async with self._pool.acquire() as conn, conn.transaction():
+            if inp.view is not None:
+                await _write_view(conn, inp.order_id, inp.view_version, inp.view)
+            if inp.order is not None:
+                await _rewrite_order(conn, inp.order, inp.view_version, e.at)
             inserted = await conn.fetchval(
                 """
                 INSERT INTO order_events (order_id, seq, at, event, stage, actor, details)
@@ -90,6 +89,13 @@ class OrderRecords:
                     e.stage.value,
                     e.seq,
                 )
+
+    @activity.defn
+    async def record_view(self, inp: RecordView) -> None:
+        """The view alone, when a deadline that waits for a person opens (R4.1.1): "my work"
+        sorts by it before the next event would bring it."""
+        async with self._pool.acquire() as conn:
+            await _write_view(conn, inp.order_id, inp.version, inp.view)
 
     @activity.defn
     async def record_feedback(self, inp: RecordFeedback) -> None:
@@ -196,6 +202,69 @@ class OrderRecords:
             outcome.model_dump(mode="json") if outcome else None,
             outcome.decided_at if outcome else None,
         )
+
+
+async def _write_order(conn: Conn, inp: RecordOrder) -> OrderRecord:
+    """Classify the order (type, region, delivery mode, skills) and write its row and items."""
+    order = inp.order
+    store = await _store_of(conn, order.store_code)
+    order_type = OrderType(store["order_type"])
+    record = OrderRecord(
+        order_type=order_type,
+        region=store["region"],
+        delivery_mode=delivery_mode(order, order_type, store["self_delivery"]),
+        customer_id=customer_id_for(order.customer.phone, settings().business.customer_salt),
+        skills=await _skills_called_for(conn, order, order_type),
+    )
+    await _upsert_customer(conn, order, record.customer_id)
+    await _upsert_order(conn, inp, record)
+    await _replace_items(conn, order)
+    return record
+
+
+async def _rewrite_order(conn: Conn, order: PlatformOrder, version: int, at: datetime) -> None:
+    """R1.3 the order's data after a customer change, a corrected phone or address or an
+    adjusted price, as record_order writes it; the stage, receipt time and source stay.
+
+    Only a newer version than the one written last rewrites it: two changes recorded out of
+    order leave the later. An order not on record yet (it always is, by now) is left alone.
+    """
+    newer = await conn.fetchval(
+        """
+        UPDATE orders SET data_version = $2
+        WHERE order_id = $1 AND data_version < $2
+        RETURNING order_id
+        """,
+        order.order_id,
+        version,
+    )
+    if newer is not None:
+        # received_at and source only fill a new row, and the row exists.
+        await _write_order(conn, RecordOrder(order=order, received_at=at, source=""))
+
+
+async def _write_view(conn: Conn, order_id: str, version: int, view: OrderStatus) -> None:
+    """The workflow's status for people's reads, with what they sort and filter by in columns:
+    the assignee ("my work", R2.3) and the earliest deadline still open (R4.1.1). The timeline
+    is left out: order_events holds it."""
+    await conn.execute(
+        """
+        UPDATE orders SET view = $3, view_version = $2, assignee = $4, next_due_at = $5,
+                          updated_at = now()
+        WHERE order_id = $1 AND view_version < $2
+        """,
+        order_id,
+        version,
+        view.model_dump(mode="json", exclude={"timeline"}) | {"timeline": []},
+        view.assignee.staff_id if view.assignee else None,
+        next_due(view),
+    )
+
+
+def next_due(view: OrderStatus) -> datetime | None:
+    """The earliest due time among the deadlines not yet met or voided, missed ones too."""
+    due = [d.due_at for d in view.deadlines if d.state in OPEN_DEADLINES]
+    return min(due, default=None)
 
 
 async def _store_of(conn: Conn, store_code: str) -> asyncpg.Record:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from schemas.base import Model
 from schemas.feedback import FeedbackCase
 from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
 from schemas.refund import RefundRequest
+from schemas.status import OrderStatus
+
+# Re-exported: the event log's line, written by RecordEvent.
+from schemas.timeline import TimelineEntry as TimelineEntry
 
 
 class RecordOrder(Model):
@@ -28,20 +31,29 @@ class OrderRecord(Model):
     skills: list[str]  # what the items call for, in assignment and booking
 
 
-class TimelineEntry(Model):
-    seq: int
-    at: datetime
-    event: str
-    stage: Stage
-    actor: str = "system"
-    details: dict[str, Any] = {}
-
-
 class RecordEvent(Model):
-    """One line of the append-only event log (R4.1.3); (order_id, seq) makes it idempotent."""
+    """One line of the append-only event log (R4.1.3); (order_id, seq) makes it idempotent.
+
+    People read orders from the record, not from the workflow, so the line carries the order's
+    status as it stands after it (`view`, numbered by `OrderStatus`-writes of the workflow, its
+    timeline left out: that is the log itself) and the order's data when a change, correction
+    or price adjustment made it differ from what is on record (R1.3).
+    """
 
     order_id: str
     entry: TimelineEntry
+    view: OrderStatus | None = None
+    view_version: int = 0
+    order: PlatformOrder | None = None
+
+
+class RecordView(Model):
+    """The order's status at a moment no event marks: a deadline that waits for a person has
+    just opened. `version` orders it among the views that come with events."""
+
+    order_id: str
+    version: int
+    view: OrderStatus
 
 
 class RecordFeedback(Model):

@@ -12,11 +12,11 @@ from schemas.feedback import FeedbackCase as FeedbackCase
 from schemas.feedback import FeedbackState as FeedbackState
 from schemas.order import DeliveryMode, OrderType, Stage
 from schemas.policy import Clause, HardAction
-from schemas.records import TimelineEntry
 from schemas.refund import RefundRequest as RefundRequest
 from schemas.refund import RefundState as RefundState
 from schemas.resources import Assignee, Booking
 from schemas.review import AnomalyKind
+from schemas.timeline import TimelineEntry
 
 
 class DeadlineState(StrEnum):

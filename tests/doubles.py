@@ -33,6 +33,7 @@ from schemas.records import (
     RecordFeedback,
     RecordOrder,
     RecordRefund,
+    RecordView,
     TimelineEntry,
 )
 from schemas.refund import RefundState
@@ -47,6 +48,7 @@ from schemas.resources import (
     StockReservation,
 )
 from schemas.review import ReviewInput, ReviewVerdict
+from schemas.status import OrderStatus
 
 STORES = {
     "SH-XH-001": (OrderType.GOODS, "shanghai-xuhui", DeliveryMode.SELF_DELIVERY),
@@ -77,6 +79,7 @@ class Business:
     refunds: dict[tuple[str, str], RecordRefund] = field(default_factory=dict)
     anomalies: dict[str, AnomalyRecord] = field(default_factory=dict)
     credit: list[CreditEvent] = field(default_factory=list)
+    views: dict[str, tuple[int, OrderStatus]] = field(default_factory=dict)  # the newest
     reserved: dict[str, list[str]] = field(default_factory=dict)  # order -> skus
     committed: set[str] = field(default_factory=set)
     released_stock: set[str] = field(default_factory=set)
@@ -141,6 +144,18 @@ class Business:
         existing = self.events[inp.order_id].get(inp.entry.seq)
         assert existing is None or existing == inp.entry, "one seq, one event"
         self.events[inp.order_id][inp.entry.seq] = inp.entry
+        if inp.view is not None:
+            self._keep_view(inp.order_id, inp.view_version, inp.view)
+
+    @activity.defn
+    async def record_view(self, inp: RecordView) -> None:
+        self._keep_view(inp.order_id, inp.version, inp.view)
+
+    def _keep_view(self, order_id: str, version: int, view: OrderStatus) -> None:
+        """As the database keeps it: the newest version wins, whichever lands last."""
+        kept = self.views.get(order_id)
+        if kept is None or kept[0] < version:
+            self.views[order_id] = (version, view)
 
     @activity.defn
     async def record_feedback(self, inp: RecordFeedback) -> None:
@@ -304,8 +319,8 @@ class Business:
 
     def activities(self) -> list[Any]:
         names = [
-            "record_order", "record_event", "record_feedback", "record_refund", "record_summary",
-            "record_anomaly",
+            "record_order", "record_event", "record_view", "record_feedback", "record_refund",
+            "record_summary", "record_anomaly",
             "review_order",
             "assign_order", "release_assignment", "reserve_stock", "commit_stock",
             "release_stock", "book_service", "release_booking", "record_credit_event", "notify",

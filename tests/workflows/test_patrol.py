@@ -32,6 +32,7 @@ from tests.orders import GOODS_STORE, Handle, at_stage, has_event, platform_orde
 from tests.real_stack import QUEUE, one, place
 from tests.real_stack import platform as platform
 from tests.real_stack import real_worker as real_worker
+from tests.time_skipping import terminate_at_rest
 from workers.registry import WORKFLOWS, build_activities
 from workers.schedules import SCHEDULE_ID, ensure_patrol_schedule
 from workflows.order import OrderWorkflow
@@ -136,10 +137,11 @@ async def test_an_order_whose_workflow_ended_unrecorded_is_not_started_again(
     first = await env.client.start_workflow(
         OrderWorkflow.run, OrderInput(order=order), id=f"order-{order_id}", task_queue=TASK_QUEUE
     )
-    # At rest, waiting for the kitchen (its clock started, no step in flight): a workflow ended
-    # mid-step stops the test server's time for good (tests/time_skipping.py).
-    await until(first, lambda s: any(d.key == "prepare" for d in s.deadlines), "at rest")
-    await first.terminate("ended before it was recorded")
+    # At rest, waiting for the kitchen (its clock started, its status on record, no step in
+    # flight): a workflow ended mid-step stops the test server's time for good
+    # (tests/time_skipping.py).
+    await until(first, lambda s: any(d.key == "prepare" for d in s.deadlines), "prepare")
+    await terminate_at_rest(first, "ended before it was recorded")
     business.on_platform_only.append(order)  # not on record, as far as the patrol can see
     try:
         report = await env.client.execute_workflow(

@@ -111,6 +111,7 @@ class Customer:
         fields = msg.changes.changed_fields()
         state.order = msg.changes.apply(state.order)
         state.changes += 1
+        state.order_version += 1  # R1.3 on record with the event below
         await self._order.log(
             Event.CUSTOMER_CHANGED, actor="customer", fields=fields, note=msg.note
         )

@@ -27,6 +27,22 @@ with workflow.unsafe.imports_passed_through():
 
 R = TypeVar("R")
 
+# Deadlines a person works to, as "my work" sorts them (R4.1.1): the record shows each as soon as
+# it opens and once it closes. The others are the system's own and pass with an event.
+WAITS_FOR_A_PERSON = frozenset(
+    {
+        Clause.CONFIRM,
+        Clause.PREPARE,
+        Clause.DELIVER,
+        Clause.RECONFIRM_VISIT,
+        Clause.EXECUTE,
+        Clause.FEEDBACK_RESPONSE,
+        Clause.FEEDBACK_RESOLUTION,
+        Clause.REMINDER_REPLY,
+        Clause.REFUND_DECISION,
+    }
+)
+
 
 class Deadlines:
     """Every deadline goes on the order's one clock, so the status shows all it has had."""
@@ -65,7 +81,10 @@ class Deadlines:
                 paused=(lambda: self._state.on_hold) if pausable else (lambda: False),
             )
         )
+        on_record = clause in WAITS_FOR_A_PERSON
         try:
+            if on_record:
+                await self._order.record_view()
             result = await task
         except (Exception, asyncio.CancelledError):
             self._clock.close(view, void=True)
@@ -73,6 +92,8 @@ class Deadlines:
             raise
         self._clock.close(view)
         await watch
+        if on_record:
+            await self._order.record_view()
         return result
 
     def deadline(self, clause: Clause) -> Deadline:

@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.order.holds import Holds
+from workflows.order.patches import RECORD_VIEW_BETWEEN_EVENTS
 from workflows.order.state import CancelRequest, Halt, OrderState
 
 with workflow.unsafe.imports_passed_through():
@@ -25,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.messages import UpdateResult
     from schemas.order import Stage
     from schemas.platform_calls import PlatformOrderCall
-    from schemas.records import RecordEvent, TimelineEntry
+    from schemas.records import RecordEvent, RecordView, TimelineEntry
     from schemas.review import AnomalyKind
     from schemas.status import OrderOutcome
     from workflows import search_attributes as sa
@@ -144,9 +145,39 @@ class Order:
         )
         state.timeline.append(entry)
         if state.record is not None:
-            await self.steps.act(
-                OrderRecords.record_event, RecordEvent(order_id=state.order_id, entry=entry)
-            )
+            await self.steps.act(OrderRecords.record_event, self._on_record(entry))
+
+    def _on_record(self, entry: TimelineEntry) -> RecordEvent:
+        """R1.3 the event with the status it leaves, and the order's data when it changed: the
+        record is what people read. Payload only: the commands stay those of a bare event."""
+        state = self.state
+        state.views_recorded += 1
+        changed = state.order_version != state.order_recorded
+        state.order_recorded = state.order_version
+        return RecordEvent(
+            order_id=state.order_id,
+            entry=entry,
+            view=state.status(with_timeline=False),
+            view_version=state.views_recorded,
+            order=state.order if changed else None,
+        )
+
+    async def record_view(self) -> None:
+        """R4.1.1, R5.2.2 the status on record when no event carries the change: a deadline a
+        person works to opened or closed, an anomaly is shown for a decision. New commands, so
+        only where RECORD_VIEW_BETWEEN_EVENTS is patched in."""
+        state = self.state
+        if state.record is None or not workflow.patched(RECORD_VIEW_BETWEEN_EVENTS):
+            return
+        state.views_recorded += 1
+        await self.steps.act(
+            OrderRecords.record_view,
+            RecordView(
+                order_id=state.order_id,
+                version=state.views_recorded,
+                view=state.status(with_timeline=False),
+            ),
+        )
 
     # --- the end ---------------------------------------------------------------------------
 

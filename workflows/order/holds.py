@@ -56,6 +56,7 @@ class Holds:
             )
             # Shown once the child exists, so whoever sees it can decide it straight away.
             state.anomalies.append(view)
+            await self._order.record_view()  # R5.2.2 the managers' inbox reads the record
             await workflow.wait_condition(lambda: child.done() or state.cancel is not None)
             if not child.done():
                 await self._end_with_order(child, view)
@@ -120,6 +121,8 @@ class Holds:
             state.order = outcome.corrections.apply(state.order)
         if outcome.new_total is not None:
             state.order = state.order.model_copy(update={"total": outcome.new_total})
+        if outcome.corrections is not None or outcome.new_total is not None:
+            state.order_version += 1  # R1.3 on record with the event below
         await self._order.log(
             Event.ANOMALY_CLOSED,
             actor=outcome.decided_by,

@@ -16,3 +16,6 @@ RECORD_KNOWN_WHEN_RECEIVING: Final = "record-known-when-receiving"
 # A courier status pushed again (the platform retries) changes nothing: a repeated cancellation
 # opened a second anomaly.
 COURIER_STATUS_ONCE: Final = "courier-status-once"
+# People read the order from the record (R1.3): its status goes on record when it changes with no
+# event to carry it: a deadline a person works to opens or closes, an anomaly is shown.
+RECORD_VIEW_BETWEEN_EVENTS: Final = "record-view-between-events"

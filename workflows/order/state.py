@@ -60,6 +60,10 @@ class OrderState:
     review_round: int = 0
     reviewed: bool = False
     changes: int = 0  # customer changes so far (R2.4.2)
+    # the system of record (R1.3): people read the order there
+    views_recorded: int = 0  # the version of the last status sent to the record
+    order_version: int = 0  # changes of the order's data: customer, corrections, price
+    order_recorded: int = 0  # the order_version last sent to the record
     accepted: bool = False  # confirmed on the platform
     stock_reserved: bool = False
     stock_round: int = 1
@@ -149,7 +153,8 @@ class OrderState:
         remarks = f" Remarks: {self.order.remarks}." if self.order.remarks else ""
         return f"{items}. For {customer.name}, {customer.address}.{remarks}"
 
-    def status(self) -> OrderStatus:
+    def status(self, *, with_timeline: bool = True) -> OrderStatus:
+        """Without the timeline for the record, whose event log is the timeline."""
         return OrderStatus(
             order_id=self.order_id,
             stage=self.stage,
@@ -172,5 +177,5 @@ class OrderState:
             refunds=list(self.refunds.values()),
             reminders=[Reminder(remind_id=i, reply=r) for i, r in self.reminders.items()],
             rating=self.rating,
-            timeline=self.timeline,
+            timeline=self.timeline if with_timeline else [],
         )

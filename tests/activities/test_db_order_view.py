@@ -1,0 +1,153 @@
+"""The order's status and data on record as they change (R1.3), and the reads of them, written
+by the activities alone: out-of-order and retried writes, and an order recorded before views."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+
+from activities.orders import OrderRecords
+from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
+from schemas.policy import Clause
+from schemas.reads import OrderFilter
+from schemas.records import RecordEvent, RecordOrder, RecordView, TimelineEntry
+from schemas.resources import Assignee
+from schemas.status import Breach, DeadlineState, DeadlineView, OrderStatus
+from starter.order_reads import list_orders, order_scope, order_view
+from tests.db_fixtures import db_pool as db_pool
+from tests.db_fixtures import demo_pool as demo_pool
+from tests.db_fixtures import embedded_root as embedded_root
+from tests.db_fixtures import make_order
+from tests.db_fixtures import pg_dsn as pg_dsn
+
+NOW = datetime(2030, 3, 1, 4, 0, tzinfo=UTC)
+STAFF = Assignee(staff_id="S-101", name="S", department="XH-KITCHEN", manager_id="M-001")
+
+
+def _deadline(clause: Clause, due_in: int, state: DeadlineState) -> DeadlineView:
+    return DeadlineView(
+        key=clause.value,
+        clause=clause,
+        started_at=NOW,
+        due_at=NOW + timedelta(minutes=due_in),
+        hard_at=NOW + timedelta(minutes=due_in * 2),
+        state=state,
+    )
+
+
+def _view(order: PlatformOrder, stage: Stage, **update: object) -> OrderStatus:
+    base = OrderStatus(
+        order_id=order.order_id,
+        stage=stage,
+        order_type=OrderType.GOODS,
+        store_code=order.store_code,
+        region="shanghai-xuhui",
+        delivery_mode=DeliveryMode.SELF_DELIVERY,
+        assignee=None,
+        booking=None,
+        promise=None,
+        awaiting_reconfirmation=False,
+        ready=False,
+        visit_reconfirmed=False,
+        delivered=False,
+        deadlines=[],
+        breaches=[],
+        anomalies=[],
+        feedback=[],
+        refunds=[],
+        reminders=[],
+        rating=None,
+        timeline=[],
+    )
+    return base.model_copy(update=update)
+
+
+def _event(
+    of: PlatformOrder,
+    seq: int,
+    stage: Stage,
+    view: OrderStatus | None = None,
+    order: PlatformOrder | None = None,
+) -> RecordEvent:
+    entry = TimelineEntry(seq=seq, at=NOW + timedelta(seconds=seq), event=f"e{seq}", stage=stage)
+    return RecordEvent(order_id=of.order_id, entry=entry, view=view, view_version=seq, order=order)
+
+
+async def test_the_newest_view_and_order_data_stay_whatever_lands_last(
+    demo_pool: asyncpg.Pool,
+) -> None:
+    order = make_order()
+    records = OrderRecords(demo_pool)
+    await records.record_order(RecordOrder(order=order, received_at=NOW, source="push"))
+    moved = order.model_copy(
+        update={"customer": order.customer.model_copy(update={"address": "新地址 1号"})}
+    )
+    cheaper = moved.model_copy(update={"total": Decimal("9.90")})
+    assigned = _view(
+        order,
+        Stage.ASSIGNED,
+        assignee=STAFF,
+        deadlines=[
+            _deadline(Clause.CONFIRM, 20, DeadlineState.MET),
+            _deadline(Clause.PREPARE, 30, DeadlineState.BREACHED),  # missed, still open
+            _deadline(Clause.DELIVER, 10, DeadlineState.VOID),
+        ],
+        breaches=[Breach(key="prepare", clause=Clause.PREPARE, at=NOW, hard=False)],
+    )
+    newest = _event(order, 3, Stage.ASSIGNED, view=assigned, order=cheaper)
+    await records.record_event(newest)
+    await records.record_event(
+        _event(order, 2, Stage.ACCEPTED, view=_view(order, Stage.ACCEPTED), order=moved)
+    )
+    await records.record_view(
+        RecordView(order_id=order.order_id, version=1, view=_view(order, Stage.REVIEWING))
+    )
+    await records.record_event(newest)  # a retry
+
+    row = await demo_pool.fetchrow("SELECT * FROM orders WHERE order_id = $1", order.order_id)
+    assert row is not None
+    assert (row["view_version"], row["assignee"], row["stage"]) == (3, "S-101", "assigned")
+    assert row["next_due_at"] == NOW + timedelta(minutes=30)
+    assert row["view"]["stage"] == "assigned" and row["view"]["timeline"] == []
+    assert (row["customer_address"], row["total"]) == ("新地址 1号", Decimal("9.90"))
+    assert (row["received_at"], row["source"]) == (NOW, "push")  # receipt is kept
+
+    shown = await order_view(demo_pool, order.order_id)
+    assert shown is not None and shown.assignee == STAFF
+    assert [e.seq for e in shown.timeline] == [2, 3]
+    scope = await order_scope(demo_pool, order.order_id)
+    assert scope is not None and scope.assignee == "S-101"
+    mine = await list_orders(demo_pool, OrderFilter(assignee="S-101"), 10)
+    assert [r.order_id for r in mine] == [order.order_id]
+    assert mine[0].next_due_at == NOW + timedelta(minutes=30)
+    assert mine[0].breached and not mine[0].anomaly_open  # R4.1.1 the breach is in the view
+    missed = await list_orders(demo_pool, OrderFilter(assignee="S-101", breached=False), 10)
+    assert missed == []
+
+
+async def test_an_order_recorded_before_views_reads_from_its_columns(
+    demo_pool: asyncpg.Pool,
+) -> None:
+    order = make_order()
+    records = OrderRecords(demo_pool)
+    await records.record_order(RecordOrder(order=order, received_at=NOW, source="push"))
+    await records.record_event(_event(order, 1, Stage.REVIEWING))  # no view: an older worker
+    shown = await order_view(demo_pool, order.order_id)
+    assert shown is not None
+    assert (shown.stage, shown.order_type, shown.assignee) == (
+        Stage.REVIEWING,
+        OrderType.GOODS,
+        None,
+    )
+    assert [e.event for e in shown.timeline] == ["e1"]
+    scope = await order_scope(demo_pool, order.order_id)
+    assert scope is not None and scope.assignee is None
+    # Unassigned, it belongs to every department that could take it.
+    expected = await demo_pool.fetch(
+        "SELECT code FROM departments WHERE order_type = 'goods' AND region = $1 ORDER BY code",
+        scope.region,
+    )
+    assert scope.departments == [r["code"] for r in expected] and scope.departments
+    assert await order_view(demo_pool, "no-such-order") is None
