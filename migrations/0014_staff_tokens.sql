@@ -13,14 +13,42 @@ CREATE TABLE staff_tokens (
 );
 CREATE INDEX staff_tokens_staff_idx ON staff_tokens (staff_id) WHERE revoked_at IS NULL;
 
--- The staff API's role is the service role (0007's default privileges cover the new table);
--- reporting never reads tokens.
+-- orderflow_api: the staff API's role. It reads what people see (orders, their timeline, the
+-- anomaly inbox, who works where) and keeps the tokens; the workers' service role neither
+-- reads the timeline's details nor touches tokens. A NOLOGIN group role, as in 0007: a login
+-- role is granted it, e.g. CREATE ROLE orderflow_staff_api LOGIN PASSWORD '...' IN ROLE
+-- orderflow_api.
 DO $$
+DECLARE
+    may_create boolean;
+    t text;
 BEGIN
-    -- The staff API shows an order's timeline from the event log; reading it keeps the log
-    -- append-only (still no UPDATE or DELETE).
+    SELECT rolsuper OR rolcreaterole INTO may_create FROM pg_roles WHERE rolname = current_user;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_api') THEN
+        IF coalesce(may_create, false) THEN
+            BEGIN
+                CREATE ROLE orderflow_api NOLOGIN;
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;  -- created meanwhile by a migration of another database on this server
+            END;
+        ELSE
+            RAISE NOTICE 'role orderflow_api is missing and % may not create roles: grants '
+                'to it skipped', current_user;
+        END IF;
+    END IF;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_service') THEN
-        EXECUTE 'GRANT SELECT ON order_events TO orderflow_service';
+        EXECUTE 'REVOKE ALL ON staff_tokens FROM orderflow_service';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_api') THEN
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO orderflow_api', current_schema());
+        FOREACH t IN ARRAY ARRAY[
+            'orders', 'order_events', 'anomalies', 'assignments', 'departments', 'staff',
+            'feedback', 'refunds', 'schema_migrations'
+        ] LOOP
+            EXECUTE format('GRANT SELECT ON %I TO orderflow_api', t);
+        END LOOP;
+        EXECUTE 'GRANT SELECT, INSERT, UPDATE ON staff_tokens TO orderflow_api';
+        EXECUTE 'GRANT USAGE, SELECT ON SEQUENCE staff_tokens_token_id_seq TO orderflow_api';
     END IF;
 END
 $$;

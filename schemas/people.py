@@ -3,11 +3,10 @@ permissions the staff API enforces (README "People and roles")."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from schemas.base import Model
-from schemas.order import OrderType
+from schemas.reads import OrderScope
 
 
 class Role(StrEnum):
@@ -35,19 +34,6 @@ class Duty(StrEnum):
     WORK = "work"  # the order's own work: confirm, progress, ready, delivered, ...
     CARE = "care"  # the customer's side: feedback, reminders, ratings, changes by phone
     DECIDE = "decide"  # anomalies, refunds, reassignments and cancellations
-
-
-@dataclass(frozen=True)
-class OrderScope:
-    """What the permission check needs of an order, from the system of record."""
-
-    order_id: str
-    order_type: OrderType
-    region: str
-    assignee: str | None
-    departments: tuple[str, ...]
-    """The department its assignee works for, or, before anyone is assigned, every department
-    of its type and region."""
 
 
 ASSIGNEE, DEPARTMENT, REGION = "assignee", "department", "region"

@@ -24,6 +24,7 @@ class OrderFilter(Model):
     breached: bool | None = None  # a deadline was missed (R4.1.1)
     anomaly_open: bool | None = None  # on hold for a manager's decision (R5.2)
     open_only: bool = False  # not closed, rejected or cancelled
+    departments: list[str] | None = None  # of these departments (a manager's reach)
 
 
 class OrderRow(Model):

@@ -97,6 +97,17 @@ def _from_columns(row: Any, stage: Stage, timeline: list[TimelineEntry]) -> Orde
     )
 
 
+# In some departments ({departments}, a text[]): the department of the order's last
+# assignment, or before anyone is assigned, any department of its type and region (R2.3.1).
+_IN_DEPARTMENTS = """
+    COALESCE(
+        (SELECT a.department = ANY({departments}::text[]) FROM assignments a
+         WHERE a.order_id = o.order_id ORDER BY a.assignment_id DESC LIMIT 1),
+        EXISTS (SELECT 1 FROM departments d
+                WHERE d.code = ANY({departments}::text[])
+                  AND d.order_type = o.order_type AND d.region = o.region))
+"""
+
 # breached: R4.1.1 a deadline missed, by the log (every order) or the view (a breach the log
 # has not caught up with). anomaly_open: R5.2 an anomaly undecided, or the order held for one.
 # closed_at: the first event at the terminal stage, the one that ended the order.
@@ -121,12 +132,13 @@ SELECT * FROM (
       AND ($7::text IS NULL OR o.region = $7)
       AND ($8::text IS NULL OR o.assignee = $8)
       AND (NOT $9::boolean OR o.stage <> ALL($3::text[]))
+      AND ($13::text[] IS NULL OR {IN_DEPARTMENTS})
 ) listed
 WHERE ($10::boolean IS NULL OR breached = $10)
   AND ($11::boolean IS NULL OR anomaly_open = $11)
 ORDER BY started_at DESC, order_id DESC
 LIMIT $12
-"""
+""".replace("{IN_DEPARTMENTS}", _IN_DEPARTMENTS.format(departments="$13"))
 
 
 async def list_orders(conn: Reader, f: OrderFilter, limit: int) -> list[OrderRow]:
@@ -145,6 +157,7 @@ async def list_orders(conn: Reader, f: OrderFilter, limit: int) -> list[OrderRow
         f.breached,
         f.anomaly_open,
         limit,
+        f.departments,
     )
     return [
         OrderRow(
@@ -167,9 +180,15 @@ async def list_orders(conn: Reader, f: OrderFilter, limit: int) -> list[OrderRow
 
 
 async def open_anomalies(
-    conn: Reader, store_code: str | None, limit: int, policy: Policy | None = None
+    conn: Reader,
+    store_code: str | None,
+    limit: int,
+    policy: Policy | None = None,
+    *,
+    reach: OrderFilter | None = None,
 ) -> list[OpenAnomaly]:
-    """R5.2.2 the anomalies waiting for a manager, oldest first.
+    """R5.2.2 the anomalies waiting for a manager, oldest first; `reach` keeps to the orders
+    of an assignee, a region or some departments (the other fields are not read).
 
     The decision is due by the anomaly_decision clause of the order's policy snapshot, which
     only its child workflow holds; `policy` (the current one by default) stands in for it.
@@ -184,11 +203,17 @@ async def open_anomalies(
                 WHERE x ->> 'anomaly_id' = a.anomaly_id) AS paused_stage
         FROM anomalies a JOIN orders o ON o.order_id = a.order_id
         WHERE a.closed_at IS NULL AND ($1::text IS NULL OR o.store_code = $1)
+          AND ($3::text IS NULL OR o.assignee = $3)
+          AND ($4::text IS NULL OR o.region = $4)
+          AND ($5::text[] IS NULL OR {IN_DEPARTMENTS})
         ORDER BY a.opened_at, a.anomaly_id
         LIMIT $2
-        """,
+        """.replace("{IN_DEPARTMENTS}", _IN_DEPARTMENTS.format(departments="$5")),
         store_code,
         limit,
+        reach.assignee if reach else None,
+        reach.region if reach else None,
+        reach.departments if reach else None,
     )
     return [
         OpenAnomaly(

@@ -82,8 +82,8 @@ UPDATES: dict[str, Act] = {
         _act(W.mark_delivered, MarkDelivered, Duty.WORK),
         _act(W.reconfirm_visit, ReconfirmVisit, Duty.WORK),
         _act(W.record_rating, RecordRating, Duty.CARE),
-        _act(W.respond_feedback, RespondFeedback, Duty.CARE, lambda m: f"case-{m.case}"),
-        _act(W.resolve_feedback, ResolveFeedback, Duty.CARE, lambda m: f"case-{m.case}"),
+        _act(W.respond_feedback, RespondFeedback, Duty.CARE),  # a case has rounds: no key
+        _act(W.resolve_feedback, ResolveFeedback, Duty.CARE),
         _act(W.reply_reminder, ReplyReminder, Duty.CARE, lambda m: m.remind_id),
         _act(W.decide_refund, DecideRefund, Duty.DECIDE, lambda m: m.refund_id),
         _act(W.reassign, Reassign, Duty.DECIDE),

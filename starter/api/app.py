@@ -27,14 +27,12 @@ from temporalio.client import Client
 
 from infra.settings import settings
 from schemas.anomaly import AnomalyOutcome
-from schemas.contract import anomaly_workflow_id
 from schemas.messages import UpdateResult
 from schemas.people import Person, read_refusal, refusal
 from starter.api import reads
 from starter.api.actions import DECIDE_ANOMALY, SIGNALS, UPDATES, Act
 from starter.api.protocol import ANSWER_WITHIN, IDEMPOTENCY_KEY
-from starter.api.scope import order_scope
-from starter.api.temporal_calls import Session, Target, order_target
+from starter.api.temporal_calls import Session, anomaly_target, order_target
 from starter.api.tokens import person_for
 from starter.failures import Exit, Failure, forbidden
 
@@ -115,7 +113,7 @@ class StaffApi:
         """The person and the order, once the permission table lets them act on it."""
         person = await self.person(request)
         order = order_param(request)
-        why_not = refusal(person, act.duty, await order_scope(self.pool, order))
+        why_not = refusal(person, act.duty, await reads.scope(self.pool, order))
         if why_not is not None:
             log.warning("refused", actor=person.staff_id, action=act.name, order_id=order)
             raise forbidden(why_not)
@@ -147,15 +145,13 @@ class StaffApi:
         """R5.2.3 without a number, the order's latest open anomaly is the one meant."""
         person, order = await self.allowed(request, DECIDE_ANOMALY)
         message = DECIDE_ANOMALY.parse(await body_of(request), person)
-        number = request.query_params.get("number")
-        workflow_id = (
-            anomaly_workflow_id(order, int(number))
-            if number and number.isdigit()
-            else await reads.open_anomaly_id(self.pool, order)
-        )
-        target = Target(workflow_id, f"anomaly {workflow_id}", False)
+        asked = request.query_params.get("number", "")
+        if asked and not asked.isdigit():
+            raise Failure(f"an anomaly's number is a whole number, not {asked!r}", Exit.USAGE)
+        number = int(asked) if asked else await reads.open_anomaly_number(self.pool, order)
+        target = anomaly_target(order, number)
         outcome = await self.calls_for(request).update(
-            target, DECIDE_ANOMALY.name, message, AnomalyOutcome, update_id=workflow_id
+            target, DECIDE_ANOMALY.name, message, AnomalyOutcome, update_id=target.workflow_id
         )
         log.info("acted", actor=person.staff_id, action="decide", order_id=order)
         return {"order_id": order, **outcome.model_dump(mode="json")}
@@ -167,7 +163,7 @@ class StaffApi:
     async def order(self, request: Request) -> Any:
         person = await self.person(request)
         order = order_param(request)
-        why_not = read_refusal(person, await order_scope(self.pool, order))
+        why_not = read_refusal(person, await reads.scope(self.pool, order))
         if why_not is not None:
             raise forbidden(why_not)
         return await reads.order(self.pool, order)

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from schemas.people import ASSIGNEE, DEPARTMENT, READS, REGION, Person
+from schemas.reads import OrderFilter, OrderScope
 from starter import order_reads
 from starter.failures import Exit, Failure
 
@@ -51,7 +52,7 @@ async def orders(pool: asyncpg.Pool, person: Person, params: Mapping[str, str]) 
     mine = reach(person)
     if "assignee" in mine and asked["assignee"] not in (None, person.staff_id):
         return []  # another person's orders: none of them are within reach
-    wanted = order_reads.OrderFilter(**{k: v for k, v in asked.items() if v is not None}, **mine)
+    wanted = OrderFilter(**{k: v for k, v in asked.items() if v is not None}, **mine)
     async with pool.acquire() as conn:
         rows = await order_reads.list_orders(conn, wanted, _limit(params))
     return [row.model_dump(mode="json") for row in rows]
@@ -66,13 +67,25 @@ async def order(pool: asyncpg.Pool, order_id: str) -> Any:
 
 
 async def anomalies(pool: asyncpg.Pool, person: Person, params: Mapping[str, str]) -> Any:
+    within = OrderFilter(**reach(person))
     async with pool.acquire() as conn:
-        rows = await order_reads.open_anomalies(conn, params.get("store"), _limit(params, 200))
+        rows = await order_reads.open_anomalies(
+            conn, params.get("store"), _limit(params, 200), reach=within
+        )
     return [row.model_dump(mode="json") for row in rows]
 
 
-async def open_anomaly_id(pool: asyncpg.Pool, order_id: str) -> str:
-    """The workflow ID of the order's latest open anomaly."""
+async def scope(pool: asyncpg.Pool, order_id: str) -> OrderScope:
+    """Whose the order is, for the permission table; 404 for an order not on record."""
+    async with pool.acquire() as conn:
+        found = await order_reads.order_scope(conn, order_id)
+    if found is None:
+        raise Failure(f"order {order_id} not found", Exit.NOT_FOUND)
+    return found
+
+
+async def open_anomaly_number(pool: asyncpg.Pool, order_id: str) -> int:
+    """The number of the order's latest open anomaly (its child is `anomaly-<order>-<n>`)."""
     found: str | None = await pool.fetchval(
         "SELECT anomaly_id FROM anomalies WHERE order_id = $1 AND closed_at IS NULL "
         "ORDER BY opened_at DESC LIMIT 1",
@@ -80,4 +93,4 @@ async def open_anomaly_id(pool: asyncpg.Pool, order_id: str) -> str:
     )
     if found is None:
         raise Failure(f"order {order_id} has no open anomaly", Exit.NOT_ALLOWED)
-    return found
+    return int(found.rsplit("-", 1)[1])

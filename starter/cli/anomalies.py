@@ -38,6 +38,7 @@ async def decide(api: Api, args: argparse.Namespace) -> Exit:
     answered = await api.call(
         "POST", f"/orders/{args.order}/anomaly/decide", json=body(args.message), params=params
     )
+    answered.pop("order_id", None)
     outcome = AnomalyOutcome.model_validate(answered)
     after = "the order resumes" if outcome.resume else "the order ends"
     say(

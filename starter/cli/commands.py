@@ -96,7 +96,8 @@ def action(update: str) -> Handler:
     """An update on the order; the answer is the workflow's own message."""
 
     async def run(api: Api, args: argparse.Namespace) -> Exit:
-        result = UpdateResult.model_validate(await api.update(args.order, update, args.message))
+        answer = await api.update(args.order, update, args.message)
+        result = UpdateResult(stage=answer["stage"], message=answer["message"])
         say(
             args,
             f"order {args.order}: {result.message} (stage {result.stage.value})",

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, tzinfo
 from typing import Any
 
-from schemas.anomaly import AnomalyStatus
 from schemas.status import DeadlineState, OrderStatus, Promise
 
 DASH = "-"
@@ -24,11 +23,11 @@ DASH = "-"
 
 @dataclass(frozen=True)
 class OrderRow:
-    """One line of `orderctl list`, from the search attributes alone (no worker needed)."""
+    """One line of `orderctl list`, from the system of record (the staff API's listing)."""
 
     order_id: str
     workflow_id: str
-    status: str  # the workflow's execution status: running, completed, terminated, ...
+    status: str  # running, or completed once the stage is terminal
     stage: str | None
     order_type: str | None
     store_code: str | None
@@ -50,16 +49,15 @@ class OrderRow:
 
 @dataclass(frozen=True)
 class AnomalyRow:
-    """One line of the anomaly inbox: the order's side and its open child's side."""
+    """One line of the anomaly inbox, from the system of record."""
 
     order_id: str
     anomaly_id: str
     kind: str
-    state: str  # open | escalated
+    state: str  # open: no decision yet
     detail: str
     opened_at: datetime
     due_at: datetime
-    escalations: int
     paused_stage: str | None
     store_code: str
     assignee: str | None
@@ -68,22 +66,6 @@ class AnomalyRow:
     def from_json(cls, row: Mapping[str, Any]) -> AnomalyRow:
         """A row as the staff API sends it."""
         return cls(**_fields_of(cls, row))
-
-    @classmethod
-    def of(cls, order: OrderStatus, anomaly: AnomalyStatus) -> AnomalyRow:
-        return cls(
-            order_id=order.order_id,
-            anomaly_id=anomaly.anomaly_id,
-            kind=anomaly.kind.value,
-            state=anomaly.state,
-            detail=anomaly.detail,
-            opened_at=anomaly.opened_at,
-            due_at=anomaly.due_at,
-            escalations=anomaly.escalations,
-            paused_stage=order.paused_stage.value if order.paused_stage else None,
-            store_code=order.store_code,
-            assignee=order.assignee.staff_id if order.assignee else None,
-        )
 
     def as_json(self) -> dict[str, Any]:
         return _jsonable(asdict(self))

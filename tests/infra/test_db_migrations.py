@@ -222,7 +222,7 @@ async def test_demo_load_is_idempotent(db_pool: asyncpg.Pool) -> None:
     assert await counts() == after_first
     assert first["new_slots"] == after_first["service_slots"] > 0
     assert second["new_slots"] == 0
-    assert after_first["stores"] == 3 and after_first["staff"] == 11
+    assert after_first["stores"] == 3 and after_first["staff"] == 13
     # The alcohol is in the kitchens' scope; the review flags it as prohibited instead.
     scopes = {
         r["scope"]
@@ -255,7 +255,7 @@ async def test_command_line(pg_dsn: str) -> None:
         assert again.returncode == 0 and "up to date" in again.stdout
         loaded = _cli("load-demo", env=env)
         assert loaded.returncode == 0, loaded.stderr
-        assert "staff 11" in loaded.stdout
+        assert "staff 13" in loaded.stdout
         dsn = _cli("dsn", env=env)
         assert dsn.stdout.strip() == env["DATABASE_URL"]
         missing = _cli("load-demo", "--file", "/nonexistent.json", env=env)

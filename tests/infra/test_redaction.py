@@ -44,7 +44,10 @@ from infra.logging import (
 )
 from schemas.messages import MarkDelivered, MarkReady
 from schemas.order import OrderInput, Stage
+from schemas.reads import OrderFilter
 from schemas.records import Audience, Notification, RecordEvent, RecordOrder, TimelineEntry
+from starter import order_reads
+from starter.api import tokens
 from tests import jitter
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
@@ -451,12 +454,41 @@ async def test_service_role_can_do_what_the_activities_do_and_no_more(
             "DROP TABLE stock",
             "ALTER TABLE orders ADD COLUMN x int",
             "INSERT INTO schema_migrations (version, checksum) VALUES ('9999_x', 'x')",
+            "SELECT token_hash FROM staff_tokens",
         ]
         for statement in forbidden:
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await service.execute(statement)
     finally:
         await service.close()
+
+
+async def test_the_staff_api_role_reads_what_people_see_and_keeps_tokens_only(
+    demo_pool: asyncpg.Pool, pg_dsn: str, recorded: str
+) -> None:
+    api = await _as_role(demo_pool, pg_dsn, "orderflow_api")
+    try:
+        token = await tokens.issue(api, "M-001")
+        assert (await tokens.person_for(api, token)).staff_id == "M-001"
+        assert await tokens.revoke(api, "M-001") >= 1
+        async with api.acquire() as conn:
+            assert await order_reads.order_view(conn, recorded) is not None
+            assert await order_reads.order_scope(conn, recorded) is not None
+            await order_reads.list_orders(conn, OrderFilter(), 5)
+            await order_reads.open_anomalies(conn, None, 5)
+        for statement in (
+            "UPDATE orders SET stage = 'closed'",
+            "INSERT INTO order_events (order_id, seq, at, event, stage) "
+            "VALUES ('x', 1, now(), 'x', 'received')",
+            "SELECT * FROM customers",
+            "SELECT text FROM notifications",
+            "UPDATE staff SET role = 'admin'",
+            "DELETE FROM staff_tokens",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await api.execute(statement)
+    finally:
+        await api.close()
 
 
 async def test_reporting_role_reads_masked_views_only(
@@ -500,6 +532,7 @@ async def test_roles_migration_runs_again_without_harm(
         "ORDER BY rolname"
     )
     assert [(r["rolname"], r["rolcanlogin"]) for r in roles] == [
+        ("orderflow_api", False),
         ("orderflow_reporting", False),
         ("orderflow_service", False),
     ]
