@@ -43,6 +43,7 @@ from temporalio.worker import Replayer
 
 from bench import common
 from infra import database as db
+from infra.logging import configure_logging
 from localstack.demo import (
     POLICY_FILE,
     Check,
@@ -718,6 +719,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-record", action="store_true", help="do not append to docs/benchmarks.md"
     )
     args = parser.parse_args(argv)
+    configure_logging("WARNING")  # the in-process services' lines on stderr, not in the JSON
     if args.orders < 10:
         parser.error("--orders must be at least 10")
     if args.company_scale is not None and args.company_scale < 1:

@@ -54,6 +54,7 @@ from bench.skeleton import (
     Timer,
     empty_step,
 )
+from infra.logging import configure_logging
 from localstack.demo import order_lookup
 from localstack.devstack import StackOptions, dev_stack
 from localstack.simulator import SimConfig
@@ -511,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-record", action="store_true", help="do not append to docs/benchmarks.md"
     )
     args = parser.parse_args(argv)
+    configure_logging("WARNING")  # the in-process services' lines on stderr, not in the JSON
     if args.orders < 1:
         parser.error("--orders must be at least 1")
     result = common.run(bench(args))

@@ -35,6 +35,25 @@ CANCEL_SEEN_WHEREVER_IT_LANDS = "anomaly-cancel-seen-wherever-it-lands"
 # that records the decision, which is then recorded again. Anomalies before this ended
 # cancelled with their record open.
 DECISION_RECORDED_THROUGH_CANCEL = "anomaly-decision-recorded-through-cancel"
+# The same, when the cancellation lands in the task where the remedy's last step finishes: it
+# comes as the task's cancellation (asyncio.CancelledError), not as a step's failure, and takes
+# the remedy or the step that records the decision before it is sent. Anomalies before this
+# ended cancelled with their record open (tests/histories/anomaly-cancelled-while-closing.json).
+DECISION_RECORDED_THROUGH_TASK_CANCEL = "anomaly-decision-recorded-through-task-cancel"
+
+
+def _remedy_ends_with_order(err: BaseException) -> bool:
+    """Whether a remedy the order's cancellation cut short still leaves the decision to be
+    recorded (a step's failure always did)."""
+    return isinstance(err, ActivityError) or workflow.patched(DECISION_RECORDED_THROUGH_TASK_CANCEL)
+
+
+def _recorded_again(err: BaseException) -> bool:
+    """Whether a decision whose recording the order's cancellation took is recorded again."""
+    if isinstance(err, ActivityError):
+        return workflow.patched(DECISION_RECORDED_THROUGH_CANCEL)
+    return workflow.patched(DECISION_RECORDED_THROUGH_TASK_CANCEL)
+
 
 # Which decisions make sense for which kind; the rest are refused with a clear message.
 _ONLY_FOR: dict[Decision, set[AnomalyKind]] = {
@@ -77,15 +96,15 @@ class AnomalyWorkflow:
         assert self._decision is not None
         try:
             await self._remedy(self._decision)
-        except ActivityError:
-            if not self._ended():
+        except (ActivityError, asyncio.CancelledError) as err:
+            if not (self._ended() and _remedy_ends_with_order(err)):
                 raise
             # The order ended while the remedy was under way: the decision stands on record.
         outcome = self._record_outcome(self._decision)
         try:
             await self._close(outcome)
-        except ActivityError:
-            if not (self._ended() and workflow.patched(DECISION_RECORDED_THROUGH_CANCEL)):
+        except (ActivityError, asyncio.CancelledError) as err:
+            if not (self._ended() and _recorded_again(err)):
                 raise
             await self._close(outcome)  # R5.2.4 the decision stands on record
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+from infra.logging import configure_logging
 from localstack.demo.day import business_day
 from localstack.demo.options import POLICY_FILE, DemoOptions, DemoResult
 from localstack.demo.report import render
@@ -159,4 +160,6 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(_main(parse_args(argv)))
+    args = parse_args(argv)
+    configure_logging("WARNING")  # the in-process services' lines on stderr, warnings only
+    return asyncio.run(_main(args))

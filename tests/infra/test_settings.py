@@ -38,7 +38,12 @@ SETTINGS_MODULE = "infra/settings.py"
 VARIABLE = re.compile(r"^(?:ORDERFLOW_|MEITUAN_|TEMPORAL_|DATABASE_URL$)")
 
 # Named in the docs but read by no service: the test suite's own, and compose's.
-NOT_SETTINGS = {"ORDERFLOW_TEST_JITTER_MS", "ORDERFLOW_TEST_SESSION_LIMIT", "ORDERFLOW_DB_PASSWORD"}
+NOT_SETTINGS = {
+    "ORDERFLOW_TEST_JITTER_MS",
+    "ORDERFLOW_TEST_SESSION_LIMIT",
+    "ORDERFLOW_DB_PASSWORD",  # compose passes it to PostgreSQL and DATABASE_URL
+    "ORDERFLOW_API_PUBLISH",  # compose: the interface the staff API is published on
+}
 
 
 def _modules(*packages: str) -> list[tuple[str, ast.Module]]:

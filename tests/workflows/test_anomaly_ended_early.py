@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from decimal import Decimal
 
 import pytest
 from temporalio import activity
@@ -17,7 +18,7 @@ from temporalio.worker import Worker
 
 from schemas.anomaly import AnomalyInput, Decide, Decision
 from schemas.policy import Policy
-from schemas.records import Notification
+from schemas.records import Audience, Notification
 from schemas.review import AnomalyKind
 from tests.doubles import Business
 from workflows.anomaly import AnomalyWorkflow
@@ -123,4 +124,63 @@ async def test_a_decision_that_lands_with_the_cancellation_is_recorded(
             await asyncio.wait_for(handle.result(), 20)
     record = business.anomalies[anomaly_id]
     assert record.outcome is not None, "the anomaly record was left open"
+    assert record.outcome.decided_by == "M-001"
+
+
+async def test_a_decision_whose_recording_meets_the_cancellation_is_recorded(
+    dev_server: WorkflowEnvironment, business: Business
+) -> None:
+    """The decision's remedy finishes and the order's cancellation arrives in one workflow
+    task (no workflow worker ran meanwhile): the step that records the decision is cancelled
+    before it is even sent, and the decision is recorded all the same."""
+    order_id = str(uuid.uuid4().int % 10**15)
+    anomaly_id = f"anomaly-{order_id}-1"
+    task_queue = f"anomaly-closing-as-cancelled-{order_id}"
+    notify = next(a for a in business.activities() if a.__name__ == "notify")
+    telling, told = asyncio.Event(), asyncio.Event()
+
+    @activity.defn(name="notify")
+    async def customer_told_slowly(notice: Notification) -> None:
+        if notice.audience is Audience.CUSTOMER:
+            telling.set()
+            await told.wait()
+        await notify(notice)
+
+    def workflows() -> Worker:
+        return Worker(dev_server.client, task_queue=task_queue, workflows=[AnomalyWorkflow])
+
+    activities = [a for a in business.activities() if a.__name__ != "notify"]
+    async with Worker(
+        dev_server.client, task_queue=task_queue, activities=[*activities, customer_told_slowly]
+    ):
+        async with workflows():
+            handle = await dev_server.client.start_workflow(
+                AnomalyWorkflow.run,
+                price_anomaly(order_id),
+                id=anomaly_id,
+                task_queue=task_queue,
+            )
+            for _ in range(100):  # opened: on record and the manager told
+                if business.notices_for(order_id, "manager"):
+                    break
+                await asyncio.sleep(0.1)
+            decision = Decide(
+                by="M-001",
+                decision=Decision.ADJUST_PRICE,
+                cause="old price list",
+                responsibility="store",
+                new_total=Decimal("58.00"),
+            )
+            deciding = asyncio.create_task(handle.execute_update(AnomalyWorkflow.decide, decision))
+            await asyncio.wait_for(telling.wait(), 10)  # the remedy: the customer is told
+        told.set()  # the remedy finishes while no workflow worker runs
+        await asyncio.sleep(0.5)
+        await handle.cancel()  # and the order's cancellation joins it in one task
+        async with workflows():
+            await asyncio.wait_for(asyncio.gather(deciding, return_exceptions=True), 20)
+            with contextlib.suppress(WorkflowFailureError):
+                await asyncio.wait_for(handle.result(), 20)
+    record = business.anomalies[anomaly_id]
+    assert record.outcome is not None, "the anomaly record was left open"
+    assert record.outcome.decision is Decision.ADJUST_PRICE
     assert record.outcome.decided_by == "M-001"
