@@ -63,19 +63,22 @@ _ONLY_FOR: dict[Decision, set[AnomalyKind]] = {
 
 @workflow.defn
 class AnomalyWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, inp: AnomalyInput) -> None:
+        """Before any handler runs: a decision can reach the child in its first task, before
+        `run` has started, and its validator reads what the anomaly is about."""
+        self._inp = inp
+        self._id = workflow.info().workflow_id
         self._decision: Decide | None = None
         self._escalations = 0
         self._outcome: AnomalyOutcome | None = None
-
-    @workflow.run
-    async def run(self, inp: AnomalyInput) -> AnomalyOutcome:
-        self._inp = inp
-        self._id = workflow.info().workflow_id
         self._steps = Steps(
             order_id=inp.order_id, store_code=inp.store_code, notice_key=self._id
         ).route(inp.platform_task_queue)
         self._opened_at = workflow.now()
+
+    @workflow.run
+    async def run(self, inp: AnomalyInput) -> AnomalyOutcome:
         self._cancel_taken_into_account = workflow.patched(CANCEL_SEEN_WHEREVER_IT_LANDS)
         self._clock = DeadlineClock(fire_by_timer=workflow.patched(FIRE_BY_TIMER))
         try:

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -184,3 +184,38 @@ async def test_a_decision_whose_recording_meets_the_cancellation_is_recorded(
     assert record.outcome is not None, "the anomaly record was left open"
     assert record.outcome.decision is Decision.ADJUST_PRICE
     assert record.outcome.decided_by == "M-001"
+
+
+async def test_a_decision_sent_before_the_child_first_ran_is_validated(
+    dev_server: WorkflowEnvironment, business: Business
+) -> None:
+    """The decision is in the child's very first task: its validator already knows the kind."""
+    order_id = str(uuid.uuid4().int % 10**15)
+    task_queue = f"anomaly-decided-at-once-{order_id}"
+    info = price_anomaly(order_id).model_copy(update={"kind": AnomalyKind.INFO})
+    handle = await dev_server.client.start_workflow(
+        AnomalyWorkflow.run, info, id=f"anomaly-{order_id}-1", task_queue=task_queue
+    )
+    wrong = Decide(
+        by="M-001",
+        decision=Decision.ADJUST_PRICE,
+        cause="c",
+        responsibility="store",
+        new_total=Decimal("1.00"),
+    )
+    refusing = asyncio.create_task(handle.execute_update(AnomalyWorkflow.decide, wrong))
+    await asyncio.sleep(0.5)  # admitted at the server, waiting for a worker
+    async with Worker(
+        dev_server.client,
+        task_queue=task_queue,
+        workflows=[AnomalyWorkflow],
+        activities=business.activities(),
+    ):
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await asyncio.wait_for(refusing, 20)
+        assert isinstance(refused.value.cause, ApplicationError)
+        assert refused.value.cause.message == "adjust_price does not apply to info anomalies"
+        right = Decide(by="M-001", decision=Decision.DISMISS, cause="c", responsibility="none")
+        outcome = await handle.execute_update(AnomalyWorkflow.decide, right)
+        assert outcome.decision is Decision.DISMISS
+        await asyncio.wait_for(handle.result(), 20)
