@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
-from schemas.reads import OpenAnomaly
 
 from activities.policy import current_policy
 from localstack.simulator.business import Business, load_business
@@ -48,6 +47,7 @@ from schemas.messages import (
 from schemas.order import CustomerChanges, DeliveryMode, OrderType, PlatformOrder, Stage
 from schemas.people import Role
 from schemas.policy import Clause, Policy
+from schemas.reads import OpenAnomaly
 from schemas.review import AnomalyKind
 from schemas.status import DeadlineState, FeedbackState, OrderStatus, RefundState
 from starter.api import tokens
