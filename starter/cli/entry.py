@@ -21,6 +21,7 @@ from starter.cli import (
     anomalies,
     customer,
     dev,
+    doctor,
     lifecycle,
     orders,
     people,
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     # statistics (R4.3, R7.2) and the gateway's kept pushes: PostgreSQL only
     stats.add_parsers(commands)
     pushes.add_parser(commands)
+    doctor.add_parser(commands)
     dev.add_parser(commands)
     return parser
 

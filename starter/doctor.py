@@ -1,0 +1,127 @@
+"""Orders whose history no longer replays, found and repaired: for engineers, straight on
+Temporal (`orderctl doctor [--repair]`).
+
+A workflow whose task fails with a non-determinism error is stuck: the server retries the task
+for ever and the order moves no further, while nothing tells anyone. The known causes are the
+SDK's (temporalio/sdk-python#1591: an update ordered differently on a cold worker than on
+replay), so the same code replays fine from a point before the failure. The repair resets the
+run to its last workflow task that completed before the failure: Temporal replays the history up
+to there and runs the rest again, and since every activity is idempotent (keyed writes, the
+platform's "already in that state" taken as done) nothing happens twice to effect. Signals and
+updates sent after that point are reapplied by the reset. The reason, with the failed event, is
+kept in the new run's history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+OPEN = 'ExecutionStatus="Running"'
+PARALLEL = 8
+NON_DETERMINISM = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """A run whose last workflow task failed with a non-determinism error."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    failed_event_id: int
+    reset_to: int | None
+    """The last workflow task that completed before the failure; None: none did."""
+    attempts: int
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Repair:
+    stuck: Stuck
+    new_run_id: str | None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.stuck.as_json(), "new_run_id": self.new_run_id, "error": self.error}
+
+
+async def find_stuck(client: Client, query: str = OPEN, *, limit: int = 10_000) -> list[Stuck]:
+    """Every open run of `query` whose pending workflow task has failed for non-determinism."""
+    gate = asyncio.Semaphore(PARALLEL)
+
+    async def check(workflow_id: str, run_id: str) -> Stuck | None:
+        async with gate:
+            return await _stuck(client, workflow_id, run_id)
+
+    runs = [(e.id, e.run_id) async for e in client.list_workflows(query, limit=limit) if e.run_id]
+    found = await asyncio.gather(*(check(w, r) for w, r in runs))
+    return [s for s in found if s is not None]
+
+
+async def _stuck(client: Client, workflow_id: str, run_id: str) -> Stuck | None:
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    try:
+        described = await handle.describe()
+    except RPCError:
+        return None  # ended or gone since the listing
+    pending = described.raw_description.pending_workflow_task
+    if described.status is not WorkflowExecutionStatus.RUNNING or pending.attempt < 2:
+        return None  # a failing task is retried: its attempt counts up from 2
+    failed: HistoryEvent | None = None
+    completed: int | None = None
+    failed_after: int | None = None
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            failed = event
+            failed_after = completed
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            completed = event.event_id
+    if failed is None:
+        return None
+    attributes = failed.workflow_task_failed_event_attributes
+    if attributes.cause != NON_DETERMINISM:
+        return None
+    return Stuck(
+        workflow_id=workflow_id,
+        run_id=run_id,
+        workflow_type=described.workflow_type,
+        failed_event_id=failed.event_id,
+        reset_to=failed_after,
+        attempts=pending.attempt,
+        message=attributes.failure.message[:300],
+    )
+
+
+async def repair(client: Client, stuck: Stuck) -> Repair:
+    """Reset to the last good workflow task; a run that never completed one cannot be."""
+    if stuck.reset_to is None:
+        return Repair(stuck, None, "no workflow task completed before the failure")
+    request = ResetWorkflowExecutionRequest(
+        namespace=client.namespace,
+        workflow_execution=WorkflowExecution(workflow_id=stuck.workflow_id, run_id=stuck.run_id),
+        reason=(
+            f"orderctl doctor: non-determinism at event {stuck.failed_event_id}; "
+            f"reset to workflow task {stuck.reset_to}"
+        ),
+        workflow_task_finish_event_id=stuck.reset_to,
+        request_id=str(uuid.uuid4()),
+        identity="orderctl doctor",
+    )
+    try:
+        response = await client.workflow_service.reset_workflow_execution(request)
+    except RPCError as err:
+        return Repair(stuck, None, err.message)
+    return Repair(stuck, response.run_id)
