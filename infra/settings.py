@@ -370,6 +370,13 @@ class WorkerSettings:
         default=None, metadata=_env("ORDERFLOW_MAX_CACHED_WORKFLOWS", _int)
     )
     """ORDERFLOW_MAX_CACHED_WORKFLOWS (unset: the SDK's 1000): open orders kept in memory."""
+    sticky_timeout_s: float = field(
+        default=3.0, metadata=_env("ORDERFLOW_STICKY_TIMEOUT_SECONDS", _positive)
+    )
+    """ORDERFLOW_STICKY_TIMEOUT_SECONDS (3; the SDK's 10): how long an order's next task waits
+    for the worker that holds it before any worker takes it from its history. A worker that
+    died holds its orders no longer than this, and a shorter wait narrows the window in which a
+    query or an update reaches an order that another worker then replays from its history."""
     sandbox_passthrough: tuple[str, ...] = field(
         default=("workflows",),
         metadata=_env("ORDERFLOW_SANDBOX_PASSTHROUGH", _names, blank_is_unset=False),

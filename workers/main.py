@@ -48,10 +48,13 @@ def tuning(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     everything else in the sandbox, and the test suite runs the workflows in the full
     sandbox. ORDERFLOW_MAX_CACHED_WORKFLOWS bounds the open orders kept in memory between
     their steps (SDK default 1000); an order evicted is replayed from its history at its
-    next step.
+    next step. ORDERFLOW_STICKY_TIMEOUT_SECONDS (3) is how long an order's next task waits for
+    the worker that holds it in memory.
     """
     worker = settings_for(environ).worker
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {
+        "sticky_queue_schedule_to_start_timeout": timedelta(seconds=worker.sticky_timeout_s)
+    }
     if worker.max_cached_workflows is not None:
         options["max_cached_workflows"] = worker.max_cached_workflows
     passthrough = worker.sandbox_passthrough

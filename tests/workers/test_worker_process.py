@@ -195,3 +195,16 @@ async def test_a_worker_asked_for_a_role_it_cannot_have_says_why_and_exits_2() -
         output, _ = await asyncio.wait_for(process.communicate(), 30)
         assert process.returncode == 2
         assert expected in output.decode()
+
+
+def test_workflow_workers_are_tuned_from_the_settings() -> None:
+    from datetime import timedelta
+
+    from workers.main import tuning
+
+    assert tuning({})["sticky_queue_schedule_to_start_timeout"] == timedelta(seconds=3)
+    tuned = tuning(
+        {"ORDERFLOW_STICKY_TIMEOUT_SECONDS": "1.5", "ORDERFLOW_MAX_CACHED_WORKFLOWS": "7"}
+    )
+    assert tuned["sticky_queue_schedule_to_start_timeout"] == timedelta(seconds=1.5)
+    assert tuned["max_cached_workflows"] == 7
