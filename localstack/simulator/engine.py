@@ -420,9 +420,10 @@ class Simulator:
         if url is None:
             record.state = "unsent"
             return record
-        # Decided here, in call order, so a seed gives the same faults whatever the timing.
+        # Decided by the push itself (its order, its kind and how many of its kind the order has
+        # had), so a seed gives the same faults whatever the timing or the other calls.
         faults = self.config.faults
-        rng = self._fault_rng
+        rng = self._push_rng(kind, sim_order)
         drop_rate = faults.push_drop
         if kind is PushKind.ORDER:
             drop_rate = max(drop_rate, faults.order_push_drop)
@@ -436,6 +437,14 @@ class Simulator:
         record.copies = 2 if duplicate else 1
         self._spawn(self._push_tasks, self._deliver(record, delay=delay, reorder=reorder))
         return record
+
+    def _push_rng(self, kind: PushKind, sim_order: SimOrder | None) -> random.Random:
+        if sim_order is None:
+            return self._fault_rng
+        same = sum(1 for p in sim_order.pushes if p.kind is kind)
+        order = sim_order.order  # its store and number of the day: the same in every run
+        key = f"{self.config.seed}:{order.app_poi_code}:{order.day_seq}"
+        return random.Random(f"{key}:{kind.value}:{same}")
 
     async def _deliver(self, record: PushRecord, *, delay: bool, reorder: bool) -> None:
         faults = self.config.faults
