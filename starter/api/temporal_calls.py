@@ -3,7 +3,6 @@ outcome code a person's client acts on."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -11,26 +10,20 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
-    WorkflowExecution,
     WorkflowExecutionStatus,
     WorkflowHandle,
-    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from infra.settings import settings
-from infra.temporal import connect_client
 from schemas.contract import TASK_QUEUE, anomaly_workflow_id, order_workflow_id
 from starter.failures import Exit, Failure
 from starter.settled import SETTLE_WITHIN_S, settled
 from workflows import search_attributes as sa
 
 R = TypeVar("R")
-CONNECT_TIMEOUT = 5.0  # seconds; an unreachable server should not keep a person waiting
 
 
 @dataclass(frozen=True)
@@ -125,38 +118,12 @@ class Session:
             raise await self.explain(target, err) from None
         return result
 
-    async def query(self, target: Target, result_type: type[R]) -> R:
-        handle = self.client.get_workflow_handle(target.workflow_id)
-        try:
-            await self.settled(handle)
-            result: R = await handle.query(
-                "status", result_type=result_type, rpc_timeout=self.timeout
-            )
-        except WorkflowQueryFailedError as err:
-            raise Failure(
-                f"{target.label}: status query failed: {err.message}", Exit.FAILED
-            ) from None
-        except RPCError as err:
-            raise await self.explain(target, err) from None
-        return result
-
     async def signal(self, target: Target, name: str, arg: BaseModel) -> None:
         handle = self.client.get_workflow_handle(target.workflow_id)
         try:
             await handle.signal(name, arg, rpc_timeout=self.timeout)
         except RPCError as err:
             raise await self.explain(target, err) from None
-
-    async def list_orders(self, query: str, limit: int | None) -> list[WorkflowExecution]:
-        try:
-            return [
-                execution
-                async for execution in self.client.list_workflows(
-                    query, limit=limit, rpc_timeout=self.timeout
-                )
-            ]
-        except RPCError as err:
-            raise self.rpc_failure(err) from None
 
 
 def refusal(cause: BaseException | None) -> Failure:
@@ -168,30 +135,3 @@ def refusal(cause: BaseException | None) -> Failure:
         messages.append(cause.message)
         cause = cause.cause
     return Failure(": ".join(messages) or "the update failed", Exit.FAILED)
-
-
-def _target_config() -> tuple[str, str]:
-    """Address and namespace as connect_client will see them, for messages."""
-    try:
-        temporal = settings().temporal
-        config = ClientConfig.load_client_connect_config(override_env_vars=dict(temporal.environ))
-    except Exception:
-        return settings().temporal.address, "default"
-    return str(config.get("target_host") or "localhost:7233"), str(
-        config.get("namespace") or "default"
-    )
-
-
-async def connect(answer_within: float) -> Session:
-    address, namespace = _target_config()
-    try:
-        client = await asyncio.wait_for(connect_client(), CONNECT_TIMEOUT)
-    except TimeoutError:
-        raise Failure(
-            f"cannot reach Temporal at {address}: no answer within {CONNECT_TIMEOUT:g}s",
-            Exit.UNREACHABLE,
-        ) from None
-    except Exception as err:  # the SDK reports every connection problem as some exception
-        detail = str(err).removeprefix("Failed client connect: ") or type(err).__name__
-        raise Failure(f"cannot reach Temporal at {address}: {detail}", Exit.UNREACHABLE) from None
-    return Session(client, address, namespace, timedelta(seconds=answer_within))

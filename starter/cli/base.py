@@ -1,4 +1,5 @@
-"""What every orderctl command shares: its name, its exit codes, and the failure that carries one.
+"""What every orderctl command shares: its name, its timeouts, and (from starter.failures) its
+exit codes and the failure that carries one.
 
 Kept free of Temporal and argparse so any command module can import it without a cycle.
 """
@@ -14,8 +15,7 @@ __all__ = ["CONNECT_TIMEOUT", "DEFAULT_TIMEOUT", "PROG", "Exit", "Failure", "bus
 
 PROG = "orderctl"
 CONNECT_TIMEOUT = 5.0  # seconds; an unreachable server should not keep a person waiting
-DEFAULT_TIMEOUT = 30.0  # seconds for a worker to answer a query or an update
-PARALLEL_QUERIES = 8
+DEFAULT_TIMEOUT = 30.0  # seconds for the order to answer an action
 
 
 def business_zone() -> tzinfo:
