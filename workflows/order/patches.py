@@ -2,7 +2,7 @@
 
 An id is never renamed or reused: a recorded history holds it, and an order started before its
 patch replays the code the patch left in place. (FIRE_BY_TIMER, shared with the anomaly
-child, is in workflows/deadlines.py.)
+child, is in workflows/deadlines.py.) docs/patches.md has each id's dates and when it retires.
 """
 
 from typing import Final
