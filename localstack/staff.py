@@ -476,7 +476,7 @@ class Staff:
         decide = self._decision(status, held)
         policy = self.policy.for_type(status.order_type or OrderType.GOODS)
         limit = policy.deadlines.anomaly_decision
-        view = _AnomalyDeadline(held, held.opened_at + limit.hard, held.opened_at + limit.soft)
+        view = _AnomalyDeadline(held, held.opened_at + limit.hard)
         await self._pace(held.anomaly_id, "decide", view.key, [view])
         number = held.anomaly_id.rsplit("-", 1)[1]
         await self.people.of(decide.by).call(
@@ -592,7 +592,6 @@ class _AnomalyDeadline:
 
     anomaly: OpenAnomaly
     hard_at: datetime
-    soft_at: datetime
     key: str = "anomaly_decision"
 
     @property
@@ -601,7 +600,7 @@ class _AnomalyDeadline:
 
     @property
     def due_at(self) -> datetime:
-        return self.anomaly.due_at or self.soft_at
+        return self.anomaly.due_at
 
 
 def _cancel(by: str, code: int, cause: str, responsibility: str) -> Decide:

@@ -55,7 +55,7 @@ class OpenAnomaly(Model):
     state: str  # open: no decision yet
     detail: str
     opened_at: datetime
-    due_at: datetime | None  # the decision's deadline, when the order's view knows it
+    due_at: datetime  # the decision's deadline (anomaly_decision, soft)
     paused_stage: Stage | None
     store_code: str
     assignee: str | None

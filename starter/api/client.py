@@ -18,7 +18,6 @@ from schemas.messages import Action
 from starter.api.protocol import ANSWER_WITHIN, IDEMPOTENCY_KEY
 from starter.failures import Exit, Failure
 
-UNREACHABLE = Exit.UNREACHABLE
 ATTEMPTS = 3
 """A request that got no answer is sent again, with the same Idempotency-Key: the API turns it
 into the same update, so the action is applied once."""
@@ -58,7 +57,8 @@ class Api:
                 )
                 return _answer(response)
             except httpx.ConnectError as err:
-                failure = Failure(f"cannot reach the staff API at {self.url}: {err}", UNREACHABLE)
+                reason = f"cannot reach the staff API at {self.url}: {err}"
+                failure = Failure(reason, Exit.UNREACHABLE)
             except (httpx.TimeoutException, httpx.RemoteProtocolError):
                 failure = Failure(f"the staff API at {self.url} did not answer", Exit.NO_ANSWER)
             if attempt == ATTEMPTS:

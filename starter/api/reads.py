@@ -53,14 +53,12 @@ async def orders(pool: asyncpg.Pool, person: Person, params: Mapping[str, str]) 
     if "assignee" in mine and asked["assignee"] not in (None, person.staff_id):
         return []  # another person's orders: none of them are within reach
     wanted = OrderFilter(**{k: v for k, v in asked.items() if v is not None}, **mine)
-    async with pool.acquire() as conn:
-        rows = await order_reads.list_orders(conn, wanted, _limit(params))
+    rows = await order_reads.list_orders(pool, wanted, _limit(params))
     return [row.model_dump(mode="json") for row in rows]
 
 
 async def order(pool: asyncpg.Pool, order_id: str) -> Any:
-    async with pool.acquire() as conn:
-        view = await order_reads.order_view(conn, order_id)
+    view = await order_reads.order_view(pool, order_id)
     if view is None:
         raise Failure(f"order {order_id} not found", Exit.NOT_FOUND)
     return view.model_dump(mode="json")
@@ -68,17 +66,15 @@ async def order(pool: asyncpg.Pool, order_id: str) -> Any:
 
 async def anomalies(pool: asyncpg.Pool, person: Person, params: Mapping[str, str]) -> Any:
     within = OrderFilter(**reach(person))
-    async with pool.acquire() as conn:
-        rows = await order_reads.open_anomalies(
-            conn, params.get("store"), _limit(params, 200), reach=within
-        )
+    rows = await order_reads.open_anomalies(
+        pool, params.get("store"), _limit(params, 200), reach=within
+    )
     return [row.model_dump(mode="json") for row in rows]
 
 
 async def scope(pool: asyncpg.Pool, order_id: str) -> OrderScope:
     """Whose the order is, for the permission table; 404 for an order not on record."""
-    async with pool.acquire() as conn:
-        found = await order_reads.order_scope(conn, order_id)
+    found = await order_reads.order_scope(pool, order_id)
     if found is None:
         raise Failure(f"order {order_id} not found", Exit.NOT_FOUND)
     return found

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from schemas.anomaly import AnomalyOutcome, Decide, Decision
 from schemas.order import CustomerChanges
+from schemas.reads import OpenAnomaly
 from starter.api.client import Api, body
 from starter.cli import format as fmt
 from starter.cli.arguments import CORRECTABLE, cancel_code, correction, money, positive
@@ -24,9 +25,9 @@ from starter.cli.commands import ME, Commands, Formatter, Parents, say
 async def anomalies(api: Api, args: argparse.Namespace) -> Exit:
     """The inbox: every open anomaly within the person's reach, most urgent first."""
     found = await api.call("GET", "/anomalies", params={"limit": args.limit})
-    rows = sorted((fmt.AnomalyRow.from_json(r) for r in found), key=lambda r: r.due_at)
+    rows = sorted((OpenAnomaly.model_validate(r) for r in found), key=lambda r: r.due_at)
     if args.json:
-        print(fmt.dumps([r.as_json() for r in rows]))
+        print(fmt.dumps([r.model_dump(mode="json") for r in rows]))
     else:
         print(fmt.render_anomalies(rows, business_zone(), datetime.now(UTC)))
     return Exit.OK

@@ -9,81 +9,13 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
 from datetime import datetime, tzinfo
 from typing import Any
 
+from schemas.reads import OpenAnomaly, OrderRow
 from schemas.status import DeadlineState, OrderStatus, Promise
 
 DASH = "-"
-
-
-# --- rows of the read commands; their fields are the documented `--json` keys ---------------------
-
-
-@dataclass(frozen=True)
-class OrderRow:
-    """One line of `orderctl list`, from the system of record (the staff API's listing)."""
-
-    order_id: str
-    workflow_id: str
-    status: str  # running, or completed once the stage is terminal
-    stage: str | None
-    order_type: str | None
-    store_code: str | None
-    region: str | None
-    assignee: str | None
-    breached: bool
-    anomaly_open: bool
-    started_at: datetime | None
-    closed_at: datetime | None
-
-    def as_json(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
-
-    @classmethod
-    def of(cls, row: Mapping[str, Any]) -> OrderRow:
-        """A row as the staff API sends it."""
-        return cls(**_fields_of(cls, row))
-
-
-@dataclass(frozen=True)
-class AnomalyRow:
-    """One line of the anomaly inbox, from the system of record."""
-
-    order_id: str
-    anomaly_id: str
-    kind: str
-    state: str  # open: no decision yet
-    detail: str
-    opened_at: datetime
-    due_at: datetime
-    paused_stage: str | None
-    store_code: str
-    assignee: str | None
-
-    @classmethod
-    def from_json(cls, row: Mapping[str, Any]) -> AnomalyRow:
-        """A row as the staff API sends it."""
-        return cls(**_fields_of(cls, row))
-
-    def as_json(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
-
-
-def _fields_of(cls: type[Any], row: Mapping[str, Any]) -> dict[str, Any]:
-    """The dataclass's fields from JSON, times parsed back."""
-    values: dict[str, Any] = {}
-    for f in fields(cls):
-        value = row.get(f.name)
-        if isinstance(value, str) and f.name.endswith("_at"):
-            value = datetime.fromisoformat(value)
-        values[f.name] = value
-    return values
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
 
 
 def dumps(value: Any) -> str:
@@ -199,7 +131,7 @@ def render_orders(rows: Sequence[OrderRow], zone: tzinfo) -> str:
     )
 
 
-def render_anomalies(rows: Sequence[AnomalyRow], zone: tzinfo, now: datetime) -> str:
+def render_anomalies(rows: Sequence[OpenAnomaly], zone: tzinfo, now: datetime) -> str:
     if not rows:
         return "no open anomalies"
     return table(

@@ -7,6 +7,7 @@ import argparse
 from datetime import UTC, datetime
 
 from schemas.order import OrderType, Stage
+from schemas.reads import OrderRow
 from schemas.status import OrderStatus
 from starter.api.client import Api
 from starter.cli import format as fmt
@@ -27,9 +28,9 @@ async def list_orders(api: Api, args: argparse.Namespace) -> Exit:
         "limit": args.limit,
     }
     found = await api.call("GET", "/orders", params={k: v for k, v in asked.items() if v})
-    rows = [fmt.OrderRow.of(row) for row in found]
+    rows = [OrderRow.model_validate(row) for row in found]
     if args.json:
-        print(fmt.dumps([r.as_json() for r in rows]))
+        print(fmt.dumps([r.model_dump(mode="json", exclude={"next_due_at"}) for r in rows]))
     else:
         print(fmt.render_orders(rows, business_zone()))
     return Exit.OK
