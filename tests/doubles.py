@@ -260,6 +260,7 @@ class Business:
 
     @activity.defn
     async def notify(self, inp: Notification) -> None:
+        self._gate(inp.order_id, "notify")
         self.notices[inp.key] = inp
 
     # --- the platform --------------------------------------------------------------------------

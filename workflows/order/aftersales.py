@@ -81,6 +81,10 @@ class AfterSales:
 
     async def resolve(self, msg: ResolveFeedback) -> UpdateResult:
         """R4.2.3 the result goes back; an unsatisfied customer's case is handled again."""
+        with self._order.answering(_case(msg.case)):
+            return await self._resolve(msg)
+
+    async def _resolve(self, msg: ResolveFeedback) -> UpdateResult:
         state = self._state
         case = self._cases[msg.case]
         case.resolutions.append(msg.resolution)
@@ -113,6 +117,7 @@ class AfterSales:
 
     def check_resolve(self, msg: ResolveFeedback) -> None:
         self._cases.require(msg.case, FeedbackState.AWAITING_RESOLUTION, "resolve_feedback")
+        self._order.require_unclaimed(_case(msg.case), f"feedback #{msg.case}")
 
     async def _open_case(self, kind: FeedbackKind, text: str, channel: str) -> None:
         case = self._cases.from_customer(kind, text, channel)
@@ -214,6 +219,10 @@ class AfterSales:
         )
 
     async def reply(self, msg: ReplyReminder) -> UpdateResult:
+        with self._order.answering(_reminder(msg.remind_id)):
+            return await self._reply(msg)
+
+    async def _reply(self, msg: ReplyReminder) -> UpdateResult:
         state = self._state
         await self._order.steps.act(
             PlatformCalls.platform_reply_reminder,
@@ -239,6 +248,7 @@ class AfterSales:
             raise not_allowed(f"no reminder {msg.remind_id} on order {self._state.order_id}")
         if reminders[msg.remind_id] is not None:
             raise not_allowed(f"reminder {msg.remind_id} is already answered")
+        self._order.require_unclaimed(_reminder(msg.remind_id), f"reminder {msg.remind_id}")
 
     # --- refunds from the platform: R4.3.1 -------------------------------------------------
 
@@ -282,6 +292,10 @@ class AfterSales:
         await self._await_decision(request, msg)
 
     async def decide(self, msg: DecideRefund) -> UpdateResult:
+        with self._order.answering(_refund(msg.refund_id)):
+            return await self._decide(msg)
+
+    async def _decide(self, msg: DecideRefund) -> UpdateResult:
         state = self._state
         request = state.refunds[msg.refund_id]
         await self._order.steps.act(
@@ -317,6 +331,7 @@ class AfterSales:
             raise not_allowed(f"no refund request {msg.refund_id} on order {self._state.order_id}")
         if request.state is not RefundState.AWAITING_DECISION:
             raise not_allowed(f"refund {msg.refund_id} is already {request.state.value}")
+        self._order.require_unclaimed(_refund(msg.refund_id), f"refund {msg.refund_id}")
 
     def _open_refund(self, msg: PlatformRefund) -> tuple[RefundRequest, FeedbackCase | None]:
         request = RefundRequest(
@@ -394,6 +409,19 @@ class AfterSales:
                 case=case.model_copy(deep=True),
             ),
         )
+
+
+# The matters a person answers, as `Order.answering` claims them.
+def _case(number: int) -> str:
+    return f"case:{number}"
+
+
+def _reminder(remind_id: str) -> str:
+    return f"reminder:{remind_id}"
+
+
+def _refund(refund_id: str) -> str:
+    return f"refund:{refund_id}"
 
 
 def _refund_result(request: RefundRequest) -> str:

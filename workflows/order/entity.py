@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -107,6 +107,25 @@ class Order:
                 await work
 
         self._background.append(asyncio.create_task(run()))
+
+    @contextlib.contextmanager
+    def answering(self, matter: str) -> Iterator[None]:
+        """Claims a matter for the update answering it, from its first line to its last.
+
+        An update's validator runs, and its handler runs to its first await, before the next
+        update is looked at; a handler that changed the matter only after awaiting the platform
+        let a second answer through (a refund agreed and rejected). Claimed before any await, a
+        second answer is refused by `require_unclaimed`; a failed answer frees the matter.
+        """
+        self.state.answering.add(matter)
+        try:
+            yield
+        finally:
+            self.state.answering.discard(matter)
+
+    def require_unclaimed(self, matter: str, what: str) -> None:
+        if matter in self.state.answering:
+            raise not_allowed(f"{what} is being answered already")
 
     def background_done(self) -> bool:
         return all(t.done() for t in self._background)

@@ -88,6 +88,8 @@ class OrderState:
     feedback: list[FeedbackCase] = field(default_factory=list)
     refunds: dict[str, RefundRequest] = field(default_factory=dict)
     reminders: dict[str, str | None] = field(default_factory=dict)
+    # matters a person's answer is being carried out for: a second answer is refused meanwhile
+    answering: set[str] = field(default_factory=set)
     # the end
     cancel: CancelRequest | None = None
     outcome: OrderOutcome | None = None
