@@ -8,6 +8,7 @@ and then let the step through: exactly one is carried out, to the platform once.
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 from temporalio.client import WorkflowUpdateFailedError
@@ -60,7 +61,9 @@ async def test_a_refund_is_agreed_or_rejected_never_both(
     handle = await goods_in_progress(env, business, order_id)
     await handle.signal(
         OrderWorkflow.platform_refund,
-        PlatformRefund(refund_id="F1", notify_type="apply", reason="少送可乐"),
+        PlatformRefund(
+            refund_id="F1", notify_type="apply", reason="少送可乐", partial=True, amount=Decimal(5)
+        ),
     )
     await until(handle, lambda s: bool(s.refunds), "the refund request")
     answers = await _both(
