@@ -244,6 +244,44 @@ async def patrol(env: WorkflowEnvironment, business: Business, order_id: str) ->
     return [f"patrol-{order_id}"]
 
 
+async def capacity_wait(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    """Nobody is free for a while (R2.3.2): the order looks again until someone is."""
+    business.refusing[order_id]["assign_order"] = "NoAssigneeAvailable"
+    handle = await start(env, order_id)
+    await has_event(handle, "waiting_for_capacity")
+    await env.sleep(timedelta(minutes=5))
+    del business.refusing[order_id]["assign_order"]
+    await env.sleep(timedelta(minutes=2))  # the next look finds it
+    await _deliver_self(handle)
+    await handle.result()
+    return [handle.id]
+
+
+async def slot_wait(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    """No slot is free for a while (R3.2.1): the visit is booked once one is."""
+    business.refusing[order_id]["book_service"] = "NoSlotAvailable"
+    handle = await start(env, order_id, SERVICE_STORE)
+    await at_stage(handle, Stage.ASSIGNED)
+    now = await env.get_current_time()
+    await handle.execute_update(
+        OrderWorkflow.confirm_with_customer,
+        ConfirmWithCustomer(by="T-301", promised_delivery_at=later(now, 24 * 60)),
+    )
+    await has_event(handle, "waiting_for_slot")
+    await env.sleep(timedelta(minutes=5))
+    del business.refusing[order_id]["book_service"]
+    await env.sleep(timedelta(minutes=2))  # the next look finds it
+    await has_event(handle, "booked")
+    await handle.execute_update(OrderWorkflow.reconfirm_visit, ReconfirmVisit(by="T-301"))
+    await handle.execute_update(
+        OrderWorkflow.mark_delivered, MarkDelivered(by="T-301", proof="service report")
+    )
+    await at_stage(handle, Stage.DELIVERED)
+    await handle.execute_update(OrderWorkflow.record_rating, RecordRating(by="customer", score=5))
+    await handle.result()
+    return [handle.id]
+
+
 async def _deliver_self(handle: Handle) -> None:
     await at_stage(handle, Stage.IN_PROGRESS)
     await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by="S-101"))
@@ -265,4 +303,6 @@ SCENARIOS: dict[str, Scenario] = {
     "patrol": patrol,
     "reminder": reminder,
     "partial_refund": partial_refund,
+    "capacity_wait": capacity_wait,
+    "slot_wait": slot_wait,
 }
