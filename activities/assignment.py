@@ -26,7 +26,7 @@ from datetime import UTC, datetime, time
 
 import asyncpg
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from infra.database import Conn
 from infra.settings import settings
@@ -168,6 +168,7 @@ class Assignment:
                 f"{inp.order_id} (skills {', '.join(inp.skills) or 'none'})",
                 type="NoAssigneeAvailable",
                 non_retryable=True,
+                category=ApplicationErrorCategory.BENIGN,  # waiting, not failing: logged quietly
             )
 
     @activity.defn

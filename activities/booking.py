@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from infra.database import Conn
 from infra.settings import settings
@@ -142,6 +142,7 @@ class Bookings:
                         f"free minutes from {earliest.isoformat()}",
                         type="NoSlotAvailable",
                         non_retryable=True,
+                        category=ApplicationErrorCategory.BENIGN,
                     )
                 try:
                     async with conn.transaction():  # a savepoint: a lost race undoes only this run

@@ -101,7 +101,9 @@ class OrderPolicy(Model):
     max_feedback_rounds: int = Field(default=3, ge=1)  # R4.2.3 then a manager is brought in
     max_reassignments: int = Field(default=2, ge=0)  # then the hard limit escalates instead
     low_rating: int = Field(default=2, ge=1, le=5)  # R3.4.2 a rating this low opens a complaint
-    assign_retry_minutes: float = Field(default=1, gt=0)  # R2.3 wait for capacity to free up
+    assign_retry_minutes: float = Field(default=1, gt=0)  # R2.3.2 first look for free capacity
+    # R2.3.2, R3.2.1 the looks double from there to this: the longest between two looks
+    assign_retry_max_minutes: float = Field(default=60, gt=0)
     deadlines: Deadlines = Deadlines()
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from schemas.anomaly import AnomalyRecord
 from schemas.order import DeliveryMode, OrderType, PlatformOrder
@@ -116,7 +116,15 @@ class Business:
             raise Transient(f"{step} is failing for {order_id}")
         refusal = self.refusing[order_id].get(step)
         if refusal is not None:
-            raise ApplicationError(f"{step} refused", type=refusal, non_retryable=True)
+            quiet = refusal in ("NoAssigneeAvailable", "NoSlotAvailable")  # as the real ones
+            raise ApplicationError(
+                f"{step} refused",
+                type=refusal,
+                non_retryable=True,
+                category=ApplicationErrorCategory.BENIGN
+                if quiet
+                else ApplicationErrorCategory.UNSPECIFIED,
+            )
 
     def _call(self, name: str, order_id: str, **params: Any) -> None:
         self._gate(order_id, name)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.assignment import Assignment
 from schemas.order import OrderType
@@ -143,6 +143,8 @@ async def test_nobody_with_the_skills(demo_pool: asyncpg.Pool) -> None:
     with pytest.raises(ApplicationError) as caught:
         await _assigner(demo_pool).assign_order(_inp(["plumbing"]))
     assert caught.value.type == "NoAssigneeAvailable" and caught.value.non_retryable
+    # Waiting, not failing: the worker logs it quietly, without a traceback.
+    assert caught.value.category is ApplicationErrorCategory.BENIGN
     # Nobody covers both, so the best partial fit takes it: a staples cook.
     partial = await _assigner(demo_pool).assign_order(_inp(["staples", "plumbing"]))
     assert partial.staff_id in {"S-101", "S-102"}

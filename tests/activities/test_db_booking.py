@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.booking import Bookings
 from activities.orders import OrderRecords
@@ -108,6 +108,8 @@ async def test_no_slot(slots: asyncpg.Pool) -> None:
             _book(order_id(), ["plumbing"], earliest=datetime(2031, 1, 1, tzinfo=UTC))
         )
     assert caught.value.type == "NoSlotAvailable" and caught.value.non_retryable
+    # Waiting, not failing: the worker logs it quietly, without a traceback.
+    assert caught.value.category is ApplicationErrorCategory.BENIGN
     with pytest.raises(ApplicationError):
         await Bookings(slots).book_service(_book(order_id(), ["welding"]))
 

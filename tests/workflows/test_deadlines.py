@@ -104,7 +104,7 @@ async def test_assign_deadline_waits_for_capacity(
     await has_event(handle, "waiting_for_capacity")
     await assert_escalated(env, handle, business, order_id, "assign", 3, 10)
     del business.refusing[order_id]["assign_order"]
-    await env.sleep(timedelta(minutes=1))
+    await env.sleep(timedelta(minutes=8))  # looks at 1, 3, 7 and 15 minutes (R2.3.2)
     current = await at_stage(handle, Stage.IN_PROGRESS)
     assert current.assignee is not None
     await handle.cancel()
@@ -218,7 +218,7 @@ async def test_schedule_deadline_waits_for_a_slot(
     await has_event(handle, "waiting_for_slot")
     await assert_escalated(env, handle, business, order_id, "schedule", 30, 60)
     del business.refusing[order_id]["book_service"]
-    await env.sleep(timedelta(minutes=1))
+    await env.sleep(timedelta(minutes=60))  # the longest between two looks (R3.2.1)
     await has_event(handle, "booked")
     await handle.cancel()
 

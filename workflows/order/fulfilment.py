@@ -3,14 +3,13 @@ and the handover that ends a delivery (R3.4.1)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from workflows.order.deadlines import Deadlines
 from workflows.order.entity import Order, refusal, when
 from workflows.order.state import Halt
+from workflows.order.waiting import look_until_found
 
 with workflow.unsafe.imports_passed_through():
     from activities.booking import Bookings
@@ -87,30 +86,29 @@ class Fulfilment:
 
     async def book(self) -> Booking:
         """A slot with a qualified person, waiting for one to free up when none is."""
+        return await look_until_found(self._order, Event.WAITING_FOR_SLOT, self._free_slot)
+
+    async def _free_slot(self) -> Booking | None:
         state = self._state
         assert state.promise is not None
-        waiting_logged = False
-        while True:
-            try:
-                return await self._order.step(
-                    Bookings.book_service,
-                    BookService(
-                        order_id=state.order_id,
-                        store_code=state.order.store_code,
-                        region=state.recorded.region,
-                        skills=state.recorded.skills,
-                        earliest=state.promise.delivery_at,
-                        preferred_staff=state.staff_id,
-                    ),
-                    refusals={"NoSlotAvailable"},
-                )
-            except ActivityError:
-                if not waiting_logged:
-                    await self._order.log(Event.WAITING_FOR_SLOT)
-                    waiting_logged = True
-                await self._order.until(
-                    lambda: False, timedelta(minutes=state.policy.assign_retry_minutes)
-                )
+        try:
+            return await self._order.step(
+                Bookings.book_service,
+                BookService(
+                    order_id=state.order_id,
+                    store_code=state.order.store_code,
+                    region=state.recorded.region,
+                    skills=state.recorded.skills,
+                    earliest=state.promise.delivery_at,
+                    preferred_staff=state.staff_id,
+                ),
+                refusals={"NoSlotAvailable"},
+            )
+        except ActivityError as err:
+            refused = refusal(err)
+            if refused is None or refused.type != "NoSlotAvailable":
+                raise
+            return None
 
     async def rebook(self) -> None:
         """R3.2.1 the visit moved: a slot at the new time, and the person re-confirms it."""

@@ -19,3 +19,6 @@ COURIER_STATUS_ONCE: Final = "courier-status-once"
 # People read the order from the record (R1.3): its status goes on record when it changes with no
 # event to carry it: a deadline a person works to opens or closes, an anomaly is shown.
 RECORD_VIEW_BETWEEN_EVENTS: Final = "record-view-between-events"
+# Waits for free capacity or a free slot look less often the longer they last, and a wait that
+# fills the history holds the order for a manager: looking every minute filled it.
+WAITS_BACK_OFF: Final = "waits-back-off"

@@ -4,12 +4,12 @@ deadline's hard limit says so."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.order.entity import Order, not_allowed, refusal
+from workflows.order.waiting import look_until_found
 
 with workflow.unsafe.imports_passed_through():
     from activities.assignment import Assignment
@@ -31,17 +31,9 @@ class Staffing:
 
     async def first_assignee(self) -> Assignee:
         """Waits for capacity to free up rather than overloading anyone (R2.3.2)."""
-        waiting_logged = False
-        while True:
-            found = await self._find(exclude=[], preferred=None)
-            if found is not None:
-                return found
-            if not waiting_logged:
-                await self._order.log(Event.WAITING_FOR_CAPACITY)
-                waiting_logged = True
-            await self._order.until(
-                lambda: False, timedelta(minutes=self._state.policy.assign_retry_minutes)
-            )
+        return await look_until_found(
+            self._order, Event.WAITING_FOR_CAPACITY, lambda: self._find(exclude=[], preferred=None)
+        )
 
     async def take(self, assignee: Assignee) -> None:
         """The order is the assignee's, searchable by them, and they are told."""
