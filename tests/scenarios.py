@@ -29,6 +29,7 @@ from schemas.messages import (
 from schemas.order import Stage
 from schemas.patrol import PatrolInput
 from schemas.review import AnomalyKind, Outcome, ReviewVerdict, RuleFailure
+from tests.branch_scenarios import BRANCHES
 from tests.conftest import TASK_QUEUE
 from tests.doubles import Business
 from tests.orders import (
@@ -305,4 +306,5 @@ SCENARIOS: dict[str, Scenario] = {
     "partial_refund": partial_refund,
     "capacity_wait": capacity_wait,
     "slot_wait": slot_wait,
+    **BRANCHES,
 }

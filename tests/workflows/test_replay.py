@@ -17,6 +17,7 @@ from temporalio.worker import Replayer, Worker
 
 from tests.doubles import Business
 from tests.scenarios import SCENARIOS
+from workers.main import tuning
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
 from workflows.patrol import PatrolWorkflow
@@ -27,10 +28,14 @@ HISTORIES = {
 }
 
 
-def replayer() -> Replayer:
+def replayer(*, as_in_production: bool = False) -> Replayer:
+    """The full sandbox, or the workflow runner the production worker is given (its modules
+    passed through, `workers.main.tuning`)."""
+    runner = tuning({})["workflow_runner"] if as_in_production else None
     return Replayer(
         workflows=[OrderWorkflow, AnomalyWorkflow, PatrolWorkflow],
         data_converter=pydantic_data_converter,
+        **({"workflow_runner": runner} if runner else {}),
     )
 
 
@@ -38,10 +43,13 @@ def test_every_scenario_has_a_recorded_history() -> None:
     assert set(HISTORIES) >= set(SCENARIOS)
 
 
+@pytest.mark.parametrize("as_in_production", [False, True], ids=["full-sandbox", "production"])
 @pytest.mark.parametrize("name", list(HISTORIES))
-async def test_recorded_history_replays(name: str) -> None:
+async def test_recorded_history_replays(name: str, as_in_production: bool) -> None:
     history = WorkflowHistory.from_json(name, HISTORIES[name])
-    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    result = await replayer(as_in_production=as_in_production).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
     assert result.replay_failure is None, f"{name}: {result.replay_failure}"
 
 
