@@ -5,16 +5,17 @@ A workflow whose task fails with a non-determinism error is stuck: the server re
 for ever and the order moves no further, while nothing tells anyone. The known causes are the
 SDK's (temporalio/sdk-python#1591: an update ordered differently on a cold worker than on
 replay), so the same code replays fine from a point before the failure. The repair resets the
-run to its last workflow task that completed before the failure: Temporal replays the history up
-to there and runs the rest again, and since every activity is idempotent (keyed writes, the
-platform's "already in that state" taken as done) nothing happens twice to effect. Signals and
-updates sent after that point are reapplied by the reset. The reason, with the failed event, is
-kept in the new run's history.
+run to the workflow task that made the first event the replay disagrees with: Temporal replays
+the history up to there and runs the rest again, and since every activity is idempotent (keyed
+writes, the platform's "already in that state" taken as done) nothing happens twice to effect.
+Signals and updates sent after that point are reapplied by the reset. The reason, with the
+failed event, is kept in the new run's history.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,6 +30,8 @@ from temporalio.service import RPCError
 OPEN = 'ExecutionStatus="Running"'
 PARALLEL = 8
 NON_DETERMINISM = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
+# "[TMPRL1100] Nondeterminism error: ... HistoryEvent(id: 165, TimerStarted)": Core's message
+_DIVERGED_AT = re.compile(r"HistoryEvent\(id: (\d+)")
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ class Stuck:
     workflow_type: str
     failed_event_id: int
     reset_to: int | None
-    """The last workflow task that completed before the failure; None: none did."""
+    """The workflow task that made the first event the replay disagrees with (`reset_point`);
+    None: no task completed before it."""
     attempts: int
     message: str
 
@@ -81,28 +85,41 @@ async def _stuck(client: Client, workflow_id: str, run_id: str) -> Stuck | None:
     if described.status is not WorkflowExecutionStatus.RUNNING or pending.attempt < 2:
         return None  # a failing task is retried: its attempt counts up from 2
     failed: HistoryEvent | None = None
-    completed: int | None = None
-    failed_after: int | None = None
+    completed: list[int] = []
     async for event in handle.fetch_history_events():
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
             failed = event
-            failed_after = completed
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            completed = event.event_id
+            completed.append(event.event_id)
     if failed is None:
         return None
     attributes = failed.workflow_task_failed_event_attributes
     if attributes.cause != NON_DETERMINISM:
         return None
+    message = attributes.failure.message
     return Stuck(
         workflow_id=workflow_id,
         run_id=run_id,
         workflow_type=described.workflow_type,
         failed_event_id=failed.event_id,
-        reset_to=failed_after,
+        reset_to=reset_point(completed, failed.event_id, message),
         attempts=pending.attempt,
-        message=attributes.failure.message[:300],
+        message=message[:300],
     )
+
+
+def reset_point(completed: list[int], failed_event_id: int, message: str) -> int | None:
+    """The workflow task whose commands are to be made again.
+
+    The failure names the first event the replay disagrees with, and the task that completed
+    just before it made that event: a reset to it drops its commands and runs it afresh. A
+    reset to a later task would keep the event and fail the same way. Without a named event,
+    the last task that completed before the failure.
+    """
+    named = _DIVERGED_AT.search(message)
+    before = int(named.group(1)) if named else failed_event_id
+    earlier = [c for c in completed if c < before]
+    return earlier[-1] if earlier else None
 
 
 async def repair(client: Client, stuck: Stuck) -> Repair:

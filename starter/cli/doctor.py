@@ -1,5 +1,6 @@
 """`doctor`: for engineers, straight on Temporal (not through the staff API): the orders whose
-history no longer replays, and `--repair` to reset each to its last good workflow task."""
+history no longer replays, and `--repair` to reset each to before the task the replay
+disagrees with."""
 
 from __future__ import annotations
 
@@ -65,7 +66,11 @@ def add_parser(commands: Commands) -> None:
   {PROG} doctor --query 'WorkflowType="OrderWorkflow" AND ExecutionStatus="Running"'""",
         formatter_class=Formatter,
     )
-    sub.add_argument("--repair", action="store_true", help="reset each to its last good task")
+    sub.add_argument(
+        "--repair",
+        action="store_true",
+        help="reset each to before the task its replay disagrees with",
+    )
     sub.add_argument(
         "--query", default='ExecutionStatus="Running"', help="which workflows to look at"
     )
