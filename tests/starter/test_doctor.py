@@ -10,6 +10,7 @@ would keep that command and fail again; the reset must drop the task that made i
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -81,7 +82,7 @@ async def test_a_workflow_that_stops_replaying_is_found_and_repaired(
         ASTRAY_RUNS.add(handle.result_run_id)
         for n in range(1, 4):
             await handle.signal(Diverging.step)
-            await _until(lambda n=n: _taken(handle, n), f"step {n} taken")
+            await _until(functools.partial(_taken, handle, n), f"step {n} taken")
         assert await doctor.find_stuck(client, query) == []
 
     async with _worker(client, queue):  # cold: replays the history, and disagrees
