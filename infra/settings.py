@@ -387,6 +387,11 @@ class WorkerSettings:
         default=None, metadata=_env("ORDERFLOW_METRICS_ADDRESS", _text, strip=False)
     )
     """ORDERFLOW_METRICS_ADDRESS (unset: off): where the worker serves Prometheus metrics."""
+    doctor_minutes: float | None = field(
+        default=None, metadata=_env("ORDERFLOW_DOCTOR_MINUTES", _positive)
+    )
+    """ORDERFLOW_DOCTOR_MINUTES (unset: off): how often the Schedule `order-doctor` finds the
+    workflows whose history no longer replays and repairs them, as `orderctl doctor --repair`."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The names orderflow is known by outside its own code: workflow ids, the task queue, the
-patrol schedule, the timeline's event vocabulary and the deadline keys.
+patrol and doctor schedules, the timeline's event vocabulary and the deadline keys.
 
 Workflows write these names into histories and the system of record; analytics, the CLI and
 the staff simulation read them back. Each is spelled here once, so a rename is one change and
@@ -20,6 +20,8 @@ TASK_QUEUE: Final = "orders"
 PATROL_SCHEDULE_ID: Final = "order-patrol"
 PATROL_RUN_ID: Final = "order-patrol-run"
 """The schedule appends the time of each run to this id."""
+DOCTOR_SCHEDULE_ID: Final = "order-doctor"
+DOCTOR_RUN_ID: Final = "order-doctor-run"
 
 _ORDER_PREFIX: Final = "order-"
 _OWNED_BY_ORDER = re.compile(r"^(?:order|anomaly)-(\d+)")

@@ -32,7 +32,7 @@ from meituan.client import MeituanClient
 from schemas.contract import TASK_QUEUE
 from workers.interceptors import LogContextInterceptor
 from workers.registry import WORKFLOWS, build_activities, platform_activities
-from workers.schedules import ensure_patrol_schedule
+from workers.schedules import doctor_every, ensure_doctor_schedule, ensure_patrol_schedule
 
 log = logging.getLogger("orderflow.worker")
 
@@ -111,6 +111,7 @@ async def run(stop: asyncio.Event) -> None:
     rate = configured.platform_rate
     client = await connect_client(runtime=_runtime())
     await ensure_patrol_schedule(client, timedelta(minutes=policy.patrol_minutes))
+    await ensure_doctor_schedule(client, doctor_every())
     needs_io = "activities" in chosen or "platform" in chosen
     pool = await connect() if needs_io else None
     platform = MeituanClient.from_env() if needs_io else None
@@ -123,7 +124,9 @@ async def run(stop: asyncio.Event) -> None:
         activities: list[Any] = [load_policy]  # a local activity: the workflow worker runs it
         if "activities" in chosen:
             assert pool is not None and platform is not None
-            activities = build_activities(pool, platform, platform_calls=platform_queue is None)
+            activities = build_activities(
+                pool, platform, platform_calls=platform_queue is None, temporal=client
+            )
         workers.append(
             Worker(
                 client,

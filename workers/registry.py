@@ -6,11 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+from temporalio.client import Client
 
 from activities.assignment import Assignment
 from activities.booking import Bookings
 from activities.channels import Channel
 from activities.credit import Credit
+from activities.doctor import Doctor
 from activities.notify import Notifier
 from activities.orders import OrderRecords
 from activities.patrol import Patrol
@@ -20,10 +22,11 @@ from activities.review import Review
 from activities.stock import Stock
 from meituan.client import MeituanClient
 from workflows.anomaly import AnomalyWorkflow
+from workflows.doctor import DoctorWorkflow
 from workflows.order import OrderWorkflow
 from workflows.patrol import PatrolWorkflow
 
-WORKFLOWS: list[type] = [OrderWorkflow, AnomalyWorkflow, PatrolWorkflow]
+WORKFLOWS: list[type] = [OrderWorkflow, AnomalyWorkflow, PatrolWorkflow, DoctorWorkflow]
 
 
 def build_activities(
@@ -32,9 +35,11 @@ def build_activities(
     channel: Channel | None = None,
     *,
     platform_calls: bool = True,
+    temporal: Client | None = None,
 ) -> list[Callable[..., Any]]:
     """Every activity; `platform_calls=False` leaves out the merchant API calls, for when
-    they run on workers of their own (`platform_activities`)."""
+    they run on workers of their own (`platform_activities`); the doctor's round needs the
+    worker's Temporal client (`temporal`)."""
     records = OrderRecords(pool)
     review = Review(pool)
     assignment = Assignment(pool)
@@ -65,6 +70,7 @@ def build_activities(
         patrol.patrol_stores,
         patrol.patrol_store,
         patrol.record_patrol,
+        *([Doctor(temporal).doctor_round] if temporal is not None else []),
         *(platform_activities(pool, platform, channel) if platform_calls else []),
     ]
 

@@ -1,11 +1,13 @@
-"""The Temporal Schedule `order-patrol` that runs the patrol (R2.1.2).
+"""The Temporal Schedules: `order-patrol` runs the patrol (R2.1.2); `order-doctor`, when
+ORDERFLOW_DOCTOR_MINUTES is set, repairs the workflows whose history no longer replays.
 
-python -m workers.schedules        # create it, or bring its interval in line with the policy
+python -m workers.schedules        # create them, or bring them in line with the configuration
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio.client import (
@@ -20,11 +22,21 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError
 
 from activities.policy import current_policy
+from infra.settings import settings
 from infra.temporal import connect_client
-from schemas.contract import PATROL_RUN_ID, PATROL_SCHEDULE_ID, TASK_QUEUE
+from schemas.contract import (
+    DOCTOR_RUN_ID,
+    DOCTOR_SCHEDULE_ID,
+    PATROL_RUN_ID,
+    PATROL_SCHEDULE_ID,
+    TASK_QUEUE,
+)
+from schemas.doctor import DoctorRound
 from schemas.patrol import PatrolInput
+from workflows.doctor import DoctorWorkflow
 from workflows.patrol import PatrolWorkflow
 
 SCHEDULE_ID = PATROL_SCHEDULE_ID
@@ -41,23 +53,55 @@ def patrol_schedule(every: timedelta) -> Schedule:
     )
 
 
+def doctor_schedule(every: timedelta) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            DoctorWorkflow.run, DoctorRound(), id=DOCTOR_RUN_ID, task_queue=TASK_QUEUE
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        # One round at a time, whatever the number of worker replicas.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
 async def ensure_patrol_schedule(client: Client, every: timedelta) -> None:
     """Idempotent: creates the schedule, or updates an existing one to `every`."""
-    schedule = patrol_schedule(every)
+    await _ensure(client, SCHEDULE_ID, patrol_schedule(every))
+
+
+async def ensure_doctor_schedule(client: Client, every: timedelta | None) -> None:
+    """The doctor's rounds every `every`; None (not enabled): no schedule, one left is deleted."""
+    if every is not None:
+        await _ensure(client, DOCTOR_SCHEDULE_ID, doctor_schedule(every))
+        return
+    with contextlib.suppress(RPCError):  # none to delete
+        await client.get_schedule_handle(DOCTOR_SCHEDULE_ID).delete()
+
+
+def doctor_every() -> timedelta | None:
+    minutes = settings().worker.doctor_minutes
+    return None if minutes is None else timedelta(minutes=minutes)
+
+
+async def _ensure(client: Client, schedule_id: str, schedule: Schedule) -> None:
     try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
+        await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
 
         def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
             return ScheduleUpdate(schedule=schedule)
 
-        await client.get_schedule_handle(SCHEDULE_ID).update(replace)
+        await client.get_schedule_handle(schedule_id).update(replace)
 
 
 async def _main() -> None:
+    client = await connect_client()
     every = timedelta(minutes=current_policy().patrol_minutes)
-    await ensure_patrol_schedule(await connect_client(), every)
+    await ensure_patrol_schedule(client, every)
     print(f"schedule {SCHEDULE_ID}: every {every}")
+    doctor = doctor_every()
+    await ensure_doctor_schedule(client, doctor)
+    print(f"schedule {DOCTOR_SCHEDULE_ID}: {f'every {doctor}' if doctor else 'off'}")
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ from starter.cli.commands import Commands, Formatter, offline
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from starter.doctor import Stuck
+    from activities.doctor import Stuck
 
 
 async def doctor(args: argparse.Namespace) -> Exit:
+    from activities import doctor as checks
     from infra.temporal import connect_client
-    from starter import doctor as checks
 
     try:
         client = await asyncio.wait_for(connect_client(), CONNECT_TIMEOUT)
@@ -39,7 +39,7 @@ async def doctor(args: argparse.Namespace) -> Exit:
 
 
 async def _repair(client: Client, stuck: list[Stuck], as_json: bool) -> Exit:
-    from starter import doctor as checks
+    from activities import doctor as checks
 
     repairs = [await checks.repair(client, s) for s in stuck]
     if as_json:
@@ -57,9 +57,10 @@ def add_parser(commands: Commands) -> None:
         "doctor",
         help="for engineers: workflows whose history no longer replays, and their repair",
         description="Lists the open workflows whose last workflow task failed with a "
-        "non-determinism error (stuck until reset); --repair resets each to the last workflow "
-        "task that completed before the failure. Talks to Temporal directly "
-        "(TEMPORAL_ADDRESS, ...), not through the staff API. Exit 1 while any stays stuck.",
+        "non-determinism error (stuck until reset); --repair resets each to the workflow task "
+        "that made the first event its replay disagrees with. Talks to Temporal directly "
+        "(TEMPORAL_ADDRESS, ...), not through the staff API. Exit 1 while any stays stuck. "
+        "The workers do the same on a schedule when ORDERFLOW_DOCTOR_MINUTES is set.",
         epilog=f"""examples:
   {PROG} doctor
   {PROG} doctor --repair --json

@@ -16,16 +16,24 @@ import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
-from starter import doctor
+from activities import doctor
+from activities.doctor import Doctor
+from schemas.contract import DOCTOR_SCHEDULE_ID
+from schemas.doctor import DoctorRound
+from workers.schedules import ensure_doctor_schedule
+from workflows.doctor import DoctorWorkflow
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -70,11 +78,8 @@ def _worker(client: Any, queue: str) -> Worker:
     )
 
 
-async def test_a_workflow_that_stops_replaying_is_found_and_repaired(
-    dev_server: WorkflowEnvironment,
-) -> None:
-    client = dev_server.client
-    queue = f"doctor-{uuid.uuid4().hex[:8]}"
+async def _astray(client: Client, queue: str) -> WorkflowHandle[Any, Any]:
+    """A run whose history holds a command no replay makes, three steps taken since."""
     query = f'TaskQueue="{queue}" AND ExecutionStatus="Running"'
     async with _worker(client, queue):  # keeps the run in its cache: no replay
         handle = await client.start_workflow(Diverging.run, id=queue, task_queue=queue)
@@ -84,6 +89,16 @@ async def test_a_workflow_that_stops_replaying_is_found_and_repaired(
             await handle.signal(Diverging.step)
             await _until(functools.partial(_taken, handle, n), f"step {n} taken")
         assert await doctor.find_stuck(client, query) == []
+    return handle
+
+
+async def test_a_workflow_that_stops_replaying_is_found_and_repaired(
+    dev_server: WorkflowEnvironment,
+) -> None:
+    client = dev_server.client
+    queue = f"doctor-{uuid.uuid4().hex[:8]}"
+    query = f'TaskQueue="{queue}" AND ExecutionStatus="Running"'
+    handle = await _astray(client, queue)
 
     async with _worker(client, queue):  # cold: replays the history, and disagrees
         await handle.signal(Diverging.step)
@@ -113,6 +128,50 @@ async def test_a_workflow_that_stops_replaying_is_found_and_repaired(
     await Replayer(
         workflows=[Diverging], workflow_runner=UnsandboxedWorkflowRunner()
     ).replay_workflow(history)
+
+
+async def test_the_doctors_scheduled_round_repairs_what_it_finds(
+    dev_server: WorkflowEnvironment,
+) -> None:
+    client = dev_server.client
+    queue = f"doctor-{uuid.uuid4().hex[:8]}"
+    query = f'TaskQueue="{queue}" AND ExecutionStatus="Running"'
+    handle = await _astray(client, queue)
+    async with (
+        _worker(client, queue),
+        Worker(
+            client,
+            task_queue=f"{queue}-doctor",
+            workflows=[DoctorWorkflow],
+            activities=[Doctor(client).doctor_round],
+        ),
+    ):
+        await handle.signal(Diverging.step)
+        await _until(lambda: doctor.find_stuck(client, query), "the failure found")
+        report = await client.execute_workflow(
+            DoctorWorkflow.run,
+            DoctorRound(query=query),
+            id=f"{queue}-round",
+            task_queue=f"{queue}-doctor",
+        )
+        assert (report.found, report.repaired, report.unrepaired) == (1, [queue], [])
+        await client.get_workflow_handle(queue).signal(Diverging.step)
+        assert await asyncio.wait_for(client.get_workflow_handle(queue).result(), 20) == STEPS
+
+
+async def test_the_doctors_schedule_is_there_only_when_enabled(
+    dev_server: WorkflowEnvironment,
+) -> None:
+    client = dev_server.client
+    schedule = client.get_schedule_handle(DOCTOR_SCHEDULE_ID)
+    await ensure_doctor_schedule(client, timedelta(minutes=15))
+    await ensure_doctor_schedule(client, timedelta(minutes=5))  # brought in line, not added
+    spec = (await schedule.describe()).schedule.spec
+    assert [i.every for i in spec.intervals] == [timedelta(minutes=5)]
+    await ensure_doctor_schedule(client, None)
+    with pytest.raises(RPCError):
+        await schedule.describe()
+    await ensure_doctor_schedule(client, None)  # nothing to delete: no error
 
 
 def _is_memo(event: Any) -> bool:

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
@@ -27,7 +28,10 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-OPEN = 'ExecutionStatus="Running"'
+from infra.logging import get_logger
+from schemas.doctor import OPEN, DoctorReport, DoctorRound, Unrepaired
+
+log = get_logger(__name__)
 PARALLEL = 8
 NON_DETERMINISM = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
 # "[TMPRL1100] Nondeterminism error: ... HistoryEvent(id: 165, TimerStarted)": Core's message
@@ -142,3 +146,37 @@ async def repair(client: Client, stuck: Stuck) -> Repair:
     except RPCError as err:
         return Repair(stuck, None, err.message)
     return Repair(stuck, response.run_id)
+
+
+class Doctor:
+    """The round the Schedule `order-doctor` runs (`workflows.doctor`), as an engineer would
+    with `orderctl doctor --repair`; one worker's client does it for every replica."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @activity.defn
+    async def doctor_round(self, inp: DoctorRound) -> DoctorReport:
+        """Idempotent: a run repaired is no longer open, so the next round does not find it."""
+        stuck = await find_stuck(self._client, inp.query)
+        # The count is the metric to alert on: each round sets it, repaired or not.
+        activity.metric_meter().create_gauge(
+            "orderflow_workflows_not_replaying", "open workflows whose history no longer replays"
+        ).set(len(stuck))
+        report = DoctorReport(found=len(stuck))
+        if not inp.repair:
+            return report
+        for s in stuck:
+            done = await repair(self._client, s)
+            if done.error is None:
+                report.repaired.append(s.workflow_id)
+                log.warning(
+                    "doctor.repaired",
+                    workflow_id=s.workflow_id,
+                    reset_to=s.reset_to,
+                    new_run_id=done.new_run_id,
+                )
+            else:
+                report.unrepaired.append(Unrepaired(workflow_id=s.workflow_id, error=done.error))
+                log.error("doctor.unrepaired", workflow_id=s.workflow_id, error=done.error)
+        return report
