@@ -29,7 +29,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from infra.logging import get_logger
-from schemas.doctor import OPEN, DoctorReport, DoctorRound, Unrepaired
+from schemas.doctor import OPEN, DoctorReport, DoctorRound, Repaired, Unrepaired
 
 log = get_logger(__name__)
 PARALLEL = 8
@@ -158,6 +158,13 @@ class Doctor:
     @activity.defn
     async def doctor_round(self, inp: DoctorRound) -> DoctorReport:
         """Idempotent: a run repaired is no longer open, so the next round does not find it."""
+        beat = asyncio.create_task(_heartbeat())
+        try:
+            return await self._round(inp)
+        finally:
+            beat.cancel()
+
+    async def _round(self, inp: DoctorRound) -> DoctorReport:
         stuck = await find_stuck(self._client, inp.query)
         # The count is the metric to alert on: each round sets it, repaired or not.
         activity.metric_meter().create_gauge(
@@ -168,8 +175,10 @@ class Doctor:
             return report
         for s in stuck:
             done = await repair(self._client, s)
-            if done.error is None:
-                report.repaired.append(s.workflow_id)
+            if done.new_run_id is not None:
+                report.repaired.append(
+                    Repaired(workflow_id=s.workflow_id, run_id=s.run_id, new_run_id=done.new_run_id)
+                )
                 log.warning(
                     "doctor.repaired",
                     workflow_id=s.workflow_id,
@@ -177,6 +186,14 @@ class Doctor:
                     new_run_id=done.new_run_id,
                 )
             else:
-                report.unrepaired.append(Unrepaired(workflow_id=s.workflow_id, error=done.error))
-                log.error("doctor.unrepaired", workflow_id=s.workflow_id, error=done.error)
+                error = done.error or "not reset"
+                report.unrepaired.append(Unrepaired(workflow_id=s.workflow_id, error=error))
+                log.error("doctor.unrepaired", workflow_id=s.workflow_id, error=error)
         return report
+
+
+async def _heartbeat(every_s: float = 5.0) -> None:
+    """A round on a worker that died is taken up again within the heartbeat timeout."""
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(every_s)

@@ -1,11 +1,17 @@
 """Nothing lost under faults: a business day of orders while the machinery keeps failing.
 
-    python -m bench.fault_run [--orders N] [--seed S] [--json] [--no-record]
+    python -m bench.fault_run [--orders N] [--seed S] [--replicas R] [--no-engineer]
+                              [--json] [--no-record]
 
 N orders go simulator -> gateway -> workflows, with the simulated staff doing the human steps
 (as in `make demo`, under the demo policy), while
 
-- the worker process is killed with SIGKILL and started again every few seconds;
+- the workers run as deployed, two processes of each role (`--replicas`), and every few
+  seconds one of them is killed with SIGKILL, the next in turn, and is back a moment later;
+- an engineer queries random open orders with the Temporal CLI throughout, their status and
+  their stack trace (`bench.engineer`), as people do from a terminal or the Web UI;
+- the workers' doctor (ORDERFLOW_DOCTOR_MINUTES) repairs any order whose history stops
+  replaying, and the repairs are counted;
 - the Temporal dev server is restarted once (its state file kept), a third of the way in;
 - PostgreSQL is restarted once (every connection cut), two thirds of the way in;
 - the platform fails 10% of the merchant API calls (code 700), pushes 20% of its pushes twice
@@ -14,7 +20,8 @@ N orders go simulator -> gateway -> workflows, with the simulated staff doing th
 Then it checks that every order reached a terminal state, that there is one workflow and one
 record per order, that the database agrees with each workflow's final status (R1.3), that the
 stock ledger balances and no SKU was oversold (R3.1.2), and that no capacity is left claimed
-(R2.3.2, R3.2.1). It prints the result as JSON (`--json`) or as text, appends a row to
+(R2.3.2, R3.2.1). It reports the orders the platform auto-cancelled before the store confirmed
+them (R6.1). It prints the result as JSON (`--json`) or as text, appends a row to
 docs/benchmarks.md unless `--no-record`, and exits 0 only when every check passed.
 """
 
@@ -24,24 +31,36 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
-import re
-import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-from temporalio.client import Client
-from temporalio.worker import Replayer
+from temporalio.client import Client, WorkflowExecutionStatus
 
+from activities import doctor
 from bench import common
+from bench.engineer import Engineer
+from bench.fault_checks import (
+    check_capacity,
+    check_one_each,
+    check_replay,
+    check_stock,
+    keep_evidence,
+    stock_snapshot,
+)
+from bench.fault_stack import (
+    Chaos,
+    Replicas,
+    restart_postgres_at,
+    restart_temporal_at,
+    restartable_temporal,
+    worker_env,
+)
 from infra import database as db
 from infra.logging import configure_logging
 from localstack.demo import (
@@ -56,26 +75,27 @@ from localstack.demo import (
 from localstack.devstack import (
     Database,
     Say,
-    TemporalServer,
     connect_temporal,
     database,
-    die_with_parent,
     gateway,
     policy_file,
     simulator,
     staff_api,
-    tail,
-    temporal_dev_server,
     wait_for_pollers,
 )
 from localstack.simulator import Faults, SimConfig
 from localstack.staff import Staff, StaffSettings, signed_in
 from meituan.pushes import PushKind
-from schemas.contract import order_workflow_id
-from workers.registry import WORKFLOWS
+from schemas.doctor import DoctorReport
 
 FAULT_DATABASE = "orderflow_faults"
-ORDERS_QUERY = 'WorkflowType="OrderWorkflow"'
+ORDERS_AND_ANOMALIES = (
+    '(WorkflowType="OrderWorkflow" OR WorkflowType="AnomalyWorkflow") AND ExecutionStatus="Running"'
+)
+
+
+DOCTOR_MINUTES = 0.5
+"""The workers' doctor (ORDERFLOW_DOCTOR_MINUTES) repairs what stops replaying during the day."""
 
 
 @dataclass
@@ -91,9 +111,15 @@ class FaultOptions(DemoOptions):
     simulator_port: int | None = None
     limit_s: float = 900.0
     worker_life_s: tuple[float, float] = (4.0, 9.0)
-    """A worker lives this long (uniformly drawn) before it is killed with SIGKILL."""
+    """Every this long (uniformly drawn) one worker is killed with SIGKILL, the next in turn."""
+    worker_restart_s: tuple[float, float] = (1.0, 3.0)
+    """A killed worker is back this long after (a replica; one worker alone comes back at once)."""
     kill_tail_s: float = 20.0
-    """Killing goes on this long after the last order was placed, then one worker stays."""
+    """Killing goes on this long after the last order was placed, then every worker stays."""
+    replicas: int = 2
+    """Worker processes of each role, as deployed (1: one process with every role)."""
+    engineer: bool = True
+    """An engineer queries random open orders with the Temporal CLI throughout (bench.engineer)."""
     api_error_rate: float = 0.10
     push_duplicate: float = 0.20
     order_push_drop: float = 0.05
@@ -109,322 +135,6 @@ class FaultOptions(DemoOptions):
     @property
     def scale(self) -> int:
         return self.company_scale or max(1, -(-self.orders // 100))
-
-
-# --- the worker that keeps dying ----------------------------------------------------------------
-
-
-class DyingWorker:
-    """`python -m workers.main` as a separate process, so it can be killed like a machine dies."""
-
-    def __init__(self, env: dict[str, str], log_file: Path) -> None:
-        self.env = env
-        self.log_file = log_file
-        self.process: asyncio.subprocess.Process | None = None
-        self.started = 0
-        self.killed = 0
-
-    async def start(self) -> None:
-        with self.log_file.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "workers.main",
-                env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-                preexec_fn=die_with_parent(),
-            )
-        self.started += 1
-
-    async def kill(self) -> None:
-        """SIGKILL: no activity finishes, nothing is told; Temporal finds out by timeouts."""
-        if self.process is None or self.process.returncode is not None:
-            return
-        self.process.kill()
-        await self.process.wait()
-        self.killed += 1
-
-    async def ensure_running(self) -> None:
-        """A worker that exited on its own (Temporal or the database gone too long) comes back."""
-        if self.process is None or self.process.returncode is not None:
-            await self.start()
-
-    async def keep_killing(
-        self, life_s: tuple[float, float], rng: random.Random, until: asyncio.Event
-    ) -> None:
-        while not until.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(until.wait(), rng.uniform(*life_s))
-            if until.is_set():
-                break
-            await self.kill()
-            await self.start()
-
-    async def stop(self) -> None:
-        if self.process is None or self.process.returncode is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.process.wait(), 15)
-        except TimeoutError:
-            await self.kill()
-
-
-def worker_env(temporal: TemporalServer, dsn: str, api_base_url: str) -> dict[str, str]:
-    """What an operator gives a worker (README, configuration): all of it from the environment."""
-    return {
-        **os.environ,
-        "TEMPORAL_ADDRESS": temporal.address,
-        "TEMPORAL_NAMESPACE": temporal.namespace,
-        "DATABASE_URL": dsn,
-        "MEITUAN_BASE_URL": api_base_url,
-        "ORDERFLOW_POLICY": str(POLICY_FILE),
-        "ORDERFLOW_LOG_LEVEL": "WARNING",
-        "ORDERFLOW_SHUTDOWN_SECONDS": "5",
-    }
-
-
-# --- Temporal, restartable in place ---------------------------------------------------------------
-
-
-class RestartableTemporal:
-    """The dev server in its own exit stack, so it can be stopped and started again on the same
-    port and state file while every client keeps its address."""
-
-    def __init__(self, data_dir: Path, say: Say) -> None:
-        self.data_dir = data_dir
-        self.say = say
-        self.server: TemporalServer | None = None
-        self._stack = contextlib.AsyncExitStack()
-
-    async def start(self, port: int | None = None) -> TemporalServer:
-        self.server = await self._stack.enter_async_context(
-            temporal_dev_server(self.data_dir, port=port, headless=True, say=self.say)
-        )
-        return self.server
-
-    async def restart(self) -> None:
-        assert self.server is not None
-        port = int(self.server.address.rsplit(":", 1)[1])
-        await self.stop()
-        server = await self.start(port)
-        if server.address != f"{server.address.rsplit(':', 1)[0]}:{port}":
-            raise RuntimeError(f"Temporal came back on {server.address}, not port {port}")
-
-    async def stop(self) -> None:
-        await self._stack.aclose()
-        self._stack = contextlib.AsyncExitStack()
-
-
-@contextlib.asynccontextmanager
-async def restartable_temporal(data_dir: Path, say: Say) -> AsyncIterator[RestartableTemporal]:
-    temporal = RestartableTemporal(data_dir, say)
-    await temporal.start()
-    try:
-        yield temporal
-    finally:
-        await temporal.stop()
-
-
-# --- the faults on a timeline ------------------------------------------------------------------
-
-
-@dataclass
-class Chaos:
-    """What was done to the stack, and when (seconds into the day)."""
-
-    events: list[tuple[float, str]] = field(default_factory=list)
-
-    def log(self, at: float, what: str, say: Say) -> None:
-        self.events.append((round(at, 1), what))
-        say(f"t+{at:.0f}s  FAULT: {what}")
-
-
-async def restart_temporal_at(
-    at_s: float, temporal: RestartableTemporal, chaos: Chaos, began: float, say: Say
-) -> None:
-    await asyncio.sleep(max(0.0, at_s - (time.monotonic() - began)))
-    chaos.log(time.monotonic() - began, "Temporal dev server stopped", say)
-    await temporal.restart()
-    chaos.log(time.monotonic() - began, "Temporal dev server back (same state file)", say)
-
-
-async def restart_postgres_at(
-    at_s: float, pgdata: Path, chaos: Chaos, began: float, say: Say
-) -> None:
-    await asyncio.sleep(max(0.0, at_s - (time.monotonic() - began)))
-    chaos.log(time.monotonic() - began, "PostgreSQL restarting (every connection cut)", say)
-    await asyncio.to_thread(db.restart_embedded, pgdata, mode="immediate")
-    chaos.log(time.monotonic() - began, "PostgreSQL back", say)
-
-
-# --- what must hold afterwards -----------------------------------------------------------------
-
-
-async def stock_snapshot(pool: asyncpg.Pool) -> dict[tuple[str, str], tuple[int, int]]:
-    rows = await pool.fetch("SELECT store_code, sku, on_hand, reserved FROM stock")
-    return {(r["store_code"], r["sku"]): (r["on_hand"], r["reserved"]) for r in rows}
-
-
-async def check_stock(
-    pool: asyncpg.Pool, before: dict[tuple[str, str], tuple[int, int]]
-) -> list[Check]:
-    """R3.1.2 stock now = stock before + what the ledger says happened, and none oversold."""
-    after = await stock_snapshot(pool)
-    moved = await pool.fetch(
-        """
-        SELECT store_code, sku,
-               coalesce(sum(quantity) FILTER (WHERE kind = 'reserve'), 0) AS reserved,
-               coalesce(sum(quantity) FILTER (WHERE kind = 'release'), 0) AS released,
-               coalesce(sum(quantity) FILTER (WHERE kind = 'commit'), 0) AS committed
-        FROM stock_ledger GROUP BY store_code, sku
-        """
-    )
-    unbalanced: list[str] = []
-    oversold: list[str] = []
-    committed_total = 0
-    for r in moved:
-        key = (r["store_code"], r["sku"])
-        on_hand0, reserved0 = before.get(key, (0, 0))
-        on_hand, reserved = after.get(key, (0, 0))
-        committed_total += r["committed"]
-        expected = (
-            on_hand0 - r["committed"],
-            reserved0 + r["reserved"] - r["released"] - r["committed"],
-        )
-        if (on_hand, reserved) != expected:
-            unbalanced.append(f"{key}: stock {(on_hand, reserved)}, ledger says {expected}")
-        if r["committed"] > on_hand0 or on_hand < 0 or reserved > on_hand:
-            oversold.append(f"{key}: {r['committed']} sold of {on_hand0}")
-    untouched = [
-        k
-        for k in after
-        if k not in {(r["store_code"], r["sku"]) for r in moved} and after[k] != before.get(k)
-    ]
-    return [
-        Check(
-            "stock ledger balances (R3.1.2)",
-            not unbalanced and not untouched,
-            f"{len(moved)} SKUs moved, {committed_total} units sold"
-            + (f"; off: {unbalanced[:3]}" if unbalanced else "")
-            + (f"; changed without ledger rows: {untouched[:3]}" if untouched else ""),
-        ),
-        Check(
-            "no SKU oversold (R3.1.2)",
-            not oversold,
-            "every sale within the stock on hand" if not oversold else f"{oversold[:3]}",
-        ),
-    ]
-
-
-async def check_capacity(pool: asyncpg.Pool, still_open: set[str]) -> Check:
-    """R2.3.2, R3.2.1 nobody's capacity and no slot is claimed but by an order still open."""
-    load = await pool.fetchval("SELECT coalesce(sum(active_load), 0) FROM staff")
-    assigned = {
-        r["order_id"] for r in await pool.fetch("SELECT order_id FROM assignments WHERE active")
-    }
-    booked = {
-        r["order_id"]
-        for r in await pool.fetch("SELECT order_id FROM service_bookings WHERE active")
-    }
-    leaked = (assigned | booked) - still_open
-    return Check(
-        "no capacity leaked (R2.3.2, R3.2.1)",
-        not leaked and load == len(assigned),
-        f"staff load {load}, active assignments {len(assigned)}, booked slots {len(booked)}"
-        + (
-            f" (held by orders still open: {sorted(assigned | booked)[:3]})"
-            if assigned | booked
-            else ""
-        )
-        + (f"; claimed by ended orders: {sorted(leaked)[:3]}" if leaked else ""),
-    )
-
-
-async def check_replay(client: Client) -> tuple[Check, dict[str, str]]:
-    """Every history the day wrote replays with the current code, as a worker that starts
-    afresh replays it. One that does not is an order stuck for good: its every workflow task
-    fails with a nondeterminism error. Returns the failing ids with the replay's error."""
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=client.data_converter)
-    replayed = 0
-    failed: dict[str, str] = {}
-    async for execution in client.list_workflows():
-        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-        result = await replayer.replay_workflow(
-            await handle.fetch_history(), raise_on_replay_failure=False
-        )
-        replayed += 1
-        if result.replay_failure is not None:
-            failed[execution.id] = str(result.replay_failure)[:500]
-    first = next(iter(sorted(failed.items())), None)
-    return (
-        Check(
-            "every history replays with the current code",
-            not failed,
-            f"{replayed - len(failed)} of {replayed} workflows"
-            + (f"; not: {sorted(failed)[:5]}; first: {first[1]}" if first else ""),
-        ),
-        dict(sorted(failed.items())),
-    )
-
-
-WORKFLOW_IDS = re.compile(r"\b(?:order|anomaly)-\d+(?:-\d+)?\b")
-
-
-async def keep_evidence(client: Client, checks: list[dict[str, Any]], folder: Path) -> list[str]:
-    """The histories of every workflow a failed check names, kept to replay and read: a fault
-    that shows once in many runs is understood from its history or not at all."""
-    named = sorted(
-        {wid for c in checks if not c["ok"] for wid in WORKFLOW_IDS.findall(str(c["detail"]))}
-    )
-    if not named:
-        return []
-    histories = {
-        workflow_id: (await client.get_workflow_handle(workflow_id).fetch_history()).to_json()
-        for workflow_id in named
-    }
-    await asyncio.to_thread(_write_histories, folder, histories)
-    return named
-
-
-def _write_histories(folder: Path, histories: dict[str, str]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for workflow_id, text in histories.items():
-        (folder / f"{workflow_id}.json").write_text(text, encoding="utf-8")
-
-
-async def check_one_each(client: Client, pool: asyncpg.Pool, placed: set[str]) -> list[Check]:
-    """Duplicated pushes, the patrol and the retries of a restarted gateway all start the same
-    order: its workflow id makes it one workflow, its order id one row."""
-    runs: Counter[str] = Counter()
-    async for wf in client.list_workflows(ORDERS_QUERY):
-        runs[wf.id] += 1
-    twice = [w for w, n in runs.items() if n > 1]
-    missing = placed - set(runs)
-    extra = set(runs) - placed
-    rows = await pool.fetch("SELECT order_id, count(*) AS n FROM orders GROUP BY order_id")
-    recorded = {order_workflow_id(r["order_id"]): r["n"] for r in rows}
-    summaries = await pool.fetchval("SELECT count(DISTINCT order_id) FROM order_summaries")
-    summary_rows = await pool.fetchval("SELECT count(*) FROM order_summaries")
-    return [
-        Check(
-            "one workflow per order",
-            not twice and not missing and not extra,
-            f"{len(runs)} workflows for {len(placed)} orders"
-            + (f"; more than one run: {twice[:3]}" if twice else "")
-            + (f"; no workflow: {sorted(missing)[:3]}" if missing else "")
-            + (f"; not an order of the day: {sorted(extra)[:3]}" if extra else ""),
-        ),
-        Check(
-            "one record per order",
-            set(recorded) <= placed
-            and all(n == 1 for n in recorded.values())
-            and summaries == summary_rows,
-            f"{len(recorded)} order rows, {summary_rows} summaries for {summaries} orders",
-        ),
-    ]
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -447,8 +157,10 @@ def sim_config(options: FaultOptions) -> SimConfig:
 
 async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
     began = time.monotonic()
-    for leftover in ("temporal.db", "temporal.db-wal", "temporal.db-shm", "worker.log"):
+    for leftover in ("temporal.db", "temporal.db-wal", "temporal.db-shm"):
         (options.data_dir / leftover).unlink(missing_ok=True)
+    for log in options.data_dir.glob("worker*.log"):
+        log.unlink()
     options.data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = options.data_dir / "pg"
     rng = random.Random(f"{options.seed}:faults")
@@ -470,16 +182,20 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
             gateway(client, database_.pool, gateway_platform, port=options.gateway_port, say=say)
         )
         sim.sim.config.push_base = gw.push_base_url
-        worker = DyingWorker(
-            worker_env(temporal.server, database_.dsn, sim.api_base_url),
-            options.data_dir / "worker.log",
+        worker = Replicas(
+            {
+                **worker_env(temporal.server, database_.dsn, sim.api_base_url),
+                "ORDERFLOW_DOCTOR_MINUTES": str(DOCTOR_MINUTES),
+            },
+            options.data_dir,
+            options.replicas,
         )
         stack.push_async_callback(worker.stop)
         await worker.start()
         try:
             await wait_for_pollers(client, within_s=60)
         except Exception as exc:
-            raise RuntimeError(f"the worker did not start:\n{tail(worker.log_file)}") from exc
+            raise RuntimeError(f"the workers did not start:\n{worker.tail()}") from exc
         await common.scale_company(database_.pool, options.scale)
         stock_before = await stock_snapshot(database_.pool)
         api_url = await stack.enter_async_context(
@@ -504,7 +220,14 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
         day_began = time.monotonic()
         stop_killing = asyncio.Event()
         faults = [
-            asyncio.create_task(worker.keep_killing(options.worker_life_s, rng, stop_killing)),
+            asyncio.create_task(
+                worker.keep_killing(
+                    options.worker_life_s,
+                    rng,
+                    stop_killing,
+                    options.worker_restart_s if options.replicas > 1 else (0.0, 0.0),
+                )
+            ),
             asyncio.create_task(
                 restart_temporal_at(0.35 * window, temporal, chaos, day_began, say)
             ),
@@ -516,12 +239,20 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
             stop_killing.set()
             await faults[0]
             await worker.ensure_running()
-            chaos.log(time.monotonic() - day_began, "worker left running", say)
+            chaos.log(time.monotonic() - day_began, "workers left running", say)
 
         ending = asyncio.create_task(end_killing())
+        engineer = Engineer(
+            client, temporal.server.address, temporal.server.namespace, random.Random(rng.random())
+        )
+        day_over = asyncio.Event()
+        engineering = asyncio.create_task(engineer.work(day_over)) if options.engineer else None
         try:
             day, finished = await business_day(sim.sim, client, options, staff, say)
         finally:
+            day_over.set()
+            if engineering is not None:
+                await engineering
             stop_killing.set()
             ending.cancel()
             for task in faults[1:]:
@@ -534,12 +265,14 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
                 raise outcome
         await worker.ensure_running()
         await wait_for_pollers(client, within_s=60)
+        repairs = await doctor_repairs(client)
         say("collecting the final status of every order, and checking the database")
         observed = Observed(client, database_, temporal.server)
         summary = (await summarise(observed, day, staff, finished, options, began)).summary
         placed = set(day.placed.values())
         still_open = set(summary["open_orders"])
-        replays, not_replaying = await check_replay(client)
+        replaced = {r["run_id"] for r in repairs["repaired"]}
+        replays, not_replaying = await check_replay(client, replaced)
         checks = [
             Check(
                 "every order reached a terminal state",
@@ -548,7 +281,7 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
                 + (f"; still open: {sorted(still_open)[:5]}" if still_open else ""),
             ),
             replays,
-            *await check_one_each(client, database_.pool, placed),
+            *await check_one_each(client, database_.pool, placed, replaced),
             *await check_stock(database_.pool, stock_before),
             await check_capacity(database_.pool, still_open),
         ]
@@ -601,6 +334,9 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
                 "timeline": chaos.events,
             },
             "patrol": summary["patrol"],
+            "auto_cancelled": summary["cancelled_by"].get("platform auto-cancel", 0),
+            "engineer": engineer.report(),
+            "doctor": repairs,
             "staff_errors": len(staff.report.errors),
             "checks": all_checks,
             "open_orders": summary["open_orders"],
@@ -610,19 +346,56 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
         }
 
 
+async def doctor_repairs(client: Client) -> dict[str, Any]:
+    """What the doctor's scheduled rounds repaired during the day, and a last round now."""
+    found = 0
+    repaired: list[dict[str, str]] = []
+    unrepaired: list[dict[str, str]] = []
+    rounds = 0
+    async for run in client.list_workflows('WorkflowType="DoctorWorkflow"'):
+        if run.status is not WorkflowExecutionStatus.COMPLETED:
+            continue
+        report = await client.get_workflow_handle(
+            run.id, run_id=run.run_id, result_type=DoctorReport
+        ).result()
+        rounds += 1
+        found += report.found
+        repaired += [r.model_dump() for r in report.repaired]
+        unrepaired += [u.model_dump() for u in report.unrepaired]
+    for stuck in await doctor.find_stuck(client, ORDERS_AND_ANOMALIES):
+        found += 1
+        done = await doctor.repair(client, stuck)
+        if done.new_run_id is None:
+            unrepaired.append({"workflow_id": stuck.workflow_id, "error": done.error or ""})
+        else:
+            repaired.append(
+                {
+                    "workflow_id": stuck.workflow_id,
+                    "run_id": stuck.run_id,
+                    "new_run_id": done.new_run_id,
+                }
+            )
+    return {"rounds": rounds, "found": found, "repaired": repaired, "unrepaired": unrepaired}
+
+
 # --- output ------------------------------------------------------------------------------------
 
 HEADING = "## Fault run (nothing lost)"
 HEADER = f"""{HEADING}
 
 `bench/fault_run.py` puts a business day of orders through the simulator, the gateway and the
-workflows with the simulated staff, under the demo policy, while the worker process is killed
+workflows with the simulated staff, under the demo policy, while a worker process is killed
 with SIGKILL every 4-9 s, the Temporal dev server and PostgreSQL are each restarted once, and the
 platform fails 10% of API calls, pushes 20% of pushes twice and drops 5% of the order pushes
 (found by the patrol). A run passes when every order is in a terminal state, there is one
 workflow and one record per order, the database agrees with every workflow, the stock ledger
 balances and no capacity is left claimed. `make test` runs it with 100 orders
-(`tests/system/test_fault_run.py`).
+(`tests/system/test_fault_run.py`). Since 2026-12-05 the workers run as deployed, two
+processes of each role (`--replicas 2`) killed one at a time in turn, each back 1-3 s later; an
+engineer asks random open orders for their status and stack trace with the Temporal CLI all day
+(`bench/engineer.py`); and the workers' doctor (`ORDERFLOW_DOCTOR_MINUTES=0.5`) repairs any
+order whose history stops replaying, with the repairs counted in the row. Rows before that date
+had one worker process, no CLI queries and no doctor.
 
 The run ends by replaying every history it wrote with the current code ("every history
 replays"). The first two runs below left one or two orders in a hundred stuck, their histories
@@ -656,7 +429,8 @@ def record(result: dict[str, Any], command: str) -> None:
         f"{f['api_calls']} API calls failed, {f['pushes_duplicated']} pushes twice, "
         f"{f['order_pushes_dropped']} orders not pushed (started by "
         + ", ".join(f"{k} {v}" for k, v in sorted(f["dropped_orders_started_by"].items()))
-        + ")"
+        + f"); {_engineer_line(result['engineer'])}; {_doctor_line(result['doctor'])}; "
+        f"{result['auto_cancelled']} auto-cancelled by the platform"
     )
     row = (
         f"| {datetime.now(UTC):%Y-%m-%d} | `{command}` | {result['orders']:,} | "
@@ -681,6 +455,9 @@ def render(result: dict[str, Any]) -> str:
         "outcomes: " + " · ".join(f"{k} {v}" for k, v in sorted(result["outcomes"].items())),
         f"patrol: {result['patrol'].get('found', 0)} orders found in "
         f"{result['patrol'].get('runs', 0)} walks",
+        f"platform auto-cancelled {result['auto_cancelled']} orders before they were confirmed",
+        _engineer_line(result["engineer"]),
+        _doctor_line(result["doctor"]),
     ]
     for check in result["checks"]:
         out.append(f"  {'ok ' if check['ok'] else 'BAD'} {check['check']}: {check['detail']}")
@@ -694,6 +471,21 @@ def render(result: dict[str, Any]) -> str:
     if result["evidence"]["histories"]:
         out.append(f"histories of the workflows named above kept in {result['evidence']['folder']}")
     return "\n".join(out)
+
+
+def _engineer_line(engineer: dict[str, dict[str, int]]) -> str:
+    calls, unanswered = engineer["calls"], engineer["unanswered"]
+    return (
+        f"engineer: {calls['query']} CLI status queries ({unanswered['query']} unanswered), "
+        f"{calls['stack']} stack traces ({unanswered['stack']} unanswered)"
+    )
+
+
+def _doctor_line(repairs: dict[str, Any]) -> str:
+    return (
+        f"doctor: {len(repairs['repaired'])} repaired, {len(repairs['unrepaired'])} not, "
+        f"in {repairs['rounds']} scheduled rounds and a last one"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -714,6 +506,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="staff capacity and stock times this (default: 1 per 100 orders)",
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=2,
+        help="worker processes of each role (2); 1: one process with every role",
+    )
+    parser.add_argument(
+        "--no-engineer", action="store_true", help="no Temporal CLI queries during the day"
+    )
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
     parser.add_argument(
         "--no-record", action="store_true", help="do not append to docs/benchmarks.md"
@@ -724,7 +525,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--orders must be at least 10")
     if args.company_scale is not None and args.company_scale < 1:
         parser.error("--company-scale must be at least 1")
-    options = FaultOptions(orders=args.orders, seed=args.seed, company_scale=args.company_scale)
+    if args.replicas < 1:
+        parser.error("--replicas must be at least 1")
+    options = FaultOptions(
+        orders=args.orders,
+        seed=args.seed,
+        company_scale=args.company_scale,
+        replicas=args.replicas,
+        engineer=not args.no_engineer,
+    )
     limit = (
         args.limit if args.limit is not None else options.arrival_window_s + 300 + 0.5 * args.orders
     )

@@ -12,6 +12,12 @@ class DoctorRound(Model):
     repair: bool = True
 
 
+class Repaired(Model):
+    workflow_id: str
+    run_id: str  # the run that no longer replayed, closed by the reset
+    new_run_id: str
+
+
 class Unrepaired(Model):
     workflow_id: str
     error: str
@@ -19,5 +25,5 @@ class Unrepaired(Model):
 
 class DoctorReport(Model):
     found: int  # stuck when the round looked
-    repaired: list[str] = []  # workflow ids, each reset to a new run
+    repaired: list[Repaired] = []
     unrepaired: list[Unrepaired] = []

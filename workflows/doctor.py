@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.doctor import DoctorReport, DoctorRound
 
 ROUND_TIMEOUT = timedelta(minutes=10)
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 
 
 @workflow.defn
@@ -24,5 +25,6 @@ class DoctorWorkflow:
             Doctor.doctor_round,
             inp,
             start_to_close_timeout=ROUND_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=RetryPolicy(maximum_attempts=2),
         )

@@ -1,5 +1,6 @@
 """Nothing lost under faults: the fault run (bench/fault_run.py) with 100 orders, as a user runs
-it, a process of its own with its own Temporal, PostgreSQL, simulator, gateway and worker."""
+it, a process of its own with its own Temporal, PostgreSQL, simulator, gateway and workers (two
+of each role, killed in turn), and an engineer querying orders with the Temporal CLI."""
 
 from __future__ import annotations
 
@@ -58,6 +59,12 @@ def test_a_hundred_orders_survive_kills_restarts_and_a_misbehaving_platform(
     # Orders the platform never pushed were started all the same (R2.1.2): by the patrol, or
     # by a later push of the same order (the platform's cancellation, say).
     assert sum(faults["dropped_orders_started_by"].values()) == faults["order_pushes_dropped"]
+    # The engineer's real clients reached open orders all day: status and stack trace.
+    engineer = result["engineer"]
+    assert engineer["calls"]["query"] >= 10 and engineer["calls"]["stack"] >= 10
+    # Whatever stopped replaying was repaired by the doctor, none left.
+    assert result["doctor"]["unrepaired"] == []
+    assert result["auto_cancelled"] <= result["outcomes"].get("cancelled", 0)
     assert sum(result["outcomes"].values()) == ORDERS
     assert set(result["outcomes"]) <= {"closed", "rejected", "cancelled"}
     assert result["ok"] and run.returncode == 0
