@@ -45,8 +45,19 @@ def answer(payload: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(payload, status_code=status)
 
 
+# The database gone (restarting, unreachable, the pool closed): a 503 to try again, not a 500.
+DATABASE_DOWN = (
+    OSError,
+    TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+)
+
+
 def endpoint(handle: Callable[[Request], Awaitable[Any]]) -> Endpoint:
-    """A failure becomes its JSON answer; a request the API cannot read is 422, not a 500."""
+    """A failure becomes its JSON answer; a request the API cannot read is 422, and a
+    database that does not answer is 503, never a 500 with a traceback."""
 
     async def run(request: Request) -> Response:
         try:
@@ -55,6 +66,10 @@ def endpoint(handle: Callable[[Request], Awaitable[Any]]) -> Endpoint:
             return answer(failure.as_json(), failure.http_status)
         except ValidationError as err:
             return answer(Failure(_invalid(err), Exit.USAGE).as_json(), 422)
+        except DATABASE_DOWN as err:
+            log.warning("api.database_down", path=request.url.path, error=type(err).__name__)
+            down = Failure("the database does not answer; try again shortly", Exit.UNREACHABLE)
+            return answer(down.as_json(), down.http_status)
 
     return run
 
@@ -175,7 +190,7 @@ class StaffApi:
     async def healthz(self, request: Request) -> Any:
         try:
             await self.pool.fetchval("SELECT 1")
-        except (OSError, asyncpg.PostgresError):
+        except asyncpg.PostgresError:  # refusing connections, out of them: not healthy either
             raise Failure("the database does not answer", Exit.UNREACHABLE) from None
         return {"ok": True}
 
