@@ -114,6 +114,7 @@ class Event(StrEnum):
     PLATFORM_CANCELLED = "platform_cancelled"
     PLATFORM_CANCEL_IGNORED = "platform_cancel_ignored"
     PLATFORM_CANCEL_REFUSED = "platform_cancel_refused"
+    COMPENSATION_FAILED = "compensation_failed"
 
     @classmethod
     def stage(cls, stage: Stage) -> Event:

@@ -241,6 +241,7 @@ class Business:
 
     @activity.defn
     async def release_stock(self, inp: OrderRef) -> None:
+        self._gate(inp.order_id, "release_stock")
         self.released_stock.add(inp.order_id)
 
     @activity.defn

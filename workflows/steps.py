@@ -15,7 +15,13 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.notify import Notifier
     from schemas.records import Audience, Notification
-    from workflows.activity_options import CANCELLATION, RETRY, TIMEOUT, task_queue_for
+    from workflows.activity_options import (
+        CANCELLATION,
+        RETRY,
+        TIMEOUT,
+        gives_up_after,
+        task_queue_for,
+    )
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -48,6 +54,7 @@ class Steps:
             arg,
             task_queue=task_queue_for(fn, self._platform_task_queue),
             start_to_close_timeout=TIMEOUT,
+            schedule_to_close_timeout=gives_up_after(fn),
             retry_policy=RETRY,
             cancellation_type=CANCELLATION,
         )

@@ -3,6 +3,8 @@ lifecycle stops at its next wait and every claim the order holds is given back."
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
@@ -79,7 +81,10 @@ class Cancellation:
     # --- compensation ----------------------------------------------------------------------
 
     async def compensate(self, request: CancelRequest) -> None:
-        """The platform told, claims released, everyone told, all recorded."""
+        """The platform told, claims released, everyone told, all recorded.
+
+        A step of it that fails for good does not stop the rest: it is a system fault for the
+        manager, told what is left to release by hand (R5.1 (5)), and the order still ends."""
         state, steps = self._state, self._order.steps
         if state.record is None:  # R1.3 an order cancelled on arrival is still on record
             state.record = await steps.act(
@@ -96,43 +101,75 @@ class Cancellation:
                 )
             except ActivityError as err:
                 await self._order.log(Event.PLATFORM_CANCEL_REFUSED, error=str(err.cause or err))
-        released = await self._release(request)
+        released, failed = await self._release(request)
         if request.customer_caused and state.record is not None:
-            await steps.act(
-                Credit.record_credit_event,
-                CreditEvent(
-                    customer_id=state.record.customer_id,
-                    order_id=state.order_id,
-                    kind=CreditEventKind.CANCELLATION,
-                    note=request.reason,
-                ),
+            credit = CreditEvent(
+                customer_id=state.record.customer_id,
+                order_id=state.order_id,
+                kind=CreditEventKind.CANCELLATION,
+                note=request.reason,
             )
+            if not await self._despite_failure(
+                "credit", lambda: steps.act(Credit.record_credit_event, credit)
+            ):
+                failed.append("credit")
         if state.record is not None:
             await steps.tell(Audience.CUSTOMER, "Your order was cancelled", request.reason)
+        details = {"not_released": failed} if failed else {}
         await self._order.finish(
-            Stage.CANCELLED, request.reason, request.code, by=request.by, released=released
+            Stage.CANCELLED,
+            request.reason,
+            request.code,
+            by=request.by,
+            released=released,
+            **details,
         )
 
-    async def _release(self, request: CancelRequest) -> list[str]:
-        """Every claim the order holds, given back; the assignee told. What was released."""
+    async def _release(self, request: CancelRequest) -> tuple[list[str], list[str]]:
+        """Every claim the order holds, given back; the assignee told. What was released, and
+        what could not be."""
         state, steps = self._state, self._order.steps
-        released: list[str] = []
+        ref = OrderRef(order_id=state.order_id)
+        claims: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         if state.stock_reserved:
-            await steps.act(Stock.release_stock, OrderRef(order_id=state.order_id))
-            released.append("stock")
+            claims.append(("stock", lambda: steps.act(Stock.release_stock, ref)))
         if state.booking is not None:
-            await steps.act(Bookings.release_booking, OrderRef(order_id=state.order_id))
-            released.append("booking")
-        if state.assignee is not None:
-            await steps.act(
-                Assignment.release_assignment,
-                ReleaseAssignment(order_id=state.order_id, staff_id=state.assignee.staff_id),
+            claims.append(("booking", lambda: steps.act(Bookings.release_booking, ref)))
+        if (assignee := state.assignee) is not None:
+            release = ReleaseAssignment(order_id=state.order_id, staff_id=assignee.staff_id)
+            claims.append(
+                ("assignee capacity", lambda: steps.act(Assignment.release_assignment, release))
             )
-            released.append("assignee capacity")
+        released: list[str] = []
+        failed: list[str] = []
+        for what, release_it in claims:
+            if await self._despite_failure(what, release_it):
+                released.append(what)
+            else:
+                failed.append(what)
+        if state.assignee is not None:
             await steps.tell(
                 Audience.STAFF,
                 f"Order {state.order_id} cancelled",
                 request.reason,
                 recipient=state.assignee.staff_id,
             )
-        return released
+        return released, failed
+
+    async def _despite_failure(self, what: str, step: Callable[[], Awaitable[None]]) -> bool:
+        """A compensation step; False when it failed for good (refused, or gave up), which is
+        recorded and told to the manager instead of failing the workflow halfway."""
+        try:
+            await step()
+            return True
+        except ActivityError as err:
+            state = self._state
+            error = str(err.cause or err)
+            await self._order.log(Event.COMPENSATION_FAILED, step=what, error=error)
+            await self._order.steps.tell(
+                Audience.MANAGER,
+                f"Order {state.order_id}: {what} not released",
+                f"Cancelling the order could not release its {what} ({error}). Release it by hand.",
+                recipient=state.manager_id,
+            )
+            return False

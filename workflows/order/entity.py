@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 from workflows.order.holds import Holds
 from workflows.order.patches import RECORD_VIEW_BETWEEN_EVENTS
@@ -45,6 +45,11 @@ def refusal(err: ActivityError) -> ApplicationError | None:
     return None
 
 
+def gave_up(err: ActivityError) -> bool:
+    """The step tried for as long as its kind allows (`activity_options.gives_up_after`)."""
+    return err.retry_state in (RetryState.TIMEOUT, RetryState.MAXIMUM_ATTEMPTS_REACHED)
+
+
 def not_allowed(message: str) -> ApplicationError:
     """An update refused: the caller gets the reason, the order stays as it was."""
     return ApplicationError(message, type="NotAllowed", non_retryable=True)
@@ -73,8 +78,9 @@ class Order:
         *,
         refusals: set[str] | frozenset[str] = frozenset(),
     ) -> R:
-        """A lifecycle step. A refusal the caller expects is raised to it; any other is a
-        system fault (R5.1 (5)) for a manager, and the step is tried again if they resume."""
+        """A lifecycle step. A refusal the caller expects is raised to it; any other, or a step
+        that gave up trying, is a system fault (R5.1 (5)) for a manager, and the step is tried
+        again if they resume."""
         while True:
             if self.state.cancel is not None:
                 raise Halt
@@ -82,12 +88,13 @@ class Order:
                 return await self.steps.act(fn, arg)
             except ActivityError as err:
                 refused = refusal(err)
-                if refused is None or refused.type in refusals:
+                if refused is not None and refused.type in refusals:
+                    raise
+                if refused is None and not gave_up(err):
                     raise
                 name = getattr(fn, "__name__", "step")
-                await self.holds.open(
-                    AnomalyKind.OTHER, f"system fault in {name}: {refused.message}"
-                )
+                why = refused.message if refused else "gave up: no answer in the time allowed"
+                await self.holds.open(AnomalyKind.OTHER, f"system fault in {name}: {why}")
 
     async def until(self, condition: Callable[[], bool], at_most: timedelta | None = None) -> None:
         """A lifecycle wait: returns when `condition()` holds or `at_most` passes, and halts
