@@ -363,19 +363,16 @@ class Staff:
         return None
 
     def _reminder_job(self, s: OrderStatus, staff: str) -> Job | None:
-        """A reminder's id is in the timeline entry that recorded it."""
-        replied = {
-            e.details.get("remind_id") for e in s.timeline if e.event == Event.REMINDER_REPLIED
-        }
-        for entry in s.timeline:
-            remind_id = entry.details.get("remind_id")
-            if entry.event == Event.CUSTOMER_REMINDED and remind_id not in replied:
+        """The order's reminders as the record shows them; not its timeline, which misses one
+        pushed before the order was recorded (it started the order, signal-with-start)."""
+        for reminder in s.reminders:
+            if reminder.reply is None:
                 reply = ReplyReminder(
-                    by=staff, remind_id=str(remind_id), text="您的订单正在加急处理，请稍候。"
+                    by=staff, remind_id=reminder.remind_id, text="您的订单正在加急处理，请稍候。"
                 )
                 return Job(
                     "reply_reminder",
-                    deadline_key(Clause.REMINDER_REPLY, remind_id),
+                    deadline_key(Clause.REMINDER_REPLY, reminder.remind_id),
                     reply,
                 )
         return None
