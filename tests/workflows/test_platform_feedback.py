@@ -140,7 +140,10 @@ async def test_a_reminder_that_starts_the_order_is_taken_once_the_order_runs(
     env: WorkflowEnvironment, worker: Worker, business: Business, order_id: str
 ) -> None:
     """The order's own push was lost and its reminder came first: the gateway starts the order
-    with the reminder (signal-with-start), and the reminder waits for the order's policy."""
+    with the reminder (signal-with-start), and the reminder waits for the order's policy. The
+    database is slow to take the order, so the reminder is logged before the order is
+    recorded."""
+    business.failing[order_id].add("record_order")
     order = platform_order(order_id, GOODS_STORE, await env.get_current_time())
     handle = await env.client.start_workflow(
         OrderWorkflow.run,
@@ -150,9 +153,15 @@ async def test_a_reminder_that_starts_the_order_is_taken_once_the_order_runs(
         start_signal="customer_reminder",
         start_signal_args=[CustomerReminder(remind_id="RM-0", text="到哪了")],
     )
+    await has_event(handle, "customer_reminded")
+    assert business.event_names(order_id) == []  # nothing on record yet
+    business.failing[order_id].discard("record_order")
     current = await at_stage(handle, Stage.IN_PROGRESS)
     assert [(c.kind.value, c.ref) for c in current.feedback] == [("reminder", "RM-0")]
     assert business.feedback[(order_id, 1)].case.ref == "RM-0"
+    # Logged before the order was recorded, the reminder goes on record once it is: the staff
+    # read the record (R4.1.3).
+    assert business.event_names(order_id)[:2] == ["customer_reminded", "received"]
     await handle.cancel()
 
 

@@ -91,6 +91,7 @@ class Cancellation:
                 OrderRecords.record_order,
                 RecordOrder(order=state.order, received_at=workflow.now(), source=state.source),
             )
+            await self._order.record_backlog()
         if not request.on_platform_already:
             try:
                 await steps.act(

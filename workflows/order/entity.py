@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 from workflows.order.holds import Holds
-from workflows.order.patches import RECORD_VIEW_BETWEEN_EVENTS
+from workflows.order.patches import RECORD_VIEW_BETWEEN_EVENTS, TIMELINE_BEFORE_RECORD
 from workflows.order.state import CancelRequest, Halt, OrderState
 
 with workflow.unsafe.imports_passed_through():
@@ -171,6 +171,19 @@ class Order:
         )
         state.timeline.append(entry)
         if state.record is not None:
+            await self.steps.act(OrderRecords.record_event, self._on_record(entry))
+
+    async def record_backlog(self) -> None:
+        """R4.1.3 the entries logged before the order was recorded (a reminder that started
+        it, say), on record once it is; `log` writes each later one as it comes. Once, and
+        only where TIMELINE_BEFORE_RECORD is patched in."""
+        state = self.state
+        if state.backlog_recorded or state.record is None:
+            return
+        state.backlog_recorded = True
+        if not state.timeline or not workflow.patched(TIMELINE_BEFORE_RECORD):
+            return
+        for entry in list(state.timeline):
             await self.steps.act(OrderRecords.record_event, self._on_record(entry))
 
     def _on_record(self, entry: TimelineEntry) -> RecordEvent:

@@ -22,3 +22,6 @@ RECORD_VIEW_BETWEEN_EVENTS: Final = "record-view-between-events"
 # Waits for free capacity or a free slot look less often the longer they last, and a wait that
 # fills the history holds the order for a manager: looking every minute filled it.
 WAITS_BACK_OFF: Final = "waits-back-off"
+# What the order logged before it was recorded (a reminder that started it) goes on record once
+# it is: the staff read the record, and missed the reminder.
+TIMELINE_BEFORE_RECORD: Final = "timeline-before-record"

@@ -64,6 +64,7 @@ class OrderState:
     views_recorded: int = 0  # the version of the last status sent to the record
     order_version: int = 0  # changes of the order's data: customer, corrections, price
     order_recorded: int = 0  # the order_version last sent to the record
+    backlog_recorded: bool = False  # entries logged before the record existed, sent to it
     accepted: bool = False  # confirmed on the platform
     stock_reserved: bool = False
     stock_round: int = 1

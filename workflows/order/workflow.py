@@ -161,6 +161,7 @@ class OrderWorkflow:
                 # A refusal of the next call opens an anomaly, which needs the record.
                 state.record = record
                 state.order_policy = state.snapshot.for_type(record.order_type)
+                await order.record_backlog()
             await order.step(PlatformCalls.platform_receive, order.call())
             return record
 
@@ -168,6 +169,7 @@ class OrderWorkflow:
             Clause.RECEIVE, receive(), since=state.order.created_at, pausable=False
         )
         state.order_policy = state.snapshot.for_type(record.order_type)
+        await order.record_backlog()
         workflow.upsert_search_attributes(
             [
                 sa.ORDER_TYPE.value_set(record.order_type.value),
