@@ -11,11 +11,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from schemas.messages import (
     CancelOrder,
-    ConfirmWithCustomer,
     CustomerChange,
     CustomerReminder,
     MarkDelivered,
-    MarkReady,
     Reassign,
     ReconfirmVisit,
     RecordRating,
@@ -32,20 +30,14 @@ from tests.orders import (
     SERVICE_STORE,
     Handle,
     at_stage,
+    confirm_visit,
+    deliver_self,
     has_event,
     later,
     platform_order,
     start,
 )
 from workflows.order import OrderWorkflow
-
-
-async def _deliver(handle: Handle) -> None:
-    await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by="S-101"))
-    await at_stage(handle, Stage.DELIVERING)
-    await handle.execute_update(
-        OrderWorkflow.mark_delivered, MarkDelivered(by="S-101", proof="photo")
-    )
 
 
 async def hard_limit_escalates(
@@ -56,7 +48,7 @@ async def hard_limit_escalates(
     await at_stage(handle, Stage.IN_PROGRESS)
     await env.sleep(timedelta(minutes=46))
     await has_event(handle, "hard_limit_passed")
-    await _deliver(handle)
+    await deliver_self(handle)
     await handle.result()
     return [handle.id]
 
@@ -99,7 +91,7 @@ async def reports_and_reschedule(
     )
     await handle.execute_update(OrderWorkflow.reassign, Reassign(by="M-001", reason="换人"))
     await has_event(handle, "reassigned")
-    await _deliver(handle)
+    await deliver_self(handle)
     await handle.result()
     return [handle.id]
 
@@ -107,13 +99,9 @@ async def reports_and_reschedule(
 async def visit_rebooked(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
     """A service's visit moved by an exception: a new slot booked, re-confirmed, done."""
     handle = await start(env, order_id, SERVICE_STORE)
-    await at_stage(handle, Stage.ASSIGNED)
-    now = await env.get_current_time()
-    await handle.execute_update(
-        OrderWorkflow.confirm_with_customer,
-        ConfirmWithCustomer(by="T-301", promised_delivery_at=later(now, 24 * 60)),
-    )
+    await confirm_visit(env, handle, 24 * 60)
     await has_event(handle, "booked")
+    now = await env.get_current_time()
     await handle.execute_update(
         OrderWorkflow.report_exception,
         ReportException(
@@ -146,7 +134,7 @@ async def customer_changed(
         CustomerChange(changes=CustomerChanges(address="上海市徐汇区宜山路1号"), note="搬家了"),
     )
     await has_event(handle, "customer_changed")
-    await _deliver(handle)
+    await deliver_self(handle)
     await handle.result()
     return [handle.id]
 
@@ -197,7 +185,7 @@ async def started_by_a_signal(
     await handle.execute_update(
         OrderWorkflow.reply_reminder, ReplyReminder(by="S-101", remind_id="RM-0", text="在做")
     )
-    await _deliver(handle)
+    await deliver_self(handle)
     await handle.result()
     return [handle.id]
 

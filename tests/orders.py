@@ -11,6 +11,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from schemas.messages import ConfirmWithCustomer, MarkDelivered, MarkReady
 from schemas.order import Customer, OrderInput, OrderItem, PlatformOrder, Stage
 from schemas.status import OrderStatus
 from tests.conftest import TASK_QUEUE
@@ -91,6 +92,28 @@ async def has_event(handle: Handle, event: str, patience: float = 15) -> OrderSt
 
 def later(now: datetime, minutes: float) -> datetime:
     return now + timedelta(minutes=minutes)
+
+
+async def deliver_self(handle: Handle, staff: str = "S-101") -> None:
+    """A goods order in progress made ready and delivered by the store's own rider."""
+    await at_stage(handle, Stage.IN_PROGRESS)
+    await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by=staff))
+    await at_stage(handle, Stage.DELIVERING)
+    await handle.execute_update(
+        OrderWorkflow.mark_delivered, MarkDelivered(by=staff, proof="photo")
+    )
+
+
+async def confirm_visit(
+    env: WorkflowEnvironment, handle: Handle, in_minutes: float, staff: str = "T-301"
+) -> None:
+    """An assigned service order confirmed with the customer for a visit `in_minutes` away."""
+    await at_stage(handle, Stage.ASSIGNED)
+    now = await env.get_current_time()
+    await handle.execute_update(
+        OrderWorkflow.confirm_with_customer,
+        ConfirmWithCustomer(by=staff, promised_delivery_at=later(now, in_minutes)),
+    )
 
 
 async def anomaly_open(handle: Handle, patience: float = 15) -> OrderStatus:

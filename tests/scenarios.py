@@ -36,9 +36,10 @@ from tests.orders import (
     COURIER_STORE,
     GOODS_STORE,
     SERVICE_STORE,
-    Handle,
     anomaly_open,
     at_stage,
+    confirm_visit,
+    deliver_self,
     has_event,
     later,
     platform_order,
@@ -55,7 +56,7 @@ Scenario = Callable[[WorkflowEnvironment, Business, str], Awaitable[list[str]]]
 
 async def goods(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
     handle = await start(env, order_id)
-    await _deliver_self(handle)
+    await deliver_self(handle)
     await handle.result()
     return [handle.id]
 
@@ -132,7 +133,7 @@ async def anomaly(env: WorkflowEnvironment, business: Business, order_id: str) -
             new_total=Decimal("58.00"),
         ),
     )
-    await _deliver_self(handle)
+    await deliver_self(handle)
     await handle.result()
     return [handle.id, child.id]
 
@@ -150,7 +151,7 @@ async def cancelled(env: WorkflowEnvironment, business: Business, order_id: str)
 
 async def feedback(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
     handle = await start(env, order_id)
-    await _deliver_self(handle)
+    await deliver_self(handle)
     await at_stage(handle, Stage.DELIVERED)
     await handle.signal(
         OrderWorkflow.customer_feedback, CustomerFeedback(kind="complaint", text="凉了")
@@ -193,7 +194,7 @@ async def reminder(env: WorkflowEnvironment, business: Business, order_id: str) 
     await handle.execute_update(
         OrderWorkflow.reply_reminder, ReplyReminder(by="S-101", remind_id="RM-1", text="马上好")
     )
-    await _deliver_self(handle)
+    await deliver_self(handle)
     await handle.result()
     return [handle.id]
 
@@ -222,7 +223,7 @@ async def partial_refund(env: WorkflowEnvironment, business: Business, order_id:
         OrderWorkflow.platform_refund,
         PlatformRefund(refund_id="F-2", notify_type="cancelRefund"),
     )
-    await _deliver_self(handle)
+    await deliver_self(handle)
     await handle.result()
     return [handle.id]
 
@@ -253,7 +254,7 @@ async def capacity_wait(env: WorkflowEnvironment, business: Business, order_id: 
     await env.sleep(timedelta(minutes=5))
     del business.refusing[order_id]["assign_order"]
     await env.sleep(timedelta(minutes=2))  # the next look finds it
-    await _deliver_self(handle)
+    await deliver_self(handle)
     await handle.result()
     return [handle.id]
 
@@ -262,12 +263,7 @@ async def slot_wait(env: WorkflowEnvironment, business: Business, order_id: str)
     """No slot is free for a while (R3.2.1): the visit is booked once one is."""
     business.refusing[order_id]["book_service"] = "NoSlotAvailable"
     handle = await start(env, order_id, SERVICE_STORE)
-    await at_stage(handle, Stage.ASSIGNED)
-    now = await env.get_current_time()
-    await handle.execute_update(
-        OrderWorkflow.confirm_with_customer,
-        ConfirmWithCustomer(by="T-301", promised_delivery_at=later(now, 24 * 60)),
-    )
+    await confirm_visit(env, handle, 24 * 60)
     await has_event(handle, "waiting_for_slot")
     await env.sleep(timedelta(minutes=5))
     del business.refusing[order_id]["book_service"]
@@ -281,15 +277,6 @@ async def slot_wait(env: WorkflowEnvironment, business: Business, order_id: str)
     await handle.execute_update(OrderWorkflow.record_rating, RecordRating(by="customer", score=5))
     await handle.result()
     return [handle.id]
-
-
-async def _deliver_self(handle: Handle) -> None:
-    await at_stage(handle, Stage.IN_PROGRESS)
-    await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by="S-101"))
-    await at_stage(handle, Stage.DELIVERING)
-    await handle.execute_update(
-        OrderWorkflow.mark_delivered, MarkDelivered(by="S-101", proof="photo")
-    )
 
 
 SCENARIOS: dict[str, Scenario] = {

@@ -9,12 +9,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schemas.messages import ConfirmWithCustomer
-from schemas.order import Stage
 from schemas.policy import OrderPolicy
 from tests.doubles import Business
-from tests.orders import SERVICE_STORE, Handle, at_stage, has_event, later, start
-from workflows.order import OrderWorkflow
+from tests.orders import SERVICE_STORE, Handle, confirm_visit, has_event, start
 from workflows.order.waiting import interval
 
 HISTORY_BOUND = 2_000
@@ -58,12 +55,7 @@ async def test_three_days_without_a_free_slot_stay_under_the_history_bound(
 ) -> None:
     business.refusing[order_id]["book_service"] = "NoSlotAvailable"
     handle = await start(env, order_id, SERVICE_STORE)
-    await at_stage(handle, Stage.ASSIGNED)
-    now = await env.get_current_time()
-    await handle.execute_update(
-        OrderWorkflow.confirm_with_customer,
-        ConfirmWithCustomer(by="T-301", promised_delivery_at=later(now, 5 * 24 * 60)),
-    )
+    await confirm_visit(env, handle, 5 * 24 * 60)
     await has_event(handle, "waiting_for_slot")
 
     await env.sleep(timedelta(days=3))
