@@ -20,8 +20,12 @@ ADDRESS_SEPARATOR = "@#"
 
 
 def loads_json(text: str) -> Any:
-    """JSON with decimals kept exact (money must never pass through float)."""
-    return json.loads(text, parse_float=Decimal)
+    """JSON with decimals kept exact (money must never pass through float). JSON nested
+    deeper than the interpreter's recursion allows is malformed, not an internal error."""
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _json_if_text(value: Any) -> Any:
@@ -32,7 +36,7 @@ def _json_if_text(value: Any) -> Any:
         try:
             return loads_json(text)
         except ValueError as exc:
-            raise ValueError(f"not valid JSON: {text[:60]!r}") from exc
+            raise ValueError(f"not valid JSON ({exc}): {text[:60]!r}") from exc
     return value
 
 

@@ -165,6 +165,21 @@ async def test_a_replayed_push_is_refused_and_kept(
     assert "timestamp" in (await rows_of(db_pool, marker))[0]["reason"]
 
 
+async def test_a_push_nested_too_deep_is_refused_and_kept(
+    http: httpx.AsyncClient, db_pool: asyncpg.Pool
+) -> None:
+    """A signed push whose JSON field nests 5,000 deep: a clear refusal, kept, not a 500."""
+    values = valid_values(PushKind.PARTIAL_REFUND, str(uuid.uuid4().int % 10**15))
+    values["food"] = "[" * 5000 + "]" * 5000
+    response, marker = await post(
+        http, PushKind.PARTIAL_REFUND, signed(PushKind.PARTIAL_REFUND, values, timestamp=now())
+    )
+    assert response.status_code == 400 and response.json()["data"] == "ng"
+    assert "nested too deeply" in response.json()["error"]["msg"]
+    [row] = await rows_of(db_pool, marker)
+    assert "nested too deeply" in row["reason"]
+
+
 async def test_a_push_inside_the_window_is_taken(
     http: httpx.AsyncClient, db_pool: asyncpg.Pool
 ) -> None:
