@@ -194,8 +194,27 @@ def _mask_pair(match: re.Match[str]) -> str:
     return f"{key}{match.group('sep')}{masker(match.group('bare'))}"
 
 
+# URLs carry credentials of their own: a password before the host, a robot's `?key=`, a
+# hook's token as the last part of its path (WeCom and DingTalk robots, Feishu hooks).
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?<=://)([^/@:\s]+):[^/@\s]+@")
+_URL_CREDENTIAL = re.compile(
+    r"(?i)([?&](?:key|access_token|token|secret|sign|sig|signature|password|api_key|apikey)=)"
+    r"[^&#\s]+"
+)
+_HOOK_TOKEN = re.compile(r"(?i)(/hook/)[^/?#\s]+")
+
+
+def mask_url(url: str) -> str:
+    url = _URL_PASSWORD.sub(rf"\1:{SECRET_MASK}@", url)
+    url = _URL_CREDENTIAL.sub(rf"\1{SECRET_MASK}", url)
+    return _HOOK_TOKEN.sub(rf"\1{SECRET_MASK}", url)
+
+
 def mask_text(text: str) -> str:
-    """Free text: `key=value` pairs of personal or secret keys, bearer tokens, then phones."""
+    """Free text: credentials in URLs, `key=value` pairs of personal or secret keys, bearer
+    tokens, then phones."""
+    text = _URL.sub(lambda m: mask_url(m.group(0)), text)
     text = _PAIR.sub(_mask_pair, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {SECRET_MASK}", text)
     return mask_phones(text)
@@ -256,6 +275,8 @@ class _Handler(logging.StreamHandler[IO[str]]):
 
 
 _ROUTED: Final = ("uvicorn", "uvicorn.error", "uvicorn.access", "temporalio")
+# Their INFO lines are every request's full URL: at WARNING, only their trouble is written.
+_QUIET: Final = ("httpx", "httpcore")
 
 
 def _temporal_context(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
@@ -328,6 +349,8 @@ def configure_logging(
             routed.removeHandler(old)
         routed.propagate = True
         routed.setLevel(logging.NOTSET)  # uvicorn sets its own; the chosen level applies
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     # A `dictConfig` elsewhere (uvicorn's own, by default) disables the loggers it does not
     # name; every line must reach the masking handler, so none stays disabled.
     for existing in logging.root.manager.loggerDict.values():
@@ -348,6 +371,7 @@ __all__ = [
     "get_logger",
     "mask_phones",
     "mask_text",
+    "mask_url",
     "redact",
     "redact_event",
 ]

@@ -209,6 +209,41 @@ def test_configure_logging_writes_masked_json_lines(captured: io.StringIO) -> No
     assert "customer_phone=138****5678" in records[3]["exception"]
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (
+            "POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7d9a-4bc4 200",
+            "POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=[secret] 200",
+        ),
+        (
+            "hook https://open.feishu.cn/open-apis/bot/v2/hook/2f3c4d5e-aaaa-bbbb failed",
+            "hook https://open.feishu.cn/open-apis/bot/v2/hook/[secret] failed",
+        ),
+        (
+            "https://oapi.dingtalk.com/robot/send?access_token=abc123&timestamp=1&sign=xyz",
+            "https://oapi.dingtalk.com/robot/send?access_token=[secret]&timestamp=1&sign=[secret]",
+        ),
+        (
+            "cannot reach postgresql://orderflow:hunter2@db:5432/orderflow",
+            "cannot reach postgresql://orderflow:[secret]@db:5432/orderflow",
+        ),
+        ("deadline key=prepare breached", "deadline key=prepare breached"),  # not in a URL
+    ],
+)
+def test_credentials_in_urls_are_masked(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+
+
+def test_http_clients_request_lines_are_not_written(captured: io.StringIO) -> None:
+    """httpx writes every request's full URL at INFO: below the line, whatever the level."""
+    configure_logging("DEBUG", stream=captured)
+    logging.getLogger("httpx").info('HTTP Request: POST %s "HTTP/1.1 200 OK"', "https://x/?key=1")
+    logging.getLogger("httpx").warning("retrying %s", "https://qyapi.weixin.qq.com/?key=abc")
+    [record] = lines(captured)
+    assert record["event"] == "retrying https://qyapi.weixin.qq.com/?key=[secret]"
+
+
 def test_configure_logging_twice_does_not_double_lines(captured: io.StringIO) -> None:
     logging.basicConfig()  # a plain handler would print unmasked lines: it is replaced
     configure_logging("INFO", stream=captured)
