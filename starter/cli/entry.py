@@ -31,6 +31,7 @@ from starter.cli import (
 from starter.cli.arguments import WHEN_HELP, explain_invalid
 from starter.cli.base import PROG, Exit, Failure, business_zone
 from starter.cli.commands import Builder, Formatter, Handler, Offline, Parents
+from starter.cli.terminal import PrintableStream
 
 EPILOG = f"""\
 examples:
@@ -112,6 +113,9 @@ def main(argv: Sequence[str] | None = None, *, hard_exit: bool = True) -> int:
     except ValueError as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return Exit.USAGE
+    if not isinstance(sys.stdout, PrintableStream):
+        sys.stdout = PrintableStream(sys.stdout)
+        sys.stderr = PrintableStream(sys.stderr)
     configure_logging("WARNING")
     parser = build_parser()
     args = parser.parse_args(argv)
