@@ -73,7 +73,7 @@ class AnomalyWorkflow:
         self._escalations = 0
         self._outcome: AnomalyOutcome | None = None
         self._steps = Steps(
-            order_id=inp.order_id, store_code=inp.store_code, notice_key=self._id
+            order_id=inp.order_id, store_code=inp.store_code, notice_key=self._id, gives_up=False
         ).route(inp.platform_task_queue)
         self._opened_at = workflow.now()
 

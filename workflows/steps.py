@@ -30,10 +30,16 @@ R = TypeVar("R")
 class Steps:
     """The activities and notifications of one workflow about one order."""
 
-    def __init__(self, *, order_id: str, store_code: str, notice_key: str) -> None:
+    def __init__(
+        self, *, order_id: str, store_code: str, notice_key: str, gives_up: bool = True
+    ) -> None:
+        """`gives_up`: steps end by their kind's bound (`activity_options.gives_up_after`);
+        False for a workflow with nobody to hand a step that gave up to (the anomaly's
+        remedy is already a manager's decision), whose steps keep trying."""
         self._order_id = order_id
         self._store_code = store_code
         self._notice_key = notice_key
+        self._gives_up = gives_up
         self._notices = 0
         self._routed = False
         self._platform_task_queue: str | None = None
@@ -54,7 +60,7 @@ class Steps:
             arg,
             task_queue=task_queue_for(fn, self._platform_task_queue),
             start_to_close_timeout=TIMEOUT,
-            schedule_to_close_timeout=gives_up_after(fn),
+            schedule_to_close_timeout=gives_up_after(fn) if self._gives_up else None,
             retry_policy=RETRY,
             cancellation_type=CANCELLATION,
         )
