@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from localstack.devstack import temporal_binary
 
@@ -31,10 +33,18 @@ class Engineer:
     pause_s: tuple[float, float] = (0.5, 2.0)
     calls: dict[str, int] = field(default_factory=lambda: {"query": 0, "stack": 0})
     unanswered: dict[str, int] = field(default_factory=lambda: {"query": 0, "stack": 0})
+    unlisted: int = 0  # listings of the open orders Temporal did not answer
 
     async def work(self, until: asyncio.Event) -> None:
+        """Until the day is over; Temporal away (restarting) only means fewer calls."""
         while not until.is_set():
-            open_orders = [e.id async for e in self.client.list_workflows(OPEN_ORDERS, limit=500)]
+            try:
+                open_orders = [
+                    e.id async for e in self.client.list_workflows(OPEN_ORDERS, limit=500)
+                ]
+            except RPCError:
+                open_orders = []
+                self.unlisted += 1
             if open_orders:
                 workflow_id = self.rng.choice(open_orders)
                 await self._ask("query", workflow_id, "--type", "status")
@@ -69,5 +79,9 @@ class Engineer:
         if code != 0:
             self.unanswered[command] += 1
 
-    def report(self) -> dict[str, dict[str, int]]:
-        return {"calls": dict(self.calls), "unanswered": dict(self.unanswered)}
+    def report(self) -> dict[str, Any]:
+        return {
+            "calls": dict(self.calls),
+            "unanswered": dict(self.unanswered),
+            "unlisted": self.unlisted,
+        }

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Replayer
 
 from localstack.demo import Check
@@ -156,6 +156,20 @@ def _write_histories(folder: Path, histories: dict[str, str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for workflow_id, text in histories.items():
         (folder / f"{workflow_id}.json").write_text(text, encoding="utf-8")
+
+
+async def replaced_runs(client: Client) -> set[str]:
+    """Runs a reset replaced: terminated, with a later run of the same workflow. Nothing else
+    terminates an order's workflow in the run."""
+    runs: dict[str, list[tuple[Any, str, bool]]] = {}
+    async for wf in client.list_workflows():
+        terminated = wf.status is WorkflowExecutionStatus.TERMINATED
+        runs.setdefault(wf.id, []).append((wf.start_time, wf.run_id, terminated))
+    replaced: set[str] = set()
+    for of_one in runs.values():
+        *earlier, _latest = sorted(of_one, key=lambda r: r[0])
+        replaced |= {run for _, run, terminated in earlier if terminated}
+    return replaced
 
 
 async def check_one_each(

@@ -51,6 +51,7 @@ from bench.fault_checks import (
     check_replay,
     check_stock,
     keep_evidence,
+    replaced_runs,
     stock_snapshot,
 )
 from bench.fault_stack import (
@@ -87,6 +88,7 @@ from localstack.simulator import Faults, SimConfig
 from localstack.staff import Staff, StaffSettings, signed_in
 from meituan.pushes import PushKind
 from schemas.doctor import DoctorReport
+from workers.schedules import remove_doctor_schedule
 
 FAULT_DATABASE = "orderflow_faults"
 ORDERS_AND_ANOMALIES = (
@@ -271,7 +273,7 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
         summary = (await summarise(observed, day, staff, finished, options, began)).summary
         placed = set(day.placed.values())
         still_open = set(summary["open_orders"])
-        replaced = {r["run_id"] for r in repairs["repaired"]}
+        replaced = await replaced_runs(client)
         replays, not_replaying = await check_replay(client, replaced)
         checks = [
             Check(
@@ -347,7 +349,17 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
 
 
 async def doctor_repairs(client: Client) -> dict[str, Any]:
-    """What the doctor's scheduled rounds repaired during the day, and a last round now."""
+    """What the doctor's scheduled rounds repaired during the day, and a last round now. The
+    schedule is removed first and its last round awaited, so no round resets a run while the
+    checks look. A round whose worker died after a reset may leave that repair unreported:
+    the checks take the replaced runs from Temporal (`fault_checks.replaced_runs`)."""
+    await remove_doctor_schedule(client)
+    async for run in client.list_workflows(
+        'WorkflowType="DoctorWorkflow" AND ExecutionStatus="Running"'
+    ):
+        last_round = client.get_workflow_handle(run.id, run_id=run.run_id)
+        with contextlib.suppress(Exception):  # failed or timed out: counted as not completed
+            await asyncio.wait_for(last_round.result(), 120)
     found = 0
     repaired: list[dict[str, str]] = []
     unrepaired: list[dict[str, str]] = []

@@ -197,10 +197,11 @@ def _mask_pair(match: re.Match[str]) -> str:
 # URLs carry credentials of their own: a password before the host, a robot's `?key=`, a
 # hook's token as the last part of its path (WeCom and DingTalk robots, Feishu hooks).
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?<=://)([^/@:\s]+):[^/@\s]+@")
+# The userinfo's password runs to the last `@` of the URL: a password may hold `/` or `@`.
+_URL_PASSWORD = re.compile(r"(?<=://)([^/@:\s]*):\S*@")
 _URL_CREDENTIAL = re.compile(
-    r"(?i)([?&](?:key|access_token|token|secret|sign|sig|signature|password|api_key|apikey)=)"
-    r"[^&#\s]+"
+    r"(?i)([?&#](?:key|access_token|refresh_token|token|secret|client_secret|sign|sig"
+    r"|signature|password|api_key|apikey)=)[^&#\s]+"
 )
 _HOOK_TOKEN = re.compile(r"(?i)(/hook/)[^/?#\s]+")
 

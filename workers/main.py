@@ -111,7 +111,8 @@ async def run(stop: asyncio.Event) -> None:
     rate = configured.platform_rate
     client = await connect_client(runtime=_runtime())
     await ensure_patrol_schedule(client, timedelta(minutes=policy.patrol_minutes))
-    await ensure_doctor_schedule(client, doctor_every())
+    if (doctor := doctor_every()) is not None:
+        await ensure_doctor_schedule(client, doctor)
     needs_io = "activities" in chosen or "platform" in chosen
     pool = await connect() if needs_io else None
     platform = MeituanClient.from_env() if needs_io else None

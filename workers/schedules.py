@@ -7,7 +7,6 @@ python -m workers.schedules        # create them, or bring them in line with the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 
 from temporalio.client import (
@@ -22,7 +21,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.policy import current_policy
 from infra.settings import settings
@@ -69,13 +68,22 @@ async def ensure_patrol_schedule(client: Client, every: timedelta) -> None:
     await _ensure(client, SCHEDULE_ID, patrol_schedule(every))
 
 
-async def ensure_doctor_schedule(client: Client, every: timedelta | None) -> None:
-    """The doctor's rounds every `every`; None (not enabled): no schedule, one left is deleted."""
-    if every is not None:
-        await _ensure(client, DOCTOR_SCHEDULE_ID, doctor_schedule(every))
-        return
-    with contextlib.suppress(RPCError):  # none to delete
+async def ensure_doctor_schedule(client: Client, every: timedelta) -> None:
+    """Idempotent: the doctor's rounds every `every`."""
+    await _ensure(client, DOCTOR_SCHEDULE_ID, doctor_schedule(every))
+
+
+async def remove_doctor_schedule(client: Client) -> bool:
+    """Turned off by an operator (`python -m workers.schedules` with the doctor unset); a
+    worker never removes it, so one replica started without the setting cannot. True when
+    there was one."""
+    try:
         await client.get_schedule_handle(DOCTOR_SCHEDULE_ID).delete()
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 def doctor_every() -> timedelta | None:
@@ -88,7 +96,9 @@ async def _ensure(client: Client, schedule_id: str, schedule: Schedule) -> None:
         await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
 
-        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+        def replace(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            # Paused by an operator, it stays paused (with their note).
+            schedule.state = current.description.schedule.state
             return ScheduleUpdate(schedule=schedule)
 
         await client.get_schedule_handle(schedule_id).update(replace)
@@ -100,8 +110,11 @@ async def _main() -> None:
     await ensure_patrol_schedule(client, every)
     print(f"schedule {SCHEDULE_ID}: every {every}")
     doctor = doctor_every()
-    await ensure_doctor_schedule(client, doctor)
-    print(f"schedule {DOCTOR_SCHEDULE_ID}: {f'every {doctor}' if doctor else 'off'}")
+    if doctor is not None:
+        await ensure_doctor_schedule(client, doctor)
+        print(f"schedule {DOCTOR_SCHEDULE_ID}: every {doctor}")
+    elif await remove_doctor_schedule(client):
+        print(f"schedule {DOCTOR_SCHEDULE_ID}: removed (ORDERFLOW_DOCTOR_MINUTES is not set)")
 
 
 if __name__ == "__main__":

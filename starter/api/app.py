@@ -67,6 +67,8 @@ def endpoint(handle: Callable[[Request], Awaitable[Any]]) -> Endpoint:
         except ValidationError as err:
             return answer(Failure(_invalid(err), Exit.USAGE).as_json(), 422)
         except DATABASE_DOWN as err:
+            if isinstance(err, asyncpg.DataError):
+                raise  # arguments the query cannot take: a defect, not an outage
             log.warning("api.database_down", path=request.url.path, error=type(err).__name__)
             down = Failure("the database does not answer; try again shortly", Exit.UNREACHABLE)
             return answer(down.as_json(), down.http_status)

@@ -228,6 +228,12 @@ def test_configure_logging_writes_masked_json_lines(captured: io.StringIO) -> No
             "cannot reach postgresql://orderflow:hunter2@db:5432/orderflow",
             "cannot reach postgresql://orderflow:[secret]@db:5432/orderflow",
         ),
+        ("redis://:hunter2@cache:6379/0", "redis://:[secret]@cache:6379/0"),
+        ("postgresql://u:pa/ss@w@db/orders", "postgresql://u:[secret]@db/orders"),
+        (
+            "https://app/cb#access_token=abc&refresh_token=def",
+            "https://app/cb#access_token=[secret]&refresh_token=[secret]",
+        ),
         ("deadline key=prepare breached", "deadline key=prepare breached"),  # not in a URL
     ],
 )

@@ -32,7 +32,7 @@ from activities import doctor
 from activities.doctor import Doctor
 from schemas.contract import DOCTOR_SCHEDULE_ID
 from schemas.doctor import DoctorRound
-from workers.schedules import ensure_doctor_schedule
+from workers.schedules import ensure_doctor_schedule, remove_doctor_schedule
 from workflows.doctor import DoctorWorkflow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -160,7 +160,7 @@ async def test_the_doctors_scheduled_round_repairs_what_it_finds(
         assert await asyncio.wait_for(client.get_workflow_handle(queue).result(), 20) == STEPS
 
 
-async def test_the_doctors_schedule_is_there_only_when_enabled(
+async def test_the_doctors_schedule_is_kept_and_removed_only_when_asked(
     dev_server: WorkflowEnvironment,
 ) -> None:
     client = dev_server.client
@@ -169,10 +169,13 @@ async def test_the_doctors_schedule_is_there_only_when_enabled(
     await ensure_doctor_schedule(client, timedelta(minutes=5))  # brought in line, not added
     spec = (await schedule.describe()).schedule.spec
     assert [i.every for i in spec.intervals] == [timedelta(minutes=5)]
-    await ensure_doctor_schedule(client, None)
+    await schedule.pause(note="investigating")
+    await ensure_doctor_schedule(client, timedelta(minutes=5))  # a worker restarts
+    assert (await schedule.describe()).schedule.state.paused  # the operator's pause stands
+    assert await remove_doctor_schedule(client) is True
     with pytest.raises(RPCError):
         await schedule.describe()
-    await ensure_doctor_schedule(client, None)  # nothing to delete: no error
+    assert await remove_doctor_schedule(client) is False  # nothing to remove: no error
 
 
 def _is_memo(event: Any) -> bool:

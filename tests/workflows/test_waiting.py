@@ -15,6 +15,17 @@ from tests.orders import SERVICE_STORE, Handle, confirm_visit, has_event, start
 from workflows.order.waiting import interval
 
 HISTORY_BOUND = 2_000
+THREE_DAYS = timedelta(days=3)
+
+
+def looks_in(span: timedelta) -> int:
+    """How many looks the backoff of the default policy makes in `span` of waiting."""
+    policy = OrderPolicy()
+    looks, waited = 1, timedelta(0)
+    while waited + (step := interval(policy, looks, backs_off=True)) <= span:
+        waited += step
+        looks += 1
+    return looks
 
 
 async def _looks(handle: Handle, activity_type: str) -> tuple[int, int]:
@@ -36,10 +47,10 @@ async def test_three_days_without_free_staff_stay_under_the_history_bound(
     handle = await start(env, order_id)
     await has_event(handle, "waiting_for_capacity")
 
-    await env.sleep(timedelta(days=3))
+    await env.sleep(THREE_DAYS)
     events, looks = await _looks(handle, "assign_order")
     # 1, 2, 4, 8, 16, 32 minutes, then hourly: about 75 looks in three days, not 4,320.
-    assert 70 <= looks <= 80, looks
+    assert abs(looks - looks_in(THREE_DAYS)) <= 3, (looks, looks_in(THREE_DAYS))
     assert events < HISTORY_BOUND, events
 
     del business.refusing[order_id]["assign_order"]
@@ -58,9 +69,9 @@ async def test_three_days_without_a_free_slot_stay_under_the_history_bound(
     await confirm_visit(env, handle, 5 * 24 * 60)
     await has_event(handle, "waiting_for_slot")
 
-    await env.sleep(timedelta(days=3))
+    await env.sleep(THREE_DAYS)
     events, looks = await _looks(handle, "book_service")
-    assert 70 <= looks <= 80, looks
+    assert abs(looks - looks_in(THREE_DAYS)) <= 3, (looks, looks_in(THREE_DAYS))
     assert events < HISTORY_BOUND, events
 
     del business.refusing[order_id]["book_service"]

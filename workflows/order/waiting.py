@@ -33,6 +33,7 @@ async def look_until_found(
 ) -> T:
     """`look()` again and again until it finds something; the wait is logged once."""
     looks = 0
+    held = False
     while True:
         found = await look()
         if found is not None:
@@ -42,7 +43,8 @@ async def look_until_found(
             backs_off = workflow.patched(WAITS_BACK_OFF)
             await order.log(waiting)
         looks += 1
-        if backs_off and workflow.info().is_continue_as_new_suggested():
+        if backs_off and not held and workflow.info().is_continue_as_new_suggested():
+            held = True  # once per wait: resumed, the order looks on at the longest interval
             await order.holds.open(
                 AnomalyKind.OTHER, f"{waiting.value}: nothing free after {looks} looks"
             )
