@@ -33,17 +33,12 @@ from schemas.people import Duty, Person
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
 
-NaturalKey = Callable[[Any], str]
-"""The part of an action that can only be decided once (a refund, a feedback case): two
-requests with the same key are the same update, whatever else they say."""
-
 
 @dataclass(frozen=True)
 class Act:
     name: str
     message: type[BaseModel]
     duty: Duty
-    key: NaturalKey | None = None
 
     def parse(self, body: dict[str, Any], actor: Person) -> BaseModel:
         """The message as the person sent it, with them as its actor whatever the body says."""
@@ -51,24 +46,19 @@ class Act:
             body = {**body, "by": actor.staff_id}
         return self.message.model_validate(body)
 
-    def update_id(self, order_id: str, message: BaseModel, request_key: str | None) -> str:
-        """`<action>:<order>:<key>`: the natural key, else the client's Idempotency-Key, else
-        the request's content (the same request sent twice is one action)."""
-        if self.key is not None:
-            key = self.key(message)
-        else:
-            basis = request_key or message.model_dump_json()
-            key = hashlib.sha256(basis.encode()).hexdigest()[:20]
-        return f"{self.name}:{order_id}:{key}"
+    def update_id(self, target: str, message: BaseModel, request_key: str | None) -> str:
+        """`<action>:<target>:<key>`: the client's Idempotency-Key, else the request's content,
+        so the same request sent twice is one update and its second sender gets the first's
+        answer. Two different answers to one matter (a refund agreed by one manager, rejected
+        by another) are two updates: the workflow takes the first and refuses the second with
+        what was decided, rather than handing the second sender the first one's answer."""
+        basis = request_key or message.model_dump_json()
+        key = hashlib.sha256(basis.encode()).hexdigest()[:20]
+        return f"{self.name}:{target}:{key}"
 
 
-def _act(
-    method: Callable[..., Any],
-    message: type[BaseModel],
-    duty: Duty,
-    key: NaturalKey | None = None,
-) -> Act:
-    return Act(method.__name__, message, duty, key)
+def _act(method: Callable[..., Any], message: type[BaseModel], duty: Duty) -> Act:
+    return Act(method.__name__, message, duty)
 
 
 W = OrderWorkflow
@@ -82,10 +72,10 @@ UPDATES: dict[str, Act] = {
         _act(W.mark_delivered, MarkDelivered, Duty.WORK),
         _act(W.reconfirm_visit, ReconfirmVisit, Duty.WORK),
         _act(W.record_rating, RecordRating, Duty.CARE),
-        _act(W.respond_feedback, RespondFeedback, Duty.CARE),  # a case has rounds: no key
+        _act(W.respond_feedback, RespondFeedback, Duty.CARE),
         _act(W.resolve_feedback, ResolveFeedback, Duty.CARE),
-        _act(W.reply_reminder, ReplyReminder, Duty.CARE, lambda m: m.remind_id),
-        _act(W.decide_refund, DecideRefund, Duty.DECIDE, lambda m: m.refund_id),
+        _act(W.reply_reminder, ReplyReminder, Duty.CARE),
+        _act(W.decide_refund, DecideRefund, Duty.DECIDE),
         _act(W.reassign, Reassign, Duty.DECIDE),
         _act(W.cancel_order, CancelOrder, Duty.DECIDE),
     )
@@ -102,4 +92,4 @@ SIGNALS: dict[str, Act] = {
 """What the customer said by phone or in person, sent on their behalf (R2.4.2, R4.2.1)."""
 
 DECIDE_ANOMALY = _act(AnomalyWorkflow.decide, Decide, Duty.DECIDE)
-"""R5.2.3 a manager's decision on an anomaly; its number is the natural key."""
+"""R5.2.3 a manager's decision on an anomaly, sent to the anomaly's own workflow."""

@@ -167,8 +167,11 @@ class StaffApi:
             raise Failure(f"an anomaly's number is a whole number, not {asked!r}", Exit.USAGE)
         number = int(asked) if asked else await reads.open_anomaly_number(self.pool, order)
         target = anomaly_target(order, number)
+        update_id = DECIDE_ANOMALY.update_id(
+            target.workflow_id, message, request.headers.get(IDEMPOTENCY_KEY)
+        )
         outcome = await self.calls_for(request).update(
-            target, DECIDE_ANOMALY.name, message, AnomalyOutcome, update_id=target.workflow_id
+            target, DECIDE_ANOMALY.name, message, AnomalyOutcome, update_id=update_id
         )
         log.info("acted", actor=person.staff_id, action="decide", order_id=order)
         return {"order_id": order, **outcome.model_dump(mode="json")}

@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from localstack.simulator import BackgroundServer
 from schemas.contract import Event
+from schemas.messages import PlatformRefund
 from schemas.order import Stage
 from starter.api import tokens
 from starter.api.app import create_app
@@ -31,6 +32,7 @@ from tests.orders import anomaly_open, at_stage
 from tests.real_stack import Handle, one, place, reaches
 from tests.real_stack import platform as platform
 from tests.real_stack import real_worker as real_worker
+from workflows.order import OrderWorkflow
 
 PEOPLE = ("S-101", "S-102", "S-103", "M-001", "M-002", "L-401", "A-901")
 DECIDE = ("cancel_order", "reassign", "decide_refund")
@@ -150,6 +152,33 @@ async def test_staff_act_on_their_own_orders_and_managers_alone_decide(
     assert await events(demo_pool, order, Event.CANCEL_REQUESTED) == ["M-001"]
     assert (await handle.result()).stage is Stage.CANCELLED
     assert await reaches(demo_pool, stage, order, value="cancelled") == "cancelled"
+
+
+async def test_a_refund_answered_twice_differently_is_refused_the_second_time(
+    api: Api, own_env: WorkflowEnvironment, demo_pool: asyncpg.Pool, platform: Any
+) -> None:
+    """The same request sent again is the same update; a different answer to the same refund
+    is not handed the first one's result: the workflow refuses it with what stands."""
+    handle, order, _ = await in_progress(own_env, platform.sim)
+    asked = platform.sim.apply_refund(int(order), reason="少送可乐")  # on the platform
+    refund_id = str(asked.refund_id)
+    refund = PlatformRefund(refund_id=refund_id, notify_type="apply", reason="少送可乐")
+    await handle.signal(OrderWorkflow.platform_refund, refund)  # its push, as the gateway sends
+    state = "SELECT state FROM refunds WHERE order_id = $1 AND refund_id = $2"
+    awaiting = await reaches(demo_pool, state, order, refund_id, value="awaiting_decision")
+    assert awaiting == "awaiting_decision"
+
+    agree = {"refund_id": refund_id, "agree": True, "reason": "未出餐，同意退款"}
+    first = await api.update("M-001", order, "decide_refund", agree)
+    assert first.status_code == 200 and first.json()["message"] == "refund agreed", first.text
+    again = await api.update("M-001", order, "decide_refund", agree)
+    assert again.status_code == 200 and again.json() == first.json()  # the same update
+    reject = {"refund_id": refund_id, "agree": False, "reason": "已送达"}
+    second = await api.update("M-001", order, "decide_refund", reject)
+    assert second.status_code == 409, second.text
+    assert f"refund {refund_id} is already agreed" in second.json()["error"]
+    assert await reaches(demo_pool, state, order, refund_id, value="agreed") == "agreed"
+    assert (await handle.result()).stage is Stage.CANCELLED  # a full refund agreed ends it
 
 
 async def test_an_anomaly_is_decided_by_a_manager_of_the_order_as_themselves(
