@@ -48,7 +48,8 @@ class PlatformModel(BaseModel):
     or unset fields either way.
     """
 
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+    # Errors name the field, never the value: pushes carry the customer's data (R6.3.2).
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, hide_input_in_errors=True)
 
     @model_validator(mode="before")
     @classmethod
