@@ -165,31 +165,37 @@ class Doctor:
             beat.cancel()
 
     async def _round(self, inp: DoctorRound) -> DoctorReport:
-        stuck = await find_stuck(self._client, inp.query)
+        report = await find_and_repair(self._client, inp)
         # The count is the metric to alert on: each round sets it, repaired or not.
         activity.metric_meter().create_gauge(
             "orderflow_workflows_not_replaying", "open workflows whose history no longer replays"
-        ).set(len(stuck))
-        report = DoctorReport(found=len(stuck))
-        if not inp.repair:
-            return report
-        for s in stuck:
-            done = await repair(self._client, s)
-            if done.new_run_id is not None:
-                report.repaired.append(
-                    Repaired(workflow_id=s.workflow_id, run_id=s.run_id, new_run_id=done.new_run_id)
-                )
-                log.warning(
-                    "doctor.repaired",
-                    workflow_id=s.workflow_id,
-                    reset_to=s.reset_to,
-                    new_run_id=done.new_run_id,
-                )
-            else:
-                error = done.error or "not reset"
-                report.unrepaired.append(Unrepaired(workflow_id=s.workflow_id, error=error))
-                log.error("doctor.unrepaired", workflow_id=s.workflow_id, error=error)
+        ).set(report.found)
         return report
+
+
+async def find_and_repair(client: Client, inp: DoctorRound) -> DoctorReport:
+    """One round: what `inp.query` finds stuck, each reset (when `inp.repair`) and logged."""
+    stuck = await find_stuck(client, inp.query)
+    report = DoctorReport(found=len(stuck))
+    if not inp.repair:
+        return report
+    for s in stuck:
+        done = await repair(client, s)
+        if done.new_run_id is not None:
+            report.repaired.append(
+                Repaired(workflow_id=s.workflow_id, run_id=s.run_id, new_run_id=done.new_run_id)
+            )
+            log.warning(
+                "doctor.repaired",
+                workflow_id=s.workflow_id,
+                reset_to=s.reset_to,
+                new_run_id=done.new_run_id,
+            )
+        else:
+            error = done.error or "not reset"
+            report.unrepaired.append(Unrepaired(workflow_id=s.workflow_id, error=error))
+            log.error("doctor.unrepaired", workflow_id=s.workflow_id, error=error)
+    return report
 
 
 async def _heartbeat(every_s: float = 5.0) -> None:

@@ -87,7 +87,7 @@ from localstack.devstack import (
 from localstack.simulator import Faults, SimConfig
 from localstack.staff import Staff, StaffSettings, signed_in
 from meituan.pushes import PushKind
-from schemas.doctor import DoctorReport
+from schemas.doctor import DoctorReport, DoctorRound
 from workers.schedules import remove_doctor_schedule
 
 FAULT_DATABASE = "orderflow_faults"
@@ -360,34 +360,19 @@ async def doctor_repairs(client: Client) -> dict[str, Any]:
         last_round = client.get_workflow_handle(run.id, run_id=run.run_id)
         with contextlib.suppress(Exception):  # failed or timed out: counted as not completed
             await asyncio.wait_for(last_round.result(), 120)
-    found = 0
-    repaired: list[dict[str, str]] = []
-    unrepaired: list[dict[str, str]] = []
-    rounds = 0
+    reports: list[DoctorReport] = []
     async for run in client.list_workflows('WorkflowType="DoctorWorkflow"'):
-        if run.status is not WorkflowExecutionStatus.COMPLETED:
-            continue
-        report = await client.get_workflow_handle(
-            run.id, run_id=run.run_id, result_type=DoctorReport
-        ).result()
-        rounds += 1
-        found += report.found
-        repaired += [r.model_dump() for r in report.repaired]
-        unrepaired += [u.model_dump() for u in report.unrepaired]
-    for stuck in await doctor.find_stuck(client, ORDERS_AND_ANOMALIES):
-        found += 1
-        done = await doctor.repair(client, stuck)
-        if done.new_run_id is None:
-            unrepaired.append({"workflow_id": stuck.workflow_id, "error": done.error or ""})
-        else:
-            repaired.append(
-                {
-                    "workflow_id": stuck.workflow_id,
-                    "run_id": stuck.run_id,
-                    "new_run_id": done.new_run_id,
-                }
-            )
-    return {"rounds": rounds, "found": found, "repaired": repaired, "unrepaired": unrepaired}
+        if run.status is WorkflowExecutionStatus.COMPLETED:
+            handle = client.get_workflow_handle(run.id, run_id=run.run_id, result_type=DoctorReport)
+            reports.append(await handle.result())
+    scheduled = len(reports)
+    reports.append(await doctor.find_and_repair(client, DoctorRound(query=ORDERS_AND_ANOMALIES)))
+    return {
+        "rounds": scheduled,
+        "found": sum(r.found for r in reports),
+        "repaired": [r.model_dump() for report in reports for r in report.repaired],
+        "unrepaired": [u.model_dump() for report in reports for u in report.unrepaired],
+    }
 
 
 # --- output ------------------------------------------------------------------------------------

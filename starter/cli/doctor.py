@@ -8,6 +8,7 @@ import argparse
 import asyncio
 from typing import TYPE_CHECKING
 
+from schemas.doctor import OPEN
 from starter.cli import format as fmt
 from starter.cli.base import CONNECT_TIMEOUT, PROG, Exit, Failure
 from starter.cli.commands import Commands, Formatter, offline
@@ -72,8 +73,6 @@ def add_parser(commands: Commands) -> None:
         action="store_true",
         help="reset each to before the task its replay disagrees with",
     )
-    sub.add_argument(
-        "--query", default='ExecutionStatus="Running"', help="which workflows to look at"
-    )
+    sub.add_argument("--query", default=OPEN, help="which workflows to look at")
     sub.add_argument("--json", action="store_true", help="machine-readable output")
     offline(sub, doctor)
