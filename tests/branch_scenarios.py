@@ -12,7 +12,6 @@ from temporalio.testing import WorkflowEnvironment
 from schemas.messages import (
     CancelOrder,
     CustomerChange,
-    CustomerReminder,
     MarkDelivered,
     Reassign,
     ReconfirmVisit,
@@ -21,21 +20,18 @@ from schemas.messages import (
     ReportException,
     ReportProgress,
 )
-from schemas.order import CustomerChanges, OrderInput, Stage
+from schemas.order import CustomerChanges, Stage
 from schemas.review import Outcome, ReviewVerdict, RuleFailure
-from tests.conftest import TASK_QUEUE
 from tests.doubles import Business
 from tests.orders import (
-    GOODS_STORE,
     SERVICE_STORE,
-    Handle,
     at_stage,
     confirm_visit,
     deliver_self,
     has_event,
     later,
-    platform_order,
     start,
+    start_by_reminder,
 )
 from workflows.order import OrderWorkflow
 
@@ -170,15 +166,7 @@ async def started_by_a_signal(
     """A reminder pushed before the order's own push starts it (signal-with-start), and is
     logged before the order is recorded (the database slow to take the order)."""
     business.failing[order_id].add("record_order")
-    order = platform_order(order_id, GOODS_STORE, await env.get_current_time())
-    handle: Handle = await env.client.start_workflow(
-        OrderWorkflow.run,
-        OrderInput(order=order),
-        id=f"order-{order_id}",
-        task_queue=TASK_QUEUE,
-        start_signal="customer_reminder",
-        start_signal_args=[CustomerReminder(remind_id="RM-0", text="到哪了")],
-    )
+    handle = await start_by_reminder(env, order_id)
     await has_event(handle, "customer_reminded")
     business.failing[order_id].discard("record_order")
     await at_stage(handle, Stage.IN_PROGRESS)

@@ -11,7 +11,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.messages import ConfirmWithCustomer, MarkDelivered, MarkReady
+from schemas.messages import ConfirmWithCustomer, CustomerReminder, MarkDelivered, MarkReady
 from schemas.order import Customer, OrderInput, OrderItem, PlatformOrder, Stage
 from schemas.status import OrderStatus
 from tests.conftest import TASK_QUEUE
@@ -92,6 +92,20 @@ async def has_event(handle: Handle, event: str, patience: float = 15) -> OrderSt
 
 def later(now: datetime, minutes: float) -> datetime:
     return now + timedelta(minutes=minutes)
+
+
+async def start_by_reminder(env: WorkflowEnvironment, order_id: str) -> Handle:
+    """A goods order started by its reminder (signal-with-start): the order's own push was lost
+    and the customer's reminder came first."""
+    order = platform_order(order_id, GOODS_STORE, await env.get_current_time())
+    return await env.client.start_workflow(
+        OrderWorkflow.run,
+        OrderInput(order=order),
+        id=f"order-{order_id}",
+        task_queue=TASK_QUEUE,
+        start_signal="customer_reminder",
+        start_signal_args=[CustomerReminder(remind_id="RM-0", text="到哪了")],
+    )
 
 
 async def deliver_self(handle: Handle, staff: str = "S-101") -> None:

@@ -32,22 +32,20 @@ from schemas.messages import (
     ReplyReminder,
     RespondFeedback,
 )
-from schemas.order import OrderInput, Stage
+from schemas.order import Stage
 from schemas.records import RecordRefund
 from schemas.status import OrderStatus, RefundState
-from tests.conftest import TASK_QUEUE
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.doubles import Business
 from tests.orders import (
-    GOODS_STORE,
     Handle,
     at_stage,
     has_event,
-    platform_order,
     start,
+    start_by_reminder,
     status,
     until,
 )
@@ -144,15 +142,7 @@ async def test_a_reminder_that_starts_the_order_is_taken_once_the_order_runs(
     database is slow to take the order, so the reminder is logged before the order is
     recorded."""
     business.failing[order_id].add("record_order")
-    order = platform_order(order_id, GOODS_STORE, await env.get_current_time())
-    handle = await env.client.start_workflow(
-        OrderWorkflow.run,
-        OrderInput(order=order),
-        id=f"order-{order_id}",
-        task_queue=TASK_QUEUE,
-        start_signal="customer_reminder",
-        start_signal_args=[CustomerReminder(remind_id="RM-0", text="到哪了")],
-    )
+    handle = await start_by_reminder(env, order_id)
     await has_event(handle, "customer_reminded")
     assert business.event_names(order_id) == []  # nothing on record yet
     business.failing[order_id].discard("record_order")
