@@ -350,6 +350,11 @@ class PolicySettings:
     merchant API calls; the workflow and the platform workers read it alike."""
 
 
+# What workflow code uses but does not run: its messages and the activities it names. Each is
+# deterministic to import and holds no workflow state.
+SAFE_PASSTHROUGH = ("schemas", "pydantic", "pydantic_core", "activities")
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     """`workers.main`: what a worker process runs and how (docs/benchmarks.md)."""
@@ -378,11 +383,13 @@ class WorkerSettings:
     died holds its orders no longer than this, and a shorter wait narrows the window in which a
     query or an update reaches an order that another worker then replays from its history."""
     sandbox_passthrough: tuple[str, ...] = field(
-        default=("workflows",),
+        default=SAFE_PASSTHROUGH,
         metadata=_env("ORDERFLOW_SANDBOX_PASSTHROUGH", _names, blank_is_unset=False),
     )
-    """ORDERFLOW_SANDBOX_PASSTHROUGH (workflows; set but empty: none), comma-separated: modules
-    the workflow sandbox takes from the worker instead of importing them for every run."""
+    """ORDERFLOW_SANDBOX_PASSTHROUGH (the messages and the activity interfaces; set but empty:
+    none), comma-separated: modules the workflow sandbox takes from the worker instead of
+    importing them for every run. Adding `workflows` saves memory (docs/benchmarks.md) but
+    runs the workflow code without the sandbox's determinism checks."""
     metrics_address: str | None = field(
         default=None, metadata=_env("ORDERFLOW_METRICS_ADDRESS", _text, strip=False)
     )

@@ -41,12 +41,12 @@ def tuning(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Worker settings from the environment, chosen by what bench/memory_bench.py measured
     (docs/benchmarks.md).
 
-    ORDERFLOW_SANDBOX_PASSTHROUGH (default `workflows`, the project's own workflow package;
-    empty: none): modules the workflow sandbox takes from the worker as they are instead of
-    importing them afresh for every workflow run, which roughly halves the memory an open
-    order holds and speeds each run's start. The determinism checks still apply to
-    everything else in the sandbox, and the test suite runs the workflows in the full
-    sandbox. ORDERFLOW_MAX_CACHED_WORKFLOWS bounds the open orders kept in memory between
+    ORDERFLOW_SANDBOX_PASSTHROUGH (default `infra.settings.SAFE_PASSTHROUGH`: the messages and
+    the activity interfaces): modules the workflow sandbox takes from the worker instead of
+    importing them for every run. The workflow code itself is imported afresh for each run so
+    that the sandbox's determinism checks apply to it; passing `workflows` through too takes
+    an open order from about 700 KB to 270 KB but runs it unchecked (docs/benchmarks.md).
+    ORDERFLOW_MAX_CACHED_WORKFLOWS bounds the open orders kept in memory between
     their steps (SDK default 1000); an order evicted is replayed from its history at its
     next step. ORDERFLOW_STICKY_TIMEOUT_SECONDS (3) is how long an order's next task waits for
     the worker that holds it in memory.

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from infra.settings import (
+    SAFE_PASSTHROUGH,
     Settings,
     SettingsError,
     load_settings,
@@ -208,7 +209,8 @@ def test_no_environment_means_the_defaults() -> None:
     }
     assert defaults.business.timezone.key == "Asia/Shanghai"
     assert defaults.business.customer_salt == "orderflow"
-    assert defaults.worker.sandbox_passthrough == ("workflows",)
+    assert defaults.worker.sandbox_passthrough == SAFE_PASSTHROUGH
+    assert "workflows" not in defaults.worker.sandbox_passthrough
     assert defaults.temporal.address == "localhost:7233"
 
 
