@@ -5,10 +5,14 @@ a signal. `tests/scenarios.py` has the main paths and the waits."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
+from infra.settings import settings
 from schemas.messages import (
     CancelOrder,
     CustomerChange,
@@ -45,6 +49,36 @@ async def hard_limit_escalates(
     await env.sleep(timedelta(minutes=46))
     await has_event(handle, "hard_limit_passed")
     await deliver_self(handle)
+    await handle.result()
+    return [handle.id]
+
+
+@contextmanager
+def policy_override(name: str, value: str) -> Iterator[None]:
+    """One policy value changed from the environment while the orders started here load it."""
+    key = f"ORDERFLOW_POLICY__{name}"
+    before = os.environ.get(key)
+    os.environ[key] = value
+    settings.cache_clear()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key)
+        else:
+            os.environ[key] = before
+        settings.cache_clear()
+
+
+async def hard_limit_cancels(
+    env: WorkflowEnvironment, business: Business, order_id: str
+) -> list[str]:
+    """A store that confirms takeout by hand misses the confirm clause's hard limit: the
+    policy's action cancels the order on the platform with its code."""
+    with policy_override("goods__auto_confirm", "false"):
+        handle = await start(env, order_id)
+        await at_stage(handle, Stage.ASSIGNED)
+    await env.sleep(timedelta(minutes=21))
     await handle.result()
     return [handle.id]
 
@@ -181,6 +215,7 @@ async def started_by_a_signal(
 BRANCHES = {
     "hard_limit_escalates": hard_limit_escalates,
     "hard_limit_reassigns_then_cancelled": hard_limit_reassigns_then_cancelled,
+    "hard_limit_cancels": hard_limit_cancels,
     "reports_and_reschedule": reports_and_reschedule,
     "visit_rebooked": visit_rebooked,
     "customer_changed": customer_changed,

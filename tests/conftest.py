@@ -23,6 +23,7 @@ from infra.settings import settings
 from tests import jitter, time_skipping
 from tests.db_fixtures import reachable_folder
 from tests.doubles import Business
+from tests.recording import unpatched, unpatched_from_environment
 from workflows import search_attributes
 from workflows.anomaly import AnomalyWorkflow
 from workflows.order import OrderWorkflow
@@ -158,6 +159,14 @@ async def _time_still_skips(request: pytest.FixtureRequest) -> AsyncIterator[Non
             "children left running after their parent closed: "
             + ", ".join(f"{child} (by {parent})" for child, parent in left)
         )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _patches_as_recorded() -> Iterator[None]:
+    """ORDERFLOW_UNPATCHED: tests that keep their histories (tests/recording.py) run as the
+    code before the patches named did. Unset, as in `make test`, this changes nothing."""
+    with unpatched(*unpatched_from_environment()):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -8,19 +8,21 @@ import asyncio
 import contextlib
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schemas.anomaly import AnomalyInput, Decide, Decision
+from schemas.anomaly import AnomalyInput, AnomalyRecord, Decide, Decision
 from schemas.policy import Policy
 from schemas.records import Audience, Notification
 from schemas.review import AnomalyKind
 from tests.doubles import Business
+from tests.recording import keep
 from workflows.anomaly import AnomalyWorkflow
 
 
@@ -35,6 +37,17 @@ def price_anomaly(order_id: str) -> AnomalyInput:
         paused_stage="reviewing",
         deadline=Policy().goods.deadlines.anomaly_decision,
     )
+
+
+async def task_waiting(handle: WorkflowHandle[Any, Any]) -> None:
+    """Until the workflow has a task waiting for a worker: what was sent has reached it (a
+    fixed pause was too short on a busy machine, and the cancellation came first)."""
+    for _ in range(200):
+        described = await handle.describe()
+        if described.raw_description.HasField("pending_workflow_task"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("nothing reached the workflow within 10 s")
 
 
 @pytest.mark.parametrize("notice", ["sent", "lost"])
@@ -116,12 +129,13 @@ async def test_a_decision_that_lands_with_the_cancellation_is_recorded(
         by="M-001", decision=Decision.DISMISS, cause="price is right", responsibility="none"
     )
     deciding = asyncio.create_task(handle.execute_update(AnomalyWorkflow.decide, decision))
-    await asyncio.sleep(0.5)  # the update waits at the server for a worker
+    await task_waiting(handle)  # the update is at the server, waiting for a worker
     await handle.cancel()
     async with worker():
         await asyncio.wait_for(asyncio.gather(deciding, return_exceptions=True), 20)
         with contextlib.suppress(WorkflowFailureError):
             await asyncio.wait_for(handle.result(), 20)
+        await keep(handle, "anomaly-decided-with-the-cancellation")
     record = business.anomalies[anomaly_id]
     assert record.outcome is not None, "the anomaly record was left open"
     assert record.outcome.decided_by == "M-001"
@@ -174,12 +188,13 @@ async def test_a_decision_whose_recording_meets_the_cancellation_is_recorded(
             deciding = asyncio.create_task(handle.execute_update(AnomalyWorkflow.decide, decision))
             await asyncio.wait_for(telling.wait(), 10)  # the remedy: the customer is told
         told.set()  # the remedy finishes while no workflow worker runs
-        await asyncio.sleep(0.5)
+        await task_waiting(handle)
         await handle.cancel()  # and the order's cancellation joins it in one task
         async with workflows():
             await asyncio.wait_for(asyncio.gather(deciding, return_exceptions=True), 20)
             with contextlib.suppress(WorkflowFailureError):
                 await asyncio.wait_for(handle.result(), 20)
+            await keep(handle, "anomaly-closing-with-the-cancellation")
     record = business.anomalies[anomaly_id]
     assert record.outcome is not None, "the anomaly record was left open"
     assert record.outcome.decision is Decision.ADJUST_PRICE
@@ -219,3 +234,49 @@ async def test_a_decision_sent_before_the_child_first_ran_is_validated(
         outcome = await handle.execute_update(AnomalyWorkflow.decide, right)
         assert outcome.decision is Decision.DISMISS
         await asyncio.wait_for(handle.result(), 20)
+
+
+async def test_a_decision_whose_record_is_on_its_way_when_cancelled_is_recorded(
+    dev_server: WorkflowEnvironment, business: Business
+) -> None:
+    """The step that records the decision is at a worker when the order's cancellation
+    arrives, and fails without writing (its worker went away): the decision is recorded all
+    the same."""
+    order_id = str(uuid.uuid4().int % 10**15)
+    anomaly_id = f"anomaly-{order_id}-1"
+    task_queue = f"anomaly-recording-as-cancelled-{order_id}"
+    record_anomaly = next(a for a in business.activities() if a.__name__ == "record_anomaly")
+    recording, cancelled = asyncio.Event(), asyncio.Event()
+
+    @activity.defn(name="record_anomaly")
+    async def first_close_lost(record: AnomalyRecord) -> None:
+        if record.outcome is not None and not recording.is_set():
+            recording.set()
+            await cancelled.wait()
+            raise ApplicationError("the worker went away", non_retryable=True)
+        await record_anomaly(record)
+
+    activities = [a for a in business.activities() if a.__name__ != "record_anomaly"]
+    async with Worker(
+        dev_server.client,
+        task_queue=task_queue,
+        workflows=[AnomalyWorkflow],
+        activities=[*activities, first_close_lost],
+    ):
+        handle = await dev_server.client.start_workflow(
+            AnomalyWorkflow.run, price_anomaly(order_id), id=anomaly_id, task_queue=task_queue
+        )
+        decision = Decide(
+            by="M-001", decision=Decision.DISMISS, cause="price is right", responsibility="none"
+        )
+        deciding = asyncio.create_task(handle.execute_update(AnomalyWorkflow.decide, decision))
+        await asyncio.wait_for(recording.wait(), 10)
+        await handle.cancel()  # on record at the server: the step then fails
+        cancelled.set()
+        with contextlib.suppress(WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), 20)
+        await asyncio.wait_for(asyncio.gather(deciding, return_exceptions=True), 20)
+        await keep(handle, "anomaly-recording-with-the-cancellation")
+    record = business.anomalies[anomaly_id]
+    assert record.outcome is not None, "the anomaly record was left open"
+    assert record.outcome.decided_by == "M-001"
