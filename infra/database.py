@@ -32,6 +32,18 @@ Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyn
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
 DEFAULT_DATABASE = "orderflow"
+# The database gone: unreachable, restarting or shutting down, the connection or the pool
+# closed. Worth trying again shortly, unlike a query the database refused (an argument the
+# query cannot take included: asyncpg raises the server's DataError for it, a PostgresError).
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # 57xxx: admin shutdown, starting up
+)
+
+
 _MIGRATION_LOCK = 0x6F72_6466_6C6F_77  # pg_advisory_lock key: one migrator at a time
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

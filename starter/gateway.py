@@ -96,6 +96,8 @@ from schemas.messages import (
 from starter.serving import serve_until_stopped
 
 log = logging.getLogger("orderflow.gateway")
+# The record not read, for any reason the database gives: the push goes on to Temporal.
+_UNREADABLE: tuple[type[Exception], ...] = (*db.UNAVAILABLE, asyncpg.PostgresError)
 
 WORKFLOW_TYPE: Final = "OrderWorkflow"
 
@@ -577,7 +579,7 @@ class Gateway:
         try:
             async with asyncio.timeout(self.settings.temporal_timeout_s / 2):
                 return await stage_on_record(self.pool, str(order_id))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        except _UNREADABLE as exc:
             log.warning("order %s: the record could not be read (%s)", order_id, exc)
             return None
 

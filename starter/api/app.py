@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from temporalio.client import Client
 
+from infra.database import UNAVAILABLE
 from infra.settings import settings
 from schemas.anomaly import AnomalyOutcome
 from schemas.messages import UpdateResult
@@ -45,16 +46,6 @@ def answer(payload: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(payload, status_code=status)
 
 
-# The database gone (restarting, unreachable, the pool closed): a 503 to try again, not a 500.
-DATABASE_DOWN = (
-    OSError,
-    TimeoutError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-)
-
-
 def endpoint(handle: Callable[[Request], Awaitable[Any]]) -> Endpoint:
     """A failure becomes its JSON answer; a request the API cannot read is 422, and a
     database that does not answer is 503, never a 500 with a traceback."""
@@ -66,9 +57,7 @@ def endpoint(handle: Callable[[Request], Awaitable[Any]]) -> Endpoint:
             return answer(failure.as_json(), failure.http_status)
         except ValidationError as err:
             return answer(Failure(_invalid(err), Exit.USAGE).as_json(), 422)
-        except DATABASE_DOWN as err:
-            if isinstance(err, asyncpg.DataError):
-                raise  # arguments the query cannot take: a defect, not an outage
+        except UNAVAILABLE as err:
             log.warning("api.database_down", path=request.url.path, error=type(err).__name__)
             down = Failure("the database does not answer; try again shortly", Exit.UNREACHABLE)
             return answer(down.as_json(), down.http_status)
