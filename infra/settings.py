@@ -103,6 +103,13 @@ def _float(raw: str) -> float:
         raise ValueError("is not a number") from None
 
 
+def _positive_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 1:
+        raise ValueError("is not a positive integer")
+    return value
+
+
 def _positive(raw: str) -> float:
     try:
         value = float(raw)
@@ -443,6 +450,19 @@ class PushGatewaySettings:
     """ORDERFLOW_PUSH_MAX_AGE_SECONDS (600): oldest `timestamp` a push may carry; 0: unchecked."""
     max_body_bytes: int = field(default=64 * 1024, metadata=_env("ORDERFLOW_PUSH_MAX_BYTES", _int))
     """ORDERFLOW_PUSH_MAX_BYTES (65536): largest push body (or query) read."""
+    refused_max_rows: int = field(
+        default=10_000, metadata=_env("ORDERFLOW_REFUSED_PUSHES_MAX_ROWS", _positive_int)
+    )
+    """ORDERFLOW_REFUSED_PUSHES_MAX_ROWS (10000): refused pushes kept at most; the oldest go."""
+    refused_keep_days: float = field(
+        default=30.0, metadata=_env("ORDERFLOW_REFUSED_PUSHES_DAYS", _positive)
+    )
+    """ORDERFLOW_REFUSED_PUSHES_DAYS (30): how long a refused push is kept."""
+    refused_per_source_per_minute: int = field(
+        default=60, metadata=_env("ORDERFLOW_REFUSED_PUSHES_PER_MINUTE", _positive_int)
+    )
+    """ORDERFLOW_REFUSED_PUSHES_PER_MINUTE (60): refused pushes kept per source address a
+    minute; the rest are counted, not kept."""
 
 
 @dataclass(frozen=True)

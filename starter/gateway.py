@@ -31,7 +31,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -93,6 +93,7 @@ from schemas.messages import (
     PlatformRefund,
     RefundNotice,
 )
+from starter.push_keeper import STORED_BODY_BYTES, Bounds, Push, PushKeeper
 from starter.serving import serve_until_stopped
 
 log = logging.getLogger("orderflow.gateway")
@@ -105,13 +106,19 @@ PUSH_PREFIX: Final = "/meituan/push"
 # One order, one workflow run, ever: a late or repeated push for a closed order must not
 # start the order again. Recovering a failed run is an operator's reset, not a push's.
 ID_REUSE: Final = WorkflowIDReusePolicy.REJECT_DUPLICATE
-# Headers that could carry credentials of whoever called are not kept with a rejected push.
-_SECRET_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
-_SECRET_HEADER_PARTS: Final = ("secret", "token", "password", "api-key", "apikey", "auth")
-STORED_BODY_BYTES: Final = 8192
-"""What is kept of an oversized push: enough to see what it was."""
 _CONFIGURABLE: Final = PushGatewaySettings()
 """The defaults of what the environment sets (`infra.settings`), for a gateway built in code."""
+
+
+def _bounds(gateway: PushGatewaySettings) -> Bounds:
+    return Bounds(
+        max_rows=gateway.refused_max_rows,
+        keep_days=gateway.refused_keep_days,
+        per_source_per_minute=gateway.refused_per_source_per_minute,
+    )
+
+
+_DEFAULT_BOUNDS: Final = _bounds(_CONFIGURABLE)
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,8 @@ class GatewaySettings:
     """How far ahead of our clock a push's `timestamp` may be (clock skew)."""
     max_body_bytes: int = _CONFIGURABLE.max_body_bytes
     """Largest push body (or query) read; the biggest order pushes are a few KiB."""
+    refused: Bounds = _DEFAULT_BOUNDS
+    """How much refused traffic is kept (starter.push_keeper)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -148,6 +157,7 @@ class GatewaySettings:
             temporal_timeout_s=gateway.temporal_timeout_s,
             push_max_age_s=gateway.push_max_age_s,
             max_body_bytes=gateway.max_body_bytes,
+            refused=_bounds(gateway),
         )
 
     def push_url(self, kind: PushKind) -> str:
@@ -158,7 +168,7 @@ class GatewaySettings:
 class Refusal(Exception):
     """A push answered `ng`: stored in `rejected_pushes`, and the platform retries it."""
 
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(self, status: int, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -217,7 +227,7 @@ def _moment(unix_seconds: int | None) -> datetime | None:
     return datetime.fromtimestamp(unix_seconds, UTC) if unix_seconds else None
 
 
-def _decode_code(exc: PushDecodeError) -> int:
+def _decode_code(exc: PushDecodeError) -> ErrorCode:
     if isinstance(exc, PushSignatureError):
         return ErrorCode.BAD_SIGNATURE
     if exc.field == "app_id":
@@ -243,6 +253,9 @@ class Gateway:
         self.settings = settings
         self.meituan = meituan
         self._timeout = timedelta(seconds=settings.temporal_timeout_s)
+        self.keeper = PushKeeper(
+            pool, settings.refused, settings.app_secret, settings.temporal_timeout_s
+        )
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -256,6 +269,27 @@ class Gateway:
         received_at = datetime.now(UTC)
         body, complete = await self._read_body(request)
         query = request.url.query
+        route = f"{PUSH_PREFIX}/{kind.value}"
+
+        async def keep(
+            reason: str,
+            cause: ErrorCode | None = None,
+            *,
+            keep_body: bool = True,
+            cut: bool = False,
+        ) -> bool:
+            push = Push.of(
+                request,
+                route,
+                body[:STORED_BODY_BYTES] if cut else body,
+                query[:STORED_BODY_BYTES] if cut else query,
+                received_at=received_at,
+                reason=reason,
+                cause=cause,
+                keep_body=keep_body,
+            )
+            return await self.keeper.keep(push)
+
         limit = self.settings.max_body_bytes
         if not complete or len(query.encode()) > limit:
             where = "body" if not complete else "query"
@@ -263,16 +297,10 @@ class Gateway:
                 f"push {where} over the {limit}-byte limit: refused, "
                 f"kept truncated to {STORED_BODY_BYTES} bytes"
             )
-            await self.store(
-                request,
-                kind,
-                body[:STORED_BODY_BYTES],
-                reason,
-                received_at,
-                query=query[:STORED_BODY_BYTES],
-            )
-            log.warning("%s push refused: %s", kind, reason)
-            return _ng(413, ErrorCode.BAD_PARAMETER_FORMAT, reason)
+            code = ErrorCode.BAD_PARAMETER_FORMAT
+            if await keep(reason, code, cut=True):
+                log.warning("%s push refused: %s", kind, reason)
+            return _ng(413, code, reason)
         try:
             # The platform uses GET (query) for some kinds and POST (form body) for others;
             # both are accepted for every kind.
@@ -281,26 +309,24 @@ class Gateway:
                 return JSONResponse(OK_RESPONSE)  # the console's URL check
             held = await self.hold(kind, form, received_at)
         except Kept as kept:
-            if not await self.store(request, kind, body, str(kept), received_at):
+            if not await keep(str(kept)):
                 return _ng(503, ErrorCode.SYSTEM_ERROR, "could not record the push")
             log.info("%s push kept: %s", kind, kept)
             return JSONResponse(OK_RESPONSE)
-        except Refusal as refusal:
-            message = self._scrub(refusal.message)
-            await self.store(request, kind, body, message, received_at)
-            log.warning("%s push refused (%s): %s", kind, refusal.code, message)
-            return _ng(refusal.status, refusal.code, message)
-        except PushDecodeError as exc:
-            # A form that is not even UTF-8.
-            message = self._scrub(str(exc))
-            await self.store(request, kind, body, message, received_at)
-            log.warning("%s push refused: %s", kind, message)
-            return _ng(400, _decode_code(exc), message)
-        if held in _KEPT:
-            stored = await self.store(request, kind, body, _KEPT[held], received_at)
-            if held is Held.RECORDED and not stored:
-                # The database was to hold it: without it, the platform keeps it for a retry.
-                return _ng(503, ErrorCode.SYSTEM_ERROR, "could not record the push")
+        except (Refusal, PushDecodeError) as err:
+            # PushDecodeError: a form that is not even UTF-8.
+            status, code, text = (
+                (err.status, err.code, err.message)
+                if isinstance(err, Refusal)
+                else (400, _decode_code(err), str(err))
+            )
+            message = self.keeper.scrub(text)
+            if await keep(message, code, keep_body=code is not ErrorCode.BAD_SIGNATURE):
+                log.warning("%s push refused (%s): %s", kind, code, message)
+            return _ng(status, code, message)
+        if held in _KEPT and not await keep(_KEPT[held]) and held is Held.RECORDED:
+            # The database was to hold it: without it, the platform keeps it for a retry.
+            return _ng(503, ErrorCode.SYSTEM_ERROR, "could not record the push")
         log.info("%s push %s", kind, held.value)
         return JSONResponse(OK_RESPONSE)
 
@@ -316,11 +342,6 @@ class Gateway:
             if len(body) > stop:
                 return bytes(body), False
         return bytes(body), len(body) <= limit
-
-    def _scrub(self, text: str) -> str:
-        """`text` with the app secret replaced: error texts can quote what was sent."""
-        secret = self.settings.app_secret
-        return text.replace(secret, "[secret]") if secret else text
 
     def _check_fresh(self, kind: PushKind, push: BaseModel, received_at: datetime) -> None:
         """Replay protection: the signature covers `timestamp`, so an old or future one was
@@ -582,79 +603,6 @@ class Gateway:
         except _UNREADABLE as exc:
             log.warning("order %s: the record could not be read (%s)", order_id, exc)
             return None
-
-    # -- rejected pushes -------------------------------------------------------------------------
-
-    async def store(
-        self,
-        request: Request,
-        kind: PushKind,
-        body: bytes,
-        reason: str,
-        received_at: datetime,
-        *,
-        query: str | None = None,
-    ) -> bool:
-        """Keep the raw push (R6.3.2); a failure to store is logged, not raised: for a refused
-        push the platform's retry is the other safety net. True when stored."""
-        secret = self.settings.app_secret
-        headers = {
-            k: _pg_text(v)
-            for k, v in request.headers.items()
-            if k.lower() not in _SECRET_HEADERS
-            and not any(part in k.lower() for part in _SECRET_HEADER_PARTS)
-            and not (secret and secret in v)
-        }
-        raw = _pg_text(body.decode("utf-8", errors="backslashreplace"))
-        query = _pg_text(request.url.query if query is None else query)
-        try:
-            if self.pool is None:
-                raise RuntimeError("no database configured")
-            await self._insert(
-                received_at, kind, request.method, query, raw, headers, _pg_text(reason)
-            )
-            return True
-        except Exception:
-            log.exception(
-                "could not store a rejected %s push (%s): query=%r body=%r",
-                kind,
-                reason,
-                self._scrub(query),
-                self._scrub(raw[:STORED_BODY_BYTES]),
-            )
-            return False
-
-    async def _insert(
-        self,
-        received_at: datetime,
-        kind: PushKind,
-        method: str,
-        query: str,
-        raw_body: str,
-        headers: dict[str, Any],
-        reason: str,
-    ) -> None:
-        assert self.pool is not None
-        async with asyncio.timeout(self.settings.temporal_timeout_s):
-            await self.pool.execute(
-                """
-                INSERT INTO rejected_pushes (received_at, route, method, query, raw_body,
-                                             headers, reason)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
-                """,
-                received_at,
-                f"{PUSH_PREFIX}/{kind.value}",
-                method,
-                query,
-                raw_body,
-                headers,
-                reason[:2000],
-            )
-
-
-def _pg_text(text: str) -> str:
-    """PostgreSQL text and jsonb hold no NUL character; a push may carry one."""
-    return text.replace("\x00", "\\x00")
 
 
 def _refund_notice(push: RefundPush, partial: bool) -> RefundNotice | None:

@@ -1,14 +1,15 @@
 """The pushes the gateway kept for a person (R6.3.2): refused ones with the reason, and accepted
 ones no workflow took (an ended order, a refund step or a privacy-number downgrade).
 
-Listed by `orderctl pushes`; the bodies stay in the database (`rejected_pushes`), since a
-push carries the customer's name, phone and address: the list names the order, not them.
+Listed by `orderctl pushes` (`--counts`: every refused push counted, kept or not); the bodies
+stay in the database (`rejected_pushes`), since a push carries the customer's name, phone and
+address: the list names the order, not them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -73,6 +74,51 @@ async def recent(since: datetime, limit: int, pool: asyncpg.Pool | None = None) 
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class RefusedCount:
+    """Refused pushes of a day, route and cause: all of them, kept or not (starter.push_keeper)."""
+
+    day: date
+    route: str
+    cause: str
+    refused: int
+    not_kept: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "day": self.day.isoformat()}
+
+
+async def refused_counts(since: date, pool: asyncpg.Pool | None = None) -> list[RefusedCount]:
+    """By day (newest first), route and cause, from `since` on."""
+    own = pool is None
+    pool = pool or await db.connect(max_size=1)
+    try:
+        rows = await pool.fetch(
+            """
+            SELECT day, route, cause, refused, not_kept FROM refused_push_counts
+            WHERE day >= $1 ORDER BY day DESC, refused DESC, route, cause
+            """,
+            since,
+        )
+    finally:
+        if own:
+            await pool.close()
+    return [RefusedCount(**dict(r)) for r in rows]
+
+
+def render_counts(counts: list[RefusedCount]) -> str:
+    if not counts:
+        return "No pushes refused in this period."
+    lines = [f"{'day':<10}  {'kind':<17}  {'cause':<22}  {'refused':>8}  {'not kept':>8}"]
+    for c in counts:
+        kind = c.route.rsplit("/", 1)[-1]
+        lines.append(
+            f"{c.day.isoformat():<10}  {kind:<17}  {c.cause:<22}  {c.refused:>8}  {c.not_kept:>8}"
+        )
+    lines.append("not kept: over a source's rate, so only counted (ORDERFLOW_REFUSED_PUSHES_*)")
+    return "\n".join(lines)
 
 
 def render(pushes: list[KeptPush], zone: Any) -> str:

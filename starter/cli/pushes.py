@@ -18,6 +18,14 @@ async def pushes(args: argparse.Namespace) -> Exit:
 
     zone = business_zone()
     first = args.since or datetime.now(zone).date()
+    if args.counts:
+        counts = await kept_pushes.refused_counts(first)
+        print(
+            fmt.dumps([c.as_json() for c in counts])
+            if args.json
+            else kept_pushes.render_counts(counts)
+        )
+        return Exit.OK
     since = datetime.combine(first, datetime.min.time(), zone)
     kept = await kept_pushes.recent(since, args.limit)
     if args.json:
@@ -37,12 +45,18 @@ def add_parser(commands: Commands) -> None:
         "(DATABASE_URL), not Temporal.",
         epilog=f"""examples:
   {PROG} pushes
-  {PROG} pushes --since yesterday --limit 200 --json""",
+  {PROG} pushes --since yesterday --limit 200 --json
+  {PROG} pushes --counts --since 2026-12-01""",
         formatter_class=Formatter,
     )
     sub.add_argument(
         "--since", type=day, default=None, metavar="DATE", help="first day (default today)"
     )
     sub.add_argument("--limit", type=positive, default=50, help="at most this many (50)")
+    sub.add_argument(
+        "--counts",
+        action="store_true",
+        help="refused pushes counted by day, kind and cause, kept or not",
+    )
     sub.add_argument("--json", action="store_true", help="machine-readable output")
     offline(sub, pushes)

@@ -42,6 +42,8 @@ VARIABLE = re.compile(r"^(?:ORDERFLOW_|MEITUAN_|TEMPORAL_|DATABASE_URL$)")
 NOT_SETTINGS = {
     "ORDERFLOW_TEST_JITTER_MS",
     "ORDERFLOW_TEST_SESSION_LIMIT",
+    "ORDERFLOW_KEEP_HISTORIES",  # tests/recording.py: recording the replay set
+    "ORDERFLOW_UNPATCHED",
     "ORDERFLOW_DB_PASSWORD",  # compose passes it to PostgreSQL and DATABASE_URL
     "ORDERFLOW_API_PUBLISH",  # compose: the interface the staff API is published on
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import socket
 import uuid
@@ -311,13 +312,19 @@ async def test_bad_signature_is_refused_and_kept(
     assert response.status_code == 400
     assert response.json()["data"] == "ng"
     assert response.json()["error"]["code"] == 703
-    [row] = await rejected(db_pool, str(push.order_id))
+    # Whoever sent it is unknown: its metadata, parameter names and a hash, not its body.
+    body = urlencode(fields).encode()
+    [row] = await db_pool.fetch(
+        "SELECT * FROM rejected_pushes WHERE body_sha256 = $1", hashlib.sha256(body).hexdigest()
+    )
     assert row["route"] == "/meituan/push/order"
     assert row["method"] == "POST"
-    assert row["raw_body"] == urlencode(fields)
+    assert (row["raw_body"], row["query"]) == ("", "")
+    assert row["field_names"] == sorted(fields)
     assert row["headers"]["content-type"] == "application/x-www-form-urlencoded"
     assert "signature" in row["reason"]
-    assert row["received_at"] is not None
+    assert row["refused"] and row["received_at"] is not None
+    assert await rejected(db_pool, str(push.order_id)) == []
 
     # A push signed for another push URL (a mismatched console setting) fails the same way.
     cancel = CancelPush(order_id=push.order_id, reason_code=1101, reason="不想要了")

@@ -35,13 +35,19 @@ from meituan.pushes import (
 )
 from meituan.signing import SIG, sign
 from starter.gateway import STORED_BODY_BYTES, GatewaySettings, create_app
+from starter.push_keeper import Bounds
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 
 SECRET = "s3cr3t-for-the-fuzz-4d1f"
 SETTINGS = GatewaySettings(app_secret=SECRET)
-FUZZ = GatewaySettings(app_secret=SECRET, max_body_bytes=2048)  # small: cheap oversized bodies
+# small: cheap oversized bodies; every refusal kept, however many come from the test's address
+FUZZ = GatewaySettings(
+    app_secret=SECRET,
+    max_body_bytes=2048,
+    refused=Bounds(max_rows=10**6, keep_days=30, per_source_per_minute=10**6),
+)
 EXAMPLES = 100
 
 
