@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import asyncpg
 
@@ -83,6 +83,9 @@ def memory_of(pid: int) -> Memory:
     return Memory(round(fields["VmRSS"], 1), round(fields["VmHWM"], 1))
 
 
+LOCAL_STACK: Final = {"ORDERFLOW_DEV": "1"}
+
+
 @contextlib.contextmanager
 def environment(values: Mapping[str, str]) -> Iterator[None]:
     """Variables set for this process for the run (the in-process worker reads the policy
@@ -120,7 +123,9 @@ class Base:
 async def base_stack(prefix: str, *, demo_data: bool = True) -> AsyncIterator[Base]:
     """A fresh headless dev server and a fresh database with the demo company, both in a
     temporary folder that is removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as folder:
+    # The local stack (infra.fail_closed): the processes a bench starts run on the simulator's
+    # secret and may keep payloads in plaintext.
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as folder, environment(LOCAL_STACK):
         root = Path(folder)
         async with (
             temporal_dev_server(root / "temporal", fresh=True, port=None, headless=True) as t,

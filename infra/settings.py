@@ -487,6 +487,23 @@ class StaffApiSettings:
         return (self.config_home or Path.home() / ".config") / "orderflow" / "token"
 
 
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("is not 1/true/yes or 0/false/no")
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    dev: bool = field(default=False, metadata=_env("ORDERFLOW_DEV", _flag))
+    """ORDERFLOW_DEV (unset: no): the local stack (`orderctl dev`, `make demo`, the tests), where
+    the public development secrets and plaintext payloads are allowed. Anywhere else a process
+    that would use them does not start (`infra.fail_closed`)."""
+
+
 @dataclass(frozen=True)
 class LoggingSettings:
     level: str = field(default="INFO", metadata=_env("ORDERFLOW_LOG_LEVEL", _text))
@@ -513,6 +530,7 @@ class Settings:
     gateway: PushGatewaySettings = field(default_factory=PushGatewaySettings)
     api: StaffApiSettings = field(default_factory=StaffApiSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    deployment: DeploymentSettings = field(default_factory=DeploymentSettings)
 
 
 # --- reading -------------------------------------------------------------------------------------

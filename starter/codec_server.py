@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     token = settings().codec.token
     if token is None:
         if not args.no_auth:
-            sys.exit(f"{ENV_TOKEN} is unset (or pass --no-auth for local development)")
+            sys.exit(f"{ENV_TOKEN} is unset (or pass --no-auth in the local stack)")
+        if not settings().deployment.dev:  # infra.fail_closed
+            sys.exit("--no-auth is for the local stack only (ORDERFLOW_DEV=1)")
         if not _loopback(args.host):
             sys.exit("--no-auth is allowed on a loopback address only")
         log.warning("codec server without authentication: local development only")

@@ -48,6 +48,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.ended_orders import refund_case_after_close, stage_on_record
 from infra import database as db
+from infra import fail_closed
 from infra.logging import configure_logging
 from infra.settings import (
     DEFAULT_APP_ID,
@@ -686,6 +687,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         configure_logging(args.log_level)
         GatewaySettings.from_env()  # every variable, read and checked before anything starts
+        fail_closed.require(settings_for(None), fail_closed.Role.GATEWAY)
     except SettingsError as err:
         raise SystemExit(f"gateway not started: {err}") from None
     asyncio.run(serve(args.host, args.port, args.log_level))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -97,6 +98,12 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     )
     async with environment:
         yield environment
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite is the local stack: the processes it starts may run on the development
+    secrets (infra.fail_closed); a test of the refusal sets its own environment."""
+    os.environ.setdefault("ORDERFLOW_DEV", "1")
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.policy import PolicyError, current_policy, load_policy
-from infra import ast_lock
+from infra import ast_lock, fail_closed
 from infra.database import connect
 from infra.logging import configure_logging
 from infra.settings import SettingsError, settings, settings_for
@@ -170,7 +170,7 @@ async def run(stop: asyncio.Event) -> None:
 
 def main() -> None:
     try:
-        settings()
+        fail_closed.require(settings(), fail_closed.Role.WORKER)
     except SettingsError as err:
         print(f"worker not started: {err}", file=sys.stderr)
         _leave(2)

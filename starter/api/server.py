@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from infra import database as db
+from infra import fail_closed
 from infra.logging import configure_logging
 from infra.settings import SettingsError, settings
 from infra.temporal import connect_client
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         configure_logging(args.log_level)
-        settings()
+        fail_closed.require(settings(), fail_closed.Role.API)
     except SettingsError as err:
         raise SystemExit(f"staff API not started: {err}") from None
     asyncio.run(serve(args.host, args.port, args.log_level))

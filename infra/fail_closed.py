@@ -1,0 +1,49 @@
+"""A process outside the local stack does not start on the public development secrets.
+
+The defaults make the local stack run with nothing set: the simulator's app secret, payloads in
+plaintext, a codec server without a token on loopback (`starter/codec_server.py`). Anywhere
+else those would let anyone sign pushes, or read customers' names, phones and addresses in
+Temporal's histories. So each process checks, before it starts, what it would rely on, unless
+`ORDERFLOW_DEV` says this is the local stack, and names every variable to set.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from infra.settings import DEFAULT_APP_SECRET, Settings, SettingsError
+
+
+class Role(StrEnum):
+    """What a process does, and so which secrets it relies on."""
+
+    GATEWAY = "gateway"  # verifies pushes, starts workflows with their payloads
+    WORKER = "worker"  # signs platform calls, writes payloads to histories
+    API = "api"  # sends people's actions to workflows
+
+
+_PLATFORM = "MEITUAN_APP_SECRET (unset or the public development secret: anyone could sign)"
+_KEYS = "ORDERFLOW_CODEC_KEYS (unset: customers' data would reach Temporal in plaintext)"
+
+
+def missing(configured: Settings, role: Role) -> list[str]:
+    """What `role` would rely on that is unset or public; empty in the local stack."""
+    if configured.deployment.dev:
+        return []
+    secret = configured.meituan.app_secret
+    needs = {
+        _PLATFORM: role in (Role.GATEWAY, Role.WORKER)
+        and (not secret or secret == DEFAULT_APP_SECRET),
+        _KEYS: not configured.codec.keys,
+    }
+    return [what for what, lacking in needs.items() if lacking]
+
+
+def require(configured: Settings, role: Role) -> None:
+    """`SettingsError` naming each variable to set, outside the local stack."""
+    lacking = missing(configured, role)
+    if lacking:
+        raise SettingsError(
+            f"the {role} does not start on development defaults outside the local stack; "
+            f"set {'; '.join(lacking)}. For the local stack only, set ORDERFLOW_DEV=1."
+        )

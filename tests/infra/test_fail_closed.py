@@ -1,0 +1,79 @@
+"""Outside the local stack a process does not start on the public development secrets: each
+names what to set and exits non-zero (infra.fail_closed). The suite itself is the local stack
+(tests/conftest.py sets ORDERFLOW_DEV), so these tests take it away."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from infra.codec import new_key
+from infra.fail_closed import Role, missing
+from infra.settings import DEFAULT_APP_SECRET, load_settings
+
+KEYS = new_key("k1").spec()
+
+
+def outside(**variables: str) -> dict[str, str]:
+    """This environment without the local stack's flag, nor any secret, plus `variables`."""
+    unset = ("ORDERFLOW_DEV", "MEITUAN_APP_SECRET", "ORDERFLOW_CODEC_KEYS", "ORDERFLOW_CODEC_TOKEN")
+    return {**{k: v for k, v in os.environ.items() if k not in unset}, **variables}
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_the_local_stack_needs_nothing(role: Role) -> None:
+    assert missing(load_settings({"ORDERFLOW_DEV": "1"}), role) == []
+
+
+def test_outside_it_each_role_names_what_it_relies_on() -> None:
+    defaults = load_settings({})
+    assert [m.split()[0] for m in missing(defaults, Role.GATEWAY)] == [
+        "MEITUAN_APP_SECRET",
+        "ORDERFLOW_CODEC_KEYS",
+    ]
+    assert [m.split()[0] for m in missing(defaults, Role.WORKER)] == [
+        "MEITUAN_APP_SECRET",
+        "ORDERFLOW_CODEC_KEYS",
+    ]
+    assert [m.split()[0] for m in missing(defaults, Role.API)] == ["ORDERFLOW_CODEC_KEYS"]
+    public = load_settings({"MEITUAN_APP_SECRET": DEFAULT_APP_SECRET, "ORDERFLOW_CODEC_KEYS": KEYS})
+    assert [m.split()[0] for m in missing(public, Role.GATEWAY)] == ["MEITUAN_APP_SECRET"]
+    real = load_settings({"MEITUAN_APP_SECRET": "a-real-one", "ORDERFLOW_CODEC_KEYS": KEYS})
+    assert all(missing(real, role) == [] for role in Role)
+
+
+def test_a_malformed_flag_is_an_error() -> None:
+    with pytest.raises(ValueError, match="ORDERFLOW_DEV='maybe'"):
+        load_settings({"ORDERFLOW_DEV": "maybe"})
+
+
+@pytest.mark.parametrize(
+    ("module", "role"),
+    [("workers.main", "worker"), ("starter.gateway", "gateway"), ("starter.api", "api")],
+)
+def test_a_process_started_without_its_secrets_says_so_and_stops(module: str, role: str) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-m", module],
+        env=outside(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode != 0
+    assert f"the {role} does not start on development defaults" in ran.stderr
+    assert "ORDERFLOW_CODEC_KEYS" in ran.stderr and "ORDERFLOW_DEV=1" in ran.stderr
+
+
+def test_the_codec_server_serves_without_a_token_only_in_the_local_stack() -> None:
+    ran = subprocess.run(
+        [sys.executable, "-m", "starter.codec_server", "--no-auth"],
+        env=outside(ORDERFLOW_CODEC_KEYS=KEYS),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode != 0
+    assert "--no-auth is for the local stack only (ORDERFLOW_DEV=1)" in ran.stderr
