@@ -49,6 +49,7 @@ async def stack(
             platform,
             {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
             | {
+                "ORDERFLOW_DEV": "1",  # the local stack: the simulator's secret
                 "TEMPORAL_ADDRESS": server.address,
                 "DATABASE_URL": db.dsn,
                 "MEITUAN_BASE_URL": platform.api_base_url,
@@ -180,6 +181,7 @@ async def test_each_role_in_its_own_process_runs_an_order(tmp_path: Path, pg_dsn
 
 async def test_a_worker_asked_for_a_role_it_cannot_have_says_why_and_exits_2() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    env["ORDERFLOW_DEV"] = "1"
     for roles, expected in (
         ("platform", "ORDERFLOW_PLATFORM_TASK_QUEUE is not set"),
         ("workflows,cooking", "unknown role(s) cooking"),
