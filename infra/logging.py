@@ -212,13 +212,67 @@ def mask_url(url: str) -> str:
     return _HOOK_TOKEN.sub(rf"\1{SECRET_MASK}", url)
 
 
+# --- Chinese labels, identity and card numbers ---------------------------------------------------
+
+# What follows a label people write (`地址：上海市…`, `身份证号:110…`) up to the next separator.
+_LABELS: Final = (
+    "收货地址", "送货地址", "详细地址", "地址", "收货人", "收件人", "联系人", "姓名", "客户",
+    "联系电话", "手机号码", "手机号", "手机", "电话", "身份证号码", "身份证号", "身份证",
+    "银行卡号", "银行卡", "卡号", "账号",
+)  # fmt: skip
+_LABELLED = re.compile(
+    r"(?P<label>" + "|".join(sorted(_LABELS, key=len, reverse=True)) + r")"
+    r"(?P<sep>\s*[:：]\s*)(?P<value>[^\s,，;；。|]+)"
+)
+# A resident identity number: region, birth date, sequence, check character (GB 11643).
+_ID_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}"
+    r"[\dXx](?![0-9A-Za-z])"
+)
+_ID_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+# A card number as people write it, in groups of four (an unbroken run of digits is an order id
+# as often as a card, so only a labelled one is masked).
+_CARD = re.compile(r"(?<![0-9A-Za-z])\d{4}(?:[ -]\d{4}){3}(?:[ -]?\d{1,3})?(?![0-9A-Za-z])")
+
+
+def _is_id_number(text: str) -> bool:
+    total = sum(int(d) * w for d, w in zip(text[:17], _ID_WEIGHTS, strict=True))
+    return "10X98765432"[total % 11] == text[17].upper()
+
+
+def _passes_luhn(digits: str) -> bool:
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        n = int(d) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+def _mask_id(match: re.Match[str]) -> str:
+    text = match.group(0)
+    return f"{text[:3]}{MASK}{text[-2:]}" if _is_id_number(text) else text
+
+
+def _mask_card(match: re.Match[str]) -> str:
+    text = match.group(0)
+    digits = re.sub(r"\D", "", text)
+    return f"{MASK}{digits[-4:]}" if _passes_luhn(digits) else text
+
+
+def mask_chinese(text: str) -> str:
+    """Labelled values (`地址：…` -> `地址：***`), identity numbers and card numbers."""
+    text = _LABELLED.sub(lambda m: f"{m.group('label')}{m.group('sep')}{MASK}", text)
+    text = _ID_NUMBER.sub(_mask_id, text)
+    return _CARD.sub(_mask_card, text)
+
+
 def mask_text(text: str) -> str:
     """Free text: credentials in URLs, `key=value` pairs of personal or secret keys, bearer
-    tokens, then phones."""
+    tokens, Chinese labels, identity and card numbers, then phones."""
     text = _URL.sub(lambda m: mask_url(m.group(0)), text)
     text = _PAIR.sub(_mask_pair, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {SECRET_MASK}", text)
-    return mask_phones(text)
+    return mask_phones(mask_chinese(text))
 
 
 # --- values -------------------------------------------------------------------------------------

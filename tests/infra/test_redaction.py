@@ -241,6 +241,25 @@ def test_credentials_in_urls_are_masked(text: str, masked: str) -> None:
     assert mask_text(text) == masked
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("地址：上海市徐汇区漕溪北路88号 备注：不要辣", "地址：*** 备注：不要辣"),
+        ("收货人: 陆先生，电话：021-64870000", "收货人: ***，电话：***"),
+        ("身份证号 11010519491231002X 已核验", "身份证号 110***2X 已核验"),  # valid check digit
+        ("customer 11010519491231002x", "customer 110***2x"),
+        ("银行卡号：6222021234567890128", "银行卡号：***"),
+        ("refund to 6222 0212 3456 7890 128", "refund to ***0128"),  # groups of four, Luhn
+        # Order ids and run ids stay: no check digit, no groups, no label.
+        ("order 110105194912310021 started", "order 110105194912310021 started"),
+        ("order_id=27615631004214298", "order_id=27615631004214298"),
+        ("card 6228 4800 1234 5678", "card 6228 4800 1234 5678"),  # fails the Luhn check
+    ],
+)
+def test_chinese_labels_identity_and_card_numbers_are_masked(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+
+
 def test_http_clients_request_lines_are_not_written(captured: io.StringIO) -> None:
     """httpx writes every request's full URL at INFO: below the line, whatever the level."""
     configure_logging("DEBUG", stream=captured)
