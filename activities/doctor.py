@@ -26,7 +26,7 @@ from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from infra.logging import get_logger
 from schemas.doctor import OPEN, DoctorReport, DoctorRound, Repaired, Unrepaired
@@ -34,6 +34,11 @@ from schemas.doctor import OPEN, DoctorReport, DoctorRound, Repaired, Unrepaired
 log = get_logger(__name__)
 PARALLEL = 8
 NON_DETERMINISM = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
+# Set by the server on a run whose workflow task keeps failing, after
+# `system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute` failures in a row.
+REPORTED_NON_DETERMINISM = (
+    'TemporalReportedProblems IN ("cause=WorkflowTaskFailedCauseNonDeterministicError")'
+)
 # "[TMPRL1100] Nondeterminism error: ... HistoryEvent(id: 165, TimerStarted)": Core's message
 _DIVERGED_AT = re.compile(r"HistoryEvent\(id: (\d+)")
 
@@ -67,16 +72,31 @@ class Repair:
 
 
 async def find_stuck(client: Client, query: str = OPEN, *, limit: int = 10_000) -> list[Stuck]:
-    """Every open run of `query` whose pending workflow task has failed for non-determinism."""
+    """Every open run of `query` whose pending workflow task has failed for non-determinism.
+
+    Only the runs the server reports with that problem are looked into (the search attribute
+    `TemporalReportedProblems`, as the Web UI's "task failures" view asks): one listing
+    instead of a description of every open order. A server without it (before 1.28) is
+    answered by describing each open run."""
     gate = asyncio.Semaphore(PARALLEL)
 
     async def check(workflow_id: str, run_id: str) -> Stuck | None:
         async with gate:
             return await _stuck(client, workflow_id, run_id)
 
-    runs = [(e.id, e.run_id) async for e in client.list_workflows(query, limit=limit) if e.run_id]
+    try:
+        runs = await _listed(client, f"({query}) AND {REPORTED_NON_DETERMINISM}", limit)
+    except RPCError as err:
+        if err.status is not RPCStatusCode.INVALID_ARGUMENT:
+            raise
+        log.info("doctor.reported_problems_unknown", error=err.message)
+        runs = await _listed(client, query, limit)
     found = await asyncio.gather(*(check(w, r) for w, r in runs))
     return [s for s in found if s is not None]
+
+
+async def _listed(client: Client, query: str, limit: int) -> list[tuple[str, str]]:
+    return [(e.id, e.run_id) async for e in client.list_workflows(query, limit=limit) if e.run_id]
 
 
 async def _stuck(client: Client, workflow_id: str, run_id: str) -> Stuck | None:

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Final
 from urllib.parse import quote
 
 import asyncpg
@@ -160,6 +161,20 @@ _SA_TYPES = {
     ),
     SearchAttributeIndexedValueType.BOOL: ("Bool", IndexedValueType.INDEXED_VALUE_TYPE_BOOL),
 }
+
+
+# A run whose workflow task fails is reported (`TemporalReportedProblems`, which the doctor and
+# the Web UI's task-failures view look for) at its first failure, not its fifth: the local
+# stack and the tests find what stopped replaying at once. Production keeps the server's own.
+DYNAMIC_CONFIG: Final = {"system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute": 1}
+
+
+def dynamic_config_flags() -> list[str]:
+    return [
+        f
+        for key, value in DYNAMIC_CONFIG.items()
+        for f in ("--dynamic-config-value", f"{key}={value}")
+    ]
 
 
 def search_attribute_flags() -> list[str]:
@@ -334,6 +349,7 @@ async def temporal_dev_server(
         *(["--namespace", namespace] if namespace != NAMESPACE else []),
         *[arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)],
         *search_attribute_flags(),
+        *dynamic_config_flags(),
     ]
     args += ["--headless"] if web_port is None else ["--ui-port", str(web_port)]
     say(f"starting Temporal dev server on {LOOPBACK}:{grpc_port} (state {db_file})")

@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from activities.policy import load_policy
 from infra import ast_lock
 from infra.settings import settings
+from localstack.devstack import dynamic_config_flags
 from tests import jitter, time_skipping
 from tests.db_fixtures import reachable_folder
 from tests.doubles import Business
@@ -95,6 +96,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=_binary("temporal"),
         data_converter=pydantic_data_converter,
         search_attributes=list(search_attributes.ALL),
+        dev_server_extra_args=dynamic_config_flags(),
     )
     async with environment:
         yield environment

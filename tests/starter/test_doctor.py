@@ -105,6 +105,9 @@ async def test_a_workflow_that_stops_replaying_is_found_and_repaired(
         stuck = await _until(lambda: doctor.find_stuck(client, query), "the failure found")
         [found] = stuck
         assert found.workflow_id == queue
+        # Found among those the server reports, not by describing every open run.
+        reported = f"{query} AND {doctor.REPORTED_NON_DETERMINISM}"
+        assert [e.id async for e in client.list_workflows(reported)] == [queue]
         assert "Nondeterminism" in found.message
         memo = [e async for e in handle.fetch_history_events() if _is_memo(e)]
         assert found.reset_to == memo[0].event_id - 1  # the task that made it, not a later one
