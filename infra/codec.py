@@ -46,6 +46,12 @@ ENCODING: Final = b"binary/encrypted"
 METADATA_ENCODING: Final = "encoding"
 METADATA_KEY_ID: Final = "encryption-key-id"
 """The metadata names of Temporal's encryption samples, so their tooling reads our payloads."""
+METADATA_BOUND: Final = "encryption-bound-to"
+BOUND_TO: Final = b"key-id,namespace"
+"""A payload sealed with its key id and namespace as associated data: relabelled with another
+key id or copied into another namespace, it fails authentication. Payloads without it were
+sealed before, with none, and still read; stripping it from a bound one does not help, since
+it was sealed with them."""
 
 KEY_BYTES: Final = 32  # AES-256
 NONCE_BYTES: Final = 12  # GCM's standard nonce; random per payload
@@ -130,7 +136,7 @@ class EncryptionCodec(PayloadCodec):
     codec was turned on still read.
     """
 
-    def __init__(self, keys: Sequence[CodecKey]) -> None:
+    def __init__(self, keys: Sequence[CodecKey], namespace: str = "default") -> None:
         if not keys:
             raise CodecConfigError("an encryption codec needs at least one key")
         ids = [k.key_id for k in keys]
@@ -138,6 +144,11 @@ class EncryptionCodec(PayloadCodec):
             raise CodecConfigError(f"codec key ids must be unique: {ids}")
         self._encrypting = keys[0].key_id
         self._ciphers = {k.key_id: AESGCM(k.key) for k in keys}
+        self._namespace = namespace
+
+    def _bound(self, key_id: str) -> bytes:
+        """The associated data of a bound payload (METADATA_BOUND)."""
+        return f"orderflow payload|key id {key_id}|namespace {self._namespace}".encode()
 
     @property
     def encrypting_key_id(self) -> str:
@@ -155,11 +166,15 @@ class EncryptionCodec(PayloadCodec):
 
     def encrypt(self, payload: Payload) -> Payload:
         nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = self._ciphers[self._encrypting].encrypt(nonce, payload.SerializeToString(), None)
+        key_id = self._encrypting
+        sealed = self._ciphers[key_id].encrypt(
+            nonce, payload.SerializeToString(), self._bound(key_id)
+        )
         return Payload(
             metadata={
                 METADATA_ENCODING: ENCODING,
-                METADATA_KEY_ID: self._encrypting.encode("ascii"),
+                METADATA_KEY_ID: key_id.encode("ascii"),
+                METADATA_BOUND: BOUND_TO,
             },
             data=nonce + sealed,
         )
@@ -179,12 +194,17 @@ class EncryptionCodec(PayloadCodec):
                 "to read it"
             )
         data = payload.data
+        bound = payload.metadata.get(METADATA_BOUND)
+        if bound not in (None, BOUND_TO):
+            raise CodecError(f"payload bound to {bound!r}, which this codec does not know")
+        associated = self._bound(key_id) if bound is not None else None
         try:
-            plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], None)
+            plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], associated)
         except InvalidTag:
             raise CodecError(
                 f"payload under key id {key_id!r} failed authentication: the key configured "
-                "under that id is not the one that encrypted it, or the payload was altered"
+                "under that id is not the one that encrypted it, the payload belongs to "
+                f"another namespace than {self._namespace!r}, or it was altered"
             ) from None
         decoded = Payload()
         decoded.ParseFromString(plain)
@@ -194,7 +214,8 @@ class EncryptionCodec(PayloadCodec):
 def codec_from_env(environ: Mapping[str, str] | None = None) -> EncryptionCodec | None:
     """The codec `ORDERFLOW_CODEC_KEYS` asks for; None when unset (plaintext)."""
     keys = keys_from_env(environ)
-    return EncryptionCodec(keys) if keys else None
+    namespace = settings_for(environ).temporal.namespace
+    return EncryptionCodec(keys, namespace) if keys else None
 
 
 def data_converter(codec: PayloadCodec | None) -> DataConverter:

@@ -205,6 +205,11 @@ class TemporalSettings:
         """TEMPORAL_ADDRESS as the SDK takes it, for messages; a profile file may name another."""
         return self.environ.get("TEMPORAL_ADDRESS") or DEFAULT_TEMPORAL_ADDRESS
 
+    @property
+    def namespace(self) -> str:
+        """TEMPORAL_NAMESPACE (default): what encrypted payloads are bound to (infra.codec)."""
+        return self.environ.get("TEMPORAL_NAMESPACE") or "default"
+
 
 @dataclass(frozen=True)
 class CodecSettings:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.failure.v1 import Failure
@@ -29,8 +30,12 @@ from temporalio.worker import Worker
 from activities.policy import load_policy
 from infra import temporal as temporal_client
 from infra.codec import (
+    BOUND_TO,
     ENCODING,
+    METADATA_BOUND,
+    METADATA_ENCODING,
     METADATA_KEY_ID,
+    NONCE_BYTES,
     CodecConfigError,
     CodecError,
     CodecKey,
@@ -153,6 +158,35 @@ async def test_unknown_key_id_tampering_and_plaintext() -> None:
     # Payloads written before the codec was turned on still read.
     plain = Payload(metadata={"encoding": b"json/plain"}, data=b'"x"')
     assert (await codec.decode([plain]))[0] == plain
+
+
+async def test_a_payload_is_bound_to_its_key_id_and_namespace() -> None:
+    """The key id and the namespace are sealed with the payload: moved to another namespace,
+    relabelled or stripped of its binding, it does not open; one sealed before still does."""
+    orders = EncryptionCodec([KEY], namespace="orders")
+    [sealed] = await orders.encode([Payload(metadata={"encoding": b"json/plain"}, data=b"1")])
+    assert sealed.metadata[METADATA_BOUND] == BOUND_TO
+    assert (await EncryptionCodec([KEY], namespace="orders").decode([sealed]))[0].data == b"1"
+    with pytest.raises(CodecError, match="another namespace than 'staging'"):
+        await EncryptionCodec([KEY], namespace="staging").decode([sealed])
+    relabelled = EncryptionCodec([KEY, CodecKey("k2", KEY.key)], namespace="orders")
+    moved = Payload()
+    moved.CopyFrom(sealed)
+    moved.metadata[METADATA_KEY_ID] = b"k2"  # the same material under another id
+    with pytest.raises(CodecError, match="failed authentication"):
+        await relabelled.decode([moved])
+    stripped = Payload()
+    stripped.CopyFrom(sealed)
+    del stripped.metadata[METADATA_BOUND]
+    with pytest.raises(CodecError, match="failed authentication"):
+        await orders.decode([stripped])
+    # Sealed before the binding (no associated data, no metadata): still read.
+    nonce = b"\x00" * NONCE_BYTES
+    before = AESGCM(KEY.key).encrypt(nonce, Payload(data=b"old").SerializeToString(), None)
+    old = Payload(
+        metadata={METADATA_ENCODING: ENCODING, METADATA_KEY_ID: b"k1"}, data=nonce + before
+    )
+    assert (await orders.decode([old]))[0].data == b"old"
 
 
 async def test_failure_messages_are_encrypted_too() -> None:
