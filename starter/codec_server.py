@@ -7,17 +7,21 @@ remote codec protocol: `POST /decode` and `POST /encode` with a JSON body
 the same shape.
 
 Run: `python -m starter.codec_server --port 8081` with ORDERFLOW_CODEC_KEYS (the workers'
-keys), ORDERFLOW_CODEC_TOKEN (the bearer token every request must carry) and
-ORDERFLOW_CODEC_CORS_ORIGIN (the UI's origin, default `http://localhost:8233`; several may be
-given, comma-separated). Then:
+keys), ORDERFLOW_CODEC_TOKEN (the service token) and ORDERFLOW_CODEC_CORS_ORIGIN (the UI's
+origin, default `http://localhost:8233`; several may be given, comma-separated). Who may ask:
 
-- the dev server's UI: `temporal server start-dev --ui-codec-endpoint http://127.0.0.1:8081`,
-  or in any UI, the data encoder settings (the codec icon in the top bar) with that endpoint;
-  "pass the user access token" makes the UI send `Authorization: Bearer <its access token>`,
-  which must then be what ORDERFLOW_CODEC_TOKEN holds (a UI without login sends none: run
-  this server with `--no-auth` on a loopback address for local development only);
-- the CLI: `temporal workflow show -w order-<id> --codec-endpoint http://127.0.0.1:8081
-  --codec-auth "Bearer $ORDERFLOW_CODEC_TOKEN"`.
+- the service token: decodes and encodes (a same-origin proxy in front of the Web UI that adds
+  it, a service that starts workflows with encoded input);
+- with DATABASE_URL set, a person's own sign-in token (`orderctl admin token issue`) when
+  their role reads every order (an admin): decodes only, since what is encoded the workers
+  accept. `temporal workflow show -w order-<id> --codec-endpoint http://127.0.0.1:8081
+  --codec-auth "Bearer $ORDERFLOW_TOKEN"`;
+- anyone, with `--no-auth` on a loopback address in the local stack (ORDERFLOW_DEV=1).
+
+Every request is logged with who made it, the namespace and the UI page it came from (the
+audit), and each caller may make 600 a minute. The dev server's UI:
+`temporal server start-dev --ui-codec-endpoint http://127.0.0.1:8081`, or in any UI the data
+encoder settings (the codec icon in the top bar) with that endpoint.
 
 Browsers call it cross-origin, so CORS admits only the UI's origin (preflight included, with
 the `Authorization` and `X-Namespace` headers the UI sends); any other origin is refused.
@@ -26,13 +30,16 @@ the `Authorization` and `X-Namespace` headers the UI sends); any other origin is
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hmac
 import ipaddress
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
+import asyncpg
 import uvicorn
 from google.protobuf import json_format
 from starlette.applications import Starlette
@@ -44,9 +51,14 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
+from infra import database as db
 from infra.codec import CodecConfigError, CodecError, codec_from_env
 from infra.logging import configure_logging
+from infra.rate import PerMinute
 from infra.settings import DEFAULT_CORS_ORIGIN, SettingsError, settings, settings_for
+from schemas.people import READS, Person
+from starter.api.tokens import PREFIX, person_for
+from starter.failures import Failure
 
 log = logging.getLogger("orderflow.codec_server")
 
@@ -73,34 +85,92 @@ async def _read_limited(request: Request) -> bytes | None:
     return bytes(body)
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: the service token, a person, or anyone (local development)."""
+
+    who: str
+    may_encode: bool
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+Admit = Callable[[str], Awaitable[Caller]]
+"""A bearer token to its caller, or `Refused`."""
+
+
+def admitting(
+    service_token: str | None, people: Callable[[str], Awaitable[Person]] | None = None
+) -> Admit:
+    """The service token (a proxy in front of the Web UI, a service that encodes), or a
+    person's sign-in token (`orderctl admin token issue`) whose role may read every order:
+    decoding shows whole histories. Only the service may encode: what it encodes, workers
+    accept."""
+    expected = service_token.encode() if service_token else None
+
+    async def admit(token: str) -> Caller:
+        if expected is not None and hmac.compare_digest(token.encode(), expected):
+            return Caller("service", may_encode=True)
+        if people is None or not token.startswith(PREFIX):
+            raise Refused(401, "missing or wrong bearer token")
+        try:
+            person = await people(token)
+        except Failure as failure:
+            raise Refused(401, failure.message) from None
+        if READS[person.role] is not None:
+            raise Refused(403, f"{person.staff_id} ({person.role}) may not read every order")
+        return Caller(person.staff_id, may_encode=False)
+
+    return admit
+
+
 def create_app(
     codec: PayloadCodec,
     *,
-    token: str | None,
+    token: str | None = None,
+    admit: Admit | None = None,
     origins: Sequence[str] = (DEFAULT_CORS_ORIGIN,),
+    per_minute: int = 600,
 ) -> Starlette:
-    """The codec server. `token` None disables the bearer check (local development only)."""
+    """The codec server. `admit` (default: the service `token` alone) decides who may ask;
+    neither given disables the check (local development only). Each caller may make
+    `per_minute` requests a minute; each is logged with who made it (the audit)."""
     allowed = frozenset(o.rstrip("/") for o in origins)
-    expected = f"Bearer {token}".encode() if token else None
+    if admit is None and token is not None:
+        admit = admitting(token)
+    window = PerMinute(per_minute)
 
-    def refusal(request: Request) -> Response | None:
+    async def caller_of(request: Request) -> Caller:
         origin = request.headers.get("origin")
         if origin is not None and origin.rstrip("/") not in allowed:
             # CORS alone only stops a browser from reading the answer; this stops the work.
-            return _error(403, "origin not allowed")
-        if expected is not None:
-            given = request.headers.get("authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
-        return None
+            raise Refused(403, "origin not allowed")
+        if admit is None:
+            return Caller("local", may_encode=True)
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise Refused(401, "missing or wrong bearer token")
+        return await admit(given.strip())
 
     def endpoint(
         apply: Callable[[Payloads], Awaitable[None]], what: str
     ) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
-            refused = refusal(request)
-            if refused is not None:
-                return refused
+            try:
+                caller = await caller_of(request)
+                if what == "encode" and not caller.may_encode:
+                    raise Refused(403, "encoding is for the services, not people")
+                if not window.admit(caller.who):
+                    raise Refused(429, f"over {per_minute} requests a minute")
+            except Refused as refused:
+                log.warning("codec %s refused: %s", what, refused.message)
+                headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else {}
+                return _error(refused.status, refused.message, headers)
             body = await _read_limited(request)
             if body is None:
                 return _error(413, f"body over {MAX_BODY_BYTES} bytes")
@@ -109,6 +179,14 @@ def create_app(
                 json_format.Parse(body, payloads, ignore_unknown_fields=True)
             except (json_format.ParseError, ValueError, UnicodeDecodeError) as exc:
                 return _error(400, f"not a payloads JSON object: {exc}")
+            log.info(
+                "codec %s by %s: %d payload(s), namespace %s, page %s",
+                what,
+                caller.who,
+                len(payloads.payloads),
+                request.headers.get("x-namespace", "-"),
+                request.headers.get("referer", "-"),
+            )
             try:
                 await apply(payloads)
             except CodecError as exc:
@@ -136,6 +214,20 @@ def create_app(
         )
     ]
     return Starlette(routes=routes, middleware=middleware)
+
+
+def _people(database_url: str) -> Callable[[str], Awaitable[Person]]:
+    """Sign-in tokens looked up in the system of record, on a pool opened at the first one."""
+    opened: list[asyncpg.Pool] = []
+    opening = asyncio.Lock()
+
+    async def person(token: str) -> Person:
+        async with opening:
+            if not opened:
+                opened.append(await db.connect(database_url, min_size=0, max_size=2))
+        return await person_for(opened[0], token)
+
+    return person
 
 
 def _loopback(host: str) -> bool:
@@ -182,7 +274,13 @@ def main(argv: list[str] | None = None) -> None:
         ", ".join(origins),
         ", ".join(codec.key_ids),
     )
-    app = create_app(codec, token=token, origins=origins)
+    database_url = settings().database.url
+    admit = (
+        admitting(token, _people(database_url) if database_url else None)
+        if token is not None
+        else None
+    )
+    app = create_app(codec, admit=admit, origins=origins)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None)
 
 

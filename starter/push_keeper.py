@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -27,6 +26,7 @@ from urllib.parse import parse_qsl
 import asyncpg
 from starlette.requests import Request
 
+from infra.rate import PerMinute
 from infra.settings import settings
 from meituan.codes import ErrorCode
 
@@ -37,8 +37,6 @@ _SECRET_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorizat
 _SECRET_HEADER_PARTS: Final = ("secret", "token", "password", "api-key", "apikey", "auth")
 STORED_BODY_BYTES: Final = 8192
 """What is kept of an oversized push: enough to see what it was."""
-_TRACKED_SOURCES: Final = 10_000
-"""Sources counted in one minute; beyond them, more sources are over the limit (a flood)."""
 
 
 @dataclass(frozen=True)
@@ -75,31 +73,6 @@ class Push:
         return cls(route, request.method, query, body, headers, source, **kw)
 
 
-class SourceWindow:
-    """Refused pushes kept per source in the current minute (a fixed window, in memory: each
-    gateway replica counts its own)."""
-
-    def __init__(self, per_minute: int, clock: Any = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self._clock = clock
-        self._minute = -1
-        self._counts: dict[str, int] = {}
-
-    def admit(self, source: str) -> bool:
-        minute = int(self._clock() // 60)
-        if minute != self._minute:
-            self._minute, self._counts = minute, {}
-        if source not in self._counts and len(self._counts) >= _TRACKED_SOURCES:
-            return False
-        count = self._counts.get(source, 0) + 1
-        self._counts[source] = count
-        return count <= self.per_minute
-
-    def first_over(self, source: str) -> bool:
-        """Whether this source has just gone over: said once a minute, not once a push."""
-        return self._counts.get(source, 0) == self.per_minute + 1
-
-
 class PushKeeper:
     def __init__(
         self, pool: asyncpg.Pool | None, bounds: Bounds, secret: str, timeout_s: float
@@ -109,14 +82,14 @@ class PushKeeper:
         self.bounds = bounds
         self._secret = secret
         self._timeout_s = timeout_s
-        self._window = SourceWindow(bounds.per_source_per_minute)
+        self._window = PerMinute(bounds.per_source_per_minute)
 
     async def keep(self, push: Push) -> bool:
         """Keep `push` as its kind allows; True when it is on record. A failure is logged, not
         raised: for a refused push the platform's retry is the other safety net."""
         refused = push.cause is not None
         admitted = not refused or self._window.admit(push.source)
-        if refused and not admitted and self._window.first_over(push.source):
+        if refused and not admitted and self._window.just_over(push.source):
             log.warning(
                 "refused pushes from %s over %d a minute: counted, not kept, until the minute ends",
                 push.source,
