@@ -71,28 +71,37 @@ class Repair:
         return {**self.stuck.as_json(), "new_run_id": self.new_run_id, "error": self.error}
 
 
-async def find_stuck(client: Client, query: str = OPEN, *, limit: int = 10_000) -> list[Stuck]:
+async def find_stuck(
+    client: Client, query: str = OPEN, *, limit: int = 10_000, thorough: bool = False
+) -> list[Stuck]:
     """Every open run of `query` whose pending workflow task has failed for non-determinism.
 
     Only the runs the server reports with that problem are looked into (the search attribute
     `TemporalReportedProblems`, as the Web UI's "task failures" view asks): one listing
-    instead of a description of every open order. A server without it (before 1.28) is
-    answered by describing each open run."""
+    instead of a description of every open order. A server without it (before 1.28), or
+    `thorough`, is answered by describing each open run."""
     gate = asyncio.Semaphore(PARALLEL)
 
     async def check(workflow_id: str, run_id: str) -> Stuck | None:
         async with gate:
             return await _stuck(client, workflow_id, run_id)
 
+    if thorough:
+        runs = await _listed(client, query, limit)
+    else:
+        runs = await _reported(client, query, limit)
+    found = await asyncio.gather(*(check(w, r) for w, r in runs))
+    return [s for s in found if s is not None]
+
+
+async def _reported(client: Client, query: str, limit: int) -> list[tuple[str, str]]:
     try:
-        runs = await _listed(client, f"({query}) AND {REPORTED_NON_DETERMINISM}", limit)
+        return await _listed(client, f"({query}) AND {REPORTED_NON_DETERMINISM}", limit)
     except RPCError as err:
         if err.status is not RPCStatusCode.INVALID_ARGUMENT:
             raise
         log.info("doctor.reported_problems_unknown", error=err.message)
-        runs = await _listed(client, query, limit)
-    found = await asyncio.gather(*(check(w, r) for w, r in runs))
-    return [s for s in found if s is not None]
+        return await _listed(client, query, limit)
 
 
 async def _listed(client: Client, query: str, limit: int) -> list[tuple[str, str]]:
@@ -195,7 +204,7 @@ class Doctor:
 
 async def find_and_repair(client: Client, inp: DoctorRound) -> DoctorReport:
     """One round: what `inp.query` finds stuck, each reset (when `inp.repair`) and logged."""
-    stuck = await find_stuck(client, inp.query)
+    stuck = await find_stuck(client, inp.query, thorough=inp.thorough)
     report = DoctorReport(found=len(stuck))
     if not inp.repair:
         return report

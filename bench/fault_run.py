@@ -366,7 +366,9 @@ async def doctor_repairs(client: Client) -> dict[str, Any]:
             handle = client.get_workflow_handle(run.id, run_id=run.run_id, result_type=DoctorReport)
             reports.append(await handle.result())
     scheduled = len(reports)
-    reports.append(await doctor.find_and_repair(client, DoctorRound(query=ORDERS_AND_ANOMALIES)))
+    reports.append(
+        await doctor.find_and_repair(client, DoctorRound(query=ORDERS_AND_ANOMALIES, thorough=True))
+    )
     return {
         "rounds": scheduled,
         "found": sum(r.found for r in reports),

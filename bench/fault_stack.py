@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.common import LOCAL_STACK
 from infra import database as db
 from localstack.demo import POLICY_FILE
 from localstack.devstack import Say, TemporalServer, die_with_parent, tail, temporal_dev_server
@@ -133,6 +134,7 @@ def worker_env(temporal: TemporalServer, dsn: str, api_base_url: str) -> dict[st
     """What an operator gives a worker (README, configuration): all of it from the environment."""
     return {
         **os.environ,
+        **LOCAL_STACK,  # the simulator's secret, payloads in plaintext
         "TEMPORAL_ADDRESS": temporal.address,
         "TEMPORAL_NAMESPACE": temporal.namespace,
         "DATABASE_URL": dsn,

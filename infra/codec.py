@@ -124,11 +124,6 @@ def parse_keys(spec: str) -> list[CodecKey]:
     return keys
 
 
-def keys_from_env(environ: Mapping[str, str] | None = None) -> list[CodecKey]:
-    """`settings().codec.keys` (ORDERFLOW_CODEC_KEYS), or those of `environ` when given."""
-    return parse_keys(settings_for(environ).codec.keys)
-
-
 class EncryptionCodec(PayloadCodec):
     """AES-256-GCM over each serialized payload: `nonce || ciphertext+tag`, key id in metadata.
 
@@ -136,7 +131,9 @@ class EncryptionCodec(PayloadCodec):
     codec was turned on still read.
     """
 
-    def __init__(self, keys: Sequence[CodecKey], namespace: str = "default") -> None:
+    def __init__(
+        self, keys: Sequence[CodecKey], namespace: str = "default", *, bind: bool = True
+    ) -> None:
         if not keys:
             raise CodecConfigError("an encryption codec needs at least one key")
         ids = [k.key_id for k in keys]
@@ -145,6 +142,7 @@ class EncryptionCodec(PayloadCodec):
         self._encrypting = keys[0].key_id
         self._ciphers = {k.key_id: AESGCM(k.key) for k in keys}
         self._namespace = namespace
+        self._bind = bind
 
     def _bound(self, key_id: str) -> bytes:
         """The associated data of a bound payload (METADATA_BOUND)."""
@@ -167,17 +165,12 @@ class EncryptionCodec(PayloadCodec):
     def encrypt(self, payload: Payload) -> Payload:
         nonce = secrets.token_bytes(NONCE_BYTES)
         key_id = self._encrypting
-        sealed = self._ciphers[key_id].encrypt(
-            nonce, payload.SerializeToString(), self._bound(key_id)
-        )
-        return Payload(
-            metadata={
-                METADATA_ENCODING: ENCODING,
-                METADATA_KEY_ID: key_id.encode("ascii"),
-                METADATA_BOUND: BOUND_TO,
-            },
-            data=nonce + sealed,
-        )
+        metadata = {METADATA_ENCODING: ENCODING, METADATA_KEY_ID: key_id.encode("ascii")}
+        if self._bind:
+            metadata[METADATA_BOUND] = BOUND_TO
+        associated = self._bound(key_id) if self._bind else None
+        sealed = self._ciphers[key_id].encrypt(nonce, payload.SerializeToString(), associated)
+        return Payload(metadata=metadata, data=nonce + sealed)
 
     def decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get(METADATA_ENCODING) != ENCODING:
@@ -211,11 +204,17 @@ class EncryptionCodec(PayloadCodec):
         return decoded
 
 
-def codec_from_env(environ: Mapping[str, str] | None = None) -> EncryptionCodec | None:
-    """The codec `ORDERFLOW_CODEC_KEYS` asks for; None when unset (plaintext)."""
-    keys = keys_from_env(environ)
-    namespace = settings_for(environ).temporal.namespace
-    return EncryptionCodec(keys, namespace) if keys else None
+def codec_from_env(
+    environ: Mapping[str, str] | None = None, *, namespace: str | None = None
+) -> EncryptionCodec | None:
+    """The codec `ORDERFLOW_CODEC_KEYS` asks for, bound to `namespace` (default
+    TEMPORAL_NAMESPACE); None when unset (plaintext)."""
+    configured = settings_for(environ)
+    keys = parse_keys(configured.codec.keys)
+    if not keys:
+        return None
+    bound_to = namespace or configured.temporal.namespace
+    return EncryptionCodec(keys, bound_to, bind=configured.codec.bind)
 
 
 def data_converter(codec: PayloadCodec | None) -> DataConverter:

@@ -40,7 +40,9 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,  # 57xxx: admin shutdown, starting up
+    asyncpg.exceptions.AdminShutdownError,  # 57P01: the server shutting down
+    asyncpg.exceptions.CrashShutdownError,  # 57P02
+    asyncpg.exceptions.CannotConnectNowError,  # 57P03: starting up
 )
 
 

@@ -103,6 +103,15 @@ def _float(raw: str) -> float:
         raise ValueError("is not a number") from None
 
 
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("is not 1/true/yes or 0/false/no")
+
+
 def _positive_int(raw: str) -> int:
     value = _int(raw)
     if value < 1:
@@ -220,6 +229,10 @@ class CodecSettings:
         default=None, metadata=_env("ORDERFLOW_CODEC_TOKEN", _text), repr=False
     )
     """ORDERFLOW_CODEC_TOKEN (unset: the codec server refuses to start without --no-auth)."""
+    bind: bool = field(default=True, metadata=_env("ORDERFLOW_CODEC_BIND", _flag))
+    """ORDERFLOW_CODEC_BIND (yes): seal each payload with its key id and namespace. Set it to
+    0 while processes of a release before it still run (a rolling upgrade): they cannot read
+    bound payloads. Every release reads both."""
     cors_origins: tuple[str, ...] = field(
         default=(DEFAULT_CORS_ORIGIN,), metadata=_env("ORDERFLOW_CODEC_CORS_ORIGIN", _origins)
     )
@@ -490,15 +503,6 @@ class StaffApiSettings:
     @property
     def token_file(self) -> Path:
         return (self.config_home or Path.home() / ".config") / "orderflow" / "token"
-
-
-def _flag(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("is not 1/true/yes or 0/false/no")
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,13 @@ pushes we have seen; a push past it is answered from the system of record all th
 log = logging.getLogger("orderflow.codec")
 
 
-def data_converter(environ: Mapping[str, str] | None = None) -> DataConverter:
-    """The pydantic converter, encrypting when ORDERFLOW_CODEC_KEYS is set; logs which, so
-    every process says at startup whether its payloads are encrypted. A malformed key list
-    raises `CodecConfigError`."""
-    codec = codec_from_env(environ)
+def data_converter(
+    environ: Mapping[str, str] | None = None, *, namespace: str | None = None
+) -> DataConverter:
+    """The pydantic converter, encrypting when ORDERFLOW_CODEC_KEYS is set (payloads bound to
+    `namespace`, the one the client uses); logs which, so every process says at startup
+    whether its payloads are encrypted. A malformed key list raises `CodecConfigError`."""
+    codec = codec_from_env(environ, namespace=namespace)
     if codec is None:
         log.info(
             "payload codec off (%s unset): Temporal histories hold payloads, customer data "
@@ -81,6 +83,5 @@ async def connect_client(
     """A client as `client_config` describes, encrypting payloads when ORDERFLOW_CODEC_KEYS is
     set. `lazy` connects on first use, so a process can start while Temporal is down."""
     config = client_config(environ, address=address, namespace=namespace)
-    return await Client.connect(
-        **config, data_converter=data_converter(environ), runtime=runtime, lazy=lazy
-    )
+    converter = data_converter(environ, namespace=config.get("namespace"))
+    return await Client.connect(**config, data_converter=converter, runtime=runtime, lazy=lazy)

@@ -136,6 +136,16 @@ def second_encoding(fields: Mapping[str, str]) -> dict[str, str]:
     return {name: quote_plus(value, safe="") for name, value in fields.items()}
 
 
+def signature_verifies(kind: PushKind, form: FormInput, *, url: str, secret: str) -> bool:
+    """Whether a push carries a signature that verifies: only then is what it says the
+    platform's. One that cannot even be decoded does not."""
+    try:
+        fields = decode_fields(kind, form)
+    except PushDecodeError:
+        return False
+    return bool(fields.get(SIG)) and verify(url, fields, secret)
+
+
 def decode_push(
     kind: PushKind | str,
     form: FormInput,

@@ -1,10 +1,12 @@
 -- Refused pushes are bounded: bad traffic must not fill the server Temporal shares.
---   refused      a push answered `ng` (bad signature, malformed, too large, stale); kept
---                pushes (accepted, reaching no workflow) are the only record of what they
---                say and are never pruned. Rows from before this migration count as kept.
+--   refused      a push refused for what it is (bad signature, malformed, too large, too
+--                old): bounded, pruned (starter/push_keeper.py). Never pruned: pushes
+--                accepted but reaching no workflow (the only record of what they say), and
+--                those refused while Temporal or the platform was away (the platform sends
+--                them again). Rows from before this migration count as never pruned.
 --   source       the address it came from, for the per-source limit and for a person.
---   body_sha256  a push whose signature did not verify keeps this, not its body: whoever
---                sent it is unknown, and its body may be anything.
+--   body_sha256  a push whose signature did not verify keeps this, not its body or query:
+--                whoever sent it is unknown, and it may hold anything.
 --   field_names  the form's parameter names of such a push: enough to see which ones a
 --                signature was computed over, without their values.
 ALTER TABLE rejected_pushes

@@ -10,6 +10,9 @@ OPEN = 'ExecutionStatus="Running"'
 class DoctorRound(Model):
     query: str = OPEN  # which workflows to look at (a visibility query)
     repair: bool = True
+    # Describe every run of `query`, not only those the server reports failing: for a server
+    # that does not report them, or reports them late (after five failures by default).
+    thorough: bool = False
 
 
 class Repaired(Model):

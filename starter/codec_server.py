@@ -35,6 +35,7 @@ import hmac
 import ipaddress
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -122,6 +123,8 @@ def admitting(
             person = await people(token)
         except Failure as failure:
             raise Refused(401, failure.message) from None
+        except db.UNAVAILABLE:
+            raise Refused(503, "the sign-in tokens cannot be read now; try again") from None
         if READS[person.role] is not None:
             raise Refused(403, f"{person.staff_id} ({person.role}) may not read every order")
         return Caller(person.staff_id, may_encode=False)
@@ -136,20 +139,25 @@ def create_app(
     admit: Admit | None = None,
     origins: Sequence[str] = (DEFAULT_CORS_ORIGIN,),
     per_minute: int = 600,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Starlette:
     """The codec server. `admit` (default: the service `token` alone) decides who may ask;
-    neither given disables the check (local development only). Each caller may make
-    `per_minute` requests a minute; each is logged with who made it (the audit)."""
+    neither given disables the check (local development only). Each address and each caller
+    may make `per_minute` requests a minute (the address counted first, so guessing tokens
+    is as slow); each is logged with who made it (the audit)."""
     allowed = frozenset(o.rstrip("/") for o in origins)
     if admit is None and token is not None:
         admit = admitting(token)
-    window = PerMinute(per_minute)
+    window = PerMinute(per_minute, clock)
 
     async def caller_of(request: Request) -> Caller:
         origin = request.headers.get("origin")
         if origin is not None and origin.rstrip("/") not in allowed:
             # CORS alone only stops a browser from reading the answer; this stops the work.
             raise Refused(403, "origin not allowed")
+        address = request.client.host if request.client else "-"
+        if not window.admit(f"address {address}"):
+            raise Refused(429, f"over {per_minute} requests a minute")
         if admit is None:
             return Caller("local", may_encode=True)
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -165,7 +173,7 @@ def create_app(
                 caller = await caller_of(request)
                 if what == "encode" and not caller.may_encode:
                     raise Refused(403, "encoding is for the services, not people")
-                if not window.admit(caller.who):
+                if not window.admit(f"caller {caller.who}"):
                     raise Refused(429, f"over {per_minute} requests a minute")
             except Refused as refused:
                 log.warning("codec %s refused: %s", what, refused.message)
@@ -257,15 +265,21 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(str(exc))
     if codec is None:
         sys.exit("ORDERFLOW_CODEC_KEYS is unset: there is nothing to decode")
-    token = settings().codec.token
-    if token is None:
-        if not args.no_auth:
-            sys.exit(f"{ENV_TOKEN} is unset (or pass --no-auth in the local stack)")
+    token, database_url = settings().codec.token, settings().database.url
+    admit: Admit | None = None
+    if args.no_auth:
         if not settings().deployment.dev:  # infra.fail_closed
             sys.exit("--no-auth is for the local stack only (ORDERFLOW_DEV=1)")
         if not _loopback(args.host):
             sys.exit("--no-auth is allowed on a loopback address only")
         log.warning("codec server without authentication: local development only")
+    elif token is None and database_url is None:
+        sys.exit(
+            f"nobody could ask: set {ENV_TOKEN} (the service token), DATABASE_URL (people's "
+            "own tokens) or both; or pass --no-auth in the local stack"
+        )
+    else:
+        admit = admitting(token, _people(database_url) if database_url else None)
     origins = cors_origins()
     log.info(
         "codec server on %s:%d for %s, keys %s",
@@ -273,12 +287,6 @@ def main(argv: list[str] | None = None) -> None:
         args.port,
         ", ".join(origins),
         ", ".join(codec.key_ids),
-    )
-    database_url = settings().database.url
-    admit = (
-        admitting(token, _people(database_url) if database_url else None)
-        if token is not None
-        else None
     )
     app = create_app(codec, admit=admit, origins=origins)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None)

@@ -85,6 +85,7 @@ from meituan.pushes import (
     decode_push,
     is_probe,
     parse_form,
+    signature_verifies,
 )
 from schemas.contract import TASK_QUEUE, order_workflow_id
 from schemas.messages import (
@@ -255,7 +256,11 @@ class Gateway:
         self.meituan = meituan
         self._timeout = timedelta(seconds=settings.temporal_timeout_s)
         self.keeper = PushKeeper(
-            pool, settings.refused, settings.app_secret, settings.temporal_timeout_s
+            pool,
+            settings.refused,
+            secret=settings.app_secret,
+            zone=settings_for(None).business.timezone,
+            timeout_s=settings.temporal_timeout_s,
         )
 
     # -- HTTP ----------------------------------------------------------------------------------
@@ -270,66 +275,84 @@ class Gateway:
         received_at = datetime.now(UTC)
         body, complete = await self._read_body(request)
         query = request.url.query
-        route = f"{PUSH_PREFIX}/{kind.value}"
-
-        async def keep(
-            reason: str,
-            cause: ErrorCode | None = None,
-            *,
-            keep_body: bool = True,
-            cut: bool = False,
-        ) -> bool:
-            push = Push.of(
-                request,
-                route,
-                body[:STORED_BODY_BYTES] if cut else body,
-                query[:STORED_BODY_BYTES] if cut else query,
-                received_at=received_at,
-                reason=reason,
-                cause=cause,
-                keep_body=keep_body,
-            )
-            return await self.keeper.keep(push)
-
         limit = self.settings.max_body_bytes
         if not complete or len(query.encode()) > limit:
             where = "body" if not complete else "query"
-            reason = (
-                f"push {where} over the {limit}-byte limit: refused, "
-                f"kept truncated to {STORED_BODY_BYTES} bytes"
+            too_large = Refusal(
+                413, ErrorCode.BAD_PARAMETER_FORMAT, f"push {where} over the {limit}-byte limit"
             )
-            code = ErrorCode.BAD_PARAMETER_FORMAT
-            if await keep(reason, code, cut=True):
-                log.warning("%s push refused: %s", kind, reason)
-            return _ng(413, code, reason)
+            return await self._refuse(request, kind, too_large, body, received_at, signed=False)
         try:
             # The platform uses GET (query) for some kinds and POST (form body) for others;
             # both are accepted for every kind.
             form = parse_form(_utf8(body) if request.method == "POST" and body.strip() else query)
-            if is_probe(form):
-                return JSONResponse(OK_RESPONSE)  # the console's URL check
+        except PushDecodeError as exc:  # a form that is not even UTF-8
+            unreadable = Refusal(400, _decode_code(exc), str(exc))
+            return await self._refuse(request, kind, unreadable, body, received_at, signed=False)
+        if is_probe(form):
+            return JSONResponse(OK_RESPONSE)  # the console's URL check
+        try:
             held = await self.hold(kind, form, received_at)
         except Kept as kept:
-            if not await keep(str(kept)):
-                return _ng(503, ErrorCode.SYSTEM_ERROR, "could not record the push")
-            log.info("%s push kept: %s", kind, kept)
-            return JSONResponse(OK_RESPONSE)
-        except (Refusal, PushDecodeError) as err:
-            # PushDecodeError: a form that is not even UTF-8.
-            status, code, text = (
-                (err.status, err.code, err.message)
-                if isinstance(err, Refusal)
-                else (400, _decode_code(err), str(err))
+            held, reason = Held.RECORDED, str(kept)
+        except Refusal as refusal:
+            signed = signature_verifies(
+                kind, form, url=self.settings.push_url(kind), secret=self.settings.app_secret
             )
-            message = self.keeper.scrub(text)
-            if await keep(message, code, keep_body=code is not ErrorCode.BAD_SIGNATURE):
-                log.warning("%s push refused (%s): %s", kind, code, message)
-            return _ng(status, code, message)
-        if held in _KEPT and not await keep(_KEPT[held]) and held is Held.RECORDED:
-            # The database was to hold it: without it, the platform keeps it for a retry.
-            return _ng(503, ErrorCode.SYSTEM_ERROR, "could not record the push")
-        log.info("%s push %s", kind, held.value)
+            return await self._refuse(request, kind, refusal, body, received_at, signed=signed)
+        else:
+            reason = _KEPT.get(held, "")
+        if reason:
+            stored = await self.keeper.keep(
+                self._push(request, kind, body, received_at, reason, None, signed=True)
+            )
+            if held is Held.RECORDED and not stored:
+                # The database was to hold it: without it, the platform keeps it for a retry.
+                return _ng(503, ErrorCode.SYSTEM_ERROR, "could not record the push")
+        log.info("%s push %s: %s", kind, held.value, reason or "handed over")
         return JSONResponse(OK_RESPONSE)
+
+    async def _refuse(
+        self,
+        request: Request,
+        kind: PushKind,
+        refusal: Refusal,
+        body: bytes,
+        received_at: datetime,
+        *,
+        signed: bool,
+    ) -> Response:
+        """Answered `ng` and kept within bounds (starter.push_keeper); logged when kept, so a
+        flood is not a flood of lines too."""
+        message = self.keeper.scrub(refusal.message)
+        push = self._push(request, kind, body, received_at, message, refusal.code, signed=signed)
+        if await self.keeper.keep(push):
+            log.warning("%s push refused (%s): %s", kind, refusal.code, message)
+        return _ng(refusal.status, refusal.code, message)
+
+    @staticmethod
+    def _push(
+        request: Request,
+        kind: PushKind,
+        body: bytes,
+        received_at: datetime,
+        reason: str,
+        cause: ErrorCode | None,
+        *,
+        signed: bool,
+    ) -> Push:
+        return Push(
+            route=f"{PUSH_PREFIX}/{kind.value}",
+            method=request.method,
+            query=request.url.query,
+            body=body,
+            headers=dict(request.headers.items()),
+            source=request.client.host if request.client else "",
+            received_at=received_at,
+            reason=reason,
+            cause=cause,
+            signed=signed,
+        )
 
     async def _read_body(self, request: Request) -> tuple[bytes, bool]:
         """The body, or as much as the limit allows: (bytes, whether complete). A body that
@@ -647,6 +670,10 @@ def create_app(
         try:
             yield
         finally:
+            try:
+                await gateway.keeper.flush()  # the counts of the last second
+            except Exception:
+                log.exception("the last refused-push counts were not written")
             if owned:
                 await platform.aclose()
 

@@ -27,7 +27,7 @@ async def doctor(args: argparse.Namespace) -> Exit:
         client = await asyncio.wait_for(connect_client(), CONNECT_TIMEOUT)
     except Exception as err:  # the SDK reports every connection problem as some exception
         raise Failure(f"cannot reach Temporal: {err}", Exit.UNREACHABLE) from None
-    stuck = await checks.find_stuck(client, args.query)
+    stuck = await checks.find_stuck(client, args.query, thorough=args.thorough)
     if args.repair:
         return await _repair(client, stuck, args.json)
     if args.json:
@@ -65,6 +65,7 @@ def add_parser(commands: Commands) -> None:
         epilog=f"""examples:
   {PROG} doctor
   {PROG} doctor --repair --json
+  {PROG} doctor --thorough
   {PROG} doctor --query 'WorkflowType="OrderWorkflow" AND ExecutionStatus="Running"'""",
         formatter_class=Formatter,
     )
@@ -74,5 +75,10 @@ def add_parser(commands: Commands) -> None:
         help="reset each to before the task its replay disagrees with",
     )
     sub.add_argument("--query", default=OPEN, help="which workflows to look at")
+    sub.add_argument(
+        "--thorough",
+        action="store_true",
+        help="describe every workflow of the query, not only those the server reports failing",
+    )
     sub.add_argument("--json", action="store_true", help="machine-readable output")
     offline(sub, doctor)

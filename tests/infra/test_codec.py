@@ -187,6 +187,18 @@ async def test_a_payload_is_bound_to_its_key_id_and_namespace() -> None:
         metadata={METADATA_ENCODING: ENCODING, METADATA_KEY_ID: b"k1"}, data=nonce + before
     )
     assert (await orders.decode([old]))[0].data == b"old"
+    # During a rolling upgrade (ORDERFLOW_CODEC_BIND=0) payloads are sealed as before, for the
+    # processes of the release before to read; this release reads both.
+    [unbound] = await EncryptionCodec([KEY], "orders", bind=False).encode([Payload(data=b"2")])
+    assert METADATA_BOUND not in unbound.metadata
+    assert (await orders.decode([unbound]))[0].data == b"2"
+    bound = codec_from_env({"ORDERFLOW_CODEC_KEYS": KEY.spec()}, namespace="orders")
+    assert bound is not None and (await bound.decode([sealed]))[0].data == b"1"
+    rolling = {"ORDERFLOW_CODEC_KEYS": KEY.spec(), "ORDERFLOW_CODEC_BIND": "0"}
+    unbound_too = codec_from_env(rolling)
+    assert unbound_too is not None
+    [plain_old_style] = await unbound_too.encode([Payload(data=b"3")])
+    assert METADATA_BOUND not in plain_old_style.metadata
 
 
 async def test_failure_messages_are_encrypted_too() -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -88,7 +89,10 @@ async def test_a_flood_of_bad_signatures_stays_within_bounds(
                 "/meituan/push/order", data=order_fields(order, SETTINGS.app_secret)
             )
 
+    began = time.monotonic()
     *_, good = await asyncio.gather(*(flood(s) for s in range(SOURCES)), good_push_meanwhile())
+    seconds = time.monotonic() - began
+    await app.state.gateway.keeper.flush()  # the counts of the last second
 
     assert answers == {703: PUSHES}
     assert good.json() == {"data": "ok"}, good.text
@@ -99,11 +103,12 @@ async def test_a_flood_of_bad_signatures_stays_within_bounds(
         hashlib.sha256(httpx.Request("POST", "/", data=forged).read()).hexdigest()
     }
     # The per-source limit is a window of a clock minute: a run across a minute's end has two.
-    windows = 2
+    windows = int(seconds // 60) + 2
     per_source = Counter(row["source"] for row in kept)
     assert max(per_source.values()) <= windows * PER_SOURCE
-    [counted] = await db_pool.fetch(
-        "SELECT * FROM refused_push_counts WHERE cause = 'bad_signature'"
+    counted = await db_pool.fetchrow(  # one day, or two across the business day's end
+        "SELECT sum(refused) AS refused, sum(not_kept) AS not_kept FROM refused_push_counts"
+        " WHERE cause = 'bad_signature'"
     )
     assert counted["refused"] == PUSHES
     kept_at_some_point = PUSHES - counted["not_kept"]
@@ -122,6 +127,7 @@ async def test_a_flood_of_bad_signatures_stays_within_bounds(
         timeout=60,
     )
     assert listed.returncode == 0, listed.stderr
-    [shown] = json.loads(listed.stdout)
-    assert (shown["cause"], shown["refused"]) == ("bad_signature", PUSHES)
-    assert shown["not_kept"] == counted["not_kept"]
+    shown = json.loads(listed.stdout)
+    assert {row["cause"] for row in shown} == {"bad_signature"}
+    assert sum(row["refused"] for row in shown) == PUSHES
+    assert sum(row["not_kept"] for row in shown) == counted["not_kept"]

@@ -39,15 +39,26 @@ def price_anomaly(order_id: str) -> AnomalyInput:
     )
 
 
-async def task_waiting(handle: WorkflowHandle[Any, Any]) -> None:
-    """Until the workflow has a task waiting for a worker: what was sent has reached it (a
-    fixed pause was too short on a busy machine, and the cancellation came first)."""
+async def _until_task(handle: WorkflowHandle[Any, Any], pending: bool) -> None:
     for _ in range(200):
         described = await handle.describe()
-        if described.raw_description.HasField("pending_workflow_task"):
+        if described.raw_description.HasField("pending_workflow_task") is pending:
             return
         await asyncio.sleep(0.05)
-    raise AssertionError("nothing reached the workflow within 10 s")
+    raise AssertionError(f"the workflow's task still {'not ' * pending}pending after 10 s")
+
+
+async def idle(handle: WorkflowHandle[Any, Any]) -> None:
+    """Until the worker has taken every task the workflow had: the next one is what is sent
+    next (call it before the worker stops)."""
+    await _until_task(handle, pending=False)
+
+
+async def task_waiting(handle: WorkflowHandle[Any, Any]) -> None:
+    """Until the workflow has a task waiting for a worker: what was sent since it was `idle`
+    has reached it (a fixed pause was too short on a busy machine, and the cancellation came
+    first)."""
+    await _until_task(handle, pending=True)
 
 
 @pytest.mark.parametrize("notice", ["sent", "lost"])
@@ -125,6 +136,7 @@ async def test_a_decision_that_lands_with_the_cancellation_is_recorded(
                 break
             await asyncio.sleep(0.1)
         assert business.notices_for(order_id, "manager"), "the manager was never told"
+        await idle(handle)
     decision = Decide(
         by="M-001", decision=Decision.DISMISS, cause="price is right", responsibility="none"
     )
@@ -187,6 +199,7 @@ async def test_a_decision_whose_recording_meets_the_cancellation_is_recorded(
             )
             deciding = asyncio.create_task(handle.execute_update(AnomalyWorkflow.decide, decision))
             await asyncio.wait_for(telling.wait(), 10)  # the remedy: the customer is told
+            await idle(handle)
         told.set()  # the remedy finishes while no workflow worker runs
         await task_waiting(handle)
         await handle.cancel()  # and the order's cancellation joins it in one task
