@@ -132,6 +132,44 @@ def admitting(
     return admit
 
 
+class _Gate:
+    """Who may ask, and how often: the origin, a rate per address before any token is read
+    (so guessing tokens is as slow), the caller, and a rate per caller."""
+
+    def __init__(
+        self,
+        admit: Admit | None,
+        origins: frozenset[str],
+        per_minute: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self._admit = admit
+        self._origins = origins
+        self._per_minute = per_minute
+        self._window = PerMinute(per_minute, clock)
+
+    async def caller(self, request: Request, what: str) -> Caller:
+        origin = request.headers.get("origin")
+        if origin is not None and origin.rstrip("/") not in self._origins:
+            # CORS alone only stops a browser from reading the answer; this stops the work.
+            raise Refused(403, "origin not allowed")
+        self._count(f"address {request.client.host if request.client else '-'}")
+        if self._admit is None:
+            return Caller("local", may_encode=True)
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise Refused(401, "missing or wrong bearer token")
+        caller = await self._admit(given.strip())
+        if what == "encode" and not caller.may_encode:
+            raise Refused(403, "encoding is for the services, not people")
+        self._count(f"caller {caller.who}")
+        return caller
+
+    def _count(self, key: str) -> None:
+        if not self._window.admit(key):
+            raise Refused(429, f"over {self._per_minute} requests a minute")
+
+
 def create_app(
     codec: PayloadCodec,
     *,
@@ -143,67 +181,24 @@ def create_app(
 ) -> Starlette:
     """The codec server. `admit` (default: the service `token` alone) decides who may ask;
     neither given disables the check (local development only). Each address and each caller
-    may make `per_minute` requests a minute (the address counted first, so guessing tokens
-    is as slow); each is logged with who made it (the audit)."""
+    may make `per_minute` requests a minute; each request is logged with who made it (the
+    audit)."""
     allowed = frozenset(o.rstrip("/") for o in origins)
     if admit is None and token is not None:
         admit = admitting(token)
-    window = PerMinute(per_minute, clock)
-
-    async def caller_of(request: Request) -> Caller:
-        origin = request.headers.get("origin")
-        if origin is not None and origin.rstrip("/") not in allowed:
-            # CORS alone only stops a browser from reading the answer; this stops the work.
-            raise Refused(403, "origin not allowed")
-        address = request.client.host if request.client else "-"
-        if not window.admit(f"address {address}"):
-            raise Refused(429, f"over {per_minute} requests a minute")
-        if admit is None:
-            return Caller("local", may_encode=True)
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            raise Refused(401, "missing or wrong bearer token")
-        return await admit(given.strip())
+    gate = _Gate(admit, allowed, per_minute, clock)
 
     def endpoint(
         apply: Callable[[Payloads], Awaitable[None]], what: str
     ) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             try:
-                caller = await caller_of(request)
-                if what == "encode" and not caller.may_encode:
-                    raise Refused(403, "encoding is for the services, not people")
-                if not window.admit(f"caller {caller.who}"):
-                    raise Refused(429, f"over {per_minute} requests a minute")
+                caller = await gate.caller(request, what)
             except Refused as refused:
                 log.warning("codec %s refused: %s", what, refused.message)
                 headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else {}
                 return _error(refused.status, refused.message, headers)
-            body = await _read_limited(request)
-            if body is None:
-                return _error(413, f"body over {MAX_BODY_BYTES} bytes")
-            payloads = Payloads()
-            try:
-                json_format.Parse(body, payloads, ignore_unknown_fields=True)
-            except (json_format.ParseError, ValueError, UnicodeDecodeError) as exc:
-                return _error(400, f"not a payloads JSON object: {exc}")
-            log.info(
-                "codec %s by %s: %d payload(s), namespace %s, page %s",
-                what,
-                caller.who,
-                len(payloads.payloads),
-                request.headers.get("x-namespace", "-"),
-                request.headers.get("referer", "-"),
-            )
-            try:
-                await apply(payloads)
-            except CodecError as exc:
-                log.warning("%s refused: %s", what, exc)
-                return _error(400, str(exc))
-            return Response(
-                json_format.MessageToJson(payloads, indent=None),
-                media_type="application/json",
-            )
+            return await _apply(request, apply, what, caller)
 
         return handle
 
@@ -222,6 +217,34 @@ def create_app(
         )
     ]
     return Starlette(routes=routes, middleware=middleware)
+
+
+async def _apply(
+    request: Request, apply: Callable[[Payloads], Awaitable[None]], what: str, caller: Caller
+) -> Response:
+    """The payloads read, the request put on record, the codec applied."""
+    body = await _read_limited(request)
+    if body is None:
+        return _error(413, f"body over {MAX_BODY_BYTES} bytes")
+    payloads = Payloads()
+    try:
+        json_format.Parse(body, payloads, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, UnicodeDecodeError) as exc:
+        return _error(400, f"not a payloads JSON object: {exc}")
+    log.info(
+        "codec %s by %s: %d payload(s), namespace %s, page %s",
+        what,
+        caller.who,
+        len(payloads.payloads),
+        request.headers.get("x-namespace", "-"),
+        request.headers.get("referer", "-"),
+    )
+    try:
+        await apply(payloads)
+    except CodecError as exc:
+        log.warning("%s refused: %s", what, exc)
+        return _error(400, str(exc))
+    return Response(json_format.MessageToJson(payloads, indent=None), media_type="application/json")
 
 
 def _people(database_url: str) -> Callable[[str], Awaitable[Person]]:
