@@ -309,7 +309,7 @@ class Gateway:
             if held is Held.RECORDED and not stored:
                 # The database was to hold it: without it, the platform keeps it for a retry.
                 return _ng(503, ErrorCode.SYSTEM_ERROR, "could not record the push")
-        log.info("%s push %s: %s", kind, held.value, reason or "handed over")
+        log.info("%s push %s%s", kind, held.value, f": {reason}" if reason else "")
         return JSONResponse(OK_RESPONSE)
 
     async def _refuse(
