@@ -39,7 +39,7 @@ from temporalio.converter import (
     PayloadCodec,
 )
 
-from infra.settings import settings_for
+from infra.settings import DEFAULT_TEMPORAL_NAMESPACE, settings_for
 
 ENV_KEYS: Final = "ORDERFLOW_CODEC_KEYS"
 ENCODING: Final = b"binary/encrypted"
@@ -132,7 +132,11 @@ class EncryptionCodec(PayloadCodec):
     """
 
     def __init__(
-        self, keys: Sequence[CodecKey], namespace: str = "default", *, bind: bool = True
+        self,
+        keys: Sequence[CodecKey],
+        namespace: str = DEFAULT_TEMPORAL_NAMESPACE,
+        *,
+        bind: bool = True,
     ) -> None:
         if not keys:
             raise CodecConfigError("an encryption codec needs at least one key")

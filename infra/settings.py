@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 DEFAULT_TEMPORAL_ADDRESS: Final = "localhost:7233"
+DEFAULT_TEMPORAL_NAMESPACE: Final = "default"
 DEFAULT_BASE_URL: Final = "http://127.0.0.1:8090/api/v1/"
 """The merchant API of the local simulator; production sets MEITUAN_BASE_URL to the platform."""
 DEFAULT_APP_ID: Final = "orderflow-dev"
@@ -217,7 +218,7 @@ class TemporalSettings:
     @property
     def namespace(self) -> str:
         """TEMPORAL_NAMESPACE (default): what encrypted payloads are bound to (infra.codec)."""
-        return self.environ.get("TEMPORAL_NAMESPACE") or "default"
+        return self.environ.get("TEMPORAL_NAMESPACE") or DEFAULT_TEMPORAL_NAMESPACE
 
 
 @dataclass(frozen=True)

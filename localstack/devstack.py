@@ -53,7 +53,7 @@ from temporalio.worker import Worker
 from activities.policy import current_policy
 from infra import ast_lock
 from infra import database as db
-from infra.settings import settings
+from infra.settings import DEFAULT_TEMPORAL_NAMESPACE, settings
 from infra.temporal import RETENTION, connect_client
 from localstack.simulator import BackgroundServer, RunningSimulator, SimConfig, serve_simulator
 from meituan.client import MeituanClient
@@ -73,7 +73,7 @@ DEFAULT_UI_PORT = 8233
 DEFAULT_GATEWAY_PORT = 8080
 DEFAULT_SIMULATOR_PORT = 8090
 DEFAULT_API_PORT = 8082
-NAMESPACE = "default"
+NAMESPACE = DEFAULT_TEMPORAL_NAMESPACE
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=OFF")
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0

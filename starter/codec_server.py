@@ -247,18 +247,21 @@ async def _apply(
     return Response(json_format.MessageToJson(payloads, indent=None), media_type="application/json")
 
 
-def _people(database_url: str) -> Callable[[str], Awaitable[Person]]:
-    """Sign-in tokens looked up in the system of record, on a pool opened at the first one."""
-    opened: list[asyncpg.Pool] = []
-    opening = asyncio.Lock()
+class _People:
+    """Sign-in tokens looked up in the system of record, on a pool opened at the first one
+    (inside the server's event loop, which `main` does not run)."""
 
-    async def person(token: str) -> Person:
-        async with opening:
-            if not opened:
-                opened.append(await db.connect(database_url, min_size=0, max_size=2))
-        return await person_for(opened[0], token)
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
 
-    return person
+    async def __call__(self, token: str) -> Person:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    self._pool = await db.connect(self._url, min_size=0, max_size=2)
+        return await person_for(self._pool, token)
 
 
 def _loopback(host: str) -> bool:
@@ -302,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
             "own tokens) or both; or pass --no-auth in the local stack"
         )
     else:
-        admit = admitting(token, _people(database_url) if database_url else None)
+        admit = admitting(token, _People(database_url) if database_url else None)
     origins = cors_origins()
     log.info(
         "codec server on %s:%d for %s, keys %s",

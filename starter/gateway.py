@@ -110,17 +110,7 @@ PUSH_PREFIX: Final = "/meituan/push"
 ID_REUSE: Final = WorkflowIDReusePolicy.REJECT_DUPLICATE
 _CONFIGURABLE: Final = PushGatewaySettings()
 """The defaults of what the environment sets (`infra.settings`), for a gateway built in code."""
-
-
-def _bounds(gateway: PushGatewaySettings) -> Bounds:
-    return Bounds(
-        max_rows=gateway.refused_max_rows,
-        keep_days=gateway.refused_keep_days,
-        per_source_per_minute=gateway.refused_per_source_per_minute,
-    )
-
-
-_DEFAULT_BOUNDS: Final = _bounds(_CONFIGURABLE)
+_DEFAULT_BOUNDS: Final = Bounds.of(_CONFIGURABLE)
 
 
 @dataclass(frozen=True)
@@ -159,7 +149,7 @@ class GatewaySettings:
             temporal_timeout_s=gateway.temporal_timeout_s,
             push_max_age_s=gateway.push_max_age_s,
             max_body_bytes=gateway.max_body_bytes,
-            refused=_bounds(gateway),
+            refused=Bounds.of(gateway),
         )
 
     def push_url(self, kind: PushKind) -> str:

@@ -46,23 +46,29 @@ def _order_id(query: str, body: str) -> str | None:
     return None
 
 
+async def _fetch(pool: asyncpg.Pool | None, sql: str, *args: object) -> list[asyncpg.Record]:
+    """On `pool`, or on a connection of its own for this one command (`orderctl`)."""
+    if pool is not None:
+        return await pool.fetch(sql, *args)
+    own = await db.connect(max_size=1)
+    try:
+        return await own.fetch(sql, *args)
+    finally:
+        await own.close()
+
+
 async def recent(since: datetime, limit: int, pool: asyncpg.Pool | None = None) -> list[KeptPush]:
     """The newest first, received at or after `since`."""
-    own = pool is None
-    pool = pool or await db.connect(max_size=1)
-    try:
-        rows = await pool.fetch(
-            """
-            SELECT push_id, received_at, route, method, query, raw_body, reason
-            FROM rejected_pushes WHERE received_at >= $1
-            ORDER BY received_at DESC, push_id DESC LIMIT $2
-            """,
-            since,
-            limit,
-        )
-    finally:
-        if own:
-            await pool.close()
+    rows = await _fetch(
+        pool,
+        """
+        SELECT push_id, received_at, route, method, query, raw_body, reason
+        FROM rejected_pushes WHERE received_at >= $1
+        ORDER BY received_at DESC, push_id DESC LIMIT $2
+        """,
+        since,
+        limit,
+    )
     return [
         KeptPush(
             push_id=r["push_id"],
@@ -92,19 +98,14 @@ class RefusedCount:
 
 async def refused_counts(since: date, pool: asyncpg.Pool | None = None) -> list[RefusedCount]:
     """By day (newest first), route and cause, from `since` on."""
-    own = pool is None
-    pool = pool or await db.connect(max_size=1)
-    try:
-        rows = await pool.fetch(
-            """
-            SELECT day, route, cause, refused, not_kept FROM refused_push_counts
-            WHERE day >= $1 ORDER BY day DESC, refused DESC, route, cause
-            """,
-            since,
-        )
-    finally:
-        if own:
-            await pool.close()
+    rows = await _fetch(
+        pool,
+        """
+        SELECT day, route, cause, refused, not_kept FROM refused_push_counts
+        WHERE day >= $1 ORDER BY day DESC, refused DESC, route, cause
+        """,
+        since,
+    )
     return [RefusedCount(**dict(r)) for r in rows]
 
 

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl
 import asyncpg
 
 from infra.rate import PerMinute
+from infra.settings import PushGatewaySettings
 from meituan.codes import ErrorCode
 
 log = logging.getLogger("orderflow.gateway")
@@ -54,6 +55,14 @@ class Bounds:
     max_rows: int
     keep_days: float
     per_source_per_minute: int
+
+    @classmethod
+    def of(cls, gateway: PushGatewaySettings) -> Bounds:
+        return cls(
+            gateway.refused_max_rows,
+            gateway.refused_keep_days,
+            gateway.refused_per_source_per_minute,
+        )
 
 
 @dataclass(frozen=True)
