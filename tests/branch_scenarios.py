@@ -5,14 +5,11 @@ a signal. `tests/scenarios.py` has the main paths and the waits."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from infra.settings import settings
+from bench.common import environment
 from schemas.messages import (
     CancelOrder,
     CustomerChange,
@@ -53,29 +50,12 @@ async def hard_limit_escalates(
     return [handle.id]
 
 
-@contextmanager
-def policy_override(name: str, value: str) -> Iterator[None]:
-    """One policy value changed from the environment while the orders started here load it."""
-    key = f"ORDERFLOW_POLICY__{name}"
-    before = os.environ.get(key)
-    os.environ[key] = value
-    settings.cache_clear()
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(key)
-        else:
-            os.environ[key] = before
-        settings.cache_clear()
-
-
 async def hard_limit_cancels(
     env: WorkflowEnvironment, business: Business, order_id: str
 ) -> list[str]:
     """A store that confirms takeout by hand misses the confirm clause's hard limit: the
     policy's action cancels the order on the platform with its code."""
-    with policy_override("goods__auto_confirm", "false"):
+    with environment({"ORDERFLOW_POLICY__goods__auto_confirm": "false"}):
         handle = await start(env, order_id)
         await at_stage(handle, Stage.ASSIGNED)
     await env.sleep(timedelta(minutes=21))

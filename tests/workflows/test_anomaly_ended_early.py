@@ -21,6 +21,7 @@ from schemas.anomaly import AnomalyInput, AnomalyRecord, Decide, Decision
 from schemas.policy import Policy
 from schemas.records import Audience, Notification
 from schemas.review import AnomalyKind
+from starter.settled import settled
 from tests.doubles import Business
 from tests.recording import keep
 from workflows.anomaly import AnomalyWorkflow
@@ -39,26 +40,15 @@ def price_anomaly(order_id: str) -> AnomalyInput:
     )
 
 
-async def _until_task(handle: WorkflowHandle[Any, Any], pending: bool) -> None:
+async def task_waiting(handle: WorkflowHandle[Any, Any]) -> None:
+    """Until the workflow has a task waiting for a worker: what was sent since it was
+    `settled` has reached it (a fixed pause was too short on a busy machine, and the
+    cancellation came first)."""
     for _ in range(200):
-        described = await handle.describe()
-        if described.raw_description.HasField("pending_workflow_task") is pending:
+        if (await handle.describe()).raw_description.HasField("pending_workflow_task"):
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"the workflow's task still {'not ' * pending}pending after 10 s")
-
-
-async def idle(handle: WorkflowHandle[Any, Any]) -> None:
-    """Until the worker has taken every task the workflow had: the next one is what is sent
-    next (call it before the worker stops)."""
-    await _until_task(handle, pending=False)
-
-
-async def task_waiting(handle: WorkflowHandle[Any, Any]) -> None:
-    """Until the workflow has a task waiting for a worker: what was sent since it was `idle`
-    has reached it (a fixed pause was too short on a busy machine, and the cancellation came
-    first)."""
-    await _until_task(handle, pending=True)
+    raise AssertionError("nothing reached the workflow within 10 s")
 
 
 @pytest.mark.parametrize("notice", ["sent", "lost"])
@@ -136,7 +126,7 @@ async def test_a_decision_that_lands_with_the_cancellation_is_recorded(
                 break
             await asyncio.sleep(0.1)
         assert business.notices_for(order_id, "manager"), "the manager was never told"
-        await idle(handle)
+        await settled(handle)  # the worker has taken every task
     decision = Decide(
         by="M-001", decision=Decision.DISMISS, cause="price is right", responsibility="none"
     )
@@ -199,7 +189,7 @@ async def test_a_decision_whose_recording_meets_the_cancellation_is_recorded(
             )
             deciding = asyncio.create_task(handle.execute_update(AnomalyWorkflow.decide, decision))
             await asyncio.wait_for(telling.wait(), 10)  # the remedy: the customer is told
-            await idle(handle)
+            await settled(handle)  # the worker has taken every task
         told.set()  # the remedy finishes while no workflow worker runs
         await task_waiting(handle)
         await handle.cancel()  # and the order's cancellation joins it in one task
