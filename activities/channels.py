@@ -1,8 +1,6 @@
-"""Where notifications go: a group robot webhook, or only the notifications table.
-
-`ORDERFLOW_NOTIFY_WEBHOOK` (a robot URL) selects the webhook; `ORDERFLOW_NOTIFY_FLAVOUR`
-(`wecom`, `dingtalk` or `feishu`; default `wecom`) its message shape; `ORDERFLOW_NOTIFY_SECRET`
-signs DingTalk and Feishu robots that require it. Unset: notifications are only recorded.
+"""How a message is posted: the text message of a WeCom, DingTalk or Feishu group robot with its
+@-mention, or a plain JSON webhook. The dispatcher (`workers/dispatcher.py`) posts; this module
+knows each robot's shape, signature, rate and the answers that mean "slower".
 """
 
 from __future__ import annotations
@@ -10,44 +8,60 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
-from typing import Any, Protocol
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 from urllib.parse import quote_plus
 
 import httpx
 
-from infra.settings import settings
-from schemas.records import Notification
-
 FLAVOURS = ("wecom", "dingtalk", "feishu")
+
+MINUTE, SECOND = timedelta(minutes=1), timedelta(seconds=1)
+LIMITS: dict[str, tuple[tuple[int, timedelta], ...]] = {
+    "wecom": ((20, MINUTE),),
+    "dingtalk": ((20, MINUTE),),
+    "feishu": ((100, MINUTE), (5, SECOND)),
+    "webhook": ((60, MINUTE),),
+}
+"""Messages per span per robot, as each documents: WeCom's and DingTalk's group robots 20 a
+minute, Feishu's custom bots 100 a minute and 5 a second; a plain webhook is given 60."""
+
+THROTTLED = {"wecom": {45009}, "dingtalk": {130101}, "feishu": {11232}}
+"""The answers that mean the robot's rate was exceeded: not a failure of the message (WeCom
+45009 "api freq out of limit", DingTalk 130101 "send too fast", Feishu 11232 "frequency
+limited")."""
+
+HOLD = {"wecom": MINUTE, "dingtalk": timedelta(minutes=10), "feishu": MINUTE, "webhook": MINUTE}
+"""How long a robot that answered "too fast" is left alone: DingTalk throttles a robot for ten
+minutes once it has been sent more than 20 in a minute."""
 
 
 class DeliveryError(RuntimeError):
-    """The robot answered with an error; the activity fails and Temporal retries it."""
+    """The robot refused or could not be reached; the dispatcher retries with backoff."""
 
 
-def render(n: Notification, recipient: str | None) -> str:
-    to = f"{n.audience.value}:{recipient}" if recipient else n.audience.value
-    return f"【{n.subject}】\n{n.text}\norder {n.order_id} · store {n.store_code} · to {to}"
+class Throttled(DeliveryError):
+    """The robot's own rate limit answered: retried after its window, not counted as a try."""
 
 
-class Channel(Protocol):
-    name: str
+@dataclass(frozen=True)
+class Message:
+    order_id: str
+    subject: str
+    text: str
+    mention: str | None = None  # the robot's user id of the person to @-mention
+    mobile: str | None = None  # or their mobile, where the robot @-mentions by mobile
 
-    async def send(self, n: Notification, recipient: str | None) -> None: ...
-
-
-class RecordedChannel:
-    """The notifications table is the delivery: people read it through orderctl."""
-
-    name = "recorded"
-
-    async def send(self, n: Notification, recipient: str | None) -> None:
-        return None
+    @property
+    def content(self) -> str:
+        return f"【{self.subject}】\n{self.text}"
 
 
 class WebhookChannel:
-    """POSTs the robot's text message shape to a WeCom, DingTalk or Feishu group robot."""
+    """POSTs one message to a group robot (`flavour`) or, as `webhook`, a plain JSON hook."""
 
     def __init__(
         self,
@@ -58,7 +72,7 @@ class WebhookChannel:
         timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        if flavour not in FLAVOURS:
+        if flavour not in (*FLAVOURS, "webhook"):
             raise ValueError(f"notification flavour {flavour!r} must be one of {FLAVOURS}")
         self.url = url
         self.flavour = flavour
@@ -67,18 +81,44 @@ class WebhookChannel:
         self._timeout = timeout
         self._client = client
 
-    def body(self, content: str, now: float | None = None) -> dict[str, Any]:
+    def body(self, message: Message, now: float | None = None) -> dict[str, Any]:
+        if self.flavour == "webhook":
+            return {
+                "order_id": message.order_id,
+                "subject": message.subject,
+                "text": message.text,
+                "mention": message.mention,
+                "mobile": message.mobile,
+            }
         if self.flavour == "feishu":
-            body: dict[str, Any] = {"msg_type": "text", "content": {"text": content}}
-            if self._secret:
-                stamp = str(int(now if now is not None else time.time()))
-                key = f"{stamp}\n{self._secret}".encode()
-                sign = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
-                body |= {"timestamp": stamp, "sign": sign}
-            return body
-        body = {"msgtype": "text", "text": {"content": content}}
-        if self.flavour == "dingtalk":
-            body["at"] = {"atMobiles": [], "isAtAll": False}
+            return self._feishu(message, now)
+        text: dict[str, Any] = {"content": message.content}
+        if self.flavour == "wecom":
+            if message.mention:
+                text["mentioned_list"] = [message.mention]
+            if message.mobile:
+                text["mentioned_mobile_list"] = [message.mobile]
+            return {"msgtype": "text", "text": text}
+        if message.mobile:  # DingTalk shows the @ only when the content carries it
+            text["content"] += f"\n@{message.mobile}"
+        return {
+            "msgtype": "text",
+            "text": text,
+            "at": {
+                "atMobiles": [message.mobile] if message.mobile else [],
+                "atUserIds": [message.mention] if message.mention else [],
+                "isAtAll": False,
+            },
+        }
+
+    def _feishu(self, message: Message, now: float | None) -> dict[str, Any]:
+        at = f'<at user_id="{message.mention}"></at> ' if message.mention else ""
+        body: dict[str, Any] = {"msg_type": "text", "content": {"text": at + message.content}}
+        if self._secret:
+            stamp = str(int(now if now is not None else time.time()))
+            key = f"{stamp}\n{self._secret}".encode()
+            sign = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+            body |= {"timestamp": stamp, "sign": sign}
         return body
 
     def target(self, now: float | None = None) -> str:
@@ -92,13 +132,32 @@ class WebhookChannel:
         joiner = "&" if "?" in self.url else "?"
         return f"{self.url}{joiner}timestamp={stamp}&sign={sign}"
 
-    async def send(self, n: Notification, recipient: str | None) -> None:
-        payload = self.body(render(n, recipient))
-        if self._client is not None:
-            response = await self._client.post(self.target(), json=payload, timeout=self._timeout)
-        else:
-            async with httpx.AsyncClient(timeout=self._timeout) as client:
-                response = await client.post(self.target(), json=payload)
+    def _headers(self, data: bytes) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self.flavour == "webhook" and self._secret:
+            digest = hmac.new(self._secret.encode(), data, hashlib.sha256).hexdigest()
+            headers["X-Orderflow-Signature"] = f"sha256={digest}"
+        return headers
+
+    async def send(self, message: Message) -> None:
+        data = json.dumps(self.body(message), ensure_ascii=False).encode()
+        try:
+            if self._client is not None:
+                response = await self._client.post(
+                    self.target(), content=data, headers=self._headers(data), timeout=self._timeout
+                )
+            else:
+                async with httpx.AsyncClient(timeout=self._timeout) as client:
+                    response = await client.post(
+                        self.target(), content=data, headers=self._headers(data)
+                    )
+        except httpx.HTTPError as exc:  # the URL (a robot's key) stays out of the message
+            raise DeliveryError(f"{self.name} unreachable: {type(exc).__name__}") from None
+        self._check(response)
+
+    def _check(self, response: httpx.Response) -> None:
+        if response.status_code == 429:
+            raise Throttled(f"{self.name} answered HTTP 429")
         if response.status_code >= 400:
             raise DeliveryError(f"{self.name} answered HTTP {response.status_code}")
         try:
@@ -108,14 +167,8 @@ class WebhookChannel:
         if not isinstance(answer, dict):
             return
         code = answer.get("errcode", answer.get("code", answer.get("StatusCode", 0)))
-        if code not in (0, None):
-            message = answer.get("errmsg") or answer.get("msg") or answer.get("StatusMessage")
-            raise DeliveryError(f"{self.name} refused the message: {code} {message}")
-
-
-def channel_from_env() -> Channel:
-    """The webhook `settings().notify` names, else recording only."""
-    notify = settings().notify
-    if notify.webhook is None:
-        return RecordedChannel()
-    return WebhookChannel(notify.webhook, notify.flavour, secret=notify.secret)
+        if code in (0, None):
+            return
+        message = answer.get("errmsg") or answer.get("msg") or answer.get("StatusMessage")
+        error = Throttled if code in THROTTLED.get(self.flavour, ()) else DeliveryError
+        raise error(f"{self.name} refused the message: {code} {message}")

@@ -1,9 +1,8 @@
-"""Notifications to staff, managers, customers and the platform liaison.
+"""Notifications to staff, managers, customers and the platform liaison: the outbox's writer.
 
-Every notification is stored in the notifications table under its key, then delivered through
-the channel (`activities.channels`) at most once per key: the row is locked while it is sent
-and marked sent in the same transaction. A failed delivery is recorded (attempts, last error)
-and raised, so Temporal retries it.
+A notification is written once per key, in one transaction with its deliveries (one per
+route, `activities.notify_routes`); the dispatcher (`workers/dispatcher.py`) sends them. The
+activity never calls a robot, so a robot that is down or throttled holds up no order.
 
 A notification without a recipient goes to whoever holds the role for the order: staff, the
 order's active assignee; supervisor and manager, the manager of the department serving the
@@ -15,72 +14,82 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
-from activities.channels import Channel, channel_from_env
+from activities.notice_texts import Heading, render
+from activities.notify_routes import reach
 from infra.database import Conn
 from infra.settings import settings
 from schemas.records import Audience, Notification
 
+WAKE = "orderflow_outbox"
+"""The channel the dispatcher LISTENs on: a delivery written wakes it at once."""
+
 
 class Notifier:
-    def __init__(self, pool: asyncpg.Pool, channel: Channel | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._channel = channel or channel_from_env()
 
     @activity.defn
     async def notify(self, inp: Notification) -> None:
-        """Deliver once per `key`."""
-        async with self._pool.acquire() as conn:
-            recipient = inp.recipient or await _holder(conn, inp)
-            await conn.execute(
-                """
-                INSERT INTO notifications (key, order_id, audience, recipient, store_code,
-                                           subject, text, channel)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                ON CONFLICT (key) DO NOTHING
-                """,
-                inp.key,
-                inp.order_id,
-                inp.audience.value,
-                recipient,
-                inp.store_code,
-                inp.subject,
-                inp.text,
-                self._channel.name,
-            )
-            failure: Exception | None = None
-            async with conn.transaction():
-                row = await conn.fetchrow(
-                    "SELECT sent_at, recipient FROM notifications WHERE key = $1 FOR UPDATE",
-                    inp.key,
-                )
-                assert row is not None
-                if row["sent_at"] is not None:
-                    return
-                try:
-                    await self._channel.send(inp, row["recipient"])
-                except Exception as exc:
-                    failure = exc
-                else:
-                    await conn.execute(
-                        """
-                        UPDATE notifications
-                        SET sent_at = now(), attempts = attempts + 1, channel = $2,
-                            last_error = NULL
-                        WHERE key = $1
-                        """,
-                        inp.key,
-                        self._channel.name,
-                    )
-            if failure is not None:
-                await conn.execute(
-                    """
-                    UPDATE notifications SET attempts = attempts + 1, last_error = $2
-                    WHERE key = $1
-                    """,
-                    inp.key,
-                    f"{type(failure).__name__}: {failure}"[:1000],
-                )
-                raise failure
+        """Written once per `key`; a retry finds it written and does nothing."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await write(conn, inp)
+
+
+async def write(conn: Conn, inp: Notification) -> bool:
+    """The inbox entry and its deliveries; False when the key was written before."""
+    if await conn.fetchval("SELECT 1 FROM notifications WHERE key = $1", inp.key):
+        return False
+    recipient = inp.recipient or await _holder(conn, inp)
+    routes = await reach(conn, inp.audience, recipient, inp.store_code)
+    subject, text = inp.subject, inp.text
+    if inp.topic is not None:
+        heading = await _heading(conn, inp)
+        subject, text = render(inp.topic, routes.language, inp.facts, heading, inp.due_at)
+    written = await conn.fetchval(
+        """
+        INSERT INTO notifications (key, order_id, audience, recipient, store_code, subject,
+                                   text, channel, topic, due_at, language, sent_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                CASE WHEN $8 = 'inbox' THEN now() END)
+        ON CONFLICT (key) DO NOTHING RETURNING key
+        """,
+        inp.key,
+        inp.order_id,
+        inp.audience.value,
+        recipient,
+        inp.store_code,
+        subject,
+        text,
+        "outbox" if routes.routes else "inbox",
+        inp.topic.value if inp.topic else None,
+        inp.due_at,
+        routes.language.value,
+    )
+    if written is None:
+        return False
+    if routes.routes:
+        await conn.executemany(
+            """
+            INSERT INTO deliveries (notification_key, route, kind, channel_key, mention, mobile)
+            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
+            """,
+            [(inp.key, r.name, r.kind, r.channel_key, r.mention, r.mobile) for r in routes.routes],
+        )
+        await conn.execute(f"NOTIFY {WAKE}")
+    return True
+
+
+async def _heading(conn: Conn, n: Notification) -> Heading:
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT day_seq FROM orders WHERE order_id = $1) AS day_seq,
+               (SELECT name FROM stores WHERE code = $2) AS store_name
+        """,
+        n.order_id,
+        n.store_code,
+    )
+    assert row is not None
+    return Heading(n.order_id, row["day_seq"], row["store_name"])
 
 
 async def _holder(conn: Conn, n: Notification) -> str | None:

@@ -17,9 +17,9 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.channels import Channel
 from activities.notify import Notifier
 from meituan.client import MeituanClient, MeituanError
+from schemas.notices import Topic
 from schemas.platform_calls import (
     PlatformCancelOrder,
     PlatformOrderCall,
@@ -68,16 +68,15 @@ class PlatformCalls:
         self,
         client: MeituanClient,
         pool: asyncpg.Pool | None = None,
-        channel: Channel | None = None,
     ) -> None:
         self.client = client
         self._pool = pool
-        self._notifier = Notifier(pool, channel) if pool is not None else None
+        self._notifier = Notifier(pool) if pool is not None else None
 
     @classmethod
-    def from_env(cls, pool: asyncpg.Pool | None = None, channel: Channel | None = None) -> Self:
+    def from_env(cls, pool: asyncpg.Pool | None = None) -> Self:
         """MEITUAN_BASE_URL / MEITUAN_APP_ID / MEITUAN_APP_SECRET (unset: the simulator)."""
-        return cls(MeituanClient.from_env(), pool, channel)
+        return cls(MeituanClient.from_env(), pool)
 
     @activity.defn
     async def platform_receive(self, inp: PlatformOrderCall) -> None:
@@ -170,7 +169,7 @@ class PlatformCalls:
                 order_id=inp.order_id,
                 audience=Audience.PLATFORM_LIAISON,
                 store_code=store_code or "",
-                subject=f"Report to Meituan: {inp.kind} on order {inp.order_id}",
-                text=f"{inp.text}\nRaise this with the platform's contact and record the answer.",
+                topic=Topic.PLATFORM_REPORT,
+                facts={"kind": inp.kind, "text": inp.text},
             )
         )

@@ -14,8 +14,8 @@ Thresholds (environment variable, default):
 - `ORDERFLOW_DUPLICATE_WINDOW_MINUTES` (10): an earlier order of the same customer (`customer_key`:
   a privacy number with its extension) with the same items within this window makes this one a
   duplicate.
-- `ORDERFLOW_CREDIT_WATCH_BELOW` (70): a credit score below this raises a fraud anomaly, as does
-  the `restricted` status; `banned` rejects.
+- `ORDERFLOW_CREDIT_WATCH_BELOW` (70): a credit score below this raises a fraud anomaly, as do
+  the `restricted` and `banned` statuses.
 - `ORDERFLOW_MAX_LINE_QUANTITY` (50): more of one item than this is checked with the customer.
 
 They are read through `infra.settings.ReviewSettings`.
@@ -254,12 +254,13 @@ Rule = Callable[[PlatformOrder, ReviewContext], list[Finding]]
 
 
 def check_customer(order: PlatformOrder, ctx: ReviewContext) -> list[Finding]:
-    """R5.3.3 banned customers are refused; restricted or low-credit ones are looked at."""
+    """R5.3.3 a banned, restricted or low-credit customer's order is a fraud anomaly: the
+    platform has taken the order, so a manager, not a rule, refuses it (and may report it)."""
     c = ctx.customer
     if c is None:
         return []
     if c.status == "banned":
-        return [_reject("customer_not_banned", CANCEL_OTHER, "the customer is banned")]
+        return [_anomaly("customer_not_banned", AnomalyKind.FRAUD, "the customer is banned")]
     if c.status == "restricted" or c.credit_score < ctx.thresholds.credit_watch_below:
         return [
             _anomaly(

@@ -121,7 +121,23 @@ ADDRESS_KEYS: Final = frozenset(
 )
 WHOLE_KEYS: Final = frozenset({"customer", "recipient", "consignee", "address_geocoded"})
 """Masked whole, whatever they hold: a customer object carries name, phone, address and place."""
-PROSE_KEYS: Final = frozenset({"text", "remarks", "caution", "comment", "feedback_text"})
+PROSE_KEYS: Final = frozenset(
+    {
+        "text",
+        "remarks",
+        "caution",
+        "comment",
+        "feedback_text",
+        # a notification's facts (schemas.notices): the order's brief names the customer
+        "brief",
+        "detail",
+        "told",
+        "note",
+        "response",
+        "resolution",
+        "promises",
+    }
+)
 """Prose written by or about a customer (notification texts name them and their address)."""
 SECRET_KEYS: Final = frozenset(
     {

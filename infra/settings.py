@@ -158,6 +158,12 @@ def _lower(raw: str) -> str:
     return raw.lower()
 
 
+def _language(raw: str) -> str:
+    if raw not in ("zh-CN", "en"):
+        raise ValueError("is not zh-CN or en")
+    return raw
+
+
 def _names(raw: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in raw.split(",") if n.strip())
 
@@ -357,6 +363,23 @@ class NotifySettings:
         default=None, metadata=_env("ORDERFLOW_PLATFORM_LIAISON", _text)
     )
     """ORDERFLOW_PLATFORM_LIAISON (unset): who gets the platform liaison's notifications (R6.2)."""
+    customer_webhook: str | None = field(
+        default=None, metadata=_env("ORDERFLOW_CUSTOMER_WEBHOOK", _text), repr=False
+    )
+    """ORDERFLOW_CUSTOMER_WEBHOOK (unset: what customers are told stays on the order's record):
+    a webhook (an SMS provider's, say) that gets each customer notification with the
+    customer's number (R2.2.4, R2.4.3, R3.3.1, R3.4.1)."""
+    customer_secret: str | None = field(
+        default=None, metadata=_env("ORDERFLOW_CUSTOMER_WEBHOOK_SECRET", _text), repr=False
+    )
+    """ORDERFLOW_CUSTOMER_WEBHOOK_SECRET (unset): signs its body (X-Orderflow-Signature)."""
+    max_attempts: int = field(
+        default=10, metadata=_env("ORDERFLOW_NOTIFY_MAX_ATTEMPTS", _positive_int)
+    )
+    """ORDERFLOW_NOTIFY_MAX_ATTEMPTS (10): tries of one delivery before it is dead-lettered
+    (backoff 5 s doubling to 10 min: about half an hour in all)."""
+    language: str = field(default="zh-CN", metadata=_env("ORDERFLOW_NOTIFY_LANGUAGE", _language))
+    """ORDERFLOW_NOTIFY_LANGUAGE (zh-CN; or en): the texts of people without a language set."""
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ from schemas.contract import TASK_QUEUE
 from starter.api.app import create_app as create_api
 from starter.db_cli import load_demo
 from starter.gateway import GatewaySettings, create_app
+from workers.dispatcher import Dispatcher
 from workers.interceptors import LogContextInterceptor
 from workers.main import tuning
 from workers.registry import WORKFLOWS, build_activities
@@ -561,8 +562,8 @@ async def worker(
     shutdown_s: float = 5.0,
     say: Say = _quiet,
 ) -> AsyncIterator[Worker]:
-    """One worker of the `orders` queue with the real activities, in this process, tuned from
-    the environment as `python -m workers.main` is."""
+    """One worker of the `orders` queue with the real activities and the notifications'
+    dispatcher, in this process, tuned from the environment as `python -m workers.main` is."""
     ast_lock.install()
     running = Worker(
         client,
@@ -573,13 +574,17 @@ async def worker(
         graceful_shutdown_timeout=timedelta(seconds=shutdown_s),
         **tuning(),  # as the production worker runs
     )
+    stop = asyncio.Event()
     async with running:
         await wait_for_pollers(client, task_queue)
         say(f"worker polling task queue {task_queue}")
+        dispatching = asyncio.create_task(Dispatcher(pool).run(stop))
         try:
             yield running
         finally:
             say("stopping the worker (activities in flight may finish)")
+            stop.set()
+            await dispatching
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from schemas.base import Model
 from schemas.feedback import FeedbackCase
+from schemas.notices import Topic
 from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
 from schemas.refund import RefundRequest
 from schemas.status import OrderStatus
@@ -99,13 +100,20 @@ class Audience(StrEnum):
 
 
 class Notification(Model):
-    key: str  # idempotency: the same key is delivered once
+    """What to tell whom; the words are the topic's, in the recipient's language
+    (`activities.notice_texts`). `subject` and `text` are the words themselves for a
+    notification without a topic, as every one had before topics."""
+
+    key: str  # idempotency: the same key is written once and delivered once per route
     order_id: str
     audience: Audience
     recipient: str | None = None  # a staff id; None: whoever holds the role for the store
     store_code: str
-    subject: str
-    text: str
+    topic: Topic | None = None
+    facts: dict[str, str] = {}
+    due_at: datetime | None = None  # by when the person must act, when there is a deadline
+    subject: str = ""
+    text: str = ""
 
 
 class OrderSummary(Model):

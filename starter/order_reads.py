@@ -19,6 +19,7 @@ from schemas.contract import Event, order_workflow_id
 from schemas.order import DeliveryMode, OrderType, Stage
 from schemas.policy import Policy
 from schemas.reads import OpenAnomaly, OrderFilter, OrderRow, OrderScope
+from schemas.sheet import OrderSheet, SheetLine, Told
 from schemas.status import OrderStatus
 from schemas.timeline import TimelineEntry
 
@@ -28,7 +29,7 @@ TERMINAL = [s.value for s in Stage if s.terminal]
 Reader: TypeAlias = "asyncpg.Pool[asyncpg.Record] | Conn"
 
 
-def _json(value: Any) -> Any:
+def jsonb_value(value: Any) -> Any:
     """jsonb as the pool's codec gives it (infra.database), or as text without one."""
     return json.loads(value) if isinstance(value, str) else value
 
@@ -59,12 +60,12 @@ async def order_view(conn: Reader, order_id: str) -> OrderStatus | None:
             event=e["event"],
             stage=Stage(e["stage"]),
             actor=e["actor"],
-            details=_json(e["details"]) or {},
+            details=jsonb_value(e["details"]) or {},
         )
         for e in events
     ]
     stage = Stage(row["stage"])
-    view = _json(row["view"])
+    view = jsonb_value(row["view"])
     if view is None:
         return _from_columns(row, stage, timeline)
     return OrderStatus.model_validate(view | {"stage": stage, "timeline": timeline})
@@ -99,7 +100,7 @@ def _from_columns(row: Any, stage: Stage, timeline: list[TimelineEntry]) -> Orde
 
 # In some departments ({departments}, a text[]): the department of the order's last
 # assignment, or before anyone is assigned, any department of its type and region (R2.3.1).
-_IN_DEPARTMENTS = """
+IN_DEPARTMENTS = """
     COALESCE(
         (SELECT a.department = ANY({departments}::text[]) FROM assignments a
          WHERE a.order_id = o.order_id ORDER BY a.assignment_id DESC LIMIT 1),
@@ -138,7 +139,7 @@ WHERE ($10::boolean IS NULL OR breached = $10)
   AND ($11::boolean IS NULL OR anomaly_open = $11)
 ORDER BY started_at DESC, order_id DESC
 LIMIT $12
-""".replace("{IN_DEPARTMENTS}", _IN_DEPARTMENTS.format(departments="$13"))
+""".replace("{IN_DEPARTMENTS}", IN_DEPARTMENTS.format(departments="$13"))
 
 
 async def list_orders(conn: Reader, f: OrderFilter, limit: int) -> list[OrderRow]:
@@ -208,7 +209,7 @@ async def open_anomalies(
           AND ($5::text[] IS NULL OR {IN_DEPARTMENTS})
         ORDER BY a.opened_at, a.anomaly_id
         LIMIT $2
-        """.replace("{IN_DEPARTMENTS}", _IN_DEPARTMENTS.format(departments="$5")),
+        """.replace("{IN_DEPARTMENTS}", IN_DEPARTMENTS.format(departments="$5")),
         store_code,
         limit,
         reach.assignee if reach else None,
@@ -270,3 +271,50 @@ async def order_scope(conn: Reader, order_id: str) -> OrderScope | None:
         assignee=row["assignee"],
         departments=departments,
     )
+
+
+async def order_sheet(conn: Reader, order_id: str) -> OrderSheet | None:
+    """The order as the people working on it need it, without the contact number."""
+    row = await conn.fetchrow(
+        """
+        SELECT o.order_id, o.view_id, o.day_seq, o.store_code, s.name AS store_name,
+               o.order_type, o.delivery_mode, o.stage, o.remarks AS caution,
+               o.customer_address AS address, o.expected_at, o.total,
+               o.view -> 'promise' ->> 'delivery_at' AS promised_at
+        FROM orders o LEFT JOIN stores s ON s.code = o.store_code
+        WHERE o.order_id = $1
+        """,
+        order_id,
+    )
+    if row is None:
+        return None
+    lines = await conn.fetch(
+        """
+        SELECT name, spec, quantity, box_num AS boxes, unit_price FROM order_items
+        WHERE order_id = $1 ORDER BY line_no
+        """,
+        order_id,
+    )
+    told = await conn.fetch(
+        """
+        SELECT audience, recipient, subject, text, created_at, delivered FROM order_told
+        WHERE order_id = $1 ORDER BY created_at
+        """,
+        order_id,
+    )
+    return OrderSheet(
+        **dict(row),
+        items=[SheetLine(**dict(line)) for line in lines],
+        told=[Told(**dict(t)) for t in told],
+    )
+
+
+async def reveal_contact(conn: Reader, order_id: str, staff_id: str) -> str:
+    """The customer's contact number, the reveal recorded first: no record, no number."""
+    await conn.execute(
+        "INSERT INTO contact_reveals (order_id, staff_id) VALUES ($1, $2)", order_id, staff_id
+    )
+    phone: str = await conn.fetchval(
+        "SELECT customer_phone FROM orders WHERE order_id = $1", order_id
+    )
+    return phone

@@ -14,7 +14,9 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from activities.notice_texts import Heading, render
 from schemas.anomaly import AnomalyRecord
+from schemas.notices import Language
 from schemas.order import DeliveryMode, OrderType, PlatformOrder
 from schemas.patrol import PatrolReport, PatrolStore, StorePatrol
 from schemas.platform_calls import (
@@ -270,6 +272,10 @@ class Business:
     @activity.defn
     async def notify(self, inp: Notification) -> None:
         self._gate(inp.order_id, "notify")
+        if inp.topic is not None:  # in English words, as the notifier would write them
+            heading = Heading(inp.order_id, None, None)
+            subject, text = render(inp.topic, Language.EN, inp.facts, heading, inp.due_at)
+            inp = inp.model_copy(update={"subject": subject, "text": text})
         self.notices[inp.key] = inp
 
     # --- the platform --------------------------------------------------------------------------

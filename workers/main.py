@@ -30,6 +30,7 @@ from infra.settings import SettingsError, settings, settings_for
 from infra.temporal import connect_client
 from meituan.client import MeituanClient
 from schemas.contract import TASK_QUEUE
+from workers.dispatcher import Dispatcher
 from workers.interceptors import LogContextInterceptor
 from workers.registry import WORKFLOWS, build_activities, platform_activities
 from workers.schedules import doctor_every, ensure_doctor_schedule, ensure_patrol_schedule
@@ -73,7 +74,7 @@ def _runtime() -> Runtime | None:
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
-ROLES = ("workflows", "activities", "platform")
+ROLES = ("workflows", "activities", "platform", "notifications")
 
 
 class WorkerConfigError(ValueError):
@@ -82,8 +83,10 @@ class WorkerConfigError(ValueError):
 
 def roles(wanted: Sequence[str], platform_task_queue: str | None) -> tuple[str, ...]:
     """ORDERFLOW_WORKER_ROLES (`wanted`): `workflows` (the workflows and their local
-    activities), `activities` (database, notifications, patrol) and `platform` (the merchant
-    API calls, on their own queue). Default: every role the configuration has, in one process."""
+    activities), `activities` (database, the notifications' outbox, patrol), `platform` (the
+    merchant API calls, on their own queue) and `notifications` (the dispatcher that delivers
+    the outbox, workers/dispatcher.py: any number may run, one sends at a time). Default: every
+    role the configuration has, in one process."""
     chosen = set(wanted)
     unknown = chosen - set(ROLES)
     if unknown:
@@ -97,7 +100,8 @@ def roles(wanted: Sequence[str], platform_task_queue: str | None) -> tuple[str, 
             "without a queue of their own the merchant API calls run with the `activities` role"
         )
     if not chosen:
-        chosen = {"workflows", "activities"} | ({"platform"} if platform_task_queue else set())
+        chosen = {"workflows", "activities", "notifications"}
+        chosen |= {"platform"} if platform_task_queue else set()
     return tuple(r for r in ROLES if r in chosen)
 
 
@@ -114,7 +118,7 @@ async def run(stop: asyncio.Event) -> None:
     if (doctor := doctor_every()) is not None:
         await ensure_doctor_schedule(client, doctor)
     needs_io = "activities" in chosen or "platform" in chosen
-    pool = await connect() if needs_io else None
+    pool = await connect() if needs_io or "notifications" in chosen else None
     platform = MeituanClient.from_env() if needs_io else None
     common: dict[str, Any] = {
         "interceptors": [LogContextInterceptor()],
@@ -154,6 +158,10 @@ async def run(stop: asyncio.Event) -> None:
         async with contextlib.AsyncExitStack() as running:
             for worker in workers:
                 await running.enter_async_context(worker)
+            if "notifications" in chosen:
+                assert pool is not None
+                dispatching = asyncio.create_task(Dispatcher(pool).run(stop))
+                running.push_async_callback(_finish, dispatching)
             log.info(
                 "worker roles %s polling task queue(s) %s",
                 ", ".join(chosen),
@@ -166,6 +174,14 @@ async def run(stop: asyncio.Event) -> None:
             await platform.aclose()
         if pool is not None:
             await pool.close()
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    """The dispatcher stops with the worker; a send in flight completes or rolls back."""
+    try:
+        await asyncio.wait_for(task, timeout=15)
+    except TimeoutError:
+        log.warning("dispatcher did not stop in time: its send in flight rolls back")
 
 
 def main() -> None:

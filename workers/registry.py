@@ -10,7 +10,6 @@ from temporalio.client import Client
 
 from activities.assignment import Assignment
 from activities.booking import Bookings
-from activities.channels import Channel
 from activities.credit import Credit
 from activities.doctor import Doctor
 from activities.notify import Notifier
@@ -32,7 +31,6 @@ WORKFLOWS: list[type] = [OrderWorkflow, AnomalyWorkflow, PatrolWorkflow, DoctorW
 def build_activities(
     pool: asyncpg.Pool,
     platform: MeituanClient,
-    channel: Channel | None = None,
     *,
     platform_calls: bool = True,
     temporal: Client | None = None,
@@ -46,7 +44,7 @@ def build_activities(
     stock = Stock(pool)
     bookings = Bookings(pool)
     credit = Credit(pool)
-    notifier = Notifier(pool, channel)
+    notifier = Notifier(pool)
     patrol = Patrol(pool, platform)
     return [
         load_policy,
@@ -71,15 +69,13 @@ def build_activities(
         patrol.patrol_store,
         patrol.record_patrol,
         *([Doctor(temporal).doctor_round] if temporal is not None else []),
-        *(platform_activities(pool, platform, channel) if platform_calls else []),
+        *(platform_activities(pool, platform) if platform_calls else []),
     ]
 
 
-def platform_activities(
-    pool: asyncpg.Pool, platform: MeituanClient, channel: Channel | None = None
-) -> list[Callable[..., Any]]:
+def platform_activities(pool: asyncpg.Pool, platform: MeituanClient) -> list[Callable[..., Any]]:
     """The merchant API calls (and the report to the platform liaison)."""
-    calls = PlatformCalls(platform, pool, channel)
+    calls = PlatformCalls(platform, pool)
     return [
         calls.platform_receive,
         calls.platform_confirm,

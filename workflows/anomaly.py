@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         Decide,
         Decision,
     )
+    from schemas.notices import Topic
     from schemas.platform_calls import PlatformReport
     from schemas.policy import Clause, HardAction
     from schemas.records import Audience, CreditEvent, CreditEventKind
@@ -130,8 +131,8 @@ class AnomalyWorkflow:
         )
         await self._steps.tell(
             Audience.MANAGER,
-            f"Anomalous order {self._inp.order_id} ({self._inp.kind.value})",
-            f"{self._inp.detail}. Processing is paused until you decide.",
+            Topic.ANOMALY_OPENED,
+            {"kind": self._inp.kind.value, "detail": self._inp.detail},
             recipient=self._inp.manager_id,
         )
 
@@ -185,8 +186,8 @@ class AnomalyWorkflow:
         if decision.decision in (Decision.CORRECT_INFO, Decision.ADJUST_PRICE):
             await self._steps.tell(
                 Audience.CUSTOMER,
-                "Your order was updated",
-                decision.note or f"Your order was updated: {decision.decision.value}.",
+                Topic.ORDER_UPDATED,
+                {"note": decision.note or decision.decision.value},
             )
 
     async def _end_if_cancelled(self, err: BaseException) -> None:
@@ -246,8 +247,9 @@ class AnomalyWorkflow:
         self._escalations += 1
         await self._steps.tell(
             Audience.SUPERVISOR,
-            f"Anomaly on order {self._inp.order_id} undecided",
-            f"No decision since {view.started_at.isoformat()}; due {view.due_at.isoformat()}.",
+            Topic.ANOMALY_UNDECIDED,
+            {"started_at": view.started_at.isoformat()},
+            due_at=view.due_at,
         )
 
     async def _hard_limit(self, view: DeadlineView) -> bool:
@@ -263,11 +265,7 @@ class AnomalyWorkflow:
             )
             return False
         self._escalations += 1
-        await self._steps.tell(
-            Audience.MANAGER,
-            f"Anomaly on order {self._inp.order_id} past its hard limit",
-            "Escalated: the order stays paused until a decision.",
-        )
+        await self._steps.tell(Audience.MANAGER, Topic.ANOMALY_HARD_LIMIT)
         return False
 
     # --- messages -----------------------------------------------------------------------------

@@ -8,12 +8,14 @@ sends each key once, however often the activity that sends it is retried.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import Notifier
+    from schemas.notices import Topic
     from schemas.records import Audience, Notification
     from workflows.activity_options import (
         CANCELLATION,
@@ -66,8 +68,16 @@ class Steps:
         )
 
     async def tell(
-        self, audience: Audience, subject: str, text: str, *, recipient: str | None = None
+        self,
+        audience: Audience,
+        topic: Topic,
+        facts: dict[str, str] | None = None,
+        *,
+        recipient: str | None = None,
+        due_at: datetime | None = None,
     ) -> None:
+        """Written to the recipient's inbox and the outbox; delivery never holds up the order
+        (the dispatcher sends it, workers/dispatcher.py)."""
         self._notices += 1
         await self.act(
             Notifier.notify,
@@ -77,7 +87,8 @@ class Steps:
                 audience=audience,
                 recipient=recipient,
                 store_code=self._store_code,
-                subject=subject,
-                text=text,
+                topic=topic,
+                facts=facts or {},
+                due_at=due_at,
             ),
         )

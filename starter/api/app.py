@@ -30,7 +30,7 @@ from infra.settings import settings
 from schemas.anomaly import AnomalyOutcome
 from schemas.messages import UpdateResult
 from schemas.people import Person, read_refusal, refusal
-from starter.api import reads
+from starter.api import admin, reads
 from starter.api.actions import DECIDE_ANOMALY, SIGNALS, UPDATES, Act
 from starter.api.protocol import ANSWER_WITHIN, IDEMPOTENCY_KEY
 from starter.api.temporal_calls import Session, anomaly_target, order_target
@@ -177,9 +177,64 @@ class StaffApi:
             raise forbidden(why_not)
         return await reads.order(self.pool, order)
 
+    async def sheet(self, request: Request) -> Any:
+        person = await self.person(request)
+        scope = await reads.scope(self.pool, order_param(request))
+        why_not = read_refusal(person, scope)
+        if why_not is not None:
+            raise forbidden(why_not)
+        answered = await reads.sheet(self.pool, person, scope, request.query_params)
+        if answered.get("contact"):
+            log.info("contact_revealed", actor=person.staff_id, order_id=scope.order_id)
+        return answered
+
     async def anomalies(self, request: Request) -> Any:
         person = await self.person(request)
         return await reads.anomalies(self.pool, person, request.query_params)
+
+    async def inbox(self, request: Request) -> Any:
+        person = await self.person(request)
+        return await reads.inbox(self.pool, person, request.query_params)
+
+    async def mark_read(self, request: Request) -> Any:
+        person = await self.person(request)
+        return await reads.mark_read(self.pool, person, await body_of(request))
+
+    async def my_work(self, request: Request) -> Any:
+        person = await self.person(request)
+        return await reads.my_work(self.pool, person, request.query_params)
+
+    async def customer(self, request: Request) -> Any:
+        """R5.3.3 a customer's credit profile: by id, or `?order=` for the customer of an order."""
+        person = await self.person(request)
+        admin.require_admin(person, "see customers' credit")
+        found = await admin.profile(self.pool, await self._customer_id(request))
+        return found.model_dump(mode="json")
+
+    async def ban(self, request: Request) -> Any:
+        return await self._standing(request, admin.BAN)
+
+    async def lift(self, request: Request) -> Any:
+        return await self._standing(request, admin.LIFT)
+
+    async def _standing(self, request: Request, action: str) -> Any:
+        person = await self.person(request)
+        admin.require_admin(person, "ban customers or lift a ban")
+        customer = await self._customer_id(request)
+        changed = await admin.change_standing(
+            self.pool, person, customer, action, await body_of(request)
+        )
+        log.info("administered", actor=person.staff_id, action=action)
+        return changed.model_dump(mode="json")
+
+    async def _customer_id(self, request: Request) -> str:
+        given: str = request.path_params.get("customer_id", "")
+        if given and given != admin.BY_ORDER:
+            return given
+        order = request.query_params.get("order", "")
+        if not order:
+            raise Failure("name the customer, or the order with ?order=", Exit.USAGE)
+        return await admin.customer_of_order(self.pool, order)
 
     async def healthz(self, request: Request) -> Any:
         try:
@@ -207,9 +262,16 @@ def create_app(
         Route("/me", endpoint(api.me), methods=["GET"]),
         Route("/orders", endpoint(api.orders), methods=["GET"]),
         Route("/orders/{order_id}", endpoint(api.order), methods=["GET"]),
+        Route("/orders/{order_id}/sheet", endpoint(api.sheet), methods=["GET"]),
         Route("/orders/{order_id}/updates/{name}", endpoint(api.update), methods=["POST"]),
         Route("/orders/{order_id}/signals/{name}", endpoint(api.signal), methods=["POST"]),
         Route("/orders/{order_id}/anomaly/decide", endpoint(api.decide), methods=["POST"]),
         Route("/anomalies", endpoint(api.anomalies), methods=["GET"]),
+        Route("/inbox", endpoint(api.inbox), methods=["GET"]),
+        Route("/inbox/read", endpoint(api.mark_read), methods=["POST"]),
+        Route("/my", endpoint(api.my_work), methods=["GET"]),
+        Route("/admin/customers/{customer_id}", endpoint(api.customer), methods=["GET"]),
+        Route("/admin/customers/{customer_id}/ban", endpoint(api.ban), methods=["POST"]),
+        Route("/admin/customers/{customer_id}/lift", endpoint(api.lift), methods=["POST"]),
     ]
     return Starlette(routes=routes)

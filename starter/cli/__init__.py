@@ -9,7 +9,7 @@ Exit codes: 0 done, 1 other failure, 2 bad arguments, 3 unknown order or anomaly
 now (refused by the workflow, or the workflow already ended), 5 Temporal unreachable, 6 no
 worker answered in time.
 
-One module per command group (orders, lifecycle, aftersales, anomalies, customer, stats,
+One module per command group (orders, work, lifecycle, aftersales, anomalies, customer, stats,
 pushes, dev), each with its parsers and handlers; `entry` assembles them.
 """
 

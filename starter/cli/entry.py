@@ -27,6 +27,7 @@ from starter.cli import (
     people,
     pushes,
     stats,
+    work,
 )
 from starter.cli.arguments import WHEN_HELP, explain_invalid
 from starter.cli.base import PROG, Exit, Failure, business_zone
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     shared = Parents.make()
     orders.add_parsers(commands, shared)
+    work.add_parsers(commands, shared)
     anomalies.add_inbox_parser(commands, shared)
     lifecycle.add_parsers(commands, shared)
     aftersales.add_parsers(commands, shared)

@@ -153,13 +153,15 @@ def render_anomalies(rows: Sequence[OpenAnomaly], zone: tzinfo, now: datetime) -
     )
 
 
-def render_status(status: OrderStatus, zone: tzinfo, now: datetime) -> str:
-    """The whole picture of one order, in the order a person reads it."""
+def render_status(status: OrderStatus, zone: tzinfo, now: datetime, sheet: str = "") -> str:
+    """The whole picture of one order, in the order a person reads it; `sheet`: what to make
+    or do (`orders.render_sheet`)."""
     s = status
     return "\n".join(
         [
             _heading(s),
             pairs(_facts(s, zone), "  "),
+            *([_section("what", sheet)] if sheet else []),
             _section("deadlines", _deadlines(s, zone, now)),
             _section("breaches", _breaches(s, zone)),
             _section("anomalies", _anomalies(s, zone)),

@@ -4,10 +4,11 @@ workflow is touched by looking)."""
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from schemas.order import OrderType, Stage
 from schemas.reads import OrderRow
+from schemas.sheet import OrderSheet
 from schemas.status import OrderStatus
 from starter.api.client import Api
 from starter.cli import format as fmt
@@ -38,11 +39,36 @@ async def list_orders(api: Api, args: argparse.Namespace) -> Exit:
 
 async def show(api: Api, args: argparse.Namespace) -> Exit:
     status = OrderStatus.model_validate(await api.call("GET", f"/orders/{args.order}"))
+    params = {"contact": "true"} if args.contact else None
+    found = await api.call("GET", f"/orders/{args.order}/sheet", params=params)
+    sheet = OrderSheet.model_validate(found)
     if args.json:
-        print(fmt.dumps(status.model_dump(mode="json")))
+        print(fmt.dumps({**status.model_dump(mode="json"), "sheet": sheet.model_dump(mode="json")}))
     else:
-        print(fmt.render_status(status, business_zone(), datetime.now(UTC)))
+        zone = business_zone()
+        print(fmt.render_status(status, zone, datetime.now(UTC), render_sheet(sheet, zone)))
     return Exit.OK
+
+
+def render_sheet(sheet: OrderSheet, zone: tzinfo) -> str:
+    """What to make or do, for whom and where: the items, the notes, the address."""
+    lines = [
+        f"{line.name}{f' ({line.spec})' if line.spec else ''} x{line.quantity}"
+        + (f", {line.boxes} box" if line.boxes else "")
+        for line in sheet.items
+    ]
+    facts = [("caution", sheet.caution or "-"), ("address", sheet.address or "-")]
+    if sheet.expected_at:
+        facts.append(("expected", fmt.moment(sheet.expected_at, zone)))
+    if sheet.contact:
+        facts.append(("contact", sheet.contact))
+    told = [
+        f"  {fmt.moment(t.created_at, zone)}  {t.audience}  {t.subject}: "
+        + " / ".join(t.text.splitlines()[1:] or t.text.splitlines())
+        for t in sheet.told
+    ]
+    body = "\n".join(f"  {line}" for line in lines) + "\n" + fmt.pairs(facts, "  ")
+    return body + ("\n\ntold\n" + "\n".join(told) if told else "")
 
 
 def add_parsers(commands: Commands, shared: Parents) -> None:
@@ -82,9 +108,14 @@ def add_parsers(commands: Commands, shared: Parents) -> None:
         handler=show,
         parents=[shared.order],
     )
+    sub.add_argument(
+        "--contact",
+        action="store_true",
+        help="with the customer's number (the assignee and managers only; recorded)",
+    )
     sub.epilog = (sub.epilog or "") + (
         "\n\njson: the order as the system of record has it: order_id, stage, paused_stage,"
         "\n  order_type, store_code, region, delivery_mode, assignee, booking, promise,"
         "\n  awaiting_reconfirmation, deadlines, breaches, anomalies, feedback, refunds,"
-        "\n  rating, timeline"
+        "\n  rating, timeline, sheet (items, caution, address, expected_at, contact)"
     )

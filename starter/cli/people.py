@@ -13,6 +13,7 @@ from pathlib import Path
 from infra.settings import settings
 from schemas.people import Person
 from starter.api.client import Api
+from starter.cli import admin as admin_cli
 from starter.cli.base import PROG, Exit, Failure
 from starter.cli.commands import Commands, Formatter, Parents, offline, say
 
@@ -114,17 +115,19 @@ def add_parsers(commands: Commands, shared: Parents) -> None:
     sub = commands.add_parser("logout", help="forget the kept token", formatter_class=Formatter)
     offline(sub, logout)
     shared.command(commands, "whoami", "who the token signs in as", ["whoami"], handler=whoami)
-    _add_admin(commands)
+    _add_admin(commands, shared)
 
 
-def _add_admin(commands: Commands) -> None:
+def _add_admin(commands: Commands, shared: Parents) -> None:
     admin = commands.add_parser(
         "admin",
-        help="people's tokens (reads and writes PostgreSQL: DATABASE_URL)",
-        description="Administration, run where DATABASE_URL reaches the database.",
+        help="people's tokens (on PostgreSQL: DATABASE_URL); customers' bans (staff API)",
+        description="Administration: tokens where DATABASE_URL reaches the database; "
+        "customers through the staff API, as a signed-in admin.",
         epilog=f"""examples:
   {PROG} admin token issue S-101 --ttl 30d
-  {PROG} admin token revoke S-101""",
+  {PROG} admin token revoke S-101
+  {PROG} admin customer ban --order 27061900311184578 --reason '刷单'""",
         formatter_class=Formatter,
     )
     areas = admin.add_subparsers(dest="area", metavar="AREA", required=True)
@@ -137,3 +140,4 @@ def _add_admin(commands: Commands) -> None:
     sub = steps.add_parser("revoke", help="every token of a person")
     sub.add_argument("staff_id", metavar="STAFF_ID")
     offline(sub, revoke_tokens)
+    admin_cli.add_customer_area(areas, shared)

@@ -1,31 +1,27 @@
-"""Notifications: stored once per key, delivered once, through a real local robot webhook."""
+"""Notifications: written once per key with their deliveries (the outbox), in the recipient's
+language; routed to the person; delivered by the dispatcher through a local robot that plays
+WeCom's API, including its 45009 rate answer."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
-import json
-import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, quote_plus, urlsplit
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+import pytest_asyncio
 
 from activities.assignment import Assignment
-from activities.channels import (
-    DeliveryError,
-    RecordedChannel,
-    WebhookChannel,
-    channel_from_env,
-)
+from activities.channels import Message, WebhookChannel
+from activities.notice_texts import TEXTS
 from activities.notify import Notifier
 from activities.orders import OrderRecords
 from infra.settings import settings
+from schemas.notices import Language, Topic
 from schemas.order import OrderType
 from schemas.records import Audience, Notification, RecordOrder
 from schemas.resources import AssignInput
@@ -34,49 +30,8 @@ from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import make_order, order_id
 from tests.db_fixtures import pg_dsn as pg_dsn
-
-
-class Robot:
-    """A group robot on 127.0.0.1: records each POST and answers from a script."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.answers: list[tuple[int, dict[str, Any]]] = []
-        robot = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length))
-                parts = urlsplit(self.path)
-                robot.received.append(
-                    {
-                        "path": parts.path,
-                        "query": parse_qs(parts.query),
-                        "content_type": self.headers.get("Content-Type"),
-                        "body": body,
-                    }
-                )
-                status, answer = robot.answers.pop(0) if robot.answers else (200, {"errcode": 0})
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cgi-bin/webhook/send?key=k"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+from tests.robot import Robot
+from workers.dispatcher import LEADER_LOCK, DispatchConfig, Dispatcher
 
 
 @pytest.fixture
@@ -85,17 +40,38 @@ def robot() -> Iterator[Robot]:
     try:
         yield r
     finally:
-        r.close()
+        r.stop()
 
 
-def _note(key: str, audience: Audience = Audience.MANAGER, oid: str = "n-1") -> Notification:
+@pytest_asyncio.fixture(loop_scope="session")
+async def outbox(demo_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Pool]:
+    """The module's database with no deliveries or routes left by an earlier test."""
+    await demo_pool.execute("DELETE FROM deliveries; DELETE FROM notify_routes")
+    yield demo_pool
+
+
+async def _route(pool: asyncpg.Pool, scope: str, owner: str, **values: str | None) -> None:
+    columns = ["scope", "owner", *values]
+    await pool.execute(
+        f"INSERT INTO notify_routes ({', '.join(columns)}) "
+        f"VALUES ({', '.join(f'${i + 1}' for i in range(len(columns)))})",
+        scope,
+        owner,
+        *values.values(),
+    )
+
+
+def _note(
+    key: str, audience: Audience = Audience.MANAGER, oid: str = "n-1", **more: object
+) -> Notification:
     return Notification(
         key=key,
         order_id=oid,
         audience=audience,
         store_code="SH-XH-001",
-        subject="异常订单",
-        text="订单价格异常，请处理",
+        topic=Topic.ANOMALY_OPENED,
+        facts={"kind": "price", "detail": "订单价格异常"},
+        **more,
     )
 
 
@@ -105,76 +81,52 @@ async def _row(pool: asyncpg.Pool, key: str) -> asyncpg.Record:
     return row
 
 
-async def test_recorded_channel_stores_once(demo_pool: asyncpg.Pool) -> None:
-    notifier = Notifier(demo_pool, RecordedChannel())
-    await notifier.notify(_note("rec-1"))
-    await notifier.notify(_note("rec-1"))
-    row = await _row(demo_pool, "rec-1")
-    assert row["channel"] == "recorded" and row["sent_at"] is not None
-    assert row["recipient"] == "M-001"  # the manager of the department serving the store
-    assert row["attempts"] == 1
-    assert await demo_pool.fetchval("SELECT count(*) FROM notifications WHERE key='rec-1'") == 1
-
-
-async def test_wecom_webhook_delivers_once_per_key(demo_pool: asyncpg.Pool, robot: Robot) -> None:
-    notifier = Notifier(demo_pool, WebhookChannel(robot.url, "wecom"))
-    await notifier.notify(_note("wecom-1"))
-    await notifier.notify(_note("wecom-1"))
-    assert len(robot.received) == 1
-    sent = robot.received[0]
-    assert sent["path"] == "/cgi-bin/webhook/send" and sent["query"] == {"key": ["k"]}
-    assert sent["content_type"] == "application/json"
-    body = sent["body"]
-    assert set(body) == {"msgtype", "text"} and body["msgtype"] == "text"
-    assert "订单价格异常，请处理" in body["text"]["content"]
-    assert "异常订单" in body["text"]["content"] and "M-001" in body["text"]["content"]
-    row = await _row(demo_pool, "wecom-1")
-    assert row["channel"] == "webhook:wecom" and row["sent_at"] is not None
-
-
-async def test_dingtalk_shape_and_signature(demo_pool: asyncpg.Pool, robot: Robot) -> None:
-    notifier = Notifier(demo_pool, WebhookChannel(robot.url, "dingtalk", secret="SECxyz"))
-    await notifier.notify(_note("ding-1"))
-    sent = robot.received[0]
-    assert sent["body"]["msgtype"] == "text" and "content" in sent["body"]["text"]
-    assert sent["body"]["at"] == {"atMobiles": [], "isAtAll": False}
-    assert {"key", "timestamp", "sign"} <= set(sent["query"])
-    # DingTalk's rule: base64(HMAC-SHA256(secret, "<ms timestamp>\n<secret>")), URL-encoded.
-    digest = hmac.new(b"SECxyz", b"1700000000000\nSECxyz", hashlib.sha256).digest()
-    channel = WebhookChannel("https://robot/send?access_token=t", "dingtalk", secret="SECxyz")
-    assert channel.target(now=1_700_000_000.0) == (
-        "https://robot/send?access_token=t&timestamp=1700000000000&sign="
-        + quote_plus(base64.b64encode(digest).decode())
+async def _deliveries(pool: asyncpg.Pool, key: str) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT * FROM deliveries WHERE notification_key = $1 ORDER BY route", key
     )
 
 
-async def test_feishu_shape_and_signature(demo_pool: asyncpg.Pool, robot: Robot) -> None:
-    robot.answers.append((200, {"code": 0, "msg": "success"}))
-    notifier = Notifier(demo_pool, WebhookChannel(robot.url, "feishu", secret="s"))
-    await notifier.notify(_note("feishu-1"))
-    body = robot.received[0]["body"]
-    assert body["msg_type"] == "text" and "订单价格异常" in body["content"]["text"]
-    assert body["timestamp"].isdigit() and body["sign"]
-    plain = WebhookChannel(robot.url, "feishu").body("hi")
-    assert plain == {"msg_type": "text", "content": {"text": "hi"}}
+async def _drain(dispatcher: Dispatcher, pool: asyncpg.Pool, within_s: float = 30.0) -> None:
+    """Rounds until nothing is pending."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while await pool.fetchval("SELECT count(*) FROM deliveries WHERE state = 'pending'"):
+        assert asyncio.get_running_loop().time() < deadline, "deliveries still pending"
+        await dispatcher.round()
+        await asyncio.sleep(0.05)
 
 
-async def test_failed_delivery_is_recorded_and_retried(
-    demo_pool: asyncpg.Pool, robot: Robot
-) -> None:
-    robot.answers.extend([(500, {}), (200, {"errcode": 45009, "errmsg": "api freq out of limit"})])
-    notifier = Notifier(demo_pool, WebhookChannel(robot.url, "wecom"))
-    with pytest.raises(DeliveryError, match="HTTP 500"):
-        await notifier.notify(_note("fail-1"))
-    row = await _row(demo_pool, "fail-1")
-    assert row["sent_at"] is None and row["attempts"] == 1 and "500" in row["last_error"]
-    with pytest.raises(DeliveryError, match="45009"):
-        await notifier.notify(_note("fail-1"))
-    await notifier.notify(_note("fail-1"))  # the robot recovered
-    await notifier.notify(_note("fail-1"))
-    row = await _row(demo_pool, "fail-1")
-    assert row["sent_at"] is not None and row["attempts"] == 3 and row["last_error"] is None
-    assert len(robot.received) == 3
+# --- the write: inbox entry, outbox rows, words --------------------------------------------------
+
+
+async def test_written_once_in_chinese_naming_day_number_and_store(outbox: asyncpg.Pool) -> None:
+    order = make_order().model_copy(update={"day_seq": 17})
+    await OrderRecords(outbox).record_order(
+        RecordOrder(order=order, received_at=datetime.now(UTC), source="push")
+    )
+    due = datetime(2026, 12, 5, 4, 30, tzinfo=UTC)
+    notifier = Notifier(outbox)
+    await notifier.notify(_note("zh-1", oid=order.order_id, due_at=due))
+    await notifier.notify(_note("zh-1", oid=order.order_id, due_at=due))
+    row = await _row(outbox, "zh-1")
+    assert row["subject"] == "异常订单（价格异常）"
+    assert row["text"].splitlines() == [
+        "#17 老弄堂小馆(徐汇店)",
+        "订单价格异常。订单已暂停，等待您的决定。",
+        "请于 12-05 12:30 前完成",  # Asia/Shanghai: what the store reads
+    ]
+    assert row["recipient"] == "M-001" and row["language"] == "zh-CN"
+    assert row["channel"] == "inbox" and row["sent_at"] is not None  # nowhere else to go
+    assert await _deliveries(outbox, "zh-1") == []
+    assert await outbox.fetchval("SELECT count(*) FROM notifications WHERE key='zh-1'") == 1
+
+
+async def test_a_person_may_read_english(outbox: asyncpg.Pool) -> None:
+    await _route(outbox, "person", "M-001", kind="wecom", language="en")
+    await Notifier(outbox).notify(_note("en-1", oid=order_id()))
+    row = await _row(outbox, "en-1")
+    assert row["subject"] == "Anomalous order (price)"
+    assert row["text"].endswith("订单价格异常. Processing is paused until you decide.")
 
 
 async def test_recipients_follow_the_order(demo_pool: asyncpg.Pool) -> None:
@@ -191,28 +143,250 @@ async def test_recipients_follow_the_order(demo_pool: asyncpg.Pool) -> None:
             skills=record.skills,
         )
     )
-    notifier = Notifier(demo_pool, RecordedChannel())
+    notifier = Notifier(demo_pool)
     await notifier.notify(_note("to-staff", Audience.STAFF, order.order_id))
     await notifier.notify(_note("to-customer", Audience.CUSTOMER, order.order_id))
-    explicit = _note("to-named", Audience.STAFF, order_id()).model_copy(
-        update={"recipient": "S-103"}
-    )
-    await notifier.notify(explicit)
+    await notifier.notify(_note("to-named", Audience.STAFF, order_id(), recipient="S-103"))
     assert (await _row(demo_pool, "to-staff"))["recipient"] == assignee.staff_id
     assert (await _row(demo_pool, "to-customer"))["recipient"] == record.customer_id
     assert (await _row(demo_pool, "to-named"))["recipient"] == "S-103"
 
 
-def test_channel_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ORDERFLOW_NOTIFY_WEBHOOK", raising=False)
-    settings.cache_clear()
-    assert isinstance(channel_from_env(), RecordedChannel)
+async def test_routes_reach_the_person(outbox: asyncpg.Pool) -> None:
+    """Their own robot; else @-mentioned on their department's; customers on no robot."""
+    await _route(outbox, "person", "M-001", kind="dingtalk", url="http://own/", mobile="139")
+    await _route(outbox, "person", "S-101", kind="wecom", mention="wangqing")
+    await _route(outbox, "department", "KITCHEN-XH", kind="wecom", url="http://kitchen/")
+    notifier = Notifier(outbox)
+    await notifier.notify(_note("r-manager"))
+    await notifier.notify(_note("r-staff", Audience.STAFF, order_id(), recipient="S-101"))
+    await notifier.notify(_note("r-customer", Audience.CUSTOMER, order_id(), recipient="C-1"))
+    [own] = await _deliveries(outbox, "r-manager")
+    assert (own["route"], own["kind"], own["mobile"]) == ("person:M-001", "dingtalk", "139")
+    [group] = await _deliveries(outbox, "r-staff")
+    assert (group["route"], group["mention"]) == ("department:KITCHEN-XH", "wangqing")
+    assert "kitchen" not in group["channel_key"]  # the robot's URL is a secret
+    assert await _deliveries(outbox, "r-customer") == []
+
+
+async def test_the_default_robot_when_nobody_has_a_route(
+    outbox: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ORDERFLOW_NOTIFY_WEBHOOK", "http://127.0.0.1:1/hook")
-    monkeypatch.setenv("ORDERFLOW_NOTIFY_FLAVOUR", "DingTalk")
     settings.cache_clear()
-    channel = channel_from_env()
-    assert isinstance(channel, WebhookChannel) and channel.name == "webhook:dingtalk"
-    monkeypatch.setenv("ORDERFLOW_NOTIFY_FLAVOUR", "slack")
+    try:
+        await Notifier(outbox).notify(_note("default-1"))
+    finally:
+        monkeypatch.delenv("ORDERFLOW_NOTIFY_WEBHOOK")
+        settings.cache_clear()
+    [default] = await _deliveries(outbox, "default-1")
+    assert default["route"] == "default" and default["state"] == "pending"
+
+
+# --- the dispatcher ------------------------------------------------------------------------------
+
+
+async def test_delivered_once_with_the_mention(outbox: asyncpg.Pool, robot: Robot) -> None:
+    await _route(
+        outbox, "person", "M-001", kind="wecom", mention="zhoujingli", mobile="13900001111"
+    )
+    await _route(outbox, "department", "KITCHEN-XH", kind="wecom", url=robot.url)
+    await Notifier(outbox).notify(_note("once-1"))
+    dispatcher = Dispatcher(outbox)
+    await _drain(dispatcher, outbox)
+    await dispatcher.round()
+    [sent] = robot.received
+    assert sent["path"] == "/cgi-bin/webhook/send" and sent["query"] == {"key": ["k"]}
+    text = sent["body"]["text"]
+    assert sent["body"]["msgtype"] == "text" and "订单价格异常" in text["content"]
+    assert text["mentioned_list"] == ["zhoujingli"]
+    assert text["mentioned_mobile_list"] == ["13900001111"]
+    [delivery] = await _deliveries(outbox, "once-1")
+    assert delivery["state"] == "sent" and delivery["attempts"] == 1
+    assert (await _row(outbox, "once-1"))["sent_at"] is not None
+
+
+async def test_failures_back_off_then_dead_letter(outbox: asyncpg.Pool, robot: Robot) -> None:
+    await _route(outbox, "store", "SH-XH-001", kind="wecom", url=robot.url)
+    robot.answers.extend([(500, {}), (200, {"errcode": 93000, "errmsg": "invalid webhook url"})])
+    robot.answers.extend([(500, {})] * 3)
+    config = DispatchConfig(first_backoff=timedelta(milliseconds=50), max_attempts=4)
+    dispatcher = Dispatcher(outbox, config)
+    await Notifier(outbox).notify(_note("fail-1"))
+    assert await dispatcher.round() == 0
+    [first] = await _deliveries(outbox, "fail-1")
+    assert first["attempts"] == 1 and "HTTP 500" in first["last_error"]
+    assert first["next_at"] > datetime.now(UTC)  # backed off, not resent at once
+    assert await dispatcher.round() == 0 and len(robot.answers) == 4
+    await _drain(dispatcher, outbox)
+    [dead] = await _deliveries(outbox, "fail-1")
+    assert dead["state"] == "dead" and dead["attempts"] == 4
+    assert (await _row(outbox, "fail-1"))["last_error"].startswith("dead:")
+    assert robot.received == []
+
+
+async def test_a_throttled_robot_is_held_for_its_window(outbox: asyncpg.Pool, robot: Robot) -> None:
+    await _route(outbox, "store", "SH-XH-001", kind="wecom", url=robot.url)
+    robot.answers.append((200, {"errcode": 45009, "errmsg": "api freq out of limit"}))
+    dispatcher = Dispatcher(outbox, DispatchConfig(holds={"wecom": timedelta(seconds=1)}))
+    await Notifier(outbox).notify(_note("slow-1"))
+    await Notifier(outbox).notify(_note("slow-2"))
+    assert await dispatcher.round() == 0  # the first answered 45009: the second waits too
+    rows = await outbox.fetch("SELECT * FROM deliveries ORDER BY notification_key")
+    assert [r["attempts"] for r in rows] == [0, 0] and "45009" in rows[0]["last_error"]
+    await _drain(dispatcher, outbox)
+    expected = []
+    for key in ("slow-1", "slow-2"):
+        row = await _row(outbox, key)
+        expected.append(f"【{row['subject']}】\n{row['text']}")
+    assert sorted(r["body"]["text"]["content"] for r in robot.received) == sorted(expected)
+
+
+async def test_robot_down_then_back_within_its_rate_none_twice(outbox: asyncpg.Pool) -> None:
+    """A robot allowing 3 a window: 8 queued while it was down arrive once each, never more
+    than 3 in a window, and it never had to answer 45009."""
+    robot = Robot(limit=3, window_s=1.5)
+    robot.stop()
+    try:
+        await _route(outbox, "store", "SH-XH-001", kind="wecom", url=robot.url)
+        people = ["S-101", "S-102", "S-103", "S-104"]
+        for person in people:
+            await _route(outbox, "person", person, kind="wecom", mention=f"wx-{person}")
+        notifier = Notifier(outbox)
+        for n in range(8):
+            await notifier.notify(
+                _note(f"burst-{n}", Audience.STAFF, order_id(), recipient=people[n % 4])
+            )
+        config = DispatchConfig(
+            limits={"wecom": ((3, timedelta(seconds=1.5)),)}, first_backoff=timedelta(0)
+        )
+        dispatcher = Dispatcher(outbox, config)
+        await dispatcher.round()  # down: every try fails, nothing is lost
+        assert await outbox.fetchval("SELECT count(*) FROM deliveries WHERE state='pending'") == 8
+        robot.start()
+        await _drain(dispatcher, outbox)
+        assert len(robot.received) == 8 and robot.refused_for_rate == 0
+        assert robot.most_in_a_window() <= 3
+        mentions = sorted(r["body"]["text"]["mentioned_list"][0] for r in robot.received)
+        assert mentions == sorted(f"wx-{p}" for p in people * 2)
+    finally:
+        robot.stop()
+
+
+async def test_one_dispatcher_sends_at_a_time(outbox: asyncpg.Pool, robot: Robot) -> None:
+    await _route(outbox, "store", "SH-XH-001", kind="wecom", url=robot.url)
+    stop = asyncio.Event()
+    first, second = Dispatcher(outbox), Dispatcher(outbox)
+    running = [asyncio.create_task(d.run(stop)) for d in (first, second)]
+    try:
+        for n in range(5):
+            await Notifier(outbox).notify(_note(f"lead-{n}"))
+        await _until(lambda: len(robot.received) == 5)
+        leaders = await outbox.fetchval(
+            """
+            SELECT count(*) FROM pg_locks
+            WHERE locktype = 'advisory' AND granted AND objid::bigint = $1
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """,
+            LEADER_LOCK,
+        )
+        assert leaders == 1
+    finally:
+        stop.set()
+        await asyncio.gather(*running)
+    assert len(robot.received) == 5
+
+
+async def _until(check: object, within_s: float = 10.0) -> None:
+    assert callable(check)
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+
+
+# --- the robots' shapes --------------------------------------------------------------------------
+
+
+def test_dingtalk_shape_and_signature() -> None:
+    channel = WebhookChannel("https://robot/send?access_token=t", "dingtalk", secret="SECxyz")
+    body = channel.body(Message("o", "s", "t", mention="u1", mobile="139"))
+    assert body["at"] == {"atMobiles": ["139"], "atUserIds": ["u1"], "isAtAll": False}
+    assert body["text"]["content"].endswith("@139")  # shown only when the content has it
+    # DingTalk's rule: base64(HMAC-SHA256(secret, "<ms timestamp>\n<secret>")), URL-encoded.
+    digest = hmac.new(b"SECxyz", b"1700000000000\nSECxyz", hashlib.sha256).digest()
+    from urllib.parse import quote_plus
+
+    assert channel.target(now=1_700_000_000.0) == (
+        "https://robot/send?access_token=t&timestamp=1700000000000&sign="
+        + quote_plus(base64.b64encode(digest).decode())
+    )
+
+
+def test_feishu_shape_and_signature() -> None:
+    body = WebhookChannel("http://x", "feishu", secret="s").body(
+        Message("o", "s", "t", mention="ou_1"), now=1_700_000_000.0
+    )
+    assert body["msg_type"] == "text"
+    assert body["content"]["text"].startswith('<at user_id="ou_1"></at> 【s】')
+    key = b"1700000000\ns"
+    assert body["sign"] == base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+
+
+async def test_feishu_within_five_a_second(outbox: asyncpg.Pool, robot: Robot) -> None:
+    """Feishu's custom bots take 100 a minute and 5 a second."""
+    await _route(outbox, "store", "SH-XH-001", kind="feishu", url=robot.url)
+    for n in range(7):
+        await Notifier(outbox).notify(_note(f"fs-{n}"))
+    dispatcher = Dispatcher(outbox)
+    assert await dispatcher.round() == 5  # the other two wait for the second to pass
+    await _drain(dispatcher, outbox)
+    times = sorted(r["accepted_at"] for r in robot.received)
+    assert len(times) == 7 and times[5] - times[0] >= 0.9
+
+
+def test_plain_webhook_is_signed() -> None:
+    channel = WebhookChannel("http://x", "webhook", secret="k")
+    assert channel.body(Message("o", "s", "t"))["subject"] == "s"
+    data = b'{"a": 1}'
+    expected = hmac.new(b"k", data, hashlib.sha256).hexdigest()
+    assert channel._headers(data)["X-Orderflow-Signature"] == f"sha256={expected}"
+
+
+def test_every_topic_has_its_words_in_every_language() -> None:
+    for topic in Topic:
+        for language in Language:
+            subject, text = TEXTS[topic][language]
+            assert subject and text is not None, (topic, language)
+
+
+async def test_customers_are_told_through_their_own_webhook_with_their_number(
+    outbox: asyncpg.Pool, robot: Robot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ORDERFLOW_CUSTOMER_WEBHOOK (an SMS provider's): the number is looked up when sending,
+    never copied into the outbox."""
+    order = make_order()
+    await OrderRecords(outbox).record_order(
+        RecordOrder(order=order, received_at=datetime.now(UTC), source="push")
+    )
+    monkeypatch.setenv("ORDERFLOW_CUSTOMER_WEBHOOK", robot.url)
+    monkeypatch.setenv("ORDERFLOW_CUSTOMER_WEBHOOK_SECRET", "sms-secret")
     settings.cache_clear()
-    with pytest.raises(ValueError, match="flavour"):
-        channel_from_env()
+    try:
+        told = Notification(
+            key=f"cust-{order.order_id}",
+            order_id=order.order_id,
+            audience=Audience.CUSTOMER,
+            store_code=order.store_code,
+            topic=Topic.DELIVERED,
+        )
+        await Notifier(outbox).notify(told)
+        [delivery] = await _deliveries(outbox, told.key)
+        assert delivery["route"] == "customer" and delivery["mobile"] is None
+        await _drain(Dispatcher(outbox), outbox)
+    finally:
+        settings.cache_clear()
+    [sent] = robot.received
+    assert sent["body"]["mobile"] == order.customer.phone
+    assert sent["body"]["subject"] == "已送达" and "祝您用餐愉快" in sent["body"]["text"]
+    assert sent["headers"]["X-Orderflow-Signature"].startswith("sha256=")

@@ -223,7 +223,7 @@ def test_total_consistent() -> None:
 def test_customer_standing() -> None:
     order = make_order()
     banned = rules.review(order, ctx(customer=CustomerStanding("banned", 10)))
-    assert banned.outcome is Outcome.REJECT and banned.cancel_code == 2007
+    assert banned.outcome is Outcome.ANOMALY and banned.anomaly_kind is AnomalyKind.FRAUD
     assert [f.rule for f in banned.failures] == ["customer_not_banned"]
     for standing in (CustomerStanding("restricted", 80), CustomerStanding("good", 65)):
         v = rules.review(order, ctx(customer=standing))
@@ -268,8 +268,8 @@ def test_outcome_rejection_beats_anomaly_and_severity_orders_anomalies() -> None
     }
     v = rules.review(messy, ctx())
     assert v.anomaly_kind is AnomalyKind.PROHIBITED
-    rejected = rules.review(messy, ctx(customer=CustomerStanding("banned", 0)))
-    assert rejected.outcome is Outcome.REJECT and len(rejected.failures) == 4
+    banned = rules.review(messy, ctx(customer=CustomerStanding("banned", 0)))
+    assert banned.anomaly_kind is AnomalyKind.FRAUD and len(banned.failures) == 4
 
 
 def test_customer_id_is_stable_and_not_the_phone() -> None:
@@ -388,7 +388,7 @@ async def test_review_activity_reads_customer_credit(demo_pool: asyncpg.Pool) ->
         "UPDATE customers SET status = 'banned' WHERE customer_id = $1", inp.customer_id
     )
     verdict = await review.review_order(inp)
-    assert verdict.outcome is Outcome.REJECT and verdict.cancel_code == 2007
+    assert verdict.outcome is Outcome.ANOMALY and verdict.anomaly_kind is AnomalyKind.FRAUD
 
 
 async def test_review_of_a_service_order(demo_pool: asyncpg.Pool) -> None:

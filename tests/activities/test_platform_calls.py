@@ -15,7 +15,6 @@ import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.channels import RecordedChannel
 from activities.orders import OrderRecords
 from activities.platform_calls import PlatformCalls
 from localstack.simulator import RunningSimulator, SimConfig, SimOrder, serve_simulator
@@ -260,7 +259,7 @@ async def test_report_to_platform_notifies_the_liaison(
     env.info = dataclasses.replace(env.info, workflow_id="anomaly-x-1", activity_id="7")
     report = PlatformReport(order_id=order.order_id, kind="fraud", text="刷单: 同一地址十单")
     async with running.client() as meituan:
-        calls = PlatformCalls(meituan, demo_pool, RecordedChannel())
+        calls = PlatformCalls(meituan, demo_pool)
         await env.run(calls.report_to_platform, report)
         await env.run(calls.report_to_platform, report)  # a retry: still one notification
     rows = await demo_pool.fetch("SELECT * FROM notifications WHERE order_id = $1", order.order_id)
@@ -268,7 +267,7 @@ async def test_report_to_platform_notifies_the_liaison(
     row = rows[0]
     assert row["key"] == "platform-report:anomaly-x-1:7"
     assert (row["audience"], row["store_code"]) == ("platform_liaison", "SH-XH-001")
-    assert "fraud" in row["subject"]
+    assert row["subject"] == "需向美团反映：恶意或欺诈"  # the kind in Chinese
     assert "刷单" in row["text"]
     assert row["sent_at"] is not None
 

@@ -27,7 +27,6 @@ from temporalio.worker import (
     Worker,
 )
 
-from activities.channels import RecordedChannel
 from activities.notify import Notifier
 from activities.orders import OrderRecords
 from activities.policy import load_policy
@@ -46,7 +45,7 @@ from schemas.messages import MarkDelivered, MarkReady
 from schemas.order import OrderInput, Stage
 from schemas.reads import OrderFilter
 from schemas.records import Audience, Notification, RecordEvent, RecordOrder, TimelineEntry
-from starter import order_reads
+from starter import order_reads, work_reads
 from starter.api import tokens
 from tests import jitter
 from tests.db_fixtures import db_pool as db_pool
@@ -352,7 +351,7 @@ async def test_a_full_orders_logs_hold_no_phone(
     recorded = [r for r in structured if r["kind"] == "record_order"]
     assert recorded and recorded[0]["args"][0]["order"]["customer"] == MASK
     staff_notice = next(r for r in structured if r["kind"] == "notify")["args"][0]
-    assert staff_notice["text"] == MASK
+    assert staff_notice["facts"]["brief"] == MASK
     # Every line written while an activity ran says whose it was, the SDK's own lines too.
     during = [r for r in records if r["logger"] in ("tests.activities", "temporalio.activity")]
     assert during and all(
@@ -410,7 +409,7 @@ async def recorded(demo_pool: asyncpg.Pool) -> AsyncIterator[str]:
         details={"phone": PHONE, "address": ADDRESS},
     )
     await records.record_event(RecordEvent(order_id=order.order_id, entry=entry))
-    notifier = Notifier(demo_pool, RecordedChannel())
+    notifier = Notifier(demo_pool)
     await notifier.notify(
         Notification(
             key=f"{order.order_id}:confirmed",
@@ -492,7 +491,7 @@ async def test_service_role_can_do_what_the_activities_do_and_no_more(
         entry = TimelineEntry(seq=1, at=NOW, event="reviewing", stage=Stage.REVIEWING)
         await records.record_event(RecordEvent(order_id=order.order_id, entry=entry))
         await records.record_event(RecordEvent(order_id=order.order_id, entry=entry))  # retry
-        await Notifier(service, RecordedChannel()).notify(
+        await Notifier(service).notify(
             Notification(
                 key=f"{order.order_id}:n",
                 order_id=order.order_id,
@@ -536,6 +535,16 @@ async def test_the_staff_api_role_reads_what_people_see_and_keeps_tokens_only(
             assert await order_reads.order_scope(conn, recorded) is not None
             await order_reads.list_orders(conn, OrderFilter(), 5)
             await order_reads.open_anomalies(conn, None, 5)
+            assert await order_reads.order_sheet(conn, recorded) is not None
+            assert await order_reads.reveal_contact(conn, recorded, "M-001")
+            await work_reads.inbox(conn, "M-001")
+            await work_reads.mark_read(conn, "M-001", None)
+            await work_reads.my_work(conn, "M-001", ["KITCHEN-XH"])
+            await work_reads.manager_queues(conn, ["KITCHEN-XH"])
+            customers = await conn.fetchval(
+                "SELECT count(*) FROM staff_inbox WHERE audience = 'customer'"
+            )
+            assert customers == 0  # the customers' notifications stay out of its reach
         for statement in (
             "UPDATE orders SET stage = 'closed'",
             "INSERT INTO order_events (order_id, seq, at, event, stage) "
@@ -544,6 +553,9 @@ async def test_the_staff_api_role_reads_what_people_see_and_keeps_tokens_only(
             "SELECT text FROM notifications",
             "UPDATE staff SET role = 'admin'",
             "DELETE FROM staff_tokens",
+            "UPDATE notifications SET text = 'x'",
+            "UPDATE contact_reveals SET staff_id = 'x'",
+            "SELECT * FROM contact_reveals",
         ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await api.execute(statement)

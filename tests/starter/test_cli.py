@@ -30,6 +30,7 @@ from activities.orders import OrderRecords
 from infra.settings import settings
 from localstack.simulator import BackgroundServer
 from localstack.simulator.engine import Simulator
+from meituan.codes import OrderStatus as SimStatus
 from meituan.intake import to_platform_order
 from schemas.messages import CustomerReminder, PlatformRefund, RefundNotice
 from schemas.order import OrderInput, Stage
@@ -81,7 +82,7 @@ ANOMALY_KEYS = {
     "store_code",
     "assignee",
 }
-STATUS_KEYS = set(OrderStatus.model_fields)
+STATUS_KEYS = set(OrderStatus.model_fields) | {"sheet"}  # and what to make, for whom, where
 
 
 @dataclass(frozen=True)
@@ -616,6 +617,8 @@ async def test_a_service_order_confirmed_reassigned_changed_and_done(stack: Stac
 
     ok(await stack.orderctl("delivered", order, "--proof", "signed sheet", as_=second))
     await stage(handle, Stage.DELIVERED)
+    # R3.4.1 the platform shows the visit done, as it shows a delivered order
+    assert stack.sim.orders[int(order)].status == SimStatus.COMPLETED
     ok(await stack.orderctl("rate", order, "--score", "5", as_=second))
     rated = await event(handle, "rated")
     assert rated.rating == 5 and rated.feedback == []

@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from infra.settings import settings
 from schemas.anomaly import AnomalyStatus, Decide, Decision
 from schemas.messages import DeliveryStatus, MarkReady, Remedy, ReportException
+from schemas.notices import Topic
 from schemas.order import CustomerChanges, Stage
 from schemas.review import AnomalyKind, Outcome, ReviewVerdict, RuleFailure
 from tests.doubles import Business
@@ -101,7 +102,7 @@ async def test_each_kind_is_decided_and_the_order_resumes_where_it_paused(
     assert paused.paused_stage is Stage.REVIEWING
     assert "confirm" not in business.platform_calls(order_id)  # R5.2.1 paused at once
     for _ in range(200):  # R5.2.1 the child tells the manager first thing
-        if any(order_id in n.subject for n in business.notices_for(order_id, "manager")):
+        if any(n.topic is Topic.ANOMALY_OPENED for n in business.notices_for(order_id, "manager")):
             break
         await asyncio.sleep(0.05)
     else:

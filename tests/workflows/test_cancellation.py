@@ -27,6 +27,7 @@ from schemas.messages import (
     PlatformCancel,
     ReportException,
 )
+from schemas.notices import Topic
 from schemas.order import OrderInput, Stage
 from schemas.records import CreditEventKind, TimelineEntry
 from schemas.review import ReviewVerdict, RuleFailure
@@ -221,7 +222,7 @@ async def cancel(handle: Handle, how: PlatformCancel | CancelOrder) -> None:
 
 def staff_told(business: Business, order_id: str, staff_id: str) -> bool:
     return any(
-        n.recipient == staff_id and n.subject == f"Order {order_id} cancelled"
+        n.recipient == staff_id and n.topic is Topic.CANCELLED_FOR_STAFF
         for n in business.notices_for(order_id, "staff")
     )
 

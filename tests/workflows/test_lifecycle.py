@@ -132,7 +132,8 @@ async def test_service_order_is_confirmed_booked_reconfirmed_done_and_rated(
     outcome = await handle.result()
 
     assert outcome.stage is Stage.CLOSED
-    assert business.platform_calls(order_id) == ["poi_received", "confirm"]
+    # R3.4.1 the visit done shows as completed on the platform
+    assert business.platform_calls(order_id) == ["poi_received", "confirm", "arrived"]
     assert order_id in business.released_bookings
     assert business.summaries[order_id].rating == 5
     staff_notices = business.notices_for(order_id, "staff")

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         RespondFeedback,
         UpdateResult,
     )
+    from schemas.notices import Topic
     from schemas.order import Stage
     from schemas.platform_calls import PlatformRefundAnswer, PlatformReminderReply
     from schemas.policy import Clause
@@ -73,7 +74,9 @@ class AfterSales:
         await self._order.log(
             Event.FEEDBACK_RESPONDED, actor=msg.by, case=msg.case, round=case.round
         )
-        await self._order.steps.tell(Audience.CUSTOMER, "About your feedback", msg.response)
+        await self._order.steps.tell(
+            Audience.CUSTOMER, Topic.FEEDBACK_ANSWER, {"response": msg.response}
+        )
         return self._order.result(f"feedback #{msg.case} answered")
 
     def check_respond(self, msg: RespondFeedback) -> None:
@@ -89,7 +92,7 @@ class AfterSales:
         case = self._cases[msg.case]
         case.resolutions.append(msg.resolution)
         await self._order.steps.tell(
-            Audience.CUSTOMER, "Resolution of your feedback", msg.resolution
+            Audience.CUSTOMER, Topic.FEEDBACK_RESOLUTION, {"resolution": msg.resolution}
         )
         if msg.satisfied:
             case.state = FeedbackState.SATISFIED
@@ -98,8 +101,8 @@ class AfterSales:
             case.owner = state.manager_id
             await self._order.steps.tell(
                 Audience.MANAGER,
-                f"Feedback #{case.case} on order {state.order_id} still unsatisfied",
-                f"After {case.round} rounds: {case.text}. It is yours now.",
+                Topic.FEEDBACK_ESCALATED,
+                {"case": str(case.case), "round": str(case.round), "text": case.text},
                 recipient=case.owner,
             )
         else:
@@ -137,9 +140,13 @@ class AfterSales:
         while not state.finished:
             await self._order.steps.tell(
                 Audience.STAFF if case.owner else Audience.SUPERVISOR,
-                f"Feedback #{case.case} on {state.order_id} "
-                f"({case.kind.value}, round {case.round})",
-                case.text,
+                Topic.FEEDBACK_OPENED,
+                {
+                    "case": str(case.case),
+                    "kind": case.kind.value,
+                    "round": str(case.round),
+                    "text": case.text,
+                },
                 recipient=case.owner,
             )
             await self._deadlines.within(
@@ -205,8 +212,8 @@ class AfterSales:
         )
         await self._order.steps.tell(
             Audience.STAFF if state.assignee else Audience.SUPERVISOR,
-            f"The customer of order {state.order_id} is waiting",
-            f"Stage {state.stage.value}. Reply with reply_reminder {msg.remind_id}.",
+            Topic.REMINDER,
+            {"stage": state.stage.value, "remind_id": str(msg.remind_id)},
             recipient=state.staff_id,
         )
         await self._deadlines.within(
@@ -367,8 +374,8 @@ class AfterSales:
         state = self._state
         await self._order.steps.tell(
             Audience.MANAGER,
-            f"Refund request on order {state.order_id}",
-            f"{'Partial' if msg.partial else 'Full'} refund: {msg.reason}. Decide it.",
+            Topic.REFUND_REQUEST,
+            {"extent": "partial" if msg.partial else "full", "reason": msg.reason},
             recipient=state.manager_id,
         )
         await self._deadlines.within(

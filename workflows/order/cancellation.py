@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.stock import Stock
     from schemas.contract import Event
     from schemas.messages import CancelOrder, PlatformCancel, UpdateResult
+    from schemas.notices import Topic
     from schemas.order import Stage
     from schemas.platform_calls import PlatformCancelOrder
     from schemas.records import Audience, CreditEvent, CreditEventKind, RecordOrder
@@ -115,7 +116,7 @@ class Cancellation:
             ):
                 failed.append("credit")
         if state.record is not None:
-            await steps.tell(Audience.CUSTOMER, "Your order was cancelled", request.reason)
+            await steps.tell(Audience.CUSTOMER, Topic.CANCELLED, {"reason": request.reason})
         details = {"not_released": failed} if failed else {}
         await self._order.finish(
             Stage.CANCELLED,
@@ -151,8 +152,8 @@ class Cancellation:
         if state.assignee is not None:
             await steps.tell(
                 Audience.STAFF,
-                f"Order {state.order_id} cancelled",
-                request.reason,
+                Topic.CANCELLED_FOR_STAFF,
+                {"reason": request.reason},
                 recipient=state.assignee.staff_id,
             )
         return released, failed
@@ -169,8 +170,8 @@ class Cancellation:
             await self._order.log(Event.COMPENSATION_FAILED, step=what, error=error)
             await self._order.steps.tell(
                 Audience.MANAGER,
-                f"Order {state.order_id}: {what} not released",
-                f"Cancelling the order could not release its {what} ({error}). Release it by hand.",
+                Topic.NOT_RELEASED,
+                {"what": what, "error": error},
                 recipient=state.manager_id,
             )
             return False

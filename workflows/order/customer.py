@@ -9,7 +9,7 @@ import contextlib
 from temporalio import workflow
 
 from workflows.order.deadlines import Deadlines
-from workflows.order.entity import Order, not_allowed, when
+from workflows.order.entity import Order, not_allowed
 from workflows.order.fulfilment import Fulfilment
 from workflows.order.review import Reviewer
 from workflows.order.state import CancelRequest, Halt
@@ -17,6 +17,7 @@ from workflows.order.state import CancelRequest, Halt
 with workflow.unsafe.imports_passed_through():
     from schemas.contract import Event, deadline_key
     from schemas.messages import ConfirmWithCustomer, CustomerChange, UpdateResult
+    from schemas.notices import Topic
     from schemas.order import OrderType, Stage
     from schemas.policy import Clause
     from schemas.records import Audience
@@ -94,8 +95,12 @@ class Customer:
         what = "visit" if state.order_type is OrderType.SERVICE else "delivery"
         await self._order.steps.tell(
             Audience.CUSTOMER,
-            "Your order is confirmed",
-            f"Expected {what}: {when(msg.promised_delivery_at)}. {msg.promises}".strip(),
+            Topic.CONFIRMED,
+            {
+                "what": what,
+                "promised_at": msg.promised_delivery_at.isoformat(),
+                "promises": msg.promises,
+            },
         )
 
     # --- changes ---------------------------------------------------------------------------
@@ -146,8 +151,8 @@ class Customer:
         assert state.assignee is not None
         await self._order.steps.tell(
             Audience.STAFF,
-            f"Order {state.order_id} changed: confirm again",
-            f"The customer changed {', '.join(fields)}. Confirm with the customer again.",
+            Topic.CHANGED,
+            {"fields": ", ".join(fields)},
             recipient=state.assignee.staff_id,
         )
         await self._deadlines.within(

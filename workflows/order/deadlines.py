@@ -14,12 +14,13 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 
-from workflows.order.entity import Order, when
+from workflows.order.entity import Order
 from workflows.order.staffing import Staffing
 from workflows.order.state import CancelRequest
 
 with workflow.unsafe.imports_passed_through():
     from schemas.contract import Event, deadline_key
+    from schemas.notices import Topic
     from schemas.policy import Clause, Deadline, HardAction
     from schemas.records import Audience
     from schemas.status import DeadlineView
@@ -122,9 +123,13 @@ class Deadlines:
         await self._order.log(Event.DEADLINE_BREACHED, key=view.key, due_at=view.due_at.isoformat())
         await self._order.steps.tell(
             Audience.SUPERVISOR,
-            f"Order {self._state.order_id}: {view.clause.value} deadline missed",
-            f"Due {when(view.due_at)}; hard limit {when(view.hard_at)}. "
-            f"Stage: {self._state.stage.value}.",
+            Topic.DEADLINE_MISSED,
+            {
+                "clause": view.clause.value,
+                "due": view.due_at.isoformat(),
+                "hard_at": view.hard_at.isoformat(),
+                "stage": self._state.stage.value,
+            },
         )
 
     async def _on_hard_limit(self, view: DeadlineView) -> bool:
@@ -154,8 +159,8 @@ class Deadlines:
             return True
         await self._order.steps.tell(
             Audience.MANAGER,
-            f"Order {state.order_id}: {view.clause.value} past its hard limit",
-            f"Escalated to you. Stage: {state.stage.value}. {state.brief()}",
+            Topic.HARD_LIMIT,
+            {"clause": view.clause.value, "stage": state.stage.value, "brief": state.brief()},
             recipient=state.manager_id,
         )
         return False

@@ -12,7 +12,7 @@ from datetime import datetime
 from temporalio import workflow
 
 from workflows.order.deadlines import Deadlines
-from workflows.order.entity import Order, not_allowed, when
+from workflows.order.entity import Order, not_allowed
 from workflows.order.fulfilment import Fulfilment
 from workflows.order.patches import COURIER_STATUS_ONCE
 from workflows.order.state import CancelRequest
@@ -29,12 +29,22 @@ with workflow.unsafe.imports_passed_through():
         ReportProgress,
         UpdateResult,
     )
+    from schemas.notices import Topic
     from schemas.order import DeliveryMode, OrderType, Stage
     from schemas.records import Audience
     from schemas.review import AnomalyKind
 
 COURIER_PICKED_UP, COURIER_DELIVERED, COURIER_CANCELLED = 20, 40, 100
 _UNDER_WAY = (Stage.CONFIRMED, Stage.IN_PROGRESS, Stage.DELIVERING)
+
+
+EXCEPTION_TOPICS = {
+    Remedy.SUBSTITUTE: Topic.EXCEPTION_SUBSTITUTED,
+    Remedy.RESCHEDULE: Topic.EXCEPTION_RESCHEDULED,
+    Remedy.CANCEL: Topic.EXCEPTION_CANCELLED,
+    Remedy.ESCALATE: Topic.EXCEPTION_ESCALATED,
+}
+"""R3.3.2 what the customer is told of each remedy."""
 
 
 class Execution:
@@ -52,7 +62,7 @@ class Execution:
     async def progress(self, msg: ReportProgress) -> UpdateResult:
         """R3.3.1 progress goes to the customer."""
         await self._order.log(Event.PROGRESS, actor=msg.by, note=msg.note, percent=msg.percent)
-        await self._order.steps.tell(Audience.CUSTOMER, "Progress on your order", msg.note)
+        await self._order.steps.tell(Audience.CUSTOMER, Topic.PROGRESS, {"note": msg.note})
         return self._order.result("progress reported")
 
     def check_progress(self, msg: ReportProgress) -> None:
@@ -69,20 +79,17 @@ class Execution:
             detail=msg.detail,
             remedy=msg.remedy.value,
         )
+        facts = {"detail": msg.detail}
         if msg.remedy is Remedy.RESCHEDULE:
             assert msg.new_promised_at is not None and state.promise is not None
             self._reschedule(msg.new_promised_at)
-            told = f"New expected time: {when(msg.new_promised_at)}. {msg.detail}"
+            facts["promised_at"] = msg.new_promised_at.isoformat()
         elif msg.remedy is Remedy.CANCEL:
             assert msg.cancel_code is not None
             self._order.request_cancel(CancelRequest(msg.cancel_code, msg.detail, msg.by, False))
-            told = f"We have to cancel your order: {msg.detail}"
         elif msg.remedy is Remedy.ESCALATE:
             self._order.holds.open_later(AnomalyKind.OTHER, f"{msg.kind.value}: {msg.detail}")
-            told = f"We are sorting out a problem with your order: {msg.detail}"
-        else:
-            told = f"A change to your order: {msg.detail}"
-        await self._order.steps.tell(Audience.CUSTOMER, "About your order", told)
+        await self._order.steps.tell(Audience.CUSTOMER, EXCEPTION_TOPICS[msg.remedy], facts)
         return self._order.result(f"exception recorded, remedy {msg.remedy.value}")
 
     def check_exception(self, msg: ReportException) -> None:

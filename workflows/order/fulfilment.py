@@ -7,7 +7,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from workflows.order.deadlines import Deadlines
-from workflows.order.entity import Order, refusal, when
+from workflows.order.entity import Order, refusal
 from workflows.order.state import Halt
 from workflows.order.waiting import look_until_found
 
@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.booking import Bookings
     from activities.stock import Stock
     from schemas.contract import Event
+    from schemas.notices import Topic
     from schemas.order import DeliveryMode, Stage
     from schemas.records import Audience
     from schemas.resources import Booking, BookService, OrderRef, ReserveStock, StockLine
@@ -61,8 +62,8 @@ class Fulfilment:
             if reservation.low_stock:
                 await self._order.steps.tell(
                     Audience.SUPERVISOR,
-                    "Low stock",
-                    f"At or under the low-water mark: {', '.join(reservation.low_stock)}",
+                    Topic.LOW_STOCK,
+                    {"items": ", ".join(reservation.low_stock)},
                 )
             return
 
@@ -129,7 +130,7 @@ class Fulfilment:
         )
         await self._order.steps.tell(
             Audience.STAFF,
-            f"Visit moved to {when(new.slot_start)}",
-            f"{state.brief()} Re-confirm the new time with the customer.",
+            Topic.VISIT_MOVED,
+            {"slot_at": new.slot_start.isoformat(), "brief": state.brief()},
             recipient=new.staff_id,
         )

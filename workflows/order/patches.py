@@ -25,3 +25,6 @@ WAITS_BACK_OFF: Final = "waits-back-off"
 # What the order logged before it was recorded (a reminder that started it) goes on record once
 # it is: the staff read the record, and missed the reminder.
 TIMELINE_BEFORE_RECORD: Final = "timeline-before-record"
+# A service order ends "completed" on the platform too (R3.4.1), as a delivered order does: the
+# platform showed a finished visit as still under way.
+SERVICE_COMPLETED_ON_PLATFORM: Final = "service-completed-on-platform"

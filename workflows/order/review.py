@@ -10,6 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.platform_calls import PlatformCalls
     from activities.review import Review
     from schemas.contract import Event
+    from schemas.notices import Topic
     from schemas.order import Stage
     from schemas.platform_calls import PlatformCancelOrder
     from schemas.records import Audience
@@ -65,7 +66,5 @@ class Reviewer:
                 reason=verdict.reason,
             ),
         )
-        await self._order.steps.tell(
-            Audience.CUSTOMER, "Your order could not be accepted", verdict.reason
-        )
+        await self._order.steps.tell(Audience.CUSTOMER, Topic.REJECTED, {"reason": verdict.reason})
         await self._order.finish(Stage.REJECTED, verdict.reason, verdict.cancel_code)

@@ -15,7 +15,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.assignment import Assignment
     from schemas.contract import Event
     from schemas.messages import Reassign, UpdateResult
+    from schemas.notices import Topic
     from schemas.order import Stage
+    from schemas.policy import Clause
     from schemas.records import Audience
     from schemas.resources import Assignee, AssignInput, ReleaseAssignment
     from workflows import search_attributes as sa
@@ -42,9 +44,11 @@ class Staffing:
         workflow.upsert_search_attributes([sa.ASSIGNEE_ID.value_set(assignee.staff_id)])
         await self._order.steps.tell(
             Audience.STAFF,
-            f"Order {state.order.view_id or state.order_id} is yours",
-            state.brief(),
+            Topic.ASSIGNED,
+            {"brief": state.brief()},
             recipient=assignee.staff_id,
+            # R2.4.1 their first task: confirm with the customer within the clause.
+            due_at=workflow.now() + state.policy.deadlines.of(Clause.CONFIRM).soft,
         )
 
     async def reassign(self, reason: str, by: str, to: str | None = None) -> bool:

@@ -19,10 +19,10 @@ from workflows.order.aftersales import AfterSales
 from workflows.order.cancellation import Cancellation
 from workflows.order.customer import Customer
 from workflows.order.deadlines import Deadlines
-from workflows.order.entity import Order, when
+from workflows.order.entity import Order
 from workflows.order.execution import Execution
 from workflows.order.fulfilment import Fulfilment
-from workflows.order.patches import RECORD_KNOWN_WHEN_RECEIVING
+from workflows.order.patches import RECORD_KNOWN_WHEN_RECEIVING, SERVICE_COMPLETED_ON_PLATFORM
 from workflows.order.review import Reviewer
 from workflows.order.staffing import Staffing
 from workflows.order.state import Halt, OrderState
@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         RespondFeedback,
         UpdateResult,
     )
+    from schemas.notices import Topic
     from schemas.order import DeliveryMode, OrderInput, OrderType, Stage
     from schemas.policy import Clause
     from schemas.records import Audience, CreditEvent, CreditEventKind, OrderRecord, RecordOrder
@@ -266,7 +267,7 @@ class OrderWorkflow:
         if mode is DeliveryMode.SELF_DELIVERY:
             await order.step(PlatformCalls.platform_arrived, order.call())
         await order.enter(Stage.DELIVERED)
-        await order.steps.tell(Audience.CUSTOMER, "Delivered", "Your order was delivered. Enjoy!")
+        await order.steps.tell(Audience.CUSTOMER, Topic.DELIVERED)
 
     # --- 6 in_progress (service): R3.2 ---------------------------------------------------------
 
@@ -282,8 +283,8 @@ class OrderWorkflow:
         # R3.2.2 the service person is briefed before the visit.
         await order.steps.tell(
             Audience.STAFF,
-            f"Visit {when(state.booking.slot_start)}",
-            f"{state.brief()} Re-confirm time and place with the customer beforehand.",
+            Topic.VISIT,
+            {"slot_at": state.booking.slot_start.isoformat(), "brief": state.brief()},
             recipient=state.booking.staff_id,
         )
 
@@ -298,10 +299,10 @@ class OrderWorkflow:
             Clause.EXECUTE, order.until(lambda: state.delivered), since=state.booking.slot_start
         )
         await order.step(Bookings.release_booking, OrderRef(order_id=state.order_id))
+        if workflow.patched(SERVICE_COMPLETED_ON_PLATFORM):
+            await order.step(PlatformCalls.platform_arrived, order.call())
         await order.enter(Stage.DELIVERED)
-        await order.steps.tell(
-            Audience.CUSTOMER, "Service completed", "Please rate the service (1-5)."
-        )
+        await order.steps.tell(Audience.CUSTOMER, Topic.SERVICE_COMPLETED)
 
     # --- 8 closed: R3.3.3, R4.2 ----------------------------------------------------------------
 

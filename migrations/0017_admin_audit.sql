@@ -1,0 +1,30 @@
+-- What people change by hand outside an order (R5.3.3 customers banned and bans lifted; later
+-- people, stock and stores): who, when, what it was before and after, and why. Append-only.
+CREATE TABLE admin_audit (
+    audit_id bigserial PRIMARY KEY,
+    at       timestamptz NOT NULL DEFAULT now(),
+    actor    text NOT NULL,
+    action   text NOT NULL,
+    target   text NOT NULL,
+    before   jsonb,
+    after    jsonb,
+    reason   text NOT NULL DEFAULT ''
+);
+CREATE INDEX admin_audit_target_idx ON admin_audit (target, at);
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_service') THEN
+        EXECUTE 'REVOKE UPDATE, DELETE ON admin_audit FROM orderflow_service';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_api') THEN
+        -- Admins act through the staff API: a customer's standing, never their name or phone.
+        EXECUTE 'GRANT SELECT (customer_id, credit_score, status, first_seen_at, last_order_at), '
+                'UPDATE (status, updated_at) ON customers TO orderflow_api';
+        EXECUTE 'GRANT SELECT (customer_id, order_id, kind, delta, score_after, at) '
+                'ON credit_events TO orderflow_api';
+        EXECUTE 'GRANT SELECT, INSERT ON admin_audit TO orderflow_api';
+        EXECUTE 'GRANT USAGE ON SEQUENCE admin_audit_audit_id_seq TO orderflow_api';
+    END IF;
+END
+$$;

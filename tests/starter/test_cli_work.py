@@ -1,0 +1,310 @@
+"""People see their work, through orderctl as a person runs it (the stack of test_cli: a real
+Temporal dev server, the real activities on PostgreSQL, the staff API over HTTP): `my` with the
+time left, `inbox` in Chinese with read marks and `--follow`, the ticket at 32 columns, the
+customer's number to the assignee only, recorded; and orders that never wait on a robot that
+is down, whose notifications arrive once each, @-mentioning their person, when it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from typing import Any
+
+import asyncpg
+
+from activities.notify import Notifier
+from meituan.intake import to_platform_order
+from schemas.messages import MarkDelivered, MarkReady
+from schemas.notices import Topic
+from schemas.order import OrderInput, Stage
+from schemas.records import Audience, Notification
+from schemas.review import AnomalyKind
+from starter.cli.format import display_width
+from tests.db_fixtures import db_pool as db_pool
+from tests.db_fixtures import demo_pool as demo_pool
+from tests.db_fixtures import embedded_root as embedded_root
+from tests.db_fixtures import pg_dsn as pg_dsn
+from tests.orders import until
+from tests.real_stack import platform as platform
+from tests.robot import Robot
+from tests.starter.test_cli import GOODS_STORE, QUEUE, REPO, Stack, assignee_of, ok, poll, stage
+from tests.starter.test_cli import stack as stack
+from workers.dispatcher import Dispatcher
+from workflows.order import OrderWorkflow
+
+STAFF = ("S-101", "S-102", "S-103")
+
+
+async def test_my_work_shows_the_next_action_and_the_time_left(stack: Stack) -> None:
+    order, handle = await stack.place(GOODS_STORE)
+    assignee = assignee_of(await stage(handle, Stage.IN_PROGRESS))
+
+    def has_it(answer: Any) -> bool:
+        return any(i["order_id"] == order for i in answer["items"])
+
+    mine = await poll(stack, ["my"], has_it, "the order in my work", as_=assignee)
+    item = next(i for i in mine["items"] if i["order_id"] == order)
+    assert (item["next_action"], item["clause"]) == ("ready", "prepare")
+    assert 0 < item["seconds_left"] <= 45 * 60 and item["store_name"] == "老弄堂小馆(徐汇店)"
+    lines = ok(await stack.orderctl("my", as_=assignee)).out.splitlines()
+    row = next(line for line in lines if order in line)
+    assert "ready" in row and "prepare" in row and "m" in row.split()[-1]  # e.g. 44m
+    managed = ok(await stack.orderctl("my", "--json", as_="M-001")).json()
+    assert has_it(managed) and set(managed["queues"]) == {"anomalies", "refunds"}
+    other = next(p for p in STAFF if p != assignee)
+    assert not has_it(ok(await stack.orderctl("my", "--json", as_=other)).json())
+    await handle.terminate("test ended")
+
+
+async def test_the_inbox_in_chinese_with_read_marks_and_follow(stack: Stack) -> None:
+    order, handle = await stack.place(GOODS_STORE)
+    assignee = assignee_of(await stage(handle, Stage.IN_PROGRESS))
+
+    def assigned(rows: Any) -> bool:
+        return any(r["order_id"] == order and r["topic"] == "assigned" for r in rows)
+
+    rows = await poll(stack, ["inbox"], assigned, "the assignment notice", as_=assignee)
+    entry = next(r for r in rows if r["order_id"] == order and r["topic"] == "assigned")
+    day_seq = await stack.pool.fetchval("SELECT day_seq FROM orders WHERE order_id=$1", order)
+    assert entry["subject"] == "新订单分配给您" and entry["read_at"] is None
+    assert entry["text"].splitlines()[0] == f"#{day_seq} 老弄堂小馆(徐汇店)"
+    assert entry["text"].splitlines()[-1].startswith("请于 ")  # by when: the confirm clause
+    assert "新订单分配给您" in ok(await stack.orderctl("inbox", "--unread", as_=assignee)).out
+
+    refused_mark = ok(await stack.orderctl("inbox", "--read", entry["key"], as_="M-001"))
+    assert refused_mark.out.strip() == "0 marked read"  # not theirs to mark
+    assert ok(await stack.orderctl("inbox", "--read", entry["key"], as_=assignee)).out.startswith(
+        "1 marked"
+    )
+    unread = ok(await stack.orderctl("inbox", "--unread", "--json", as_=assignee)).json()
+    assert all(r["key"] != entry["key"] for r in unread)
+    other = next(p for p in STAFF if p != assignee)
+    theirs = ok(await stack.orderctl("inbox", "--json", as_=other)).json()
+    assert all(r["order_id"] != order for r in theirs)
+
+    follower = await _follow(stack, assignee)
+    try:
+        await Notifier(stack.pool).notify(
+            Notification(
+                key=f"follow-{order}",
+                order_id=order,
+                audience=Audience.STAFF,
+                recipient=assignee,
+                store_code=GOODS_STORE,
+                topic=Topic.REMINDER,
+                facts={"stage": "in_progress", "remind_id": "r-1"},
+            )
+        )
+        assert follower.stdout is not None
+        seen = ""
+        while "顾客在催单" not in seen:
+            seen += (await asyncio.wait_for(follower.stdout.readline(), 20)).decode()
+    finally:
+        follower.terminate()
+        await follower.wait()
+    await handle.terminate("test ended")
+
+
+async def _follow(stack: Stack, person: str) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+    env |= {"ORDERFLOW_API_URL": stack.api_url, "ORDERFLOW_TOKEN": stack.tokens[person]}
+    env["XDG_CONFIG_HOME"] = str(stack.home)
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "starter.cli",
+        "inbox",
+        "--follow",
+        "--unread",
+        "--every",
+        "1",
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def test_the_ticket_at_32_columns_and_the_number_to_the_assignee_only(
+    stack: Stack,
+) -> None:
+    order, handle = await stack.place(GOODS_STORE)
+    assignee = assignee_of(await stage(handle, Stage.IN_PROGRESS))
+    items = await stack.pool.fetch(
+        "SELECT name, quantity FROM order_items WHERE order_id = $1 ORDER BY line_no", order
+    )
+    lines = ok(await stack.orderctl("ticket", order, as_=assignee)).out.splitlines()
+    assert max(display_width(line) for line in lines) == 32
+    for item in items:  # names aligned left, quantities flush right, CJK counted double
+        line = next(line for line in lines if line.startswith(item["name"][:4]))
+        assert line.endswith(f"x{item['quantity']}") and display_width(line) == 32
+    wide = ok(await stack.orderctl("ticket", order, "--paper", "80", as_=assignee)).out
+    assert max(display_width(line) for line in wide.splitlines()) == 48
+
+    shown = ok(await stack.orderctl("show", order, "--json", as_=assignee)).json()
+    assert [i["name"] for i in shown["sheet"]["items"]] == [i["name"] for i in items]
+    assert shown["sheet"]["contact"] is None  # not asked for: not shown, not recorded
+    told = {(t["audience"], t["subject"]) for t in shown["sheet"]["told"]}
+    assert ("staff", "新订单分配给您") in told  # and what the customer was told, on record
+    assert any(audience == "customer" for audience, _ in told)
+    revealed = ok(await stack.orderctl("show", order, "--contact", as_=assignee)).out
+    phone = await stack.pool.fetchval("SELECT customer_phone FROM orders WHERE order_id=$1", order)
+    assert f"contact  {phone}" in revealed and "what" in revealed
+    refused = await stack.orderctl("show", order, "--contact", as_="A-901")
+    assert refused.code == 7 and "whoever works the order" in refused.err
+    reveals = await stack.pool.fetch(
+        "SELECT staff_id FROM contact_reveals WHERE order_id = $1", order
+    )
+    assert [r["staff_id"] for r in reveals] == [assignee]
+    await handle.terminate("test ended")
+
+
+async def test_orders_never_wait_on_a_robot_that_is_down(stack: Stack) -> None:
+    """A burst of orders completes within its deadlines with the robot down; back up, the
+    robot gets each staff notification once, within WeCom's 20 a minute, @-mentioning its
+    person."""
+    robot = Robot(limit=20, window_s=60)
+    robot.stop()
+    pool = stack.pool
+    placed: list[tuple[str, Any]] = []
+    try:
+        await pool.execute("DELETE FROM notify_routes; UPDATE deliveries SET state = 'dead'")
+        await _routes(pool, robot.url)
+        placed += [await stack.place(GOODS_STORE) for _ in range(4)]
+        for _, handle in placed:
+            await _deliver(handle)
+        for _, handle in placed:
+            done = await stage(handle, Stage.DELIVERED)
+            assert done.breaches == []
+        orders = [order for order, _ in placed]
+        waiting = await _pending(pool, orders)
+        assert len(waiting) >= 4  # each assignee's notice at least, none sent yet
+        robot.start()
+        stop = asyncio.Event()
+        sending = asyncio.create_task(Dispatcher(pool).run(stop))
+        try:
+            deadline = asyncio.get_running_loop().time() + 30
+            while len(robot.received) < len(waiting):
+                assert asyncio.get_running_loop().time() < deadline, robot.received
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.5)  # and nothing more
+        finally:
+            stop.set()
+            await sending
+        assert len(robot.received) == len(waiting) and robot.refused_for_rate == 0
+        contents = [r["body"]["text"]["content"] for r in robot.received]
+        assert len(set(contents)) == len(contents)  # none twice
+        for row in waiting:
+            sent = next(r for r in robot.received if row["text"] in r["body"]["text"]["content"])
+            assert sent["body"]["text"]["mentioned_list"] == [f"wx-{row['recipient']}"]
+    finally:
+        robot.stop()
+        await pool.execute("DELETE FROM notify_routes")
+        for _, handle in placed:
+            await handle.terminate("test ended")
+
+
+async def _routes(pool: asyncpg.Pool, url: str) -> None:
+    await pool.execute(
+        "INSERT INTO notify_routes (scope, owner, kind, url) VALUES ('store', $1, 'wecom', $2)",
+        GOODS_STORE,
+        url,
+    )
+    people = await pool.fetch("SELECT staff_id FROM staff")
+    await pool.executemany(
+        "INSERT INTO notify_routes (scope, owner, kind, mention) "
+        "VALUES ('person', $1, 'wecom', $2)",
+        [(p["staff_id"], f"wx-{p['staff_id']}") for p in people],
+    )
+
+
+async def _deliver(handle: Any) -> None:
+    status = await stage(handle, Stage.IN_PROGRESS)
+    by = assignee_of(status)
+    await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by=by))
+    await stage(handle, Stage.DELIVERING)
+    await handle.execute_update(
+        OrderWorkflow.mark_delivered, MarkDelivered(by=by, proof="photo://door")
+    )
+
+
+async def _pending(pool: asyncpg.Pool, orders: list[str]) -> list[asyncpg.Record]:
+    rows = await pool.fetch(
+        """
+        SELECT n.key, n.recipient, n.text, d.state FROM deliveries d
+        JOIN notifications n ON n.key = d.notification_key WHERE n.order_id = ANY($1::text[])
+        """,
+        orders,
+    )
+    assert {r["state"] for r in rows} == {"pending"}, [dict(r) for r in rows]
+    return rows
+
+
+async def test_a_ban_makes_the_next_order_a_fraud_anomaly_and_lifting_it_restores_review(
+    stack: Stack,
+) -> None:
+    phone = f"139{uuid.uuid4().int % 10**8:08d}"
+    first, handle = await _place(stack, GOODS_STORE, phone)
+    await stage(handle, Stage.IN_PROGRESS)
+    refused = await stack.orderctl(
+        "admin", "customer", "ban", "--order", first, "--reason", "x", as_="M-001"
+    )
+    assert refused.code == 7 and "only admin may" in refused.err
+    banned = ok(
+        await stack.orderctl(
+            "admin",
+            "customer",
+            "ban",
+            "--order",
+            first,
+            "--reason",
+            "刷单，三次拒收",
+            "--json",
+            as_="A-901",
+        )
+    ).json()
+    assert banned["status"] == "banned"
+    assert [(a["actor"], a["action"], a["reason"]) for a in banned["audit"]] == [
+        ("A-901", "customer.ban", "刷单，三次拒收")
+    ]
+    assert phone not in json.dumps(banned)  # the profile names nobody
+
+    _, held = await _place(stack, GOODS_STORE, phone)
+    paused = await until(held, lambda s: bool(s.anomalies), "the anomaly")
+    assert paused.anomalies[0].kind is AnomalyKind.FRAUD
+    assert "the customer is banned" in paused.anomalies[0].detail
+
+    customer = banned["customer_id"]
+    lifted = ok(
+        await stack.orderctl(
+            "admin", "customer", "lift", customer, "--reason", "申诉核实", as_="A-901"
+        )
+    ).out
+    assert lifted.strip() == f"customer {customer}: good (credit 100)"
+    shown = ok(await stack.orderctl("admin", "customer", "show", customer, as_="A-901")).out
+    assert "customer.lift" in shown and "customer.ban" in shown and "申诉核实" in shown
+
+    _, normal = await _place(stack, "SH-PD-002", phone)
+    reviewed = await until(
+        normal, lambda s: s.stage not in (Stage.RECEIVED, Stage.REVIEWING), "the review"
+    )
+    assert all("banned" not in a.detail for a in reviewed.anomalies)
+    for h in (handle, held, normal):
+        await h.terminate("test ended")
+
+
+async def _place(stack: Stack, store: str, phone: str) -> tuple[str, Any]:
+    sim_order = stack.sim.create_order(
+        {"app_poi_code": store, "recipient_phone": phone}, push=False
+    )
+    order = to_platform_order(sim_order.order)
+    handle = await stack.env.client.start_workflow(
+        OrderWorkflow.run,
+        OrderInput(order=order),
+        id=f"order-{order.order_id}",
+        task_queue=QUEUE,
+    )
+    return order.order_id, handle
