@@ -1,14 +1,16 @@
 """What an admin sees and changes outside an order: a customer's credit profile, a ban and its
-lifting (R5.3.3), each change on record with who, when, before, after and why."""
+lifting (R5.3.3), people and their skills (R7.1), stock (R2.2.1); each change on record with
+who, when, before, after and why."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from schemas.base import Model
+from schemas.people import Role
 
 
 class CreditLine(Model):
@@ -48,3 +50,75 @@ class AuditEntry(Model):
 
 
 CustomerProfile.model_rebuild()
+
+
+class NewPerson(Model):
+    """R7.1 a person joins: their department sets their region and their manager."""
+
+    staff_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    name: str = Field(min_length=1, max_length=64)
+    department: str
+    role: Role
+    capacity: int = Field(ge=0, le=100)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PersonChange(Model):
+    """What changes about a person; what is left out stays."""
+
+    department: str | None = None
+    role: Role | None = None
+    capacity: int | None = Field(default=None, ge=0, le=100)
+    active: bool | None = None
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class SkillLevels(Model):
+    """R7.1 the skills assignment matches on, each with its level (1-5); the set replaces the
+    person's skills."""
+
+    skills: dict[str, int]
+    reason: str = Field(min_length=1, max_length=500)
+
+    @field_validator("skills")
+    @classmethod
+    def _levels(cls, value: dict[str, int]) -> dict[str, int]:
+        for skill, level in value.items():
+            if not skill or not 1 <= level <= 5:
+                raise ValueError(f"{skill or '(empty)'}: a skill's level is 1 to 5, not {level}")
+        return value
+
+
+class PersonView(Model):
+    staff_id: str
+    name: str
+    department: str
+    region: str
+    role: Role
+    capacity: int
+    active_load: int
+    active: bool
+    skills: dict[str, int]
+
+
+class Restock(Model):
+    """R2.2.1 goods arrived: on hand goes up by `quantity`."""
+
+    quantity: int = Field(gt=0, le=100_000)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StockCount(Model):
+    """R2.2.1 a count: on hand is set to what was counted (never below what orders hold)."""
+
+    on_hand: int = Field(ge=0, le=1_000_000)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StockLine(Model):
+    store_code: str
+    sku: str
+    name: str
+    on_hand: int
+    reserved: int
+    low_water: int

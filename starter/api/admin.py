@@ -1,6 +1,7 @@
 """Admin tasks through the staff API: a customer's credit profile, a ban and its lifting
-(R5.3.3). Admins only; every change is audited in `admin_audit` (migration 0017) in the same
-transaction as the change itself, so no change goes unrecorded."""
+(R5.3.3); people (`admin_people`) and stock (`admin_stock`) beside it. Admins only; every
+change is audited in `admin_audit` (migration 0017) in the same transaction as the change
+itself, so no change goes unrecorded."""
 
 from __future__ import annotations
 
@@ -96,7 +97,15 @@ async def change_standing(
                 customer_id,
                 wanted,
             )
-            await _audit(conn, person, action, customer_id, row["status"], wanted, why.reason)
+            await audit(
+                conn,
+                person,
+                action,
+                f"customer:{customer_id}",
+                {"status": row["status"]},
+                {"status": wanted},
+                why.reason,
+            )
         return await profile(conn, customer_id)
 
 
@@ -104,9 +113,16 @@ def _unbanned(score: int) -> str:
     return "restricted" if score < settings().credit.restricted_below else "good"
 
 
-async def _audit(
-    conn: Conn, person: Person, action: str, customer_id: str, before: str, after: str, why: str
+async def audit(
+    conn: Conn,
+    person: Person,
+    action: str,
+    target: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    why: str,
 ) -> None:
+    """On record in the transaction of the change itself."""
     await conn.execute(
         """
         INSERT INTO admin_audit (actor, action, target, before, after, reason)
@@ -114,8 +130,8 @@ async def _audit(
         """,
         person.staff_id,
         action,
-        f"customer:{customer_id}",
-        {"status": before},  # jsonb through the pool's codec (infra.database)
-        {"status": after},
+        target,
+        dict(before) if before is not None else None,  # jsonb through the pool's codec
+        dict(after) if after is not None else None,
         why,
     )

@@ -30,7 +30,7 @@ from infra.settings import settings
 from schemas.anomaly import AnomalyOutcome
 from schemas.messages import UpdateResult
 from schemas.people import Person, read_refusal, refusal
-from starter.api import admin, reads
+from starter.api import admin, admin_people, admin_stock, reads
 from starter.api.actions import DECIDE_ANOMALY, SIGNALS, UPDATES, Act
 from starter.api.protocol import ANSWER_WITHIN, IDEMPOTENCY_KEY
 from starter.api.temporal_calls import Session, anomaly_target, order_target
@@ -227,6 +227,51 @@ class StaffApi:
         log.info("administered", actor=person.staff_id, action=action)
         return changed.model_dump(mode="json")
 
+    async def person_view(self, request: Request) -> Any:
+        person = await self.person(request)
+        admin.require_admin(person, "see people")
+        found = await admin_people.view(self.pool, request.path_params["staff_id"])
+        return found.model_dump(mode="json")
+
+    async def add_person(self, request: Request) -> Any:
+        person = await self.person(request)
+        added = await admin_people.add(self.pool, person, await body_of(request))
+        log.info("administered", actor=person.staff_id, action=admin_people.ADD)
+        return added.model_dump(mode="json")
+
+    async def change_person(self, request: Request) -> Any:
+        person = await self.person(request)
+        staff_id, body = request.path_params["staff_id"], await body_of(request)
+        changed = await admin_people.change(self.pool, person, staff_id, body)
+        log.info("administered", actor=person.staff_id, action=admin_people.CHANGE)
+        return changed.model_dump(mode="json")
+
+    async def set_skills(self, request: Request) -> Any:
+        person = await self.person(request)
+        staff_id, body = request.path_params["staff_id"], await body_of(request)
+        changed = await admin_people.set_skills(self.pool, person, staff_id, body)
+        log.info("administered", actor=person.staff_id, action=admin_people.SKILLS)
+        return changed.model_dump(mode="json")
+
+    async def stock(self, request: Request) -> Any:
+        person = await self.person(request)
+        admin.require_admin(person, "see stock")
+        found = await admin_stock.lines(self.pool, request.path_params["store"])
+        return [line.model_dump(mode="json") for line in found]
+
+    async def restock(self, request: Request) -> Any:
+        return await self._stock_move(request, admin_stock.restock, admin_stock.RESTOCK)
+
+    async def adjust_stock(self, request: Request) -> Any:
+        return await self._stock_move(request, admin_stock.adjust, admin_stock.ADJUST)
+
+    async def _stock_move(self, request: Request, move: Any, action: str) -> Any:
+        person = await self.person(request)
+        store, sku = request.path_params["store"], request.path_params["sku"]
+        line = await move(self.pool, person, store, sku, await body_of(request))
+        log.info("administered", actor=person.staff_id, action=action)
+        return line.model_dump(mode="json")
+
     async def _customer_id(self, request: Request) -> str:
         given: str = request.path_params.get("customer_id", "")
         if given and given != admin.BY_ORDER:
@@ -273,5 +318,12 @@ def create_app(
         Route("/admin/customers/{customer_id}", endpoint(api.customer), methods=["GET"]),
         Route("/admin/customers/{customer_id}/ban", endpoint(api.ban), methods=["POST"]),
         Route("/admin/customers/{customer_id}/lift", endpoint(api.lift), methods=["POST"]),
+        Route("/admin/people", endpoint(api.add_person), methods=["POST"]),
+        Route("/admin/people/{staff_id}", endpoint(api.person_view), methods=["GET"]),
+        Route("/admin/people/{staff_id}", endpoint(api.change_person), methods=["POST"]),
+        Route("/admin/people/{staff_id}/skills", endpoint(api.set_skills), methods=["PUT"]),
+        Route("/admin/stock/{store}", endpoint(api.stock), methods=["GET"]),
+        Route("/admin/stock/{store}/{sku}/restock", endpoint(api.restock), methods=["POST"]),
+        Route("/admin/stock/{store}/{sku}/count", endpoint(api.adjust_stock), methods=["POST"]),
     ]
     return Starlette(routes=routes)

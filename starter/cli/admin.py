@@ -1,16 +1,18 @@
-"""`orderctl admin customer show|ban|lift`: a customer's credit profile, a ban and its lifting
-(R5.3.3), through the staff API as the signed-in admin; each change audited."""
+"""`orderctl admin customer|person|stock`: a customer's credit and bans (R5.3.3), people and
+their skills (R7.1), a store's stock (R2.2.1), through the staff API as the signed-in admin;
+each change audited."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from schemas.admin import CustomerProfile
+from schemas.admin import CustomerProfile, PersonView, StockLine
+from schemas.people import Role
 from starter.api.admin import BY_ORDER
 from starter.api.client import Api
 from starter.cli import format as fmt
-from starter.cli.arguments import order_id
+from starter.cli.arguments import keyword, order_id
 from starter.cli.base import Exit, business_zone
 from starter.cli.commands import Commands, Parents
 
@@ -100,4 +102,157 @@ def add_customer_area(areas: Commands, shared: Parents) -> None:
             handler=change(step),
             parents=[which],
         )
+        sub.add_argument("--reason", required=True, help="why: it goes on record")
+
+
+def _skills(value: str) -> tuple[str, int]:
+    skill, sep, level = value.partition("=")
+    if not sep or not level.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r}: a skill is NAME=LEVEL, e.g. hot_dishes=3")
+    return skill, int(level)
+
+
+def _print_person(args: argparse.Namespace, answer: Any) -> None:
+    p = PersonView.model_validate(answer)
+    skills = ", ".join(f"{k}={v}" for k, v in sorted(p.skills.items())) or "none"
+    line = (
+        f"{p.staff_id} {p.name}: {p.role.value} of {p.department} ({p.region}), "
+        f"capacity {p.capacity}, {'active' if p.active else 'disabled'}; skills {skills}"
+    )
+    print(fmt.dumps(p.model_dump(mode="json")) if args.json else line)
+
+
+async def person_show(api: Api, args: argparse.Namespace) -> Exit:
+    _print_person(args, await api.call("GET", f"/admin/people/{args.staff_id}"))
+    return Exit.OK
+
+
+async def person_add(api: Api, args: argparse.Namespace) -> Exit:
+    body = {
+        "staff_id": args.staff_id,
+        "name": args.name,
+        "department": args.department,
+        "role": args.role,
+        "capacity": args.capacity,
+        "reason": args.reason,
+    }
+    _print_person(args, await api.call("POST", "/admin/people", json=body))
+    return Exit.OK
+
+
+async def person_set(api: Api, args: argparse.Namespace) -> Exit:
+    body = {
+        "department": args.department,
+        "role": args.role,
+        "capacity": args.capacity,
+        "active": args.active,
+        "reason": args.reason,
+    }
+    path = f"/admin/people/{args.staff_id}"
+    answer = await api.call("POST", path, json={k: v for k, v in body.items() if v is not None})
+    _print_person(args, answer)
+    return Exit.OK
+
+
+async def person_skills(api: Api, args: argparse.Namespace) -> Exit:
+    body = {"skills": dict(args.skills), "reason": args.reason}
+    _print_person(args, await api.call("PUT", f"/admin/people/{args.staff_id}/skills", json=body))
+    return Exit.OK
+
+
+def _print_stock(args: argparse.Namespace, rows: list[Any]) -> None:
+    stock = [StockLine.model_validate(r) for r in rows]
+    if args.json:
+        print(fmt.dumps([s.model_dump(mode="json") for s in stock]))
+        return
+    print(
+        fmt.table(
+            ["SKU", "NAME", "ON HAND", "RESERVED", "LOW WATER"],
+            [[s.sku, s.name, str(s.on_hand), str(s.reserved), str(s.low_water)] for s in stock],
+        )
+    )
+
+
+async def stock_show(api: Api, args: argparse.Namespace) -> Exit:
+    _print_stock(args, await api.call("GET", f"/admin/stock/{args.store}"))
+    return Exit.OK
+
+
+async def stock_move(api: Api, args: argparse.Namespace) -> Exit:
+    path = f"/admin/stock/{args.store}/{args.sku}/{args.step}"
+    body: dict[str, Any] = {"reason": args.reason}
+    body |= {"quantity": args.quantity} if args.step == "restock" else {"on_hand": args.on_hand}
+    _print_stock(args, [await api.call("POST", path, json=body)])
+    return Exit.OK
+
+
+def add_people_area(areas: Commands, shared: Parents) -> None:
+    area = areas.add_parser("person", help="people, their roles and skills (admins; audited)")
+    steps = area.add_subparsers(dest="step", metavar="STEP", required=True)
+    who = argparse.ArgumentParser(add_help=False)
+    who.add_argument("staff_id", type=keyword, metavar="STAFF_ID")
+    why = argparse.ArgumentParser(add_help=False)
+    why.add_argument("--reason", required=True, help="why: it goes on record")
+    shared.command(
+        steps, "show", "a person", ["admin person show S-101"], handler=person_show, parents=[who]
+    )
+    sub = shared.command(
+        steps,
+        "add",
+        "a new person (R7.1)",
+        [
+            "admin person add S-201 --name 王五 --department KITCHEN-XH --role staff --capacity 3 "
+            "--reason 入职"
+        ],
+        handler=person_add,
+        parents=[who, why],
+    )
+    sub.add_argument("--name", required=True)
+    sub.add_argument("--department", required=True, type=keyword)
+    sub.add_argument("--role", required=True, choices=[r.value for r in Role])
+    sub.add_argument("--capacity", required=True, type=int, help="orders at once")
+    sub = shared.command(
+        steps,
+        "set",
+        "move, re-role, re-load, disable or enable a person",
+        ["admin person set S-201 --inactive --reason 离职"],
+        handler=person_set,
+        parents=[who, why],
+    )
+    sub.add_argument("--department", type=keyword)
+    sub.add_argument("--role", choices=[r.value for r in Role])
+    sub.add_argument("--capacity", type=int)
+    sub.add_argument("--active", dest="active", action="store_true", default=None)
+    sub.add_argument("--inactive", dest="active", action="store_false")
+    sub = shared.command(
+        steps,
+        "skills",
+        "a person's skills with levels 1-5 (the set replaces theirs)",
+        ["admin person skills S-201 hot_dishes=3 cold_dishes=2 --reason 考核"],
+        handler=person_skills,
+        parents=[who, why],
+    )
+    sub.add_argument("skills", nargs="+", type=_skills, metavar="SKILL=LEVEL")
+
+
+def add_stock_area(areas: Commands, shared: Parents) -> None:
+    area = areas.add_parser("stock", help="a store's stock: restock, count (admins; audited)")
+    steps = area.add_subparsers(dest="step", metavar="STEP", required=True)
+    sub = shared.command(
+        steps, "show", "a store's stock", ["admin stock show SH-XH-001"], handler=stock_show
+    )
+    sub.add_argument("store", type=keyword, metavar="STORE")
+    for step, text, example in (
+        ("restock", "goods arrived: on hand goes up", "restock SH-XH-001 G-HSR 20"),
+        ("count", "a count: on hand is what was counted", "count SH-XH-001 G-HSR --on-hand 15"),
+    ):
+        sub = shared.command(
+            steps, step, text, [f"admin stock {example} --reason ..."], handler=stock_move
+        )
+        sub.add_argument("store", type=keyword, metavar="STORE")
+        sub.add_argument("sku", type=keyword, metavar="SKU")
+        if step == "restock":
+            sub.add_argument("quantity", type=int, metavar="QUANTITY")
+        else:
+            sub.add_argument("--on-hand", type=int, required=True)
         sub.add_argument("--reason", required=True, help="why: it goes on record")

@@ -141,3 +141,5 @@ def _add_admin(commands: Commands, shared: Parents) -> None:
     sub.add_argument("staff_id", metavar="STAFF_ID")
     offline(sub, revoke_tokens)
     admin_cli.add_customer_area(areas, shared)
+    admin_cli.add_people_area(areas, shared)
+    admin_cli.add_stock_area(areas, shared)

@@ -43,10 +43,12 @@ from infra.logging import (
 )
 from schemas.messages import MarkDelivered, MarkReady
 from schemas.order import OrderInput, Stage
+from schemas.people import Person, Role
 from schemas.reads import OrderFilter
 from schemas.records import Audience, Notification, RecordEvent, RecordOrder, TimelineEntry
 from starter import order_reads, work_reads
-from starter.api import tokens
+from starter.api import admin as admin_api
+from starter.api import admin_people, admin_stock, tokens
 from tests import jitter
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
@@ -545,13 +547,25 @@ async def test_the_staff_api_role_reads_what_people_see_and_keeps_tokens_only(
                 "SELECT count(*) FROM staff_inbox WHERE audience = 'customer'"
             )
             assert customers == 0  # the customers' notifications stay out of its reach
+        admin = Person(staff_id="A-901", name="", role=Role.ADMIN, region="", departments=[])
+        customer = await admin_api.customer_of_order(api, recorded)
+        why = {"reason": "checked"}
+        await admin_api.change_standing(api, admin, customer, admin_api.BAN, why)
+        await admin_api.change_standing(api, admin, customer, admin_api.LIFT, why)
+        assert (await admin_people.view(api, "S-101")).staff_id == "S-101"
+        await admin_people.set_skills(api, admin, "S-101", {"skills": {"hot_dishes": 3}, **why})
+        await admin_people.change(api, admin, "S-101", {"capacity": 3, **why})
+        await admin_stock.restock(api, admin, "SH-XH-001", "G-HSR", {"quantity": 1, **why})
         for statement in (
             "UPDATE orders SET stage = 'closed'",
             "INSERT INTO order_events (order_id, seq, at, event, stage) "
             "VALUES ('x', 1, now(), 'x', 'received')",
             "SELECT * FROM customers",
             "SELECT text FROM notifications",
-            "UPDATE staff SET role = 'admin'",
+            "UPDATE staff SET phone = 'x'",  # people's roles: only through an admin's request
+            "DELETE FROM staff",
+            "UPDATE customers SET credit_score = 0",
+            "SELECT phone FROM customers",
             "DELETE FROM staff_tokens",
             "UPDATE notifications SET text = 'x'",
             "UPDATE contact_reveals SET staff_id = 'x'",

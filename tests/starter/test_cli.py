@@ -108,6 +108,22 @@ class Stack:
         self, *args: str, as_: str | None = "M-001", api_url: str | None = None
     ) -> Run:
         """`as_` is the person whose token the command runs with; None: nobody signed in."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "starter.cli",
+            *args,
+            cwd=REPO,
+            env=self.environment(as_, api_url),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        run = Run(proc.returncode or 0, out.decode(), err.decode())
+        assert "Traceback" not in run.err, run.err
+        return run
+
+    def environment(self, as_: str | None, api_url: str | None = None) -> dict[str, str]:
         env = {
             k: v
             for k, v in os.environ.items()
@@ -117,20 +133,7 @@ class Stack:
         env["XDG_CONFIG_HOME"] = str(self.home)  # no token kept by a login elsewhere
         if as_ is not None:
             env["ORDERFLOW_TOKEN"] = self.tokens[as_]
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "starter.cli",
-            *args,
-            cwd=REPO,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-        run = Run(proc.returncode or 0, out.decode(), err.decode())
-        assert "Traceback" not in run.err, run.err
-        return run
+        return env
 
     async def each(self, *commands: list[str], as_: str = "M-001") -> list[Run]:
         return list(await asyncio.gather(*(self.orderctl(*c, as_=as_) for c in commands)))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import uuid
 from typing import Any
@@ -109,9 +108,6 @@ async def test_the_inbox_in_chinese_with_read_marks_and_follow(stack: Stack) -> 
 
 
 async def _follow(stack: Stack, person: str) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
-    env |= {"ORDERFLOW_API_URL": stack.api_url, "ORDERFLOW_TOKEN": stack.tokens[person]}
-    env["XDG_CONFIG_HOME"] = str(stack.home)
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -122,7 +118,7 @@ async def _follow(stack: Stack, person: str) -> asyncio.subprocess.Process:
         "--every",
         "1",
         cwd=REPO,
-        env=env,
+        env=stack.environment(person),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -308,3 +304,58 @@ async def _place(stack: Stack, store: str, phone: str) -> tuple[str, Any]:
         task_queue=QUEUE,
     )
     return order.order_id, handle
+
+
+async def test_admins_manage_people_and_stock_and_each_change_is_audited(stack: Stack) -> None:
+    new = f"S-9{uuid.uuid4().int % 1000:03d}"
+    add = ["admin", "person", "add", new, "--name", "王五", "--department", "KITCHEN-XH"]
+    add += ["--role", "staff", "--capacity", "2", "--reason", "入职"]
+    refused = await stack.orderctl(*add, as_="M-001")
+    assert refused.code == 7 and "only admin may add people" in refused.err
+    added = ok(await stack.orderctl(*add, "--json", as_="A-901")).json()
+    assert (added["region"], added["active"], added["skills"]) == ("shanghai-xuhui", True, {})
+    skills = ["admin", "person", "skills", new, "hot_dishes=4", "cold_dishes=2"]
+    skilled = ok(await stack.orderctl(*skills, "--reason", "考核", "--json", as_="A-901")).json()
+    assert skilled["skills"] == {"hot_dishes": 4, "cold_dishes": 2}
+    bad = await stack.orderctl(*skills[:4], "wok=9", "--reason", "x", as_="A-901")
+    assert bad.code == 2 and "wok: a skill's level is 1 to 5, not 9" in bad.err
+    gone = ok(
+        await stack.orderctl(
+            "admin", "person", "set", new, "--inactive", "--reason", "离职", as_="A-901"
+        )
+    ).out
+    assert "disabled" in gone
+
+    line = "SELECT on_hand, reserved FROM stock WHERE store_code = 'SH-XH-001' AND sku = $1"
+    before = await stack.pool.fetchrow(line, "G-HSR")
+    restock = ["admin", "stock", "restock", GOODS_STORE, "G-HSR", "5", "--reason", "到货"]
+    shown = ok(await stack.orderctl(*restock, "--json", as_="A-901")).json()
+    assert shown[0]["on_hand"] == before["on_hand"] + 5
+    count = ["admin", "stock", "count", GOODS_STORE, "G-HSR", "--reason", "盘点"]
+    assert ok(await stack.orderctl(*count, "--on-hand", str(before["on_hand"]), as_="A-901"))
+    hold = "UPDATE stock SET reserved = reserved + $1 WHERE store_code = 'SH-XH-001' AND sku = $2"
+    await stack.pool.execute(hold, 1, "G-HSR")  # an open order holds one
+    try:
+        held = (await stack.pool.fetchrow(line, "G-HSR"))["reserved"]
+        short = await stack.orderctl(*count, "--on-hand", str(held - 1), as_="A-901")
+        assert short.code == 4 and "held for open orders" in short.err
+    finally:
+        await stack.pool.execute(hold, -1, "G-HSR")
+    kinds = await stack.pool.fetch(
+        "SELECT kind, quantity FROM stock_ledger WHERE order_id LIKE 'admin:%' AND sku = 'G-HSR'"
+        " ORDER BY entry_id DESC LIMIT 2"
+    )
+    assert [(k["kind"], k["quantity"]) for k in kinds] == [("writeoff", 5), ("restock", 5)]
+    audited = await stack.pool.fetch(
+        "SELECT actor, action, reason FROM admin_audit"
+        " WHERE target IN ($1, 'stock:SH-XH-001:G-HSR') ORDER BY audit_id",
+        f"person:{new}",
+    )
+    assert [(a["action"], a["reason"]) for a in audited][-5:] == [
+        ("person.add", "入职"),
+        ("person.skills", "考核"),
+        ("person.change", "离职"),
+        ("stock.restock", "到货"),
+        ("stock.adjust", "盘点"),
+    ]
+    assert {a["actor"] for a in audited} == {"A-901"}
