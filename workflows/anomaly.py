@@ -134,6 +134,7 @@ class AnomalyWorkflow:
             Topic.ANOMALY_OPENED,
             {"kind": self._inp.kind.value, "detail": self._inp.detail},
             recipient=self._inp.manager_id,
+            due_at=self._opened_at + self._inp.deadline.soft,  # R5.2.2 the decision's clause
         )
 
     async def _await_decision(self) -> None:

@@ -8,6 +8,8 @@ and a delivered order closes only once none is open.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio import workflow
 
 from workflows.order import cases
@@ -52,6 +54,10 @@ class AfterSales:
         self._state = order.state
         self._deadlines = deadlines
         self._cases = Cases(order)
+
+    def _due(self, clause: Clause) -> datetime:
+        """By when the person told must act: the clause's deadline from now, as it opens."""
+        return workflow.now() + self._deadlines.deadline(clause).soft
 
     # --- the customer's feedback: R4.2 -----------------------------------------------------
 
@@ -148,6 +154,7 @@ class AfterSales:
                     "text": case.text,
                 },
                 recipient=case.owner,
+                due_at=self._due(Clause.FEEDBACK_RESPONSE),
             )
             await self._deadlines.within(
                 Clause.FEEDBACK_RESPONSE,
@@ -215,6 +222,7 @@ class AfterSales:
             Topic.REMINDER,
             {"stage": state.stage.value, "remind_id": str(msg.remind_id)},
             recipient=state.staff_id,
+            due_at=self._due(Clause.REMINDER_REPLY),
         )
         await self._deadlines.within(
             Clause.REMINDER_REPLY,
@@ -377,6 +385,7 @@ class AfterSales:
             Topic.REFUND_REQUEST,
             {"extent": "partial" if msg.partial else "full", "reason": msg.reason},
             recipient=state.manager_id,
+            due_at=self._due(Clause.REFUND_DECISION),
         )
         await self._deadlines.within(
             Clause.REFUND_DECISION,

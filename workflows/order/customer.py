@@ -154,6 +154,7 @@ class Customer:
             Topic.CHANGED,
             {"fields": ", ".join(fields)},
             recipient=state.assignee.staff_id,
+            due_at=workflow.now() + self._deadlines.deadline(Clause.CONFIRM).soft,
         )
         await self._deadlines.within(
             Clause.CONFIRM,
