@@ -43,6 +43,10 @@ class DeliveryError(RuntimeError):
     """The robot refused or could not be reached; the dispatcher retries with backoff."""
 
 
+class Unreachable(DeliveryError):
+    """No answer at all (refused, timed out, a bad URL): the robot is left alone for the round."""
+
+
 class Throttled(DeliveryError):
     """The robot's own rate limit answered: retried after its window, not counted as a try."""
 
@@ -151,8 +155,8 @@ class WebhookChannel:
                     response = await client.post(
                         self.target(), content=data, headers=self._headers(data)
                     )
-        except httpx.HTTPError as exc:  # the URL (a robot's key) stays out of the message
-            raise DeliveryError(f"{self.name} unreachable: {type(exc).__name__}") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # the URL (a key) stays out of it
+            raise Unreachable(f"{self.name} unreachable: {type(exc).__name__}") from None
         self._check(response)
 
     def _check(self, response: httpx.Response) -> None:

@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
+from infra.settings import settings
 from schemas.messages import FeedbackKind
 from schemas.notices import Language, Topic
 from schemas.order import Stage
 from schemas.policy import Clause
 from schemas.review import AnomalyKind
-
-LOCAL = ZoneInfo("Asia/Shanghai")  # the platform's time: what stores read
 
 _ZH, _EN = Language.ZH_CN, Language.EN
 
@@ -35,12 +33,12 @@ TEXTS: dict[Topic, dict[Language, tuple[str, str]]] = {
         ),
     },
     Topic.VISIT: {
-        _ZH: ("上门服务 {slot_at}", "{brief}请提前与顾客确认时间和地址。"),
-        _EN: ("Visit at {slot_at}", "{brief} Re-confirm time and place with the customer."),
+        _ZH: ("上门服务 {slot_at}", "{brief}\n请提前与顾客确认时间和地址。"),
+        _EN: ("Visit at {slot_at}", "{brief}\nRe-confirm time and place with the customer."),
     },
     Topic.VISIT_MOVED: {
-        _ZH: ("上门时间改为 {slot_at}", "{brief}请与顾客确认新的时间。"),
-        _EN: ("Visit moved to {slot_at}", "{brief} Re-confirm the new time with the customer."),
+        _ZH: ("上门时间改为 {slot_at}", "{brief}\n请与顾客确认新的时间。"),
+        _EN: ("Visit moved to {slot_at}", "{brief}\nRe-confirm the new time with the customer."),
     },
     Topic.CANCELLED_FOR_STAFF: {
         _ZH: ("订单已取消", "原因：{reason}。无需继续处理。"),
@@ -59,8 +57,8 @@ TEXTS: dict[Topic, dict[Language, tuple[str, str]]] = {
         _EN: ("{clause} deadline missed", "Due {due}; hard limit {hard_at}. Stage: {stage}."),
     },
     Topic.HARD_LIMIT: {
-        _ZH: ("{clause}超过最后期限", "已升级给您处理。当前阶段：{stage}。{brief}"),
-        _EN: ("{clause} past its hard limit", "Escalated to you. Stage: {stage}. {brief}"),
+        _ZH: ("{clause}超过最后期限", "已升级给您处理。当前阶段：{stage}。\n{brief}"),
+        _EN: ("{clause} past its hard limit", "Escalated to you. Stage: {stage}.\n{brief}"),
     },
     Topic.NOT_RELEASED: {
         _ZH: ("{what}未释放", "取消订单时未能释放{what}（{error}），请手工释放。"),
@@ -197,6 +195,14 @@ WORDS: dict[str, dict[str, str]] = {
         FeedbackKind.REFUND: "退款",
     },
     "extent": {"partial": "部分", "full": "全额"},
+    "what": {
+        "delivery": "送达",
+        "visit": "上门",
+        "stock": "库存",
+        "booking": "预约",
+        "assignee capacity": "负责人的接单量",
+    },
+    "note": {"correct_info": "订单信息已更正。", "adjust_price": "订单价格已调整。"},
 }
 """Our own names in a fact, in Chinese; English shows them as they are."""
 
@@ -222,7 +228,10 @@ class _Facts(dict[str, str]):
 
 
 def moment(value: datetime, language: Language) -> str:
-    local = value.astimezone(LOCAL)
+    """In the business's time zone (ORDERFLOW_TIMEZONE), what stores read; a time without a
+    zone is taken to be in it already."""
+    zone = settings().business.timezone
+    local = value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(zone)
     return local.strftime("%m-%d %H:%M") if language is _ZH else local.strftime("%Y-%m-%d %H:%M")
 
 
@@ -249,8 +258,8 @@ def _fact(key: str, value: str, language: Language) -> str:
             return value
     if key in ("clause", "stage"):
         return _word(value, language)
-    if language is _ZH and key in WORDS:
-        return WORDS[key].get(value, value)
+    if key in WORDS and value in WORDS[key]:
+        return WORDS[key][value] if language is _ZH else value.replace("_", " ")
     return value
 
 

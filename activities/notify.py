@@ -15,13 +15,15 @@ import asyncpg
 from temporalio import activity
 
 from activities.notice_texts import Heading, render
-from activities.notify_routes import reach
+from activities.notify_routes import Route, reach
 from infra.database import Conn
 from infra.settings import settings
 from schemas.records import Audience, Notification
 
 WAKE = "orderflow_outbox"
 """The channel the dispatcher LISTENs on: a delivery written wakes it at once."""
+INBOX, OUTBOX = "inbox", "outbox"
+"""A notification's channel: only its recipient's inbox, or the outbox's deliveries too."""
 
 
 class Notifier:
@@ -37,8 +39,16 @@ class Notifier:
 
 async def write(conn: Conn, inp: Notification) -> bool:
     """The inbox entry and its deliveries; False when the key was written before."""
-    if await conn.fetchval("SELECT 1 FROM notifications WHERE key = $1", inp.key):
-        return False
+    earlier = await conn.fetchrow(
+        "SELECT channel, sent_at, recipient FROM notifications WHERE key = $1 FOR UPDATE", inp.key
+    )
+    if earlier is not None:
+        if earlier["channel"] in (INBOX, OUTBOX) or earlier["sent_at"] is not None:
+            return False
+        # Written before the outbox and never sent: its retry hands it to the dispatcher.
+        routes = await reach(conn, inp.audience, earlier["recipient"], inp.store_code)
+        await _enqueue(conn, inp.key, routes.routes)
+        return True
     recipient = inp.recipient or await _holder(conn, inp)
     routes = await reach(conn, inp.audience, recipient, inp.store_code)
     subject, text = inp.subject, inp.text
@@ -48,9 +58,8 @@ async def write(conn: Conn, inp: Notification) -> bool:
     written = await conn.fetchval(
         """
         INSERT INTO notifications (key, order_id, audience, recipient, store_code, subject,
-                                   text, channel, topic, due_at, language, sent_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                CASE WHEN $8 = 'inbox' THEN now() END)
+                                   text, channel, topic, due_at, language)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         ON CONFLICT (key) DO NOTHING RETURNING key
         """,
         inp.key,
@@ -60,23 +69,38 @@ async def write(conn: Conn, inp: Notification) -> bool:
         inp.store_code,
         subject,
         text,
-        "outbox" if routes.routes else "inbox",
+        OUTBOX if routes.routes else INBOX,
         inp.topic.value if inp.topic else None,
         inp.due_at,
         routes.language.value,
     )
     if written is None:
         return False
-    if routes.routes:
-        await conn.executemany(
-            """
-            INSERT INTO deliveries (notification_key, route, kind, channel_key, mention, mobile)
-            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
-            """,
-            [(inp.key, r.name, r.kind, r.channel_key, r.mention, r.mobile) for r in routes.routes],
-        )
-        await conn.execute(f"NOTIFY {WAKE}")
+    await _enqueue(conn, inp.key, routes.routes)
     return True
+
+
+async def _enqueue(conn: Conn, key: str, routes: list[Route]) -> None:
+    """One delivery per route, and the dispatcher woken when the transaction commits."""
+    await conn.execute(
+        """
+        UPDATE notifications SET channel = $2,
+               sent_at = CASE WHEN $2 = 'inbox' THEN coalesce(sent_at, now()) END
+        WHERE key = $1
+        """,
+        key,
+        OUTBOX if routes else INBOX,
+    )
+    if not routes:
+        return
+    await conn.executemany(
+        """
+        INSERT INTO deliveries (notification_key, route, kind, channel_key, mention, mobile)
+        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
+        """,
+        [(key, r.name, r.kind, r.channel_key, r.mention, r.mobile) for r in routes],
+    )
+    await conn.execute(f"NOTIFY {WAKE}")
 
 
 async def _heading(conn: Conn, n: Notification) -> Heading:

@@ -119,8 +119,9 @@ NAME_KEYS: Final = frozenset(
 ADDRESS_KEYS: Final = frozenset(
     {"address", "recipient_address", "customer_address", "delivery_address", "address_text"}
 )
-WHOLE_KEYS: Final = frozenset({"customer", "recipient", "consignee", "address_geocoded"})
-"""Masked whole, whatever they hold: a customer object carries name, phone, address and place."""
+WHOLE_KEYS: Final = frozenset({"customer", "recipient", "consignee", "address_geocoded", "facts"})
+"""Masked whole, whatever they hold: a customer object carries name, phone, address and place;
+a notification's facts quote the customer."""
 PROSE_KEYS: Final = frozenset(
     {
         "text",
@@ -136,6 +137,7 @@ PROSE_KEYS: Final = frozenset(
         "response",
         "resolution",
         "promises",
+        "reason",  # a customer's reason to cancel or for a refund
     }
 )
 """Prose written by or about a customer (notification texts name them and their address)."""

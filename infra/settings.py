@@ -154,8 +154,11 @@ def _shifts(raw: str) -> str:
     return raw.lower()
 
 
-def _lower(raw: str) -> str:
-    return raw.lower()
+def _flavour(raw: str) -> str:
+    flavour = raw.strip().lower()
+    if flavour not in ("wecom", "dingtalk", "feishu", "webhook"):
+        raise ValueError("is not wecom, dingtalk, feishu or webhook")
+    return flavour
 
 
 def _language(raw: str) -> str:
@@ -353,8 +356,8 @@ class NotifySettings:
         default=None, metadata=_env("ORDERFLOW_NOTIFY_WEBHOOK", _text), repr=False
     )
     """ORDERFLOW_NOTIFY_WEBHOOK (unset: notifications are recorded only): a group robot's URL."""
-    flavour: str = field(default="wecom", metadata=_env("ORDERFLOW_NOTIFY_FLAVOUR", _lower))
-    """ORDERFLOW_NOTIFY_FLAVOUR (wecom): whose robot, checked by `activities.channels`."""
+    flavour: str = field(default="wecom", metadata=_env("ORDERFLOW_NOTIFY_FLAVOUR", _flavour))
+    """ORDERFLOW_NOTIFY_FLAVOUR (wecom): whose robot: wecom, dingtalk, feishu or webhook."""
     secret: str | None = field(
         default=None, metadata=_env("ORDERFLOW_NOTIFY_SECRET", _text), repr=False
     )

@@ -18,6 +18,8 @@ ALTER TABLE notifications
     ADD COLUMN read_at  timestamptz;
 CREATE INDEX notifications_inbox_idx ON notifications (recipient, created_at DESC)
     WHERE audience <> 'customer';
+-- What came before the inbox is not news to anyone: it starts read.
+UPDATE notifications SET read_at = created_at;
 
 CREATE TABLE notify_routes (
     scope      text NOT NULL CHECK (scope IN ('person', 'department', 'store')),
@@ -30,13 +32,14 @@ CREATE TABLE notify_routes (
     language   text NOT NULL DEFAULT 'zh-CN' CHECK (language IN ('zh-CN', 'en')),
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (scope, owner),
-    CHECK (scope = 'person' OR url IS NOT NULL)
+    CHECK (scope = 'person' OR url IS NOT NULL),
+    CHECK (url IS NULL OR url ~ '^https?://[^[:space:]]+$')
 );
 
 CREATE TABLE deliveries (
     notification_key text NOT NULL REFERENCES notifications (key) ON DELETE CASCADE,
     route            text NOT NULL,  -- 'person:S-101', 'department:D-GOODS-SH', 'default'
-    kind             text NOT NULL,
+    kind             text NOT NULL CHECK (kind IN ('wecom', 'dingtalk', 'feishu', 'webhook')),
     channel_key      text NOT NULL,
     mention          text,
     mobile           text,
@@ -84,7 +87,7 @@ DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_service') THEN
         EXECUTE 'GRANT SELECT, INSERT, UPDATE ON notify_routes, deliveries TO orderflow_service';
-        EXECUTE 'REVOKE UPDATE ON contact_reveals FROM orderflow_service';
+        EXECUTE 'REVOKE ALL ON contact_reveals FROM orderflow_service';  -- the API's record
     END IF;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_api') THEN
         -- The inbox: a person reads what is addressed to them and marks it read; the

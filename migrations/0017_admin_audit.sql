@@ -22,12 +22,12 @@ ALTER TABLE stock_ledger ADD CONSTRAINT stock_ledger_kind_check
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_service') THEN
-        EXECUTE 'REVOKE UPDATE, DELETE ON admin_audit FROM orderflow_service';
+        EXECUTE 'REVOKE ALL ON admin_audit FROM orderflow_service';  -- the API's record
     END IF;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_api') THEN
         -- Admins act through the staff API: a customer's standing, never their name or phone.
         EXECUTE 'GRANT SELECT (customer_id, credit_score, status, first_seen_at, last_order_at), '
-                'UPDATE (status, updated_at) ON customers TO orderflow_api';
+                'UPDATE (status, credit_score, updated_at) ON customers TO orderflow_api';
         EXECUTE 'GRANT SELECT (customer_id, order_id, kind, delta, score_after, at) '
                 'ON credit_events TO orderflow_api';
         EXECUTE 'GRANT SELECT, INSERT ON admin_audit TO orderflow_api';

@@ -6,8 +6,9 @@ deliveries themselves, so the count survives a restart and a change of dispatche
 is locked while it is sent and marked sent in the same transaction, so it is posted once (a
 crash between the robot's answer and the commit is the one case that posts it again). A failure
 is retried with backoff; after the last try the delivery is dead, kept with its error for a
-person to see (`orderctl inbox --failed`). A robot's own "too fast" answer (WeCom 45009) holds
-the robot for a window and is not counted as a try.
+person to see (the inbox shows each route's state). A robot's own "too fast" answer (WeCom
+45009) holds every delivery to that robot for its hold (DingTalk: ten minutes) and is not
+counted as a try; a robot that does not answer at all is left alone for the rest of the round.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ import asyncpg
 import httpx
 
 from activities import notify_routes
-from activities.channels import HOLD, LIMITS, DeliveryError, Message, Throttled, WebhookChannel
+from activities.channels import (
+    HOLD,
+    LIMITS,
+    DeliveryError,
+    Message,
+    Throttled,
+    Unreachable,
+    WebhookChannel,
+)
 from activities.notify import WAKE
 from infra.database import UNAVAILABLE, Conn
 from infra.settings import settings
@@ -93,7 +102,7 @@ class Dispatcher:
             await leader.add_listener(WAKE, wake)
             log.info("dispatcher sending notifications")
             try:
-                while not stop.is_set():
+                while not stop.is_set() and await _still_leading(leader):
                     woken.clear()
                     await self.round()
                     with contextlib.suppress(TimeoutError):
@@ -164,7 +173,8 @@ class Dispatcher:
         )
 
     async def _send(self, row: asyncpg.Record) -> int | datetime:
-        """1 sent, 0 not; a time: the robot throttled and is held until then."""
+        """1 sent, 0 not; a time: the robot is left alone until then (it said "too fast", or
+        did not answer at all)."""
         key, route = row["notification_key"], row["route"]
         async with self._pool.acquire() as conn, conn.transaction():
             state = await conn.fetchval(
@@ -191,26 +201,47 @@ class Dispatcher:
                 )
                 await channel.send(message)
             except Throttled as exc:
-                hold = self._config.holds.get(target.kind, HOLD["webhook"])
-                until = await conn.fetchval("SELECT clock_timestamp() + $1::interval", hold)
-                await _failed(conn, key, route, str(exc), until, counts=False)
-                return until  # type: ignore[no-any-return]
-            except (DeliveryError, ValueError) as exc:
+                return await self._hold(conn, row, target.kind, str(exc))
+            except Unreachable as exc:  # nothing more for this robot this round
+                return await self._retry_or_dead(conn, row, str(exc)) or 0
+            except DeliveryError as exc:
                 await self._retry_or_dead(conn, row, str(exc))
+                return 0
+            except Exception as exc:  # a bad route must not stop the others; no URL in it
+                await self._retry_or_dead(conn, row, f"{type(exc).__name__} while sending")
                 return 0
             await _sent(conn, key, route, target.kind)
             return 1
 
-    async def _retry_or_dead(self, conn: Conn, row: asyncpg.Record, error: str) -> None:
+    async def _hold(self, conn: Conn, row: asyncpg.Record, kind: str, error: str) -> datetime:
+        """The robot said "too fast": none of its deliveries goes before its hold is over."""
+        hold = self._config.holds.get(kind, HOLD["webhook"])
+        until: datetime = await conn.fetchval("SELECT clock_timestamp() + $1::interval", hold)
+        await _failed(conn, row["notification_key"], row["route"], error, until, counts=False)
+        await conn.execute(
+            """
+            UPDATE deliveries SET next_at = greatest(next_at, $2)
+            WHERE channel_key = $1 AND state = 'pending'
+            """,
+            row["channel_key"],
+            until,
+        )
+        return until
+
+    async def _retry_or_dead(self, conn: Conn, row: asyncpg.Record, error: str) -> datetime | None:
+        """When it is tried again; None: it never will be."""
         attempts = row["attempts"] + 1
         key, route = row["notification_key"], row["route"]
         if attempts >= self._config.max_attempts:
             log.warning("notification %s to %s dead after %d tries", key, route, attempts)
             await _dead(conn, key, route, error)
-            return
+            return None
         log.info("notification %s to %s not sent (try %d): %s", key, route, attempts, error)
-        until = await conn.fetchval("SELECT now() + $1::interval", self._config.backoff(attempts))
+        until: datetime = await conn.fetchval(
+            "SELECT clock_timestamp() + $1::interval", self._config.backoff(attempts)
+        )
         await _failed(conn, key, route, error, until, counts=True)
+        return until
 
 
 async def _sent(conn: Conn, key: str, route: str, kind: str) -> None:
@@ -269,6 +300,21 @@ async def _dead(conn: Conn, key: str, route: str, error: str) -> None:
     await conn.execute(
         "UPDATE notifications SET last_error = $2 WHERE key = $1", key, f"dead: {error}"[:1000]
     )
+
+
+async def _still_leading(leader: Conn) -> bool:
+    """The lock is the connection's: a connection ended by the server took it along, and
+    another dispatcher may lead now."""
+    held: bool = await leader.fetchval(
+        """
+        SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                       AND pid = pg_backend_pid() AND objid::bigint = $1)
+        """,
+        LEADER_LOCK,
+    )
+    if not held:
+        log.warning("dispatcher no longer holds the lead")
+    return held
 
 
 async def _either(woken: asyncio.Event, stop: asyncio.Event) -> None:

@@ -88,29 +88,36 @@ async def change_standing(
         )
         if row is None:
             raise Failure(f"customer {customer_id} not found", Exit.NOT_FOUND)
-        wanted = "banned" if action == BAN else _unbanned(row["credit_score"])
         if action == LIFT and row["status"] != "banned":
             raise Failure(f"customer {customer_id} is not banned", Exit.NOT_ALLOWED)
-        if wanted != row["status"]:
+        before = {"status": row["status"], "credit_score": row["credit_score"]}
+        after = banned(before) if action == BAN else lifted(before)
+        if after != before:
             await conn.execute(
-                "UPDATE customers SET status = $2, updated_at = now() WHERE customer_id = $1",
+                """
+                UPDATE customers SET status = $2, credit_score = $3, updated_at = now()
+                WHERE customer_id = $1
+                """,
                 customer_id,
-                wanted,
+                after["status"],
+                after["credit_score"],
             )
-            await audit(
-                conn,
-                person,
-                action,
-                f"customer:{customer_id}",
-                {"status": row["status"]},
-                {"status": wanted},
-                why.reason,
-            )
+            target = f"customer:{customer_id}"
+            await audit(conn, person, action, target, before, after, why.reason)
         return await profile(conn, customer_id)
 
 
-def _unbanned(score: int) -> str:
-    return "restricted" if score < settings().credit.restricted_below else "good"
+def banned(before: dict[str, Any]) -> dict[str, Any]:
+    return {**before, "status": "banned"}
+
+
+def lifted(before: dict[str, Any]) -> dict[str, Any]:
+    """What the score alone makes the customer, the score raised to the ban's threshold first:
+    below it, the next credit event would ban them again (`activities.credit.status_for`)."""
+    rules = settings().credit
+    score = max(before["credit_score"], rules.banned_below)
+    status = "restricted" if score < rules.restricted_below else "good"
+    return {"status": status, "credit_score": score}
 
 
 async def audit(

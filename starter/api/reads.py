@@ -143,11 +143,17 @@ async def my_work(pool: asyncpg.Pool, person: Person, params: Mapping[str, str])
 async def sheet(
     pool: asyncpg.Pool, person: Person, scope: OrderScope, params: Mapping[str, str]
 ) -> Any:
-    """The order as the people working on it need it; with `contact`, the customer's number,
-    for those who work the order only (the assignee, its managers), each reveal recorded."""
+    """The order as the people working on it need it; the address, notes and what people were
+    told only to those who work the order or care for its customer; with `contact`, the
+    customer's number, for those who work the order only (the assignee, its managers), each
+    reveal recorded."""
     found = await order_reads.order_sheet(pool, scope.order_id)
     if found is None:
         raise Failure(f"order {scope.order_id} not found", Exit.NOT_FOUND)
+    if all(refusal(person, duty, scope) for duty in (Duty.WORK, Duty.CARE)):
+        # Reading is not working the order: where the customer lives and what they said stay
+        # with those who work it or care for its customer.
+        found = found.model_copy(update={"address": "", "caution": "", "told": []})
     if _flag(params, "contact"):
         why_not = refusal(person, Duty.WORK, scope)
         if why_not is not None:

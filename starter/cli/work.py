@@ -18,6 +18,9 @@ from starter.cli.commands import Commands, Parents
 from starter.cli.terminal import printable
 from starter.cli.ticket import PAPER, escpos, render_ticket, send
 
+FOLLOW_LIMIT = 1000
+"""The newest looked at by each look of `inbox --follow`: more than anyone is sent between two."""
+
 
 def render_work(items: list[WorkItem], zone: tzinfo, now: datetime) -> str:
     if not items:
@@ -48,7 +51,8 @@ def render_inbox(entries: list[InboxEntry], zone: tzinfo) -> str:
         mark = " " if e.read_at else "*"
         head = f"{mark} {fmt.moment(e.created_at, zone)}  {printable(e.subject)}"
         body = "\n".join(f"    {printable(line)}" for line in e.text.splitlines())
-        blocks.append(f"{head}  [{e.key}]\n{body}")
+        routes = f"  ({e.delivered})" if e.delivered else ""  # e.g. department:KITCHEN-XH=dead
+        blocks.append(f"{head}  [{e.key}]{routes}\n{body}")
     return "\n".join(blocks)
 
 
@@ -79,13 +83,17 @@ async def inbox(api: Api, args: argparse.Namespace) -> Exit:
     _print(entries, args)
     if not args.follow:
         return Exit.OK
-    newest = max((e.created_at for e in entries), default=datetime.now(UTC))
+    # Each look takes the newest and shows what was not shown yet: no clock is compared, so a
+    # notification written late, or a clock set apart, loses nothing.
+    seen = {e.key for e in entries}
     while True:  # until Ctrl-C
         await asyncio.sleep(args.every)
-        fresh = await _entries(api, {**params, "after": newest.isoformat()})
+        fresh = [
+            e for e in await _entries(api, {**params, "limit": FOLLOW_LIMIT}) if e.key not in seen
+        ]
         if fresh:
-            _print(fresh, args)
-            newest = max(e.created_at for e in fresh)
+            _print(list(reversed(fresh)), args)  # oldest first, as they came
+            seen |= {e.key for e in fresh}
 
 
 async def _entries(api: Api, params: dict[str, Any]) -> list[InboxEntry]:

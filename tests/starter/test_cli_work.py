@@ -70,7 +70,8 @@ async def test_the_inbox_in_chinese_with_read_marks_and_follow(stack: Stack) -> 
     day_seq = await stack.pool.fetchval("SELECT day_seq FROM orders WHERE order_id=$1", order)
     assert entry["subject"] == "新订单分配给您" and entry["read_at"] is None
     assert entry["text"].splitlines()[0] == f"#{day_seq} 老弄堂小馆(徐汇店)"
-    assert entry["text"].splitlines()[-1].startswith("请于 ")  # by when: the confirm clause
+    # takeout is confirmed without a call: the assignee's next clause (prepare) is not yet due
+    assert "请于" not in entry["text"]
     assert "新订单分配给您" in ok(await stack.orderctl("inbox", "--unread", as_=assignee)).out
 
     refused_mark = ok(await stack.orderctl("inbox", "--read", entry["key"], as_="M-001"))
@@ -151,6 +152,8 @@ async def test_the_ticket_at_32_columns_and_the_number_to_the_assignee_only(
     assert f"contact  {phone}" in revealed and "what" in revealed
     refused = await stack.orderctl("show", order, "--contact", as_="A-901")
     assert refused.code == 7 and "whoever works the order" in refused.err
+    read_only = ok(await stack.orderctl("show", order, "--json", as_="A-901")).json()["sheet"]
+    assert (read_only["address"], read_only["caution"], read_only["told"]) == ("", "", [])
     reveals = await stack.pool.fetch(
         "SELECT staff_id FROM contact_reveals WHERE order_id = $1", order
     )

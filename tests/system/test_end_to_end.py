@@ -123,7 +123,8 @@ async def test_a_service_order_from_push_to_completed_on_the_platform(stack: Sta
     assert outcome.stage is Stage.CLOSED
     assert [
         c.name.removeprefix("order/") for c in stack.sim.sim.order(placed.order_id).calls if c.ok
-    ] == ["poi_received", "confirm"]
+    ] == ["poi_received", "confirm", "arrived"]
+    assert stack.sim.sim.order(placed.order_id).status == 8  # completed on the platform: R3.4.1
 
 
 async def test_an_order_the_store_never_confirmed_is_auto_cancelled_and_compensated(

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.notice_texts import LOCAL
+from infra.settings import settings
 from schemas.anomaly import Decide
 from schemas.messages import (
     CancelOrder,
@@ -94,7 +94,7 @@ def case_notices(business: Business, order_id: str) -> list[Notification]:
 
 def hhmm(moment: datetime) -> str:
     """As a notification says it: the store's time."""
-    return moment.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(settings().business.timezone).strftime("%Y-%m-%d %H:%M")
 
 
 async def finish(handle: Handle) -> None:
@@ -1266,6 +1266,11 @@ async def test_a_repeated_reminder_is_not_doubled(
     assert last(current, "customer_reminded").actor == "customer"
     waiting = [n for n in business.notices_for(order_id, "staff") if "waiting" in n.subject]
     assert [n.recipient for n in waiting] == ["S-101", "S-101"]
+    replies = sorted(d.due_at for d in current.deadlines if d.key.startswith("reminder#"))
+    told = sorted(n.due_at for n in waiting if n.due_at is not None)
+    # by when: the reply's clause, as it opens just after the notice (to the minute it says)
+    gaps = [abs((t - r).total_seconds()) for t, r in zip(told, replies, strict=True)]
+    assert len(gaps) == 2 and max(gaps) < 1
     await finish(handle)
 
 

@@ -4,6 +4,7 @@ deadline's hard limit says so."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -47,9 +48,16 @@ class Staffing:
             Topic.ASSIGNED,
             {"brief": state.brief()},
             recipient=assignee.staff_id,
-            # R2.4.1 their first task: confirm with the customer within the clause.
-            due_at=workflow.now() + state.policy.deadlines.of(Clause.CONFIRM).soft,
+            due_at=self._confirm_due(),
         )
+
+    def _confirm_due(self) -> datetime | None:
+        """R2.4.1 the assignee's first task, confirming with the customer, is due within its
+        clause; an order confirmed without a call (takeout) has no such task."""
+        state = self._state
+        if state.policy.auto_confirm or state.promise is not None:
+            return None
+        return workflow.now() + state.policy.deadlines.of(Clause.CONFIRM).soft
 
     async def reassign(self, reason: str, by: str, to: str | None = None) -> bool:
         """Claim the new person before freeing the old one; False when nobody else is free."""

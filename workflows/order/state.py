@@ -150,11 +150,12 @@ class OrderState:
         )
 
     def brief(self) -> str:
-        """What the people on the order need to know of it."""
+        """What the people on the order need to know of it, in no language: the items, the
+        customer, the address, the customer's notes."""
         items = ", ".join(f"{i.name} x{i.quantity}" for i in self.order.items)
         customer = self.order.customer
-        remarks = f" Remarks: {self.order.remarks}." if self.order.remarks else ""
-        return f"{items}. For {customer.name}, {customer.address}.{remarks}"
+        parts = (items, customer.name, customer.address, self.order.remarks)
+        return " · ".join(part for part in parts if part)
 
     def status(self, *, with_timeline: bool = True) -> OrderStatus:
         """Without the timeline for the record, whose event log is the timeline."""
