@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 from temporalio import activity
@@ -204,6 +206,16 @@ class OrderRecords:
         )
 
 
+async def _store_terms(conn: Conn, store_code: str) -> dict[str, Any]:
+    """The store's own policy terms, set by an admin; the order keeps them as it starts."""
+    found = await conn.fetchval(
+        "SELECT terms FROM store_policies WHERE store_code = $1", store_code
+    )
+    if isinstance(found, str):  # a pool without the jsonb codec
+        found = json.loads(found)
+    return dict(found) if found else {}
+
+
 async def _write_order(conn: Conn, inp: RecordOrder) -> OrderRecord:
     """Classify the order (type, region, delivery mode, skills) and write its row and items."""
     order = inp.order
@@ -215,6 +227,7 @@ async def _write_order(conn: Conn, inp: RecordOrder) -> OrderRecord:
         delivery_mode=delivery_mode(order, order_type, store["self_delivery"]),
         customer_id=customer_id_for(order.customer.phone, settings().business.customer_salt),
         skills=await _skills_called_for(conn, order, order_type),
+        store_terms=await _store_terms(conn, order.store_code),
     )
     await _upsert_customer(conn, order, record.customer_id)
     await _upsert_order(conn, inp, record)

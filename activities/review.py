@@ -68,6 +68,12 @@ async def _store(conn: Conn, code: str) -> StoreInfo:
         delivery_radius_km=float(store["delivery_radius_km"]),
         self_delivery=store["self_delivery"],
         scopes=frozenset(store["scopes"]),
+        hours=tuple(
+            (r["weekday"], r["opens"], r["closes"])
+            for r in await conn.fetch(
+                "SELECT weekday, opens, closes FROM store_hours WHERE store_code = $1", code
+            )
+        ),
     )
 
 

@@ -33,7 +33,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from infra.settings import settings
@@ -90,6 +90,7 @@ class StoreInfo:
     delivery_radius_km: float
     self_delivery: bool
     scopes: frozenset[str]
+    hours: tuple[tuple[int, time, time], ...] = ()  # (ISO weekday, opens, closes); none: always
 
 
 @dataclass(frozen=True)
@@ -479,7 +480,22 @@ def check_total(order: PlatformOrder, ctx: ReviewContext) -> list[Finding]:
     ]
 
 
+def check_open(order: PlatformOrder, ctx: ReviewContext) -> list[Finding]:
+    """An order due while the store is closed (by its hours, set by an admin) is looked at by a
+    manager: taken anyway, or cancelled with the customer told. Due: the time the customer asked
+    for, or when it was placed for one wanted as soon as possible."""
+    if not ctx.store.hours:
+        return []
+    due = (order.expected_at or order.created_at).astimezone(settings().business.timezone)
+    weekday, clock = due.isoweekday(), due.time().replace(tzinfo=None)
+    if any(day == weekday and opens <= clock < closes for day, opens, closes in ctx.store.hours):
+        return []
+    when = due.strftime("%a %H:%M")
+    return [_anomaly("store_open", AnomalyKind.OTHER, f"due {when}, outside the store's hours")]
+
+
 RULES: tuple[Rule, ...] = (
+    check_open,
     check_customer,
     check_duplicate,
     check_name,

@@ -1,16 +1,17 @@
 """What an admin sees and changes outside an order: a customer's credit profile, a ban and its
-lifting (R5.3.3), people and their skills (R7.1), stock (R2.2.1); each change on record with
-who, when, before, after and why."""
+lifting (R5.3.3), people and their skills (R7.1), stock (R2.2.1), a store's hours and its own
+policy terms; each change on record with who, when, before, after and why."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from schemas.base import Model
 from schemas.people import Role
+from schemas.policy import OrderPolicy
 
 
 class CreditLine(Model):
@@ -122,3 +123,39 @@ class StockLine(Model):
     on_hand: int
     reserved: int
     low_water: int
+
+
+class OpeningRange(Model):
+    weekday: int = Field(ge=1, le=7)  # ISO: 1 Monday .. 7 Sunday
+    opens: time
+    closes: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OpeningRange:
+        if self.opens >= self.closes:
+            raise ValueError(f"opens {self.opens} is not before closes {self.closes}")
+        return self
+
+
+class StoreHours(Model):
+    """The store's hours, all of them (they replace what was set); none: always open."""
+
+    hours: list[OpeningRange]
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StoreTerms(Model):
+    """The store's own policy terms over its type's (e.g. `{"deadlines": {"prepare":
+    {"minutes": 20}}}`); `{}` clears them."""
+
+    terms: dict[str, Any]
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StoreView(Model):
+    store_code: str
+    name: str
+    order_type: str
+    hours: list[OpeningRange]
+    terms: dict[str, Any]
+    effective: OrderPolicy  # the terms its next order takes

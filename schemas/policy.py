@@ -1,15 +1,18 @@
 """The company's policy: every "[X] minutes" of the measures, per order type.
 
 Defaults live here; `activities.policy.load_policy` layers the policy file and environment
-overrides on top. A running order keeps the snapshot it took when it started.
+overrides on top, and a store's own terms (`with_store_terms`) go on top of those for its
+orders. A running order keeps the snapshot it took when it started.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from schemas.base import Model
 from schemas.order import OrderType
@@ -105,6 +108,30 @@ class OrderPolicy(Model):
     # R2.3.2, R3.2.1 the looks double from there to this: the longest between two looks
     assign_retry_max_minutes: float = Field(default=60, gt=0)
     deadlines: Deadlines = Deadlines()
+
+
+def with_store_terms(terms: OrderPolicy, overrides: Mapping[str, Any]) -> OrderPolicy:
+    """The type's terms with a store's own on top (`store_policies`, set by an admin), merged
+    key by key. Terms that no longer validate leave the type's terms as they are: a store's
+    setting must not stop its orders."""
+    if not overrides:
+        return terms
+    merged = merged_terms(terms.model_dump(mode="json"), overrides)
+    try:
+        return OrderPolicy.model_validate(merged)
+    except ValidationError:
+        return terms
+
+
+def merged_terms(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`override` over `base`, key by key at every depth."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = merged_terms(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _goods() -> OrderPolicy:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from schemas.base import Model
 from schemas.feedback import FeedbackCase
@@ -30,6 +31,7 @@ class OrderRecord(Model):
     delivery_mode: DeliveryMode
     customer_id: str
     skills: list[str]  # what the items call for, in assignment and booking
+    store_terms: dict[str, Any] = {}  # the store's own policy terms (`store_policies`)
 
 
 class RecordEvent(Model):

@@ -30,7 +30,7 @@ from infra.settings import settings
 from schemas.anomaly import AnomalyOutcome
 from schemas.messages import UpdateResult
 from schemas.people import Person, read_refusal, refusal
-from starter.api import admin, admin_people, admin_stock, reads
+from starter.api import admin, admin_people, admin_stock, admin_stores, reads
 from starter.api.actions import DECIDE_ANOMALY, SIGNALS, UPDATES, Act
 from starter.api.protocol import ANSWER_WITHIN, IDEMPOTENCY_KEY
 from starter.api.temporal_calls import Session, anomaly_target, order_target
@@ -272,6 +272,26 @@ class StaffApi:
         log.info("administered", actor=person.staff_id, action=action)
         return line.model_dump(mode="json")
 
+    async def store(self, request: Request) -> Any:
+        person = await self.person(request)
+        admin.require_admin(person, "see a store's terms")
+        return (await admin_stores.view(self.pool, request.path_params["store"])).model_dump(
+            mode="json"
+        )
+
+    async def store_hours(self, request: Request) -> Any:
+        return await self._store_change(request, admin_stores.set_hours, admin_stores.HOURS)
+
+    async def store_terms(self, request: Request) -> Any:
+        return await self._store_change(request, admin_stores.set_terms, admin_stores.TERMS)
+
+    async def _store_change(self, request: Request, change: Any, action: str) -> Any:
+        person = await self.person(request)
+        store, body = request.path_params["store"], await body_of(request)
+        changed = await change(self.pool, person, store, body)
+        log.info("administered", actor=person.staff_id, action=action)
+        return changed.model_dump(mode="json")
+
     async def _customer_id(self, request: Request) -> str:
         given: str = request.path_params.get("customer_id", "")
         if given and given != admin.BY_ORDER:
@@ -322,6 +342,9 @@ def create_app(
         Route("/admin/people/{staff_id}", endpoint(api.person_view), methods=["GET"]),
         Route("/admin/people/{staff_id}", endpoint(api.change_person), methods=["POST"]),
         Route("/admin/people/{staff_id}/skills", endpoint(api.set_skills), methods=["PUT"]),
+        Route("/admin/stores/{store}", endpoint(api.store), methods=["GET"]),
+        Route("/admin/stores/{store}/hours", endpoint(api.store_hours), methods=["PUT"]),
+        Route("/admin/stores/{store}/terms", endpoint(api.store_terms), methods=["PUT"]),
         Route("/admin/stock/{store}", endpoint(api.stock), methods=["GET"]),
         Route("/admin/stock/{store}/{sku}/restock", endpoint(api.restock), methods=["POST"]),
         Route("/admin/stock/{store}/{sku}/count", endpoint(api.adjust_stock), methods=["POST"]),

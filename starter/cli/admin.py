@@ -1,13 +1,14 @@
-"""`orderctl admin customer|person|stock`: a customer's credit and bans (R5.3.3), people and
-their skills (R7.1), a store's stock (R2.2.1), through the staff API as the signed-in admin;
-each change audited."""
+"""`orderctl admin customer|person|stock|store`: a customer's credit and bans (R5.3.3), people
+and their skills (R7.1), a store's stock (R2.2.1), its hours and own policy terms, through the
+staff API as the signed-in admin; each change audited."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
-from schemas.admin import CustomerProfile, PersonView, StockLine
+from schemas.admin import CustomerProfile, PersonView, StockLine, StoreView
 from schemas.people import Role
 from starter.api.admin import BY_ORDER
 from starter.api.client import Api
@@ -256,3 +257,121 @@ def add_stock_area(areas: Commands, shared: Parents) -> None:
         else:
             sub.add_argument("--on-hand", type=int, required=True)
         sub.add_argument("--reason", required=True, help="why: it goes on record")
+
+
+def _days(text: str) -> list[int]:
+    days: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        if not first.isdigit() or (last and not last.isdigit()):
+            raise argparse.ArgumentTypeError(f"{text!r}: days are 1-7 (Monday is 1), e.g. 1-5")
+        days += range(int(first), int(last or first) + 1)
+    return days
+
+
+def opening(value: str) -> list[dict[str, Any]]:
+    """`1-5=10:00-14:00,17:00-22:00`: days, then their ranges."""
+    days, sep, ranges = value.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{value!r}: hours are DAYS=HH:MM-HH:MM[,...]")
+    out = []
+    for span in ranges.split(","):
+        opens, dash, closes = span.partition("-")
+        if not dash:
+            raise argparse.ArgumentTypeError(f"{span!r}: a range is HH:MM-HH:MM")
+        out += [{"weekday": d, "opens": opens, "closes": closes} for d in _days(days)]
+    return out
+
+
+def term(value: str) -> tuple[list[str], Any]:
+    """`deadlines.prepare.minutes=20`: a path into the type's terms, and its value (JSON)."""
+    path, sep, raw = value.partition("=")
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(f"{value!r}: a term is PATH=VALUE")
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = raw
+    return path.split("."), parsed
+
+
+def _nested(pairs: list[tuple[list[str], Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for path, value in pairs:
+        node = out
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return out
+
+
+def _print_store(args: argparse.Namespace, answer: Any) -> None:
+    s = StoreView.model_validate(answer)
+    if args.json:
+        print(fmt.dumps(s.model_dump(mode="json")))
+        return
+    hours = ", ".join(f"{h.weekday} {h.opens:%H:%M}-{h.closes:%H:%M}" for h in s.hours)
+    deadlines = s.effective.deadlines.model_dump(mode="json")
+    print(
+        fmt.pairs(
+            [
+                ("store", f"{s.store_code} {s.name} ({s.order_type})"),
+                ("hours", hours or "always open"),
+                ("own terms", json.dumps(s.terms, ensure_ascii=False) if s.terms else "none"),
+                ("deadlines", json.dumps(deadlines, ensure_ascii=False)),
+            ]
+        )
+    )
+
+
+async def store_show(api: Api, args: argparse.Namespace) -> Exit:
+    _print_store(args, await api.call("GET", f"/admin/stores/{args.store}"))
+    return Exit.OK
+
+
+async def store_hours(api: Api, args: argparse.Namespace) -> Exit:
+    hours = [h for group in args.hours for h in group]
+    path = f"/admin/stores/{args.store}/hours"
+    _print_store(args, await api.call("PUT", path, json={"hours": hours, "reason": args.reason}))
+    return Exit.OK
+
+
+async def store_terms(api: Api, args: argparse.Namespace) -> Exit:
+    body = {"terms": _nested(args.terms), "reason": args.reason}
+    _print_store(args, await api.call("PUT", f"/admin/stores/{args.store}/terms", json=body))
+    return Exit.OK
+
+
+def add_store_area(areas: Commands, shared: Parents) -> None:
+    area = areas.add_parser("store", help="a store's hours and own policy terms (admins)")
+    steps = area.add_subparsers(dest="step", metavar="STEP", required=True)
+    which = argparse.ArgumentParser(add_help=False)
+    which.add_argument("store", type=keyword, metavar="STORE")
+    why = argparse.ArgumentParser(add_help=False)
+    why.add_argument("--reason", required=True, help="why: it goes on record")
+    shared.command(
+        steps,
+        "show",
+        "the store's hours, own terms and the deadlines its orders take",
+        ["admin store show SH-XH-001"],
+        handler=store_show,
+        parents=[which],
+    )
+    sub = shared.command(
+        steps,
+        "hours",
+        "when the store is open (replaces its hours; none given: always open)",
+        ["admin store hours SH-XH-001 1-5=10:00-14:00,17:00-22:00 6-7=10:00-22:00 --reason ..."],
+        handler=store_hours,
+        parents=[which, why],
+    )
+    sub.add_argument("hours", nargs="*", type=opening, metavar="DAYS=HH:MM-HH:MM[,...]")
+    sub = shared.command(
+        steps,
+        "terms",
+        "the store's own policy terms over its type's (none given: cleared)",
+        ["admin store terms SH-XH-001 deadlines.prepare.minutes=20 --reason 午高峰"],
+        handler=store_terms,
+        parents=[which, why],
+    )
+    sub.add_argument("terms", nargs="*", type=term, metavar="PATH=VALUE")

@@ -143,3 +143,4 @@ def _add_admin(commands: Commands, shared: Parents) -> None:
     admin_cli.add_customer_area(areas, shared)
     admin_cli.add_people_area(areas, shared)
     admin_cli.add_stock_area(areas, shared)
+    admin_cli.add_store_area(areas, shared)

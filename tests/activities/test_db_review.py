@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -395,3 +395,17 @@ async def test_review_of_a_service_order(demo_pool: asyncpg.Pool) -> None:
     order = make_order(items=(("S-PLM", 1),), store="SH-HS-100", phone="13700000008", shipping="0")
     verdict = await Review(demo_pool).review_order(await _record_and_review(demo_pool, order))
     assert verdict.outcome is Outcome.PASS, verdict
+
+
+def test_an_order_due_while_the_store_is_closed_is_looked_at() -> None:
+    """Hours in the business's zone; due: the time asked for, else when it was placed."""
+    weekdays = StoreInfo(**{**XUHUI.__dict__, "hours": ((1, time(10), time(22)),)})  # Mondays
+    monday_9am = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+    early = make_order().model_copy(update={"created_at": monday_9am})
+    assert names(early, ctx(store=weekdays)) == ["store_open"]
+    asked_later = early.model_copy(update={"expected_at": monday_9am + timedelta(hours=2)})
+    assert names(asked_later, ctx(store=weekdays)) == []
+    assert names(early, ctx()) == []  # no hours set: always open
+    verdict = rules.review(early, ctx(store=weekdays))
+    assert verdict.anomaly_kind is AnomalyKind.OTHER
+    assert "Mon 09:00" in verdict.failures[0].message

@@ -10,11 +10,13 @@ import asyncio
 import json
 import sys
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from activities.notify import Notifier
+from infra.settings import settings
 from meituan.intake import to_platform_order
 from schemas.messages import MarkDelivered, MarkReady
 from schemas.notices import Topic
@@ -362,3 +364,55 @@ async def test_admins_manage_people_and_stock_and_each_change_is_audited(stack: 
         ("stock.adjust", "盘点"),
     ]
     assert {a["actor"] for a in audited} == {"A-901"}
+
+
+async def test_a_stores_own_terms_and_hours_reach_its_next_order(stack: Stack) -> None:
+    store = "SH-PD-002"
+    terms = ["admin", "store", "terms", store]
+    hours = ["admin", "store", "hours", store]
+    try:
+        wrong = await stack.orderctl(*terms, "max_feedback_rounds=0", "--reason", "x", as_="A-901")
+        assert wrong.code == 2 and "do not fit the policy" in wrong.err
+        shown = ok(
+            await stack.orderctl(
+                *terms,
+                "auto_confirm=false",
+                "--reason",
+                "新店：每单电话确认",
+                "--json",
+                as_="A-901",
+            )
+        ).json()
+        assert shown["terms"] == {"auto_confirm": False}
+        assert shown["effective"]["auto_confirm"] is False
+        _, handle = await stack.place(store)
+        assigned = await until(
+            handle, lambda s: any(d.clause.value == "confirm" for d in s.deadlines), "confirm"
+        )
+        assert assigned.promise is None  # a takeout store confirming by phone, as it asked
+
+        today = datetime.now(settings().business.timezone).isoweekday()
+        other = today % 7 + 1  # open tomorrow only: an order now is due while it is closed
+        shut = ok(
+            await stack.orderctl(
+                *hours, f"{other}=10:00-22:00", "--reason", "装修", "--json", as_="A-901"
+            )
+        ).json()
+        assert shut["hours"] == [{"weekday": other, "opens": "10:00:00", "closes": "22:00:00"}]
+        _, closed = await stack.place(store)
+        held = await until(closed, lambda s: bool(s.anomalies), "the anomaly")
+        assert "outside the store's hours" in held.anomalies[0].detail
+        for h in (handle, closed):
+            await h.terminate("test ended")
+    finally:
+        ok(await stack.orderctl(*hours, "--reason", "恢复", as_="A-901"))
+        ok(await stack.orderctl(*terms, "--reason", "恢复", as_="A-901"))
+    audited = await stack.pool.fetch(
+        "SELECT action FROM admin_audit WHERE target = $1 ORDER BY audit_id", f"store:{store}"
+    )
+    assert [a["action"] for a in audited][-4:] == [
+        "store.terms",
+        "store.hours",
+        "store.hours",
+        "store.terms",
+    ]

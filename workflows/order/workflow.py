@@ -60,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.notices import Topic
     from schemas.order import DeliveryMode, OrderInput, OrderType, Stage
-    from schemas.policy import Clause
+    from schemas.policy import Clause, OrderPolicy, with_store_terms
     from schemas.records import Audience, CreditEvent, CreditEventKind, OrderRecord, RecordOrder
     from schemas.resources import OrderRef, ReleaseAssignment
     from schemas.review import Outcome
@@ -161,7 +161,7 @@ class OrderWorkflow:
             if workflow.patched(RECORD_KNOWN_WHEN_RECEIVING):
                 # A refusal of the next call opens an anomaly, which needs the record.
                 state.record = record
-                state.order_policy = state.snapshot.for_type(record.order_type)
+                state.order_policy = self._terms(record)
                 await order.record_backlog()
             await order.step(PlatformCalls.platform_receive, order.call())
             return record
@@ -169,7 +169,7 @@ class OrderWorkflow:
         state.record = record = await self._deadlines.within(
             Clause.RECEIVE, receive(), since=state.order.created_at, pausable=False
         )
-        state.order_policy = state.snapshot.for_type(record.order_type)
+        state.order_policy = self._terms(record)
         await order.record_backlog()
         workflow.upsert_search_attributes(
             [
@@ -241,6 +241,11 @@ class OrderWorkflow:
         await self._order.enter(Stage.CONFIRMED)
 
     # --- 6 in_progress (goods): R3.1 -----------------------------------------------------------
+
+    def _terms(self, record: OrderRecord) -> OrderPolicy:
+        """The snapshot's terms for the order's type, with its store's own on top."""
+        terms = self._state.snapshot.for_type(record.order_type)
+        return with_store_terms(terms, record.store_terms)
 
     async def _prepare(self) -> None:
         state, order = self._state, self._order
