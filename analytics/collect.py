@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from activities.policy import current_policy
 from analytics.figures import compute
 from analytics.findings import DEFAULT_THRESHOLDS, Thresholds
 from analytics.period import Group, Period
@@ -48,7 +49,7 @@ async def collect(
             done = await refresh(conn, zone)
             raw = await read(conn, period, by, zone)
         raw.seconds["refresh"] = round(done.seconds, 4)
-        stats = compute(raw, limits)
+        stats = compute(raw, limits, current_policy().targets)
         stats["source"]["refreshed_pairs"] = done.pairs
         stats["source"]["refreshed_orders"] = done.orders
         stats["source"]["refresh_steps"] = done.steps

@@ -12,10 +12,14 @@ from typing import Any
 
 from analytics.findings import DEFAULT_THRESHOLDS, Thresholds, comparison, find
 from analytics.formats import money, ratio, rounded
+from analytics.targets import against_targets
 from analytics.totals import Histogram, Raw, StaffTotals, Tally, Totals, tally
 from analytics.vocabulary import CLAUSES, FIRST_RESPONSE, HANDLING, OUTCOMES, STAGES, stage_metric
 from meituan.codes import MerchantCancelReason, PlatformCancelReason
+from schemas.policy import Targets
 from schemas.review import AnomalyKind
+
+DEFAULT_TARGETS = Targets()
 
 
 def cancel_reason(code: int) -> str:
@@ -134,8 +138,10 @@ def scorecards(
     return people, units
 
 
-def compute(raw: Raw, limits: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, Any]:
-    """The whole answer of `orderctl stats --json`."""
+def compute(
+    raw: Raw, limits: Thresholds = DEFAULT_THRESHOLDS, targets: Targets = DEFAULT_TARGETS
+) -> dict[str, Any]:
+    """The whole answer of `orderctl stats --json`; the findings against the targets first."""
     t = tally(raw)
     period, previous = raw.period, raw.period.previous()
     people, units = scorecards(t.staff, raw.departments)
@@ -152,7 +158,13 @@ def compute(raw: Raw, limits: Thresholds = DEFAULT_THRESHOLDS) -> dict[str, Any]
         "groups": _groups(t, raw),
         "comparison": comparison(t.current, t.previous),
         "previous": figures(t.previous),
-        "findings": [f.as_json() for f in find(t.current, t.previous, t.stores, t.staff, limits)],
+        "findings": [
+            f.as_json()
+            for f in (
+                *against_targets(t.current, t.stores, targets),
+                *find(t.current, t.previous, t.stores, t.staff, limits),
+            )
+        ],
         "staff": people,
         "departments": units,
         "source": {

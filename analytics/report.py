@@ -194,36 +194,54 @@ def _comparison(stats: Mapping[str, Any]) -> str:
 
 
 def _charts(stats: Mapping[str, Any]) -> list[str]:
-    """The charts with something to show."""
-    charts = [
-        _figure_html(chart_orders_per_hour(stats["orders_per_hour"]), "Orders per hour of the day"),
-        _figure_html(
-            chart_daily(stats["daily"]),
+    """The charts with something to show; a chart with nothing to show is a sentence saying
+    so, never bare axes."""
+    orders = sum(stats["orders_per_hour"])
+    ratings = stats["satisfaction"]["distribution"]
+    return [
+        _chart_or_say(
+            orders > 0,
+            lambda: chart_orders_per_hour(stats["orders_per_hour"]),
+            "Orders per hour of the day",
+            "No orders in this period: nothing to show by hour or by day.",
+        ),
+        _chart_or_say(
+            orders > 0,
+            lambda: chart_daily(stats["daily"]),
             "Orders per day and price anomalies per 1,000 orders (R5.3.2 price monitoring)",
+            "",
+        ),
+        _chart_or_say(
+            bool(stats["stage_seconds"]),
+            lambda: chart_stages(stats["stage_seconds"]),
+            "Time per stage: half the orders within p50, nine in ten within p90",
+            "No stage was timed in this period.",
+        ),
+        _chart_or_say(
+            bool(stats["deadlines"]),
+            lambda: chart_compliance(stats["deadlines"]),
+            "Deadline compliance per clause",
+            "No deadline fell in this period.",
+        ),
+        _chart_or_say(
+            sum(ratings.values()) > 0,
+            lambda: chart_ratings(ratings),
+            f"Ratings; complaints on {pct(stats['satisfaction']['complaint_rate'])} of orders",
+            "No ratings in this period.",
+        ),
+        _chart_or_say(
+            bool(stats["staff"]),
+            lambda: chart_scorecards(stats["staff"]),
+            "Staff: deadlines met on time (R7.2)",
+            "No one's work fell in this period.",
         ),
     ]
-    if stats["stage_seconds"]:
-        charts.append(
-            _figure_html(
-                chart_stages(stats["stage_seconds"]),
-                "Time per stage: half the orders within p50, nine in ten within p90",
-            )
-        )
-    if stats["deadlines"]:
-        charts.append(
-            _figure_html(chart_compliance(stats["deadlines"]), "Deadline compliance per clause")
-        )
-    charts.append(
-        _figure_html(
-            chart_ratings(stats["satisfaction"]["distribution"]),
-            f"Ratings; complaints on {pct(stats['satisfaction']['complaint_rate'])} of orders",
-        )
-    )
-    if stats["staff"]:
-        charts.append(
-            _figure_html(chart_scorecards(stats["staff"]), "Staff: deadlines met on time (R7.2)")
-        )
-    return charts
+
+
+def _chart_or_say(has_data: bool, draw: Callable[[], str], caption: str, nothing: str) -> str:
+    if has_data:
+        return _figure_html(draw(), caption)
+    return f"<p class='quiet'>{escape(nothing)}</p>" if nothing else ""
 
 
 def _money(stats: Mapping[str, Any]) -> str:

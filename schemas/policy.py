@@ -146,6 +146,29 @@ def _service() -> OrderPolicy:
     )
 
 
+class Targets(Model):
+    """R4.3.2 what the company aims at: the statistics' findings measure each period against
+    these as well as against the period before."""
+
+    on_time: float = Field(default=0.95, gt=0, le=1)
+    """Share of each clause's deadlines met."""
+    on_time_by_clause: dict[Clause, float] = {}
+    """A clause's own target, where it differs."""
+    rating: float = Field(default=4.5, ge=1, le=5)
+    """The average rating at least."""
+    complaint_rate: float = Field(default=0.05, ge=0, le=1)
+    """Orders with a complaint, at most."""
+    anomaly_rate: float = Field(default=0.05, ge=0, le=1)
+    """Orders held for an anomaly, at most."""
+    cancellation_rate: float = Field(default=0.05, ge=0, le=1)
+    """Orders cancelled or rejected, at most."""
+    small_sample: int = Field(default=20, ge=1)
+    """A figure on fewer cases than this is said to rest on a small sample."""
+
+    def on_time_for(self, clause: Clause) -> float:
+        return self.on_time_by_clause.get(clause, self.on_time)
+
+
 class Policy(Model):
     receive: Deadline = _d(2, 5)  # R2.1.3, before the order's type is known
     patrol_minutes: float = Field(default=10, gt=0)  # R2.1.2 how often the platform is walked
@@ -154,6 +177,7 @@ class Policy(Model):
     workers of their own (ORDERFLOW_PLATFORM_TASK_QUEUE); None: the order's own queue."""
     goods: OrderPolicy = Field(default_factory=_goods)
     service: OrderPolicy = Field(default_factory=_service)
+    targets: Targets = Field(default_factory=Targets)
 
     def for_type(self, order_type: OrderType) -> OrderPolicy:
         return self.goods if order_type is OrderType.GOODS else self.service

@@ -111,8 +111,20 @@ def test_findings_are_in_words_and_escaped() -> None:
     html = report.render(stats)
     assert "2 order(s) &lt;b&gt;only&lt;/b&gt; the patrol found (R6.3.2)." in html
     assert "Nothing stands out" not in html
-    quiet = report.render(_hand_made())
+    quiet = report.render({**_hand_made(), "findings": []})
     assert "Nothing stands out in this period." in quiet
+
+
+def test_a_period_with_nothing_says_so_instead_of_drawing_bare_axes() -> None:
+    period = st.Period.today()
+    html = report.render(st.compute(Raw(period, "Asia/Shanghai", None)))
+    assert "<svg" not in html
+    for sentence in (
+        "No orders in this period: nothing to show by hour or by day.",
+        "No ratings in this period.",
+        "No deadline fell in this period.",
+    ):
+        assert sentence in html
 
 
 def _hand_made() -> dict[str, Any]:

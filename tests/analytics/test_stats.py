@@ -27,9 +27,11 @@ import analytics as st
 from analytics.findings import find, poisson_tail
 from analytics.reads import read
 from analytics.rollup import ROLLUP, refresh
+from analytics.targets import against_targets
 from analytics.totals import Histogram, StaffTotals, Totals
 from infra import database as db
 from localstack.demo import DemoOptions, DemoResult, run_demo
+from schemas.policy import Clause, Targets
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 
@@ -561,3 +563,34 @@ def test_a_report_path_is_not_needed_for_the_figures(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_a_day_late_everywhere_is_found_against_the_targets_not_the_day_before() -> None:
+    """Every order missed a deadline and three passed the confirm clause's hard limit; the
+    period before had no orders at all, so only the targets can say it."""
+    day = _totals(5, breached=5)
+    day.deadlines["confirm"].add(0, 2, 3)
+    day.deadlines["prepare"].add(0, 5, 0)
+    day.outcomes["cancelled"] = 3
+    stores = {"SH-XH-001": day}
+    found = {(f.kind, f.subject): f for f in against_targets(day, stores, Targets())}
+    confirm = found[("clause_below_target", "confirm")]
+    assert "0 of 5 deadlines met (0.0%), target 95.0%" in confirm.message
+    assert "most at SH-XH-001 (5)" in confirm.message
+    hard = found[("clause_past_hard_limit", "confirm")]
+    assert "3 of 5 deadlines passed their hard limit" in hard.message
+    assert ("clause_below_target", "prepare") in found
+    assert ("cancellation_rate_above_target", "cancellation") in found
+    # five deadlines are a small sample: said, not hidden
+    assert confirm.severity == "notice" and "A small sample (5)" in confirm.message
+    assert find(day, Totals(), stores, {}) == []  # against the empty day before: nothing
+
+
+def test_targets_met_find_nothing_and_come_from_the_policy() -> None:
+    good = _totals(100, breached=1)
+    good.deadlines["confirm"].add(99, 1, 0)
+    good.ratings[5] = 40
+    assert against_targets(good, {"A": good}, Targets()) == []
+    strict = Targets(on_time_by_clause={Clause.CONFIRM: 1.0})
+    [finding] = against_targets(good, {"A": good}, strict)
+    assert finding.severity == "warning" and "target 100.0%" in finding.message
