@@ -91,6 +91,17 @@ TEXTS: dict[Topic, dict[Language, tuple[str, str]]] = {
         _ZH: ("异常订单超过最后期限", "已升级：订单保持暂停直到作出决定。"),
         _EN: ("Anomaly past its hard limit", "Escalated: the order stays paused until decided."),
     },
+    Topic.REPORT: {
+        _ZH: (
+            "{kind}报 {period}",
+            "各门店：订单（上期）、按时率、评分\n{figures}\n要点：\n{findings}\n完整报告：{file}",
+        ),
+        _EN: (
+            "{kind} report {period}",
+            "Stores: orders (before), on time, rating\n{figures}\nFindings:\n{findings}\n"
+            "The whole report: {file}",
+        ),
+    },
     Topic.PLATFORM_REPORT: {
         _ZH: ("需向美团反映：{kind}", "{text}\n请联系平台对接人并记录答复。"),
         _EN: ("Report to Meituan: {kind}", "{text}\nRaise it with the platform's contact."),
@@ -193,6 +204,8 @@ WORDS: dict[str, dict[str, str]] = {
         FeedbackKind.DISPUTE: "配送争议",
         FeedbackKind.REMINDER: "催单",
         FeedbackKind.REFUND: "退款",
+        "daily": "日",
+        "weekly": "周",
     },
     "extent": {"partial": "部分", "full": "全额"},
     "what": {
@@ -217,6 +230,8 @@ class Heading:
 
     def line(self, language: Language) -> str:
         store = self.store_name or ""
+        if not self.order_id:  # about no one order: a report
+            return store
         if self.day_seq is None:
             return f"{store} {'订单' if language is _ZH else 'order'} {self.order_id}".strip()
         return f"#{self.day_seq} {store}".strip()
@@ -273,7 +288,7 @@ def render(
     """The subject and the text: the order's day number and store first, the deadline last."""
     subject, body = TEXTS[topic][language]
     filled = _Facts({k: _fact(k, v, language) for k, v in facts.items()})
-    text = f"{heading.line(language)}\n{body.format_map(filled).strip()}"
+    text = "\n".join(filter(None, (heading.line(language), body.format_map(filled).strip())))
     if due_at is not None:
         by = "请于" if language is _ZH else "By"
         after = "前完成" if language is _ZH else ""

@@ -22,6 +22,8 @@ PATROL_RUN_ID: Final = "order-patrol-run"
 """The schedule appends the time of each run to this id."""
 DOCTOR_SCHEDULE_ID: Final = "order-doctor"
 DOCTOR_RUN_ID: Final = "order-doctor-run"
+REPORT_SCHEDULE_IDS: Final = {"daily": "order-report-daily", "weekly": "order-report-weekly"}
+"""R4.3.1 the regular statistics: each store's day, the company's week, sent to the managers."""
 
 _ORDER_PREFIX: Final = "order-"
 _OWNED_BY_ORDER = re.compile(r"^(?:order|anomaly)-(\d+)")

@@ -34,6 +34,7 @@ class Topic(StrEnum):
     ANOMALY_OPENED = "anomaly_opened"  # R5.2.1 the manager told
     ANOMALY_UNDECIDED = "anomaly_undecided"
     ANOMALY_HARD_LIMIT = "anomaly_hard_limit"
+    REPORT = "report"  # R4.3.1 the regular statistics, to each manager
     # To the platform liaison
     PLATFORM_REPORT = "platform_report"  # R6.2
     # To the customer

@@ -33,7 +33,12 @@ from schemas.contract import TASK_QUEUE
 from workers.dispatcher import Dispatcher
 from workers.interceptors import LogContextInterceptor
 from workers.registry import WORKFLOWS, build_activities, platform_activities
-from workers.schedules import doctor_every, ensure_doctor_schedule, ensure_patrol_schedule
+from workers.schedules import (
+    doctor_every,
+    ensure_doctor_schedule,
+    ensure_patrol_schedule,
+    ensure_report_schedules,
+)
 
 log = logging.getLogger("orderflow.worker")
 
@@ -115,6 +120,7 @@ async def run(stop: asyncio.Event) -> None:
     rate = configured.platform_rate
     client = await connect_client(runtime=_runtime())
     await ensure_patrol_schedule(client, timedelta(minutes=policy.patrol_minutes))
+    await ensure_report_schedules(client)
     if (doctor := doctor_every()) is not None:
         await ensure_doctor_schedule(client, doctor)
     needs_io = "activities" in chosen or "platform" in chosen

@@ -19,13 +19,21 @@ from activities.platform_calls import PlatformCalls
 from activities.policy import load_policy
 from activities.review import Review
 from activities.stock import Stock
+from analytics.delivery import Reports
 from meituan.client import MeituanClient
 from workflows.anomaly import AnomalyWorkflow
 from workflows.doctor import DoctorWorkflow
 from workflows.order import OrderWorkflow
 from workflows.patrol import PatrolWorkflow
+from workflows.reports import ReportWorkflow
 
-WORKFLOWS: list[type] = [OrderWorkflow, AnomalyWorkflow, PatrolWorkflow, DoctorWorkflow]
+WORKFLOWS: list[type] = [
+    OrderWorkflow,
+    AnomalyWorkflow,
+    PatrolWorkflow,
+    DoctorWorkflow,
+    ReportWorkflow,
+]
 
 
 def build_activities(
@@ -68,6 +76,7 @@ def build_activities(
         patrol.patrol_stores,
         patrol.patrol_store,
         patrol.record_patrol,
+        Reports(pool).send_reports,
         *([Doctor(temporal).doctor_round] if temporal is not None else []),
         *(platform_activities(pool, platform) if platform_calls else []),
     ]

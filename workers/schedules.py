@@ -1,4 +1,5 @@
-"""The Temporal Schedules: `order-patrol` runs the patrol (R2.1.2); `order-doctor`, when
+"""The Temporal Schedules: `order-patrol` runs the patrol (R2.1.2); `order-report-daily` and
+`order-report-weekly` send the managers the regular statistics (R4.3.1); `order-doctor`, when
 ORDERFLOW_DOCTOR_MINUTES is set, repairs the workflows whose history no longer replays.
 
 python -m workers.schedules        # create them, or bring them in line with the configuration
@@ -14,9 +15,11 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleUpdate,
     ScheduleUpdateInput,
@@ -24,6 +27,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.policy import current_policy
+from analytics.period import zone_name
 from infra.settings import settings
 from infra.temporal import connect_client
 from schemas.contract import (
@@ -31,12 +35,15 @@ from schemas.contract import (
     DOCTOR_SCHEDULE_ID,
     PATROL_RUN_ID,
     PATROL_SCHEDULE_ID,
+    REPORT_SCHEDULE_IDS,
     TASK_QUEUE,
 )
 from schemas.doctor import DoctorRound
 from schemas.patrol import PatrolInput
+from schemas.reports import ReportKind, ReportRound
 from workflows.doctor import DoctorWorkflow
 from workflows.patrol import PatrolWorkflow
+from workflows.reports import ReportWorkflow
 
 SCHEDULE_ID = PATROL_SCHEDULE_ID
 
@@ -50,6 +57,36 @@ def patrol_schedule(every: timedelta) -> Schedule:
         # A slow platform must not pile patrols up behind each other.
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
+
+
+REPORT_AT: dict[ReportKind, ScheduleCalendarSpec] = {
+    "daily": ScheduleCalendarSpec(hour=[ScheduleRange(6)], minute=[ScheduleRange(0)]),
+    "weekly": ScheduleCalendarSpec(
+        day_of_week=[ScheduleRange(1)], hour=[ScheduleRange(6)], minute=[ScheduleRange(30)]
+    ),
+}
+"""Before the day's first orders: yesterday's figures for each store, every Monday the week's."""
+
+
+def report_schedule(kind: ReportKind) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ReportWorkflow.run,
+            ReportRound(kind=kind),
+            id=f"{REPORT_SCHEDULE_IDS[kind]}-run",
+            task_queue=TASK_QUEUE,
+        ),
+        spec=ScheduleSpec(
+            calendars=[REPORT_AT[kind]], time_zone_name=zone_name(settings().business.timezone)
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_report_schedules(client: Client) -> None:
+    """Idempotent, as the patrol's: an operator's pause stands."""
+    for kind in REPORT_AT:
+        await _ensure(client, REPORT_SCHEDULE_IDS[kind], report_schedule(kind))
 
 
 def doctor_schedule(every: timedelta) -> Schedule:
@@ -109,6 +146,8 @@ async def _main() -> None:
     every = timedelta(minutes=current_policy().patrol_minutes)
     await ensure_patrol_schedule(client, every)
     print(f"schedule {SCHEDULE_ID}: every {every}")
+    await ensure_report_schedules(client)
+    print(f"schedules {', '.join(REPORT_SCHEDULE_IDS.values())}: daily 06:00, Mondays 06:30")
     doctor = doctor_every()
     if doctor is not None:
         await ensure_doctor_schedule(client, doctor)

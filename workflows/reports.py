@@ -1,0 +1,31 @@
+"""ReportWorkflow: one round of the regular statistics (R4.3.1), run by the Schedules
+`order-report-daily` and `order-report-weekly`: the period before the round is computed, kept
+as a report file, and each manager told through the notification routes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.reports import SEND_REPORTS, ReportRequest, ReportRound, ReportSent
+
+ROUND_TIMEOUT = timedelta(minutes=10)
+
+
+@workflow.defn
+class ReportWorkflow:
+    @workflow.run
+    async def run(self, inp: ReportRound) -> ReportSent:
+        # The period is fixed by when the round started, however late a retry runs.
+        request = ReportRequest(kind=inp.kind, as_of=workflow.now())
+        sent: ReportSent = await workflow.execute_activity(
+            SEND_REPORTS,
+            request,
+            result_type=ReportSent,
+            start_to_close_timeout=ROUND_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=5),
+        )
+        return sent
