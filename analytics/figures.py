@@ -6,7 +6,7 @@ Pure: `compute` takes the read's rows (`Raw`) and returns the whole answer of
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -158,6 +158,7 @@ def compute(
         "groups": _groups(t, raw),
         "comparison": comparison(t.current, t.previous),
         "previous": figures(t.previous),
+        "improvement_causes": causes(raw.rows.get("causes", [])),
         "findings": [
             f.as_json()
             for f in (
@@ -173,6 +174,14 @@ def compute(
             "seconds": raw.seconds,
         },
     }
+
+
+def causes(rows: Sequence[Mapping[str, Any]], top: int = 10) -> list[dict[str, Any]]:
+    """R3.3.3 the most frequent causes of what went wrong in orders, with the period before."""
+    now = {r["cause"]: r["n"] for r in rows if r["period"] == "current"}
+    before = {r["cause"]: r["n"] for r in rows if r["period"] == "previous"}
+    ranked = sorted(now.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return [{"cause": c, "n": n, "previous": before.get(c, 0)} for c, n in ranked]
 
 
 def _cancellations(t: Tally) -> list[dict[str, Any]]:

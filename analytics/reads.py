@@ -107,6 +107,18 @@ GROUP BY 1
 """
 
 
+# R3.3.3 / R4.3.2 what went wrong in the orders of each period, by cause (the part of each
+# improvement before its colon, `workflows/summary.py`).
+_CAUSES = """
+SELECT CASE WHEN o.created_at >= $2 THEN 'current' ELSE 'previous' END AS period,
+       split_part(i.line, ':', 1) AS cause, count(*)::int AS n
+FROM order_summaries s JOIN orders_masked o ON o.order_id = s.order_id
+CROSS JOIN LATERAL jsonb_array_elements_text(s.improvements) AS i(line)
+WHERE o.created_at >= $1 AND o.created_at < $3
+GROUP BY 1, 2
+"""
+
+
 class _Reader:
     """One read's connection and its timings (`Raw.seconds`, per query)."""
 
@@ -141,6 +153,7 @@ async def read(conn: Conn, period: Period, by: Group | None, zone: tzinfo | None
         }
         for row in await reader.rows("patrol", _PATROL, first, current_start, last):
             raw.patrol[row["period"]] = {"runs": row["runs"], "found": row["found"]}
+        raw.rows["causes"] = await reader.rows("causes", _CAUSES, first, current_start, last)
     return raw
 
 

@@ -103,7 +103,7 @@ def render(
  – {escape(previous["to"])} (R4.3). Patrol: {patrol["runs"]} runs,
  {patrol["orders_found"]} orders found that the pushes missed (R6.3.2).</p>
 {_cards(stats)}
-{_section("Findings (R4.3.2)", _findings(stats), _comparison(stats))}
+{_section("Findings (R4.3.2)", _findings(stats), _causes(stats), _comparison(stats))}
 <section><h2>Charts</h2><div class="charts">{"".join(_charts(stats))}</div></section>
 {_section("Amounts", _money(stats))}
 {_section("Processing time per stage", _stages(stats))}
@@ -190,6 +190,17 @@ def _findings(stats: Mapping[str, Any]) -> str:
 def _comparison(stats: Mapping[str, Any]) -> str:
     return (
         "<ul>" + "".join(f"<li>{escape(c['text'])}</li>" for c in stats["comparison"]) + ("</ul>")
+    )
+
+
+def _causes(stats: Mapping[str, Any]) -> str:
+    """R3.3.3 what went wrong in the orders, the most frequent first."""
+    causes = stats.get("improvement_causes") or []
+    if not causes:
+        return "<p class='quiet'>No order of this period had anything to improve on record.</p>"
+    rows = [[c["cause"], c["n"], c["previous"]] for c in causes]
+    return "<h3>Most frequent causes</h3>" + _table(
+        ["cause", "orders", "the period before"], rows, text_columns=1
     )
 
 

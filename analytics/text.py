@@ -120,4 +120,8 @@ def _comparison_and_findings(stats: Mapping[str, Any]) -> list[str]:
         out += [f"    - {finding['message']}" for finding in stats["findings"]]
     else:
         out.append("  findings (R4.3.2): nothing stands out")
+    causes = stats.get("improvement_causes") or []
+    if causes:
+        out.append("  most frequent causes (R3.3.3), with the period before:")
+        out += [f"    {c['n']:>5}  {c['cause']} ({c['previous']})" for c in causes]
     return out

@@ -594,3 +594,17 @@ def test_targets_met_find_nothing_and_come_from_the_policy() -> None:
     strict = Targets(on_time_by_clause={Clause.CONFIRM: 1.0})
     [finding] = against_targets(good, {"A": good}, strict)
     assert finding.severity == "warning" and "target 100.0%" in finding.message
+
+
+async def test_the_most_frequent_causes_are_the_orders_own_improvements(demo_day: Day) -> None:
+    """R3.3.3 counted from each order's summary, derived from what happened in it."""
+    lines = [
+        line
+        for r in await demo_day.pool.fetch("SELECT improvements FROM order_summaries")
+        for line in (json.loads(r[0]) if isinstance(r[0], str) else r[0])
+    ]
+    counted = Counter(line.split(":", 1)[0] for line in lines)
+    causes = demo_day.stats["improvement_causes"]
+    assert causes and all(counted[c["cause"]] == c["n"] for c in causes)  # as on record
+    assert [c["n"] for c in causes] == sorted(counted.values(), reverse=True)[:10]  # the top
+    assert all(":" in line and not line.endswith("review staffing and hand-offs") for line in lines)

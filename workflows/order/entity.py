@@ -253,6 +253,7 @@ class Order:
                     stages=state.stages,
                     ended_at=ended_at,
                     breaches=state.clock.breaches,
+                    deadlines=list(state.clock.views.values()),
                     exceptions=state.exceptions,
                     anomalies=[f"{a.kind.value}: {a.decision}" for a in state.anomalies],
                     feedback=state.feedback,
