@@ -44,7 +44,7 @@ class DeliveryError(RuntimeError):
 
 
 class Unreachable(DeliveryError):
-    """No answer at all (refused, timed out, a bad URL): the robot is left alone for the round."""
+    """No answer at all (refused, timed out, a bad URL): the robot's other deliveries wait too."""
 
 
 class Throttled(DeliveryError):

@@ -217,7 +217,15 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "note": {"correct_info": "订单信息已更正。", "adjust_price": "订单价格已调整。"},
 }
-"""Our own names in a fact, in Chinese; English shows them as they are."""
+"""Our own names in a fact, in Chinese; English shows them as they are unless `WORDS_EN`
+has a sentence for them."""
+
+WORDS_EN: dict[str, dict[str, str]] = {
+    "note": {
+        "correct_info": "Your order's details were corrected.",
+        "adjust_price": "Your order's price was adjusted.",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -274,7 +282,8 @@ def _fact(key: str, value: str, language: Language) -> str:
     if key in ("clause", "stage"):
         return _word(value, language)
     if key in WORDS and value in WORDS[key]:
-        return WORDS[key][value] if language is _ZH else value.replace("_", " ")
+        words = WORDS if language is _ZH else WORDS_EN
+        return words.get(key, {}).get(value, value.replace("_", " "))
     return value
 
 

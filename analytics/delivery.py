@@ -40,6 +40,10 @@ def period_before(kind: ReportKind, day: date) -> Period:
 
 
 class Reports:
+    """The figures are read (and the rollup refreshed) as ORDERFLOW_STATS_DATABASE_URL's role
+    when it is set, each round on a connection of its own; the notifications are written as
+    the worker's."""
+
     def __init__(self, pool: asyncpg.Pool, folder: Path | None = None) -> None:
         self._pool = pool
         self._folder = folder or data_dir() / "reports"
@@ -48,7 +52,11 @@ class Reports:
     async def send_reports(self, req: ReportRequest) -> ReportSent:
         day = req.as_of.astimezone(settings().business.timezone).date()
         period = period_before(req.kind, day)
-        stats = await collect(period, "store", pool=self._pool)
+        stats_url = settings().database.stats_url
+        if stats_url:
+            stats = await collect(period, "store", database_url=stats_url)
+        else:
+            stats = await collect(period, "store", pool=self._pool)
         path = self._folder / f"{req.kind}-{period.start}.html"
         await asyncio.to_thread(_keep, path, render(stats))
         managers = await self._managers()
@@ -125,7 +133,8 @@ def _figures(stats: Mapping[str, Any], stores: Sequence[str]) -> str:
 
 
 def _top(stats: Mapping[str, Any], stores: Sequence[str]) -> str:
-    """The warnings first; a finding about another manager's store is theirs."""
+    """The warnings first. A finding about a store goes to its managers; the company's (the
+    targets, a slower stage, a person standing out) to every manager."""
     mine = [
         f
         for f in stats["findings"]

@@ -111,7 +111,7 @@ GROUP BY 1
 # improvement before its colon, `workflows/summary.py`).
 _CAUSES = """
 SELECT CASE WHEN o.created_at >= $2 THEN 'current' ELSE 'previous' END AS period,
-       split_part(i.line, ':', 1) AS cause, count(*)::int AS n
+       split_part(i.line, ':', 1) AS cause, count(DISTINCT s.order_id)::int AS n
 FROM order_summaries s JOIN orders_masked o ON o.order_id = s.order_id
 CROSS JOIN LATERAL jsonb_array_elements_text(s.improvements) AS i(line)
 WHERE o.created_at >= $1 AND o.created_at < $3

@@ -200,7 +200,7 @@ def _causes(stats: Mapping[str, Any]) -> str:
         return "<p class='quiet'>No order of this period had anything to improve on record.</p>"
     rows = [[c["cause"], c["n"], c["previous"]] for c in causes]
     return "<h3>Most frequent causes</h3>" + _table(
-        ["cause", "orders", "the period before"], rows, text_columns=1
+        ["cause", "orders", "orders the period before"], rows, text_columns=1
     )
 
 

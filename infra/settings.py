@@ -205,6 +205,12 @@ class DatabaseSettings:
     """ORDERFLOW_DATA_DIR (unset: `<repo>/.data`): where embedded servers keep their data."""
     pool_max: int = field(default=10, metadata=_env("ORDERFLOW_DB_POOL_MAX", _int))
     """ORDERFLOW_DB_POOL_MAX (10): connections a process's pool opens at most."""
+    stats_url: str | None = field(
+        default=None, metadata=_env("ORDERFLOW_STATS_DATABASE_URL", _text), repr=False
+    )
+    """ORDERFLOW_STATS_DATABASE_URL (unset: the worker's own): the regular reports' database
+    role, one that may refresh the statistics' rollup as `orderctl stats` does; the services'
+    least-privilege role may not."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ policy terms; each change on record with who, when, before, after and why."""
 from __future__ import annotations
 
 from datetime import datetime, time
+from itertools import pairwise
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -143,6 +144,14 @@ class StoreHours(Model):
     hours: list[OpeningRange]
     reason: str = Field(min_length=1, max_length=500)
 
+    @model_validator(mode="after")
+    def _apart(self) -> StoreHours:
+        ranges = sorted((h.weekday, h.opens, h.closes) for h in self.hours)
+        for (day, _, closes), (next_day, opens, _) in pairwise(ranges):
+            if day == next_day and opens < closes:
+                raise ValueError(f"two ranges on day {day} overlap at {opens}")
+        return self
+
 
 class StoreTerms(Model):
     """The store's own policy terms over its type's (e.g. `{"deadlines": {"prepare":
@@ -159,3 +168,4 @@ class StoreView(Model):
     hours: list[OpeningRange]
     terms: dict[str, Any]
     effective: OrderPolicy  # the terms its next order takes
+    problem: str | None = None  # its own terms no longer fit the policy

@@ -165,6 +165,13 @@ class Targets(Model):
     small_sample: int = Field(default=20, ge=1)
     """A figure on fewer cases than this is said to rest on a small sample."""
 
+    @model_validator(mode="after")
+    def _shares(self) -> Targets:
+        for clause, share in self.on_time_by_clause.items():
+            if not 0 < share <= 1:
+                raise ValueError(f"on_time_by_clause.{clause.value} is a share over 0 up to 1")
+        return self
+
     def on_time_for(self, clause: Clause) -> float:
         return self.on_time_by_clause.get(clause, self.on_time)
 

@@ -8,7 +8,7 @@ crash between the robot's answer and the commit is the one case that posts it ag
 is retried with backoff; after the last try the delivery is dead, kept with its error for a
 person to see (the inbox shows each route's state). A robot's own "too fast" answer (WeCom
 45009) holds every delivery to that robot for its hold (DingTalk: ten minutes) and is not
-counted as a try; a robot that does not answer at all is left alone for the rest of the round.
+counted as a try; the other deliveries to a robot that does not answer at all wait for its retry.
 """
 
 from __future__ import annotations

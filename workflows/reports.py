@@ -7,20 +7,24 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from schemas.reports import SEND_REPORTS, ReportRequest, ReportRound, ReportSent
 
 ROUND_TIMEOUT = timedelta(minutes=10)
+SCHEDULED_AT = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+"""Set by the Schedule on each run it starts."""
 
 
 @workflow.defn
 class ReportWorkflow:
     @workflow.run
     async def run(self, inp: ReportRound) -> ReportSent:
-        # The period is fixed by when the round started, however late a retry runs.
-        request = ReportRequest(kind=inp.kind, as_of=workflow.now())
+        # The period is fixed by when the Schedule meant the round to start, however late a
+        # worker takes it up; started by hand, by now.
+        scheduled = workflow.info().typed_search_attributes.get(SCHEDULED_AT)
+        request = ReportRequest(kind=inp.kind, as_of=scheduled or workflow.now())
         sent: ReportSent = await workflow.execute_activity(
             SEND_REPORTS,
             request,

@@ -1,5 +1,5 @@
 """The post-execution summary of an order (R3.3.3): durations, breaches, and what to improve,
-derived from what happened in it (which clause was late, by how much, what held it)."""
+derived from what happened in it (which clause was late, by how much, where the order stood)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.feedback import FeedbackCase, FeedbackState
     from schemas.order import OrderType, Stage
     from schemas.records import OrderSummary
-    from schemas.status import Breach, DeadlineState, DeadlineView
+    from schemas.status import Breach, DeadlineView
 
 
 def stage_seconds(stages: list[tuple[Stage, datetime]], ended_at: datetime) -> dict[str, float]:
@@ -25,6 +25,7 @@ def stage_seconds(stages: list[tuple[Stage, datetime]], ended_at: datetime) -> d
 
 
 def improvements(
+    breaches: list[Breach],
     deadlines: list[DeadlineView],
     stages: list[tuple[Stage, datetime]],
     ended_at: datetime,
@@ -36,7 +37,12 @@ def improvements(
 ) -> list[str]:
     """What went wrong in this order, from what happened in it: each entry is `cause: detail`,
     the cause a stable phrase the statistics count (R4.3.2 most frequent causes)."""
-    found = [_late(view, stages, ended_at) for view in deadlines if view.state in _LATE]
+    views = {view.key: view for view in deadlines}
+    missed = dict.fromkeys(b.key for b in breaches)  # each deadline once, in order
+    found = [
+        _late([b for b in breaches if b.key == key], views.get(key), stages, ended_at)
+        for key in missed
+    ]
     found += [f"exception {exception}" for exception in exceptions]
     found += [f"anomaly {anomaly}" for anomaly in anomalies]
     for case in feedback:
@@ -47,31 +53,33 @@ def improvements(
     return found
 
 
-_LATE = (DeadlineState.BREACHED, DeadlineState.HARD_BREACHED, DeadlineState.MET_LATE)
+def _late(
+    breaches: list[Breach],
+    view: DeadlineView | None,
+    stages: list[tuple[Stage, datetime]],
+    ended_at: datetime,
+) -> str:
+    """Which clause, by how much (from when it fell due to when it was met, or the order
+    ended), and where the order stood when it fell due. Time on hold is not in it: a hold
+    moves the deadline."""
+    fell_due = min(b.at for b in breaches)
+    until = view.ended_at if view is not None and view.ended_at else ended_at
+    minutes = max(0.0, (until - fell_due).total_seconds() / 60)
+    hard = ", past the hard limit" if any(b.hard for b in breaches) else ""
+    stage = _stage_at(stages, fell_due)
+    return (
+        f"late {breaches[0].clause.value}: {minutes:.0f} min after its due time{hard}"
+        f" (the order was {stage.value} then)"
+    )
 
 
-def _late(view: DeadlineView, stages: list[tuple[Stage, datetime]], ended_at: datetime) -> str:
-    """Which clause, by how much, and what held the order meanwhile."""
-    until = view.ended_at or ended_at
-    minutes = max(0.0, (until - view.due_at).total_seconds() / 60)
-    hard = " past the hard limit" if view.state is DeadlineState.HARD_BREACHED else ""
-    held = _held(stages, view.started_at, until, ended_at)
-    why = f", {held:.0f} min of it on hold for an anomaly" if held >= 1 else ""
-    return f"late {view.clause.value}: {minutes:.0f} min after its due time{hard}{why}"
-
-
-def _held(
-    stages: list[tuple[Stage, datetime]], start: datetime, end: datetime, ended_at: datetime
-) -> float:
-    """Minutes of [start, end] the order spent on hold."""
-    total = 0.0
-    for (stage, began), (_, left) in zip(
-        stages, [*stages[1:], (Stage.CLOSED, ended_at)], strict=False
-    ):
-        if stage is Stage.ON_HOLD:
-            overlap = (min(left, end) - max(began, start)).total_seconds()
-            total += max(0.0, overlap)
-    return total / 60
+def _stage_at(stages: list[tuple[Stage, datetime]], moment: datetime) -> Stage:
+    current = stages[0][0] if stages else Stage.RECEIVED
+    for stage, began in stages:
+        if began > moment:
+            break
+        current = stage
+    return current
 
 
 def summarise(
@@ -100,6 +108,14 @@ def summarise(
         feedback_rounds=sum(case.round for case in feedback),
         rating=rating,
         improvements=improvements(
-            deadlines, stages, ended_at, exceptions, anomalies, feedback, rating, low_rating
+            breaches,
+            deadlines,
+            stages,
+            ended_at,
+            exceptions,
+            anomalies,
+            feedback,
+            rating,
+            low_rating,
         ),
     )

@@ -33,13 +33,19 @@ async def view(conn: Conn | asyncpg.Pool, code: str) -> StoreView:
     )
     terms = await conn.fetchval("SELECT terms FROM store_policies WHERE store_code = $1", code)
     terms = dict(terms or {})
+    try:
+        effective, problem = _effective(OrderType(store["order_type"]), terms), None
+    except Failure as failure:  # the policy moved since: shown, so that an admin can fix it
+        effective = current_policy().for_type(OrderType(store["order_type"]))
+        problem = f"{failure}; its orders take the type's terms until they are set again"
     return StoreView(
         store_code=code,
         name=store["name"],
         order_type=store["order_type"],
         hours=[OpeningRange(**dict(h)) for h in hours],
         terms=terms,
-        effective=_effective(OrderType(store["order_type"]), terms),
+        effective=effective,
+        problem=problem,
     )
 
 

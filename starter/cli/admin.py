@@ -319,6 +319,7 @@ def _print_store(args: argparse.Namespace, answer: Any) -> None:
                 ("hours", hours or "always open"),
                 ("own terms", json.dumps(s.terms, ensure_ascii=False) if s.terms else "none"),
                 ("deadlines", json.dumps(deadlines, ensure_ascii=False)),
+                *([("problem", s.problem)] if s.problem else []),
             ]
         )
     )

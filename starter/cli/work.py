@@ -85,7 +85,7 @@ async def inbox(api: Api, args: argparse.Namespace) -> Exit:
         return Exit.OK
     # Each look takes the newest and shows what was not shown yet: no clock is compared, so a
     # notification written late, or a clock set apart, loses nothing.
-    seen = {e.key for e in entries}
+    seen = {e.key for e in await _entries(api, {**params, "limit": FOLLOW_LIMIT})}
     while True:  # until Ctrl-C
         await asyncio.sleep(args.every)
         fresh = [

@@ -210,19 +210,29 @@ async def test_failures_back_off_then_dead_letter(outbox: asyncpg.Pool, robot: R
     await _route(outbox, "store", "SH-XH-001", kind="wecom", url=robot.url)
     robot.answers.extend([(500, {}), (200, {"errcode": 93000, "errmsg": "invalid webhook url"})])
     robot.answers.append((500, {}))
-    config = DispatchConfig(first_backoff=timedelta(seconds=1), max_attempts=3)
+    config = DispatchConfig(first_backoff=timedelta(minutes=1), max_attempts=3)
     dispatcher = Dispatcher(outbox, config)
     await Notifier(outbox).notify(_note("fail-1"))
     assert await dispatcher.round() == 0
     [first] = await _deliveries(outbox, "fail-1")
     assert first["attempts"] == 1 and "HTTP 500" in first["last_error"]
-    assert first["next_at"] > datetime.now(UTC)  # backed off, not resent at once
-    assert await dispatcher.round() == 0 and len(robot.answers) == 2
-    await _drain(dispatcher, outbox)
-    [dead] = await _deliveries(outbox, "fail-1")
+    assert first["next_at"] > datetime.now(UTC) + timedelta(seconds=50)  # backed off a minute
+    assert await dispatcher.round() == 0 and len(robot.answers) == 2  # not resent before then
+    second = await _after_backoff(outbox, dispatcher)
+    assert second["attempts"] == 2 and "93000" in second["last_error"]
+    assert second["next_at"] > datetime.now(UTC) + timedelta(seconds=110)  # doubled
+    dead = await _after_backoff(outbox, dispatcher)
     assert dead["state"] == "dead" and dead["attempts"] == 3 and robot.answers == []
     assert (await _row(outbox, "fail-1"))["last_error"].startswith("dead:")
     assert robot.received == []
+
+
+async def _after_backoff(pool: asyncpg.Pool, dispatcher: Dispatcher) -> asyncpg.Record:
+    """The backoff over at once: no test waits for minutes."""
+    await pool.execute("UPDATE deliveries SET next_at = now() WHERE state = 'pending'")
+    await dispatcher.round()
+    [row] = await pool.fetch("SELECT * FROM deliveries")
+    return row
 
 
 async def test_a_throttled_robot_is_held_for_its_window(outbox: asyncpg.Pool, robot: Robot) -> None:

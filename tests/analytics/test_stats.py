@@ -598,12 +598,10 @@ def test_targets_met_find_nothing_and_come_from_the_policy() -> None:
 
 async def test_the_most_frequent_causes_are_the_orders_own_improvements(demo_day: Day) -> None:
     """R3.3.3 counted from each order's summary, derived from what happened in it."""
-    lines = [
-        line
-        for r in await demo_day.pool.fetch("SELECT improvements FROM order_summaries")
-        for line in (json.loads(r[0]) if isinstance(r[0], str) else r[0])
-    ]
-    counted = Counter(line.split(":", 1)[0] for line in lines)
+    rows = await demo_day.pool.fetch("SELECT improvements FROM order_summaries")
+    per_order = [json.loads(r[0]) if isinstance(r[0], str) else r[0] for r in rows]
+    lines = [line for order in per_order for line in order]
+    counted = Counter(cause for order in per_order for cause in {x.split(":")[0] for x in order})
     causes = demo_day.stats["improvement_causes"]
     assert causes and all(counted[c["cause"]] == c["n"] for c in causes)  # as on record
     assert [c["n"] for c in causes] == sorted(counted.values(), reverse=True)[:10]  # the top

@@ -59,6 +59,21 @@ async def test_a_scheduled_report_reaches_each_managers_inbox_and_robot(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client = dev_server.client
+    try:
+        await _a_round(client, demo_pool, platform, robot, tmp_path, monkeypatch)
+    finally:  # no round of them may start later on the module's shared server
+        for schedule_id in REPORT_SCHEDULE_IDS.values():
+            await client.get_schedule_handle(schedule_id).delete()
+
+
+async def _a_round(
+    client: Any,
+    demo_pool: asyncpg.Pool,
+    platform: Any,
+    robot: Robot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     await ensure_report_schedules(client)
     await ensure_report_schedules(client)  # a second worker: brought in line, not added
     daily = client.get_schedule_handle(REPORT_SCHEDULE_IDS["daily"])

@@ -245,7 +245,10 @@ class OrderWorkflow:
     def _terms(self, record: OrderRecord) -> OrderPolicy:
         """The snapshot's terms for the order's type, with its store's own on top."""
         terms = self._state.snapshot.for_type(record.order_type)
-        return with_store_terms(terms, record.store_terms)
+        chosen = with_store_terms(terms, record.store_terms)
+        if record.store_terms and chosen is terms:
+            workflow.logger.warning("the store's own terms do not fit the policy: not taken")
+        return chosen
 
     async def _prepare(self) -> None:
         state, order = self._state, self._order
