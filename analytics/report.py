@@ -104,6 +104,7 @@ def render(
  {patrol["orders_found"]} orders found that the pushes missed (R6.3.2).</p>
 {_cards(stats)}
 {_section("Findings (R4.3.2)", _findings(stats), _causes(stats), _comparison(stats))}
+{_section("Measures (R4.3.3)", _measures(stats))}
 <section><h2>Charts</h2><div class="charts">{"".join(_charts(stats))}</div></section>
 {_section("Amounts", _money(stats))}
 {_section("Processing time per stage", _stages(stats))}
@@ -191,6 +192,35 @@ def _comparison(stats: Mapping[str, Any]) -> str:
     return (
         "<ul>" + "".join(f"<li>{escape(c['text'])}</li>" for c in stats["comparison"]) + ("</ul>")
     )
+
+
+def _measures(stats: Mapping[str, Any]) -> str:
+    """Each measure taken on a finding, with the figure it aims at before it and now."""
+    measures = stats.get("measures") or []
+    if not measures:
+        return "<p class='quiet'>No measure is open or ended in this period.</p>"
+    rows = [
+        [
+            f"#{m['measure_id']} {m['what']}",
+            m["finding"],
+            m["owner"],
+            m["due"],
+            m["state"],
+            m["figure"],
+            f"{_figure(m['before'])} ({m['before_period']})",
+            _figure(m["after"]),
+        ]
+        for m in measures
+    ]
+    return _table(
+        ["measure", "finding", "owner", "due", "state", "figure", "before", "now"],
+        rows,
+        text_columns=6,
+    )
+
+
+def _figure(value: float | None) -> str:
+    return "—" if value is None else f"{value:g}"
 
 
 def _causes(stats: Mapping[str, Any]) -> str:

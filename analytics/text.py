@@ -120,6 +120,12 @@ def _comparison_and_findings(stats: Mapping[str, Any]) -> list[str]:
         out += [f"    - {finding['message']}" for finding in stats["findings"]]
     else:
         out.append("  findings (R4.3.2): nothing stands out")
+    for m in stats.get("measures") or []:
+        out.append(
+            f"  measure #{m['measure_id']} ({m['state']}, {m['owner']}, due {m['due']}): "
+            f"{m['what']}; {m['figure']} {m['before']} before ({m['before_period']}), "
+            f"{m['after']} now"
+        )
     causes = stats.get("improvement_causes") or []
     if causes:
         out.append("  most frequent causes (R3.3.3), with the period before:")

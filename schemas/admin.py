@@ -4,9 +4,9 @@ policy terms; each change on record with who, when, before, after and why."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -169,3 +169,18 @@ class StoreView(Model):
     terms: dict[str, Any]
     effective: OrderPolicy  # the terms its next order takes
     problem: str | None = None  # its own terms no longer fit the policy
+
+
+class NewMeasure(Model):
+    """R4.3.3 a measure taken on a finding (its kind and subject, as `orderctl stats` gives
+    them): what will change, who owns it, by when."""
+
+    finding_kind: str = Field(min_length=1, max_length=64)
+    subject: str = Field(min_length=1, max_length=64)
+    what: str = Field(min_length=1, max_length=500)
+    owner: str = Field(min_length=1, max_length=32)
+    due: date
+
+
+class MeasureEnd(Model):
+    state: Literal["done", "dropped"]

@@ -30,7 +30,7 @@ from infra.settings import settings
 from schemas.anomaly import AnomalyOutcome
 from schemas.messages import UpdateResult
 from schemas.people import Person, read_refusal, refusal
-from starter.api import admin, admin_people, admin_stock, admin_stores, reads
+from starter.api import admin, admin_people, admin_stock, admin_stores, measures, reads
 from starter.api.actions import DECIDE_ANOMALY, SIGNALS, UPDATES, Act
 from starter.api.protocol import ANSWER_WITHIN, IDEMPOTENCY_KEY
 from starter.api.temporal_calls import Session, anomaly_target, order_target
@@ -292,6 +292,22 @@ class StaffApi:
         log.info("administered", actor=person.staff_id, action=action)
         return changed.model_dump(mode="json")
 
+    async def measures(self, request: Request) -> Any:
+        person = await self.person(request)
+        if request.method == "GET":
+            return await measures.listing(self.pool, person)
+        taken = await measures.add(self.pool, person, await body_of(request))
+        log.info("measure.taken", actor=person.staff_id, measure=taken["measure_id"])
+        return taken
+
+    async def end_measure(self, request: Request) -> Any:
+        person = await self.person(request)
+        ended = await measures.end(
+            self.pool, person, request.path_params["measure_id"], await body_of(request)
+        )
+        log.info("measure.ended", actor=person.staff_id, measure=ended["measure_id"])
+        return ended
+
     async def _customer_id(self, request: Request) -> str:
         given: str = request.path_params.get("customer_id", "")
         if given and given != admin.BY_ORDER:
@@ -342,6 +358,8 @@ def create_app(
         Route("/admin/people/{staff_id}", endpoint(api.person_view), methods=["GET"]),
         Route("/admin/people/{staff_id}", endpoint(api.change_person), methods=["POST"]),
         Route("/admin/people/{staff_id}/skills", endpoint(api.set_skills), methods=["PUT"]),
+        Route("/measures", endpoint(api.measures), methods=["GET", "POST"]),
+        Route("/measures/{measure_id}/end", endpoint(api.end_measure), methods=["POST"]),
         Route("/admin/stores/{store}", endpoint(api.store), methods=["GET"]),
         Route("/admin/stores/{store}/hours", endpoint(api.store_hours), methods=["PUT"]),
         Route("/admin/stores/{store}/terms", endpoint(api.store_terms), methods=["PUT"]),

@@ -23,6 +23,7 @@ from starter.cli import (
     dev,
     doctor,
     lifecycle,
+    measures,
     orders,
     people,
     pushes,
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     people.add_parsers(commands, shared)
     # statistics (R4.3, R7.2) and the gateway's kept pushes: PostgreSQL only
     stats.add_parsers(commands)
+    measures.add_parsers(commands, shared)
     pushes.add_parser(commands)
     doctor.add_parser(commands)
     dev.add_parser(commands)

@@ -14,7 +14,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,12 @@ from analytics.rollup import ROLLUP, refresh
 from analytics.targets import against_targets
 from analytics.totals import Histogram, StaffTotals, Totals
 from infra import database as db
+from infra.settings import settings
 from localstack.demo import DemoOptions, DemoResult, run_demo
+from schemas.people import Person, Role
 from schemas.policy import Clause, Targets
+from starter.api import measures
+from starter.failures import Failure
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 
@@ -312,7 +316,8 @@ async def test_live_figures_equal_the_rollup(demo_day: Day) -> None:
     pool = demo_day.pool
 
     def core(stats: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in stats.items() if k != "source"}
+        """The figures: not where they came from, nor the measures `collect` adds."""
+        return {k: v for k, v in stats.items() if k not in ("source", "measures")}
 
     expected = core(demo_day.stats)
     async with pool.acquire() as conn:
@@ -606,3 +611,40 @@ async def test_the_most_frequent_causes_are_the_orders_own_improvements(demo_day
     assert causes and all(counted[c["cause"]] == c["n"] for c in causes)  # as on record
     assert [c["n"] for c in causes] == sorted(counted.values(), reverse=True)[:10]  # the top
     assert all(":" in line and not line.endswith("review staffing and hand-offs") for line in lines)
+
+
+async def test_a_measure_on_a_finding_shows_in_the_next_periods_report(demo_day: Day) -> None:
+    """R4.3.3 taken the day after the demo's days, on their confirm clause: the next period's
+    statistics show it with the figure before (those days) and now (no orders yet)."""
+    last = demo_day.period.end
+    that_day = await st.collect(st.Period(last, last), pool=demo_day.pool)
+    clause = next(iter(that_day["deadlines"]))
+    admin = Person(staff_id="A-901", name="", role=Role.ADMIN, region="", departments=[])
+    body = {
+        "finding_kind": "clause_below_target",
+        "subject": clause,
+        "what": "两人接单",
+        "owner": "M-001",
+        "due": str(demo_day.period.end + timedelta(days=14)),
+    }
+    with pytest.raises(Failure, match="only managers and admins"):
+        await measures.add(demo_day.pool, admin.model_copy(update={"role": Role.STAFF}), body)
+    taken = await measures.add(demo_day.pool, admin, body)
+    next_day = demo_day.period.end + timedelta(days=1)
+    zone = settings().business.timezone
+    await demo_day.pool.execute(
+        "UPDATE measures SET created_at = $2 WHERE measure_id = $1",
+        taken["measure_id"],
+        datetime.combine(next_day, time(8), zone),
+    )
+    try:
+        later = await st.collect(st.Period(next_day, next_day), pool=demo_day.pool)
+        [shown] = [m for m in later["measures"] if m["measure_id"] == taken["measure_id"]]
+        before = that_day["deadlines"][clause]["on_time_rate"]
+        assert shown["figure"] == f"on_time:{clause}" and shown["after"] is None
+        assert before is not None and shown["before"] == before
+        assert shown["before_period"] == str(last)
+        html = st.report.render(later)
+        assert f"#{taken['measure_id']} 两人接单" in html and "Measures (R4.3.3)" in html
+    finally:
+        await demo_day.pool.execute("DELETE FROM measures")

@@ -48,7 +48,7 @@ from schemas.reads import OrderFilter
 from schemas.records import Audience, Notification, RecordEvent, RecordOrder, TimelineEntry
 from starter import order_reads, work_reads
 from starter.api import admin as admin_api
-from starter.api import admin_people, admin_stock, tokens
+from starter.api import admin_people, admin_stock, measures, tokens
 from tests import jitter
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
@@ -556,6 +556,19 @@ async def test_the_staff_api_role_reads_what_people_see_and_keeps_tokens_only(
         await admin_people.set_skills(api, admin, "S-101", {"skills": {"hot_dishes": 3}, **why})
         await admin_people.change(api, admin, "S-101", {"capacity": 3, **why})
         await admin_stock.restock(api, admin, "SH-XH-001", "G-HSR", {"quantity": 1, **why})
+        taken = await measures.add(
+            api,
+            admin,
+            {
+                "finding_kind": "rating_below_target",
+                "subject": "satisfaction",
+                "what": "x",
+                "owner": "M-001",
+                "due": "2026-12-31",
+            },
+        )
+        assert await measures.listing(api, admin)
+        await measures.end(api, admin, str(taken["measure_id"]), {"state": "done"})
         for statement in (
             "UPDATE orders SET stage = 'closed'",
             "INSERT INTO order_events (order_id, seq, at, event, stage) "

@@ -416,3 +416,24 @@ async def test_a_stores_own_terms_and_hours_reach_its_next_order(stack: Stack) -
         "store.hours",
         "store.terms",
     ]
+
+
+async def test_a_measure_is_taken_on_a_finding_and_ended(stack: Stack) -> None:
+    add = ["measure", "add", "clause_below_target:confirm", "--what", "两人接单"]
+    add += ["--owner", "M-001", "--due", "2026-12-31"]
+    refused = await stack.orderctl(*add, as_="S-101")
+    assert refused.code == 7 and "only managers and admins" in refused.err
+    unknown = await stack.orderctl("measure", "add", "patrol_found:x", *add[3:], as_="M-001")
+    assert unknown.code == 2 and "no figure measures a 'patrol_found' finding" in unknown.err
+    taken = ok(await stack.orderctl(*add, "--json", as_="M-001")).json()
+    assert (taken["figure"], taken["state"], taken["created_by"]) == (
+        "on_time:confirm",
+        "open",
+        "M-001",
+    )
+    listed = ok(await stack.orderctl("measure", "list", "--json", as_="A-901")).json()
+    assert taken["measure_id"] in [m["measure_id"] for m in listed]
+    ended = ok(await stack.orderctl("measure", "end", str(taken["measure_id"]), "--done"))
+    assert ended.out.startswith(f"#{taken['measure_id']} done: 两人接单")
+    again = await stack.orderctl("measure", "end", str(taken["measure_id"]), "--dropped")
+    assert again.code == 3 and "no open measure" in again.err
