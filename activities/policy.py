@@ -23,23 +23,13 @@ from typing import Any
 from temporalio import activity
 
 from infra.settings import POLICY_PREFIX, settings
-from schemas.policy import Policy
+from schemas.policy import Policy, merged_terms
 
 ORDER_TYPES = ("goods", "service")
 
 
 class PolicyError(ValueError):
     """The policy file or an override is not valid; the message says which."""
-
-
-def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _scalar(text: str) -> Any:
@@ -70,7 +60,7 @@ def _spread_shared_deadlines(raw: dict[str, Any]) -> dict[str, Any]:
         return raw
     for order_type in ORDER_TYPES:
         own = raw.get(order_type, {}).get("deadlines", {})
-        raw.setdefault(order_type, {})["deadlines"] = _merge(shared, own)
+        raw.setdefault(order_type, {})["deadlines"] = merged_terms(shared, own)
     return raw
 
 
@@ -87,8 +77,8 @@ def build_policy(
             from_file = tomllib.loads(file.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as err:
             raise PolicyError(f"policy file {file}: {err}") from err
-        raw = _merge(raw, _spread_shared_deadlines(from_file))
-    raw = _merge(raw, _spread_shared_deadlines(_from_env(overrides)))
+        raw = merged_terms(raw, _spread_shared_deadlines(from_file))
+    raw = merged_terms(raw, _spread_shared_deadlines(_from_env(overrides)))
     if platform_task_queue:
         raw["platform_task_queue"] = platform_task_queue
     try:

@@ -8,9 +8,12 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import pytest
 
 RATE_LIMITED = {"errcode": 45009, "errmsg": "api freq out of limit"}
 
@@ -89,3 +92,13 @@ class Robot:
                 first += 1
             best = max(best, last - first + 1)
         return best
+
+
+@pytest.fixture
+def robot() -> Iterator[Robot]:
+    """A robot for one test, stopped after it."""
+    r = Robot()
+    try:
+        yield r
+    finally:
+        r.stop()

@@ -8,7 +8,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -31,16 +31,8 @@ from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import make_order, order_id
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.robot import Robot
+from tests.robot import robot as robot
 from workers.dispatcher import LEADER_LOCK, DispatchConfig, Dispatcher
-
-
-@pytest.fixture
-def robot() -> Iterator[Robot]:
-    r = Robot()
-    try:
-        yield r
-    finally:
-        r.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

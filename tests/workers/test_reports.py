@@ -5,7 +5,6 @@ file. A real Temporal dev server (Schedules), the real activities on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,20 +24,12 @@ from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.real_stack import platform as platform
 from tests.robot import Robot
+from tests.robot import robot as robot
 from workers.dispatcher import Dispatcher
 from workers.registry import WORKFLOWS, build_activities
 from workers.schedules import ensure_report_schedules
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-def robot() -> Iterator[Robot]:
-    r = Robot()
-    try:
-        yield r
-    finally:
-        r.stop()
 
 
 def test_the_period_is_the_day_or_the_week_before() -> None:
