@@ -47,7 +47,16 @@ async def write(conn: Conn, inp: Notification) -> bool:
             return False
         # Written before the outbox and never sent: its retry hands it to the dispatcher.
         routes = await reach(conn, inp.audience, earlier["recipient"], inp.store_code)
-        await _enqueue(conn, inp.key, routes.routes)
+        await conn.execute(
+            """
+            UPDATE notifications SET channel = $2,
+                   sent_at = CASE WHEN $2 = 'inbox' THEN now() END
+            WHERE key = $1
+            """,
+            inp.key,
+            OUTBOX if routes.routes else INBOX,
+        )
+        await _deliver(conn, inp.key, routes.routes)
         return True
     recipient = inp.recipient or await _holder(conn, inp)
     routes = await reach(conn, inp.audience, recipient, inp.store_code)
@@ -58,8 +67,9 @@ async def write(conn: Conn, inp: Notification) -> bool:
     written = await conn.fetchval(
         """
         INSERT INTO notifications (key, order_id, audience, recipient, store_code, subject,
-                                   text, channel, topic, due_at, language)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                   text, channel, topic, due_at, language, sent_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                CASE WHEN $8 = 'inbox' THEN now() END)  -- the inbox alone: delivered now
         ON CONFLICT (key) DO NOTHING RETURNING key
         """,
         inp.key,
@@ -76,21 +86,12 @@ async def write(conn: Conn, inp: Notification) -> bool:
     )
     if written is None:
         return False
-    await _enqueue(conn, inp.key, routes.routes)
+    await _deliver(conn, inp.key, routes.routes)
     return True
 
 
-async def _enqueue(conn: Conn, key: str, routes: list[Route]) -> None:
+async def _deliver(conn: Conn, key: str, routes: list[Route]) -> None:
     """One delivery per route, and the dispatcher woken when the transaction commits."""
-    await conn.execute(
-        """
-        UPDATE notifications SET channel = $2,
-               sent_at = CASE WHEN $2 = 'inbox' THEN coalesce(sent_at, now()) END
-        WHERE key = $1
-        """,
-        key,
-        OUTBOX if routes else INBOX,
-    )
     if not routes:
         return
     await conn.executemany(
