@@ -110,15 +110,19 @@ class OrderPolicy(Model):
     deadlines: Deadlines = Deadlines()
 
 
-def with_store_terms(terms: OrderPolicy, overrides: Mapping[str, Any]) -> OrderPolicy:
+def store_terms(terms: OrderPolicy, overrides: Mapping[str, Any]) -> OrderPolicy:
     """The type's terms with a store's own on top (`store_policies`, set by an admin), merged
-    key by key. Terms that no longer validate leave the type's terms as they are: a store's
-    setting must not stop its orders."""
+    key by key; ValidationError when they do not fit."""
     if not overrides:
         return terms
-    merged = merged_terms(terms.model_dump(mode="json"), overrides)
+    return OrderPolicy.model_validate(merged_terms(terms.model_dump(mode="json"), overrides))
+
+
+def with_store_terms(terms: OrderPolicy, overrides: Mapping[str, Any]) -> OrderPolicy:
+    """`store_terms`, or the type's terms as they are when the store's no longer fit: a
+    store's setting must not stop its orders."""
     try:
-        return OrderPolicy.model_validate(merged)
+        return store_terms(terms, overrides)
     except ValidationError:
         return terms
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any
 
+from pydantic import ValidationError
+
 
 class Exit(IntEnum):
     OK = 0
@@ -53,3 +55,13 @@ def unauthenticated(message: str) -> Failure:
 def forbidden(message: str) -> Failure:
     """HTTP 403: a known person, not allowed to do this."""
     return Failure(message, Exit.DENIED, http_status=403)
+
+
+def invalid(err: ValidationError) -> str:
+    """What pydantic found wrong, one `field.path: message` per finding, values left out."""
+    return "; ".join(
+        ".".join(str(p) for p in e["loc"]) + ": " + str(e["msg"]).removeprefix("Value error, ")
+        if e["loc"]
+        else str(e["msg"]).removeprefix("Value error, ")
+        for e in err.errors()
+    )

@@ -15,9 +15,9 @@ from infra.database import Conn
 from schemas.admin import OpeningRange, StoreHours, StoreTerms, StoreView
 from schemas.order import OrderType
 from schemas.people import Person
-from schemas.policy import OrderPolicy, merged_terms
+from schemas.policy import OrderPolicy, store_terms
 from starter.api.admin import audit, require_admin
-from starter.failures import Exit, Failure
+from starter.failures import Exit, Failure, invalid
 
 HOURS, TERMS = "store.hours", "store.terms"
 
@@ -51,13 +51,10 @@ async def view(conn: Conn | asyncpg.Pool, code: str) -> StoreView:
 
 def _effective(order_type: OrderType, terms: Mapping[str, Any]) -> OrderPolicy:
     """The type's terms with the store's on top, or why they do not validate."""
-    base = current_policy().for_type(order_type).model_dump(mode="json")
     try:
-        return OrderPolicy.model_validate(merged_terms(base, terms))
+        return store_terms(current_policy().for_type(order_type), terms)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
+        problems = invalid(err)
         raise Failure(f"the store's terms do not fit the policy: {problems}", Exit.USAGE) from None
 
 

@@ -35,7 +35,7 @@ from starter.api.actions import DECIDE_ANOMALY, SIGNALS, UPDATES, Act
 from starter.api.protocol import ANSWER_WITHIN, IDEMPOTENCY_KEY
 from starter.api.temporal_calls import Session, anomaly_target, order_target
 from starter.api.tokens import person_for
-from starter.failures import Exit, Failure, forbidden
+from starter.failures import Exit, Failure, forbidden, invalid
 
 log = structlog.get_logger("orderflow.api")
 MAX_BODY_BYTES = 64 * 1024
@@ -56,22 +56,13 @@ def endpoint(handle: Callable[[Request], Awaitable[Any]]) -> Endpoint:
         except Failure as failure:
             return answer(failure.as_json(), failure.http_status)
         except ValidationError as err:
-            return answer(Failure(_invalid(err), Exit.USAGE).as_json(), 422)
+            return answer(Failure(invalid(err), Exit.USAGE).as_json(), 422)
         except UNAVAILABLE as err:
             log.warning("api.database_down", path=request.url.path, error=type(err).__name__)
             down = Failure("the database does not answer; try again shortly", Exit.UNREACHABLE)
             return answer(down.as_json(), down.http_status)
 
     return run
-
-
-def _invalid(err: ValidationError) -> str:
-    return "; ".join(
-        ".".join(str(p) for p in e["loc"]) + ": " + str(e["msg"]).removeprefix("Value error, ")
-        if e["loc"]
-        else str(e["msg"]).removeprefix("Value error, ")
-        for e in err.errors()
-    )
 
 
 async def body_of(request: Request) -> dict[str, Any]:
