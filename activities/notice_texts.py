@@ -157,7 +157,7 @@ TEXTS: dict[Topic, dict[Language, tuple[str, str]]] = {
     },
 }
 
-CLAUSE_NAMES: dict[Clause, str] = {
+CLAUSE_NAMES: dict[str, str] = {
     Clause.RECEIVE: "接单",
     Clause.REVIEW: "审核",
     Clause.ACCEPT: "平台确认",
@@ -175,7 +175,7 @@ CLAUSE_NAMES: dict[Clause, str] = {
     Clause.ANOMALY_DECISION: "异常决定",
 }
 
-STAGE_NAMES: dict[Stage, str] = {
+STAGE_NAMES: dict[str, str] = {
     Stage.RECEIVED: "已接收",
     Stage.REVIEWING: "审核中",
     Stage.ACCEPTED: "已接单",
@@ -192,6 +192,8 @@ STAGE_NAMES: dict[Stage, str] = {
 
 
 WORDS: dict[str, dict[str, str]] = {
+    "clause": CLAUSE_NAMES,
+    "stage": STAGE_NAMES,
     "kind": {  # the anomaly's (R5.1) and the feedback's (R4.2.1) kinds
         AnomalyKind.INFO: "信息有误",
         AnomalyKind.PRICE: "价格异常",
@@ -217,8 +219,8 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "note": {"correct_info": "订单信息已更正。", "adjust_price": "订单价格已调整。"},
 }
-"""Our own names in a fact, in Chinese; English shows them as they are unless `WORDS_EN`
-has a sentence for them."""
+"""Our own names in a fact (a clause, a stage, a kind, ...), in Chinese; English shows them as
+they are unless `WORDS_EN` has a sentence for them."""
 
 WORDS_EN: dict[str, dict[str, str]] = {
     "note": {
@@ -258,33 +260,15 @@ def moment(value: datetime, language: Language) -> str:
     return local.strftime("%m-%d %H:%M") if language is _ZH else local.strftime("%Y-%m-%d %H:%M")
 
 
-def _word(value: str, language: Language) -> str:
-    """Our own names (a clause, a stage) in the reader's language."""
-    if language is not _ZH:
-        return value
-    if value in _CLAUSES:
-        return CLAUSE_NAMES[Clause(value)]
-    if value in _STAGES:
-        return STAGE_NAMES[Stage(value)]
-    return value
-
-
-_CLAUSES = frozenset(clause.value for clause in Clause)
-_STAGES = frozenset(stage.value for stage in Stage)
-
-
 def _fact(key: str, value: str, language: Language) -> str:
     if key.endswith("_at") or key == "due":
         try:
             return moment(datetime.fromisoformat(value), language)
         except ValueError:
             return value
-    if key in ("clause", "stage"):
-        return _word(value, language)
-    if key in WORDS and value in WORDS[key]:
-        words = WORDS if language is _ZH else WORDS_EN
-        return words.get(key, {}).get(value, value.replace("_", " "))
-    return value
+    if language is _ZH:
+        return WORDS.get(key, {}).get(value, value)
+    return WORDS_EN.get(key, {}).get(value, value)
 
 
 def render(
