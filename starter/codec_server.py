@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hmac
 import ipaddress
 import logging
@@ -40,8 +41,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-import asyncpg
-import uvicorn
 from google.protobuf import json_format
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -60,6 +59,7 @@ from infra.settings import DEFAULT_CORS_ORIGIN, SettingsError, settings, setting
 from schemas.people import READS, Person
 from starter.api.tokens import PREFIX, person_for
 from starter.failures import Failure
+from starter.serving import serve_until_stopped
 
 log = logging.getLogger("orderflow.codec_server")
 
@@ -145,7 +145,6 @@ class _Gate:
     ) -> None:
         self._admit = admit
         self._origins = origins
-        self._per_minute = per_minute
         self._window = PerMinute(per_minute, clock)
 
     async def caller(self, request: Request, what: str) -> Caller:
@@ -167,7 +166,7 @@ class _Gate:
 
     def _count(self, key: str) -> None:
         if not self._window.admit(key):
-            raise Refused(429, f"over {self._per_minute} requests a minute")
+            raise Refused(429, f"over {self._window.limit} requests a minute")
 
 
 def create_app(
@@ -247,23 +246,6 @@ async def _apply(
     return Response(json_format.MessageToJson(payloads, indent=None), media_type="application/json")
 
 
-class _People:
-    """Sign-in tokens looked up in the system of record, on a pool opened at the first one
-    (inside the server's event loop, which `main` does not run)."""
-
-    def __init__(self, database_url: str) -> None:
-        self._url = database_url
-        self._pool: asyncpg.Pool | None = None
-        self._opening = asyncio.Lock()
-
-    async def __call__(self, token: str) -> Person:
-        if self._pool is None:
-            async with self._opening:
-                if self._pool is None:
-                    self._pool = await db.connect(self._url, min_size=0, max_size=2)
-        return await person_for(self._pool, token)
-
-
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -292,7 +274,6 @@ def main(argv: list[str] | None = None) -> None:
     if codec is None:
         sys.exit("ORDERFLOW_CODEC_KEYS is unset: there is nothing to decode")
     token, database_url = settings().codec.token, settings().database.url
-    admit: Admit | None = None
     if args.no_auth:
         if not settings().deployment.dev:  # infra.fail_closed
             sys.exit("--no-auth is for the local stack only (ORDERFLOW_DEV=1)")
@@ -304,8 +285,6 @@ def main(argv: list[str] | None = None) -> None:
             f"nobody could ask: set {ENV_TOKEN} (the service token), DATABASE_URL (people's "
             "own tokens) or both; or pass --no-auth in the local stack"
         )
-    else:
-        admit = admitting(token, _People(database_url) if database_url else None)
     origins = cors_origins()
     log.info(
         "codec server on %s:%d for %s, keys %s",
@@ -314,8 +293,29 @@ def main(argv: list[str] | None = None) -> None:
         ", ".join(origins),
         ", ".join(codec.key_ids),
     )
-    app = create_app(codec, admit=admit, origins=origins)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+    people_db = None if args.no_auth else database_url
+    asyncio.run(_serve(codec, args, origins, token, people_db))
+
+
+async def _serve(
+    codec: PayloadCodec,
+    args: argparse.Namespace,
+    origins: Sequence[str],
+    token: str | None,
+    database_url: str | None,
+) -> None:
+    """People's sign-in tokens are looked up on a pool that opens no connection before the
+    first one (the server starts while PostgreSQL is down) and closes when the server stops."""
+    pool = await db.connect(database_url, min_size=0, max_size=2) if database_url else None
+    try:
+        admit: Admit | None = None
+        if not args.no_auth:
+            admit = admitting(token, functools.partial(person_for, pool) if pool else None)
+        app = create_app(codec, admit=admit, origins=origins)
+        await serve_until_stopped(app, args.host, args.port, args.log_level or "info")
+    finally:
+        if pool is not None:
+            await pool.close()
 
 
 if __name__ == "__main__":
