@@ -74,7 +74,6 @@ DEFAULT_UI_PORT = 8233
 DEFAULT_GATEWAY_PORT = 8080
 DEFAULT_SIMULATOR_PORT = 8090
 DEFAULT_API_PORT = 8082
-NAMESPACE = DEFAULT_TEMPORAL_NAMESPACE
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=OFF")
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -252,7 +251,7 @@ def tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-async def connect_temporal(address: str, namespace: str = NAMESPACE) -> Client:
+async def connect_temporal(address: str, namespace: str = DEFAULT_TEMPORAL_NAMESPACE) -> Client:
     """The client every process of the project uses, aimed at this server: the rest of the
     environment (the payload codec keys above all) applies as it does to `orderctl`, so both
     sides of the stack read each other's payloads."""
@@ -261,7 +260,7 @@ async def connect_temporal(address: str, namespace: str = NAMESPACE) -> Client:
 
 async def wait_for_temporal(
     address: str,
-    namespace: str = NAMESPACE,
+    namespace: str = DEFAULT_TEMPORAL_NAMESPACE,
     *,
     within_s: float = READY_TIMEOUT_S,
     alive: Callable[[], bool] = lambda: True,
@@ -324,7 +323,7 @@ async def temporal_dev_server(
     port: int | None = DEFAULT_TEMPORAL_PORT,
     ui_port: int | None = DEFAULT_UI_PORT,
     headless: bool = False,
-    namespace: str = NAMESPACE,
+    namespace: str = DEFAULT_TEMPORAL_NAMESPACE,
     ready_within_s: float = READY_TIMEOUT_S,
     say: Say = _quiet,
 ) -> AsyncIterator[TemporalServer]:
@@ -347,7 +346,7 @@ async def temporal_dev_server(
         LOOPBACK,
         "--port",
         str(grpc_port),
-        *(["--namespace", namespace] if namespace != NAMESPACE else []),
+        *(["--namespace", namespace] if namespace != DEFAULT_TEMPORAL_NAMESPACE else []),
         *[arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)],
         *search_attribute_flags(),
         *dynamic_config_flags(),

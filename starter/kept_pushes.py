@@ -46,10 +46,8 @@ def _order_id(query: str, body: str) -> str | None:
     return None
 
 
-async def _fetch(pool: asyncpg.Pool | None, sql: str, *args: object) -> list[asyncpg.Record]:
-    """On `pool`, or on a connection of its own for this one command (`orderctl`)."""
-    if pool is not None:
-        return await pool.fetch(sql, *args)
+async def _fetch(sql: str, *args: object) -> list[asyncpg.Record]:
+    """On a connection of its own for this one command (`orderctl pushes`)."""
     own = await db.connect(max_size=1)
     try:
         return await own.fetch(sql, *args)
@@ -57,10 +55,9 @@ async def _fetch(pool: asyncpg.Pool | None, sql: str, *args: object) -> list[asy
         await own.close()
 
 
-async def recent(since: datetime, limit: int, pool: asyncpg.Pool | None = None) -> list[KeptPush]:
+async def recent(since: datetime, limit: int) -> list[KeptPush]:
     """The newest first, received at or after `since`."""
     rows = await _fetch(
-        pool,
         """
         SELECT push_id, received_at, route, method, query, raw_body, reason
         FROM rejected_pushes WHERE received_at >= $1
@@ -96,10 +93,9 @@ class RefusedCount:
         return {**asdict(self), "day": self.day.isoformat()}
 
 
-async def refused_counts(since: date, pool: asyncpg.Pool | None = None) -> list[RefusedCount]:
+async def refused_counts(since: date) -> list[RefusedCount]:
     """By day (newest first), route and cause, from `since` on."""
     rows = await _fetch(
-        pool,
         """
         SELECT day, route, cause, refused, not_kept FROM refused_push_counts
         WHERE day >= $1 ORDER BY day DESC, refused DESC, route, cause

@@ -12,7 +12,8 @@ WORKFLOWS = Path(__file__).parents[2] / "workflows"
 
 # module -> names in it a workflow must not call or read (None: the whole module)
 FORBIDDEN: dict[str, set[str] | None] = {
-    "datetime": {"now", "utcnow", "today"},  # as `datetime.now()` or `date.today()`
+    "datetime": {"now", "utcnow", "today"},  # the module or its class: `datetime.now()`
+    "date": {"today"},  # `from datetime import date`: `date.today()`
     "time": {"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "sleep"},
     "uuid": {"uuid1", "uuid4"},
     "os": {"environ", "getenv", "urandom"},
@@ -24,7 +25,6 @@ FORBIDDEN: dict[str, set[str] | None] = {
     "httpx": None,
     "asyncpg": None,
 }
-_CLOCK_OWNERS = {"datetime", "date"}  # `from datetime import datetime, date`
 _BUILTINS = {"open", "input"}
 
 
@@ -45,14 +45,12 @@ def _forbidden(node: ast.AST) -> str | None:
     if isinstance(node, ast.ImportFrom) and node.module:
         root = node.module.split(".")[0]
         names = FORBIDDEN.get(root, ())
-        banned = [a.name for a in node.names if names is None or (names and a.name in names)]
+        banned = [a.name for a in node.names if names is None or a.name in names]
         return f"from {node.module} import {', '.join(banned)}" if banned else None
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
         owner, attr = node.value.id, node.attr
-        if owner in _CLOCK_OWNERS and attr in {"now", "utcnow", "today"}:
-            return f"{owner}.{attr}"
         names = FORBIDDEN.get(owner, ())
-        if owner not in _CLOCK_OWNERS and (names is None or (names and attr in names)):
+        if names is None or attr in names:
             return f"{owner}.{attr}"
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _BUILTINS:
         return f"{node.func.id}()"
