@@ -56,7 +56,7 @@ SEVERITY: tuple[AnomalyKind, ...] = (
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _PRIVACY = re.compile(r"^(1[3-9]\d{9})_\d{4}$")
-_LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}(-\d{1,6})?$")
+_LANDLINE = re.compile(r"^0[1-9]\d{1,2}-?[2-9]\d{6,7}(-\d{1,6})?$")  # no 0 after the trunk 0
 _CENT = Decimal("0.01")
 
 

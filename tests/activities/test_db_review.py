@@ -108,6 +108,7 @@ def test_name_present() -> None:
         ("1381234567", False),
         ("13812345678_12", False),
         ("64281234", False),  # a landline needs its area code
+        ("00000000000", False),  # an area code and a number start with 1-9 after the trunk 0
         ("", False),
     ],
 )
