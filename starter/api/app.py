@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -40,6 +40,10 @@ from starter.failures import Exit, Failure, forbidden, invalid
 log = structlog.get_logger("orderflow.api")
 MAX_BODY_BYTES = 64 * 1024
 Endpoint = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], Awaitable[Any]]
+Change = Callable[..., Awaitable[BaseModel]]
+"""An admin change: (pool, person, *path values, body) -> what it is now."""
+Read = Callable[[asyncpg.Pool, str], Awaitable[BaseModel | list[Any]]]
 
 
 def answer(payload: Any, status: int = 200) -> JSONResponse:
@@ -218,70 +222,31 @@ class StaffApi:
         log.info("administered", actor=person.staff_id, action=action)
         return changed.model_dump(mode="json")
 
-    async def person_view(self, request: Request) -> Any:
-        person = await self.person(request)
-        admin.require_admin(person, "see people")
-        found = await admin_people.view(self.pool, request.path_params["staff_id"])
-        return found.model_dump(mode="json")
+    def administer(self, action: str, change: Change, *keys: str) -> Handler:
+        """An admin's change: the path's `keys` and the body to `change`, which checks the
+        person may and audits it; logged by its action, never by what it carried."""
 
-    async def add_person(self, request: Request) -> Any:
-        person = await self.person(request)
-        added = await admin_people.add(self.pool, person, await body_of(request))
-        log.info("administered", actor=person.staff_id, action=admin_people.ADD)
-        return added.model_dump(mode="json")
+        async def handle(request: Request) -> Any:
+            person = await self.person(request)
+            values = [request.path_params[key] for key in keys]
+            done = await change(self.pool, person, *values, await body_of(request))
+            log.info("administered", actor=person.staff_id, action=action)
+            return done.model_dump(mode="json")
 
-    async def change_person(self, request: Request) -> Any:
-        person = await self.person(request)
-        staff_id, body = request.path_params["staff_id"], await body_of(request)
-        changed = await admin_people.change(self.pool, person, staff_id, body)
-        log.info("administered", actor=person.staff_id, action=admin_people.CHANGE)
-        return changed.model_dump(mode="json")
+        return handle
 
-    async def set_skills(self, request: Request) -> Any:
-        person = await self.person(request)
-        staff_id, body = request.path_params["staff_id"], await body_of(request)
-        changed = await admin_people.set_skills(self.pool, person, staff_id, body)
-        log.info("administered", actor=person.staff_id, action=admin_people.SKILLS)
-        return changed.model_dump(mode="json")
+    def admin_read(self, what: str, read: Read, key: str) -> Handler:
+        """What only an admin may see, by the path's `key`."""
 
-    async def stock(self, request: Request) -> Any:
-        person = await self.person(request)
-        admin.require_admin(person, "see stock")
-        found = await admin_stock.lines(self.pool, request.path_params["store"])
-        return [line.model_dump(mode="json") for line in found]
+        async def handle(request: Request) -> Any:
+            person = await self.person(request)
+            admin.require_admin(person, what)
+            found = await read(self.pool, request.path_params[key])
+            if isinstance(found, list):
+                return [item.model_dump(mode="json") for item in found]
+            return found.model_dump(mode="json")
 
-    async def restock(self, request: Request) -> Any:
-        return await self._stock_move(request, admin_stock.restock, admin_stock.RESTOCK)
-
-    async def adjust_stock(self, request: Request) -> Any:
-        return await self._stock_move(request, admin_stock.adjust, admin_stock.ADJUST)
-
-    async def _stock_move(self, request: Request, move: Any, action: str) -> Any:
-        person = await self.person(request)
-        store, sku = request.path_params["store"], request.path_params["sku"]
-        line = await move(self.pool, person, store, sku, await body_of(request))
-        log.info("administered", actor=person.staff_id, action=action)
-        return line.model_dump(mode="json")
-
-    async def store(self, request: Request) -> Any:
-        person = await self.person(request)
-        admin.require_admin(person, "see a store's terms")
-        return (await admin_stores.view(self.pool, request.path_params["store"])).model_dump(
-            mode="json"
-        )
-
-    async def store_hours(self, request: Request) -> Any:
-        return await self._store_change(request, admin_stores.set_hours, admin_stores.HOURS)
-
-    async def store_terms(self, request: Request) -> Any:
-        return await self._store_change(request, admin_stores.set_terms, admin_stores.TERMS)
-
-    async def _store_change(self, request: Request, change: Any, action: str) -> Any:
-        person = await self.person(request)
-        store, body = request.path_params["store"], await body_of(request)
-        changed = await change(self.pool, person, store, body)
-        log.info("administered", actor=person.staff_id, action=action)
-        return changed.model_dump(mode="json")
+        return handle
 
     async def measures(self, request: Request) -> Any:
         person = await self.person(request)
@@ -323,6 +288,59 @@ def _known(acts: dict[str, Act], name: str, what: str) -> Act:
     return act
 
 
+def _admin_routes(api: StaffApi) -> list[Route]:
+    """People (R7.1), stock (R2.2.1) and stores, each change audited by its module."""
+    people, stock, stores = admin_people, admin_stock, admin_stores
+    return [
+        Route("/admin/people", endpoint(api.administer(people.ADD, people.add)), methods=["POST"]),
+        Route(
+            "/admin/people/{staff_id}",
+            endpoint(api.admin_read("see people", people.view, "staff_id")),
+            methods=["GET"],
+        ),
+        Route(
+            "/admin/people/{staff_id}",
+            endpoint(api.administer(people.CHANGE, people.change, "staff_id")),
+            methods=["POST"],
+        ),
+        Route(
+            "/admin/people/{staff_id}/skills",
+            endpoint(api.administer(people.SKILLS, people.set_skills, "staff_id")),
+            methods=["PUT"],
+        ),
+        Route(
+            "/admin/stores/{store}",
+            endpoint(api.admin_read("see a store's terms", stores.view, "store")),
+            methods=["GET"],
+        ),
+        Route(
+            "/admin/stores/{store}/hours",
+            endpoint(api.administer(stores.HOURS, stores.set_hours, "store")),
+            methods=["PUT"],
+        ),
+        Route(
+            "/admin/stores/{store}/terms",
+            endpoint(api.administer(stores.TERMS, stores.set_terms, "store")),
+            methods=["PUT"],
+        ),
+        Route(
+            "/admin/stock/{store}",
+            endpoint(api.admin_read("see stock", stock.lines, "store")),
+            methods=["GET"],
+        ),
+        Route(
+            "/admin/stock/{store}/{sku}/restock",
+            endpoint(api.administer(stock.RESTOCK, stock.restock, "store", "sku")),
+            methods=["POST"],
+        ),
+        Route(
+            "/admin/stock/{store}/{sku}/count",
+            endpoint(api.administer(stock.ADJUST, stock.adjust, "store", "sku")),
+            methods=["POST"],
+        ),
+    ]
+
+
 def create_app(
     client: Client, pool: asyncpg.Pool, *, timeout: timedelta | None = None
 ) -> Starlette:
@@ -345,17 +363,8 @@ def create_app(
         Route("/admin/customers/{customer_id}", endpoint(api.customer), methods=["GET"]),
         Route("/admin/customers/{customer_id}/ban", endpoint(api.ban), methods=["POST"]),
         Route("/admin/customers/{customer_id}/lift", endpoint(api.lift), methods=["POST"]),
-        Route("/admin/people", endpoint(api.add_person), methods=["POST"]),
-        Route("/admin/people/{staff_id}", endpoint(api.person_view), methods=["GET"]),
-        Route("/admin/people/{staff_id}", endpoint(api.change_person), methods=["POST"]),
-        Route("/admin/people/{staff_id}/skills", endpoint(api.set_skills), methods=["PUT"]),
         Route("/measures", endpoint(api.measures), methods=["GET", "POST"]),
         Route("/measures/{measure_id}/end", endpoint(api.end_measure), methods=["POST"]),
-        Route("/admin/stores/{store}", endpoint(api.store), methods=["GET"]),
-        Route("/admin/stores/{store}/hours", endpoint(api.store_hours), methods=["PUT"]),
-        Route("/admin/stores/{store}/terms", endpoint(api.store_terms), methods=["PUT"]),
-        Route("/admin/stock/{store}", endpoint(api.stock), methods=["GET"]),
-        Route("/admin/stock/{store}/{sku}/restock", endpoint(api.restock), methods=["POST"]),
-        Route("/admin/stock/{store}/{sku}/count", endpoint(api.adjust_stock), methods=["POST"]),
+        *_admin_routes(api),
     ]
     return Starlette(routes=routes)
