@@ -15,7 +15,17 @@ from starter.api.client import Api
 from starter.cli import format as fmt
 from starter.cli.arguments import keyword, order_id
 from starter.cli.base import Exit, business_zone
-from starter.cli.commands import Commands, Parents
+from starter.cli.commands import Commands, Parents, say
+
+
+def _reason() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--reason", required=True, help="why: it goes on record")
+    return parent
+
+
+REASON = _reason()
+"""--reason, on every change an admin makes: it goes into the audit."""
 
 
 def render_profile(p: CustomerProfile) -> str:
@@ -70,7 +80,7 @@ def change(step: str) -> Any:
         answer = await api.call("POST", path, json={"reason": args.reason}, params=params)
         found = CustomerProfile.model_validate(answer)
         line = f"customer {found.customer_id}: {found.status} (credit {found.credit_score})"
-        print(fmt.dumps(found.model_dump(mode="json")) if args.json else line)
+        say(args, line, found.model_dump(mode="json"))
         return Exit.OK
 
     return run
@@ -95,15 +105,14 @@ def add_customer_area(areas: Commands, shared: Parents) -> None:
         ("ban", "ban the customer: their next orders are fraud anomalies"),
         ("lift", "lift the customer's ban"),
     ):
-        sub = shared.command(
+        shared.command(
             steps,
             step,
             text,
             [f"admin customer {step} C-1a2b --reason '...'"],
             handler=change(step),
-            parents=[which],
+            parents=[which, REASON],
         )
-        sub.add_argument("--reason", required=True, help="why: it goes on record")
 
 
 def _skills(value: str) -> tuple[str, int]:
@@ -120,7 +129,7 @@ def _print_person(args: argparse.Namespace, answer: Any) -> None:
         f"{p.staff_id} {p.name}: {p.role.value} of {p.department} ({p.region}), "
         f"capacity {p.capacity}, {'active' if p.active else 'disabled'}; skills {skills}"
     )
-    print(fmt.dumps(p.model_dump(mode="json")) if args.json else line)
+    say(args, line, p.model_dump(mode="json"))
 
 
 async def person_show(api: Api, args: argparse.Namespace) -> Exit:
@@ -192,8 +201,6 @@ def add_people_area(areas: Commands, shared: Parents) -> None:
     steps = area.add_subparsers(dest="step", metavar="STEP", required=True)
     who = argparse.ArgumentParser(add_help=False)
     who.add_argument("staff_id", type=keyword, metavar="STAFF_ID")
-    why = argparse.ArgumentParser(add_help=False)
-    why.add_argument("--reason", required=True, help="why: it goes on record")
     shared.command(
         steps, "show", "a person", ["admin person show S-101"], handler=person_show, parents=[who]
     )
@@ -206,7 +213,7 @@ def add_people_area(areas: Commands, shared: Parents) -> None:
             "--reason 入职"
         ],
         handler=person_add,
-        parents=[who, why],
+        parents=[who, REASON],
     )
     sub.add_argument("--name", required=True)
     sub.add_argument("--department", required=True, type=keyword)
@@ -218,7 +225,7 @@ def add_people_area(areas: Commands, shared: Parents) -> None:
         "move, re-role, re-load, disable or enable a person",
         ["admin person set S-201 --inactive --reason 离职"],
         handler=person_set,
-        parents=[who, why],
+        parents=[who, REASON],
     )
     sub.add_argument("--department", type=keyword)
     sub.add_argument("--role", choices=[r.value for r in Role])
@@ -231,7 +238,7 @@ def add_people_area(areas: Commands, shared: Parents) -> None:
         "a person's skills with levels 1-5 (the set replaces theirs)",
         ["admin person skills S-201 hot_dishes=3 cold_dishes=2 --reason 考核"],
         handler=person_skills,
-        parents=[who, why],
+        parents=[who, REASON],
     )
     sub.add_argument("skills", nargs="+", type=_skills, metavar="SKILL=LEVEL")
 
@@ -248,7 +255,12 @@ def add_stock_area(areas: Commands, shared: Parents) -> None:
         ("count", "a count: on hand is what was counted", "count SH-XH-001 G-HSR --on-hand 15"),
     ):
         sub = shared.command(
-            steps, step, text, [f"admin stock {example} --reason ..."], handler=stock_move
+            steps,
+            step,
+            text,
+            [f"admin stock {example} --reason ..."],
+            handler=stock_move,
+            parents=[REASON],
         )
         sub.add_argument("store", type=keyword, metavar="STORE")
         sub.add_argument("sku", type=keyword, metavar="SKU")
@@ -256,7 +268,6 @@ def add_stock_area(areas: Commands, shared: Parents) -> None:
             sub.add_argument("quantity", type=int, metavar="QUANTITY")
         else:
             sub.add_argument("--on-hand", type=int, required=True)
-        sub.add_argument("--reason", required=True, help="why: it goes on record")
 
 
 def _days(text: str) -> list[int]:
@@ -348,8 +359,6 @@ def add_store_area(areas: Commands, shared: Parents) -> None:
     steps = area.add_subparsers(dest="step", metavar="STEP", required=True)
     which = argparse.ArgumentParser(add_help=False)
     which.add_argument("store", type=keyword, metavar="STORE")
-    why = argparse.ArgumentParser(add_help=False)
-    why.add_argument("--reason", required=True, help="why: it goes on record")
     shared.command(
         steps,
         "show",
@@ -364,7 +373,7 @@ def add_store_area(areas: Commands, shared: Parents) -> None:
         "when the store is open (replaces its hours; none given: always open)",
         ["admin store hours SH-XH-001 1-5=10:00-14:00,17:00-22:00 6-7=10:00-22:00 --reason ..."],
         handler=store_hours,
-        parents=[which, why],
+        parents=[which, REASON],
     )
     sub.add_argument("hours", nargs="*", type=opening, metavar="DAYS=HH:MM-HH:MM[,...]")
     sub = shared.command(
@@ -373,6 +382,6 @@ def add_store_area(areas: Commands, shared: Parents) -> None:
         "the store's own policy terms over its type's (none given: cleared)",
         ["admin store terms SH-XH-001 deadlines.prepare.minutes=20 --reason 午高峰"],
         handler=store_terms,
-        parents=[which, why],
+        parents=[which, REASON],
     )
     sub.add_argument("terms", nargs="*", type=term, metavar="PATH=VALUE")

@@ -9,7 +9,7 @@ from typing import Any
 from starter.api.client import Api
 from starter.cli import format as fmt
 from starter.cli.base import Exit
-from starter.cli.commands import Commands, Formatter, Parents
+from starter.cli.commands import Commands, Formatter, Parents, say
 
 
 def _finding(value: str) -> tuple[str, str]:
@@ -39,7 +39,7 @@ async def add(api: Api, args: argparse.Namespace) -> Exit:
         "due": args.due,
     }
     taken = await api.call("POST", "/measures", json=body)
-    print(fmt.dumps(taken) if args.json else _line(taken))
+    say(args, _line(taken), taken)
     return Exit.OK
 
 
@@ -51,7 +51,7 @@ async def listing(api: Api, args: argparse.Namespace) -> Exit:
 
 async def end(api: Api, args: argparse.Namespace) -> Exit:
     ended = await api.call("POST", f"/measures/{args.id}/end", json={"state": args.state})
-    print(fmt.dumps(ended) if args.json else _line(ended))
+    say(args, _line(ended), ended)
     return Exit.OK
 
 

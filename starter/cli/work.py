@@ -14,7 +14,7 @@ from starter.api.client import Api
 from starter.cli import format as fmt
 from starter.cli.arguments import positive
 from starter.cli.base import Exit, Failure, business_zone
-from starter.cli.commands import Commands, Parents
+from starter.cli.commands import Commands, Parents, say
 from starter.cli.terminal import printable
 from starter.cli.ticket import PAPER, escpos, render_ticket, send
 
@@ -74,7 +74,7 @@ async def inbox(api: Api, args: argparse.Namespace) -> Exit:
     if args.read or args.read_all:
         body: dict[str, Any] = {"all": True} if args.read_all else {"keys": args.read}
         done = await api.call("POST", "/inbox/read", json=body)
-        print(fmt.dumps(done) if args.json else f"{done['read']} marked read")
+        say(args, f"{done['read']} marked read", done)
         return Exit.OK
     params: dict[str, Any] = {"limit": args.limit}
     if args.unread:
