@@ -44,9 +44,9 @@ class Reports:
     when it is set, each round on a connection of its own; the notifications are written as
     the worker's."""
 
-    def __init__(self, pool: asyncpg.Pool, folder: Path | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._folder = folder or data_dir() / "reports"
+        self._folder = data_dir() / "reports"
 
     @activity.defn(name=SEND_REPORTS)
     async def send_reports(self, req: ReportRequest) -> ReportSent:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import asyncpg
+
 from schemas.order import Stage
 from schemas.policy import Clause
 from schemas.status import DeadlineState
@@ -107,8 +109,8 @@ async def my_work(
     return sorted(items, key=lambda i: (i.due_at is None, i.due_at or now))
 
 
-def _item(r: object, now: datetime) -> WorkItem:
-    row = dict(r)  # type: ignore[call-overload]
+def _item(r: asyncpg.Record, now: datetime) -> WorkItem:
+    row = dict(r)
     soonest = _soonest_open(jsonb_value(row.pop("deadlines")) or [])
     stage = Stage(row["stage"])
     clause = Clause(soonest["clause"]) if soonest else None

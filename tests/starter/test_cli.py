@@ -138,9 +138,13 @@ class Stack:
     async def each(self, *commands: list[str], as_: str = "M-001") -> list[Run]:
         return list(await asyncio.gather(*(self.orderctl(*c, as_=as_) for c in commands)))
 
-    async def place(self, store: str, anomaly: str | None = None) -> tuple[str, Handle]:
-        """An order as the platform holds it, started as its push would start it."""
-        sim_order = self.sim.create_order({"app_poi_code": store}, push=False, anomaly=anomaly)
+    async def place(
+        self, store: str, anomaly: str | None = None, **fields: str
+    ) -> tuple[str, Handle]:
+        """An order as the platform holds it (`fields` over the simulator's), started as its
+        push would start it."""
+        overrides = {"app_poi_code": store, **fields}
+        sim_order = self.sim.create_order(overrides, push=False, anomaly=anomaly)
         order = to_platform_order(sim_order.order)
         handle: Handle = await self.env.client.start_workflow(
             OrderWorkflow.run,

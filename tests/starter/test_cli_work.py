@@ -17,10 +17,9 @@ import asyncpg
 
 from activities.notify import Notifier
 from infra.settings import settings
-from meituan.intake import to_platform_order
 from schemas.messages import MarkDelivered, MarkReady
 from schemas.notices import Topic
-from schemas.order import OrderInput, Stage
+from schemas.order import Stage
 from schemas.records import Audience, Notification
 from schemas.review import AnomalyKind
 from starter.cli.format import display_width
@@ -31,7 +30,7 @@ from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.orders import until
 from tests.real_stack import platform as platform
 from tests.robot import Robot
-from tests.starter.test_cli import GOODS_STORE, QUEUE, REPO, Stack, assignee_of, ok, poll, stage
+from tests.starter.test_cli import GOODS_STORE, REPO, Stack, assignee_of, ok, poll, stage
 from tests.starter.test_cli import stack as stack
 from workers.dispatcher import Dispatcher
 from workflows.order import OrderWorkflow
@@ -248,7 +247,7 @@ async def test_a_ban_makes_the_next_order_a_fraud_anomaly_and_lifting_it_restore
     stack: Stack,
 ) -> None:
     phone = f"139{uuid.uuid4().int % 10**8:08d}"
-    first, handle = await _place(stack, GOODS_STORE, phone)
+    first, handle = await stack.place(GOODS_STORE, recipient_phone=phone)
     await stage(handle, Stage.IN_PROGRESS)
     refused = await stack.orderctl(
         "admin", "customer", "ban", "--order", first, "--reason", "x", as_="M-001"
@@ -273,7 +272,7 @@ async def test_a_ban_makes_the_next_order_a_fraud_anomaly_and_lifting_it_restore
     ]
     assert phone not in json.dumps(banned)  # the profile names nobody
 
-    _, held = await _place(stack, GOODS_STORE, phone)
+    _, held = await stack.place(GOODS_STORE, recipient_phone=phone)
     paused = await until(held, lambda s: bool(s.anomalies), "the anomaly")
     assert paused.anomalies[0].kind is AnomalyKind.FRAUD
     assert "the customer is banned" in paused.anomalies[0].detail
@@ -288,27 +287,13 @@ async def test_a_ban_makes_the_next_order_a_fraud_anomaly_and_lifting_it_restore
     shown = ok(await stack.orderctl("admin", "customer", "show", customer, as_="A-901")).out
     assert "customer.lift" in shown and "customer.ban" in shown and "申诉核实" in shown
 
-    _, normal = await _place(stack, "SH-PD-002", phone)
+    _, normal = await stack.place("SH-PD-002", recipient_phone=phone)
     reviewed = await until(
         normal, lambda s: s.stage not in (Stage.RECEIVED, Stage.REVIEWING), "the review"
     )
     assert all("banned" not in a.detail for a in reviewed.anomalies)
     for h in (handle, held, normal):
         await h.terminate("test ended")
-
-
-async def _place(stack: Stack, store: str, phone: str) -> tuple[str, Any]:
-    sim_order = stack.sim.create_order(
-        {"app_poi_code": store, "recipient_phone": phone}, push=False
-    )
-    order = to_platform_order(sim_order.order)
-    handle = await stack.env.client.start_workflow(
-        OrderWorkflow.run,
-        OrderInput(order=order),
-        id=f"order-{order.order_id}",
-        task_queue=QUEUE,
-    )
-    return order.order_id, handle
 
 
 async def test_admins_manage_people_and_stock_and_each_change_is_audited(stack: Stack) -> None:

@@ -15,7 +15,8 @@ from temporalio.client import ScheduleRange
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from analytics.delivery import Reports, period_before
+from analytics.delivery import period_before
+from infra.settings import settings
 from schemas.contract import REPORT_SCHEDULE_IDS, TASK_QUEUE
 from schemas.reports import ReportSent
 from tests.db_fixtures import db_pool as db_pool
@@ -76,9 +77,12 @@ async def _a_round(
         "VALUES ('person', 'M-001', 'wecom', $1, 'zhoujingli')",
         robot.url,
     )
-    monkeypatch.setattr(Reports, "__init__", _into(tmp_path))
     meituan = platform.client()
-    activities = build_activities(demo_pool, meituan)
+    with monkeypatch.context() as env:  # where the report file goes, read as they are built
+        env.setenv("ORDERFLOW_DATA_DIR", str(tmp_path))
+        settings.cache_clear()
+        activities = build_activities(demo_pool, meituan)
+    settings.cache_clear()
     try:
         async with Worker(
             client, task_queue=TASK_QUEUE, workflows=WORKFLOWS, activities=activities
@@ -111,15 +115,6 @@ async def _a_round(
     [message] = robot.received  # M-001's own robot; the others have none: their inbox
     assert message["body"]["text"]["mentioned_list"] == ["zhoujingli"]
     assert f"日报 {sent.period_from}" in message["body"]["text"]["content"]
-
-
-def _into(folder: Path) -> Any:
-    original = Reports.__init__
-
-    def init(self: Reports, pool: asyncpg.Pool, _: Path | None = None) -> None:
-        original(self, pool, folder)
-
-    return init
 
 
 async def _started(schedule: Any) -> str:
