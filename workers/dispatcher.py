@@ -79,15 +79,25 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: stand by for the lead, then send whatever is due, woken by each write.
-        A database that goes away ends the lead, not the dispatcher: it stands by again."""
-        while not stop.is_set():
-            try:
-                await self._lead(stop)
-            except UNAVAILABLE as err:
-                log.warning("dispatcher lost the database (%s); standing by", type(err).__name__)
-            except Exception:
-                log.exception("dispatcher failed; standing by")
-            await _sleep(stop, 5 * self._config.poll)
+        A database that goes away ends the lead, not the dispatcher: it stands by again. One
+        HTTP client serves every send: robots are few, their connections kept."""
+        owned = self._client is None
+        if owned:
+            self._client = httpx.AsyncClient()
+        try:
+            while not stop.is_set():
+                try:
+                    await self._lead(stop)
+                except UNAVAILABLE as err:
+                    kind = type(err).__name__
+                    log.warning("dispatcher lost the database (%s); standing by", kind)
+                except Exception:
+                    log.exception("dispatcher failed; standing by")
+                await _sleep(stop, 5 * self._config.poll)
+        finally:
+            if owned and self._client is not None:
+                await self._client.aclose()
+                self._client = None
 
     async def _lead(self, stop: asyncio.Event) -> None:
         async with self._pool.acquire() as leader:
