@@ -51,10 +51,14 @@ async def test_the_assignee_the_promise_a_change_and_the_deadlines_are_on_record
 ) -> None:
     handle = await place(own_env, platform.sim, "SH-HS-100")
     order_id = handle.id.removeprefix("order-")
-    assigned = await at_stage(handle, Stage.ASSIGNED)
+    # R2.4.1 the confirm deadline opens after the assignment's event: on record all the same.
+    assigned = await until(
+        handle,
+        lambda s: any(d.clause is Clause.CONFIRM for d in s.deadlines),
+        "the confirm deadline",
+    )
     assert assigned.assignee is not None
     technician = assigned.assignee.staff_id
-    # R2.4.1 the confirm deadline opens after the assignment's event: on record all the same.
     confirm_open = "SELECT view @> $2::jsonb FROM orders WHERE order_id = $1"
     waiting = {"deadlines": [{"clause": Clause.CONFIRM.value, "state": "open"}]}
     assert await reaches(demo_pool, confirm_open, order_id, waiting, value=True)
