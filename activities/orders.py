@@ -225,7 +225,7 @@ async def _write_order(conn: Conn, inp: RecordOrder) -> OrderRecord:
         order_type=order_type,
         region=store["region"],
         delivery_mode=delivery_mode(order, order_type, store["self_delivery"]),
-        customer_id=customer_id_for(order.customer.phone, settings().business.customer_salt),
+        customer_id=customer_id_for(order.customer.phone, settings().business.customer_key),
         skills=await _skills_called_for(conn, order, order_type),
         store_terms=await _store_terms(conn, order.store_code),
     )

@@ -28,6 +28,7 @@ info > other); else the order passes.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import re
 from collections import Counter
@@ -188,13 +189,14 @@ def customer_key(phone: str) -> str:
     return cleaned if _PRIVACY.match(cleaned) else re.sub(r"\D", "", cleaned)
 
 
-def customer_id_for(phone: str, salt: str = "orderflow") -> str:
-    """Stable across a customer's orders; a salted hash, so the id does not reveal the phone.
+def customer_id_for(phone: str, key: str) -> str:
+    """Stable across a customer's orders; an HMAC under a secret key, so the id neither reveals
+    the phone nor can be computed from it without the key (R1.3).
 
-    Migration 0010 re-keyed the profiles made when the key was `real_phone`; it computes this
-    in SQL, so a change here needs a migration too."""
-    digest = hashlib.sha256(f"{salt}:{customer_key(phone)}".encode()).hexdigest()
-    return "c-" + digest[:20]
+    Migration 0020 computes this in SQL (`orderflow_customer_id`) to re-key the customers, and
+    a test holds the two together: a change here needs a migration too."""
+    digest = hmac.new(key.encode(), customer_key(phone).encode(), hashlib.sha256).hexdigest()
+    return "c-" + digest[:24]
 
 
 def delivery_mode(order: PlatformOrder, order_type: OrderType, self_delivery: bool) -> DeliveryMode:

@@ -219,12 +219,14 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[str, str, st
 
 def migration_settings() -> dict[str, str]:
     """What a data migration computes with but the database does not hold: the customer-id
-    salt and the credit rules, from `settings()` as the services read them. Each migration
-    reads them as `current_setting('orderflow.<name>', true)`."""
+    key (and the salt of the ids before it) and the credit rules, from `settings()` as the
+    services read them. Each migration reads them as `current_setting('orderflow.<name>',
+    true)`; they are set for its transaction only, never written to the database."""
     configured = settings()
     credit = configured.credit
     values: dict[str, object] = {
         "customer_salt": configured.business.customer_salt,
+        "customer_key": configured.business.customer_key,
         "credit_initial": credit.initial,
         "credit_max": credit.maximum,
         "credit_restricted_below": credit.restricted_below,

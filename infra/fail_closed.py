@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from infra.settings import DEFAULT_APP_SECRET, Settings, SettingsError
+from infra.settings import DEFAULT_APP_SECRET, DEFAULT_CUSTOMER_KEY, Settings, SettingsError
 
 
 class Role(StrEnum):
@@ -20,10 +20,15 @@ class Role(StrEnum):
     GATEWAY = "gateway"  # verifies pushes, starts workflows with their payloads
     WORKER = "worker"  # signs platform calls, writes payloads to histories
     API = "api"  # sends people's actions to workflows
+    MIGRATIONS = "migration runner"  # re-keys customer ids (migration 0020, rotation)
 
 
 _PLATFORM = "MEITUAN_APP_SECRET (unset or the public development secret: anyone could sign)"
 _KEYS = "ORDERFLOW_CODEC_KEYS (unset: customers' data would reach Temporal in plaintext)"
+_CUSTOMERS = (
+    "ORDERFLOW_CUSTOMER_KEY (unset or the public development key: anyone could tell a "
+    "customer's phone from their id)"
+)
 
 
 def missing(configured: Settings, role: Role) -> list[str]:
@@ -31,10 +36,13 @@ def missing(configured: Settings, role: Role) -> list[str]:
     if configured.deployment.dev:
         return []
     secret = configured.meituan.app_secret
+    customer_key = configured.business.customer_key
     needs = {
         _PLATFORM: role in (Role.GATEWAY, Role.WORKER)
         and (not secret or secret == DEFAULT_APP_SECRET),
-        _KEYS: not configured.codec.keys,
+        _KEYS: role is not Role.MIGRATIONS and not configured.codec.keys,
+        _CUSTOMERS: role in (Role.WORKER, Role.MIGRATIONS)
+        and (not customer_key or customer_key == DEFAULT_CUSTOMER_KEY),  # R1.3
     }
     return [what for what, lacking in needs.items() if lacking]
 

@@ -34,6 +34,7 @@ DEFAULT_BASE_URL: Final = "http://127.0.0.1:8090/api/v1/"
 """The merchant API of the local simulator; production sets MEITUAN_BASE_URL to the platform."""
 DEFAULT_APP_ID: Final = "orderflow-dev"
 DEFAULT_APP_SECRET: Final = "orderflow-dev-secret"
+DEFAULT_CUSTOMER_KEY: Final = "orderflow-dev-customer-key"
 """Credentials the simulator accepts by default; never valid on the real platform."""
 DEFAULT_PUSH_BASE_URL: Final = "http://127.0.0.1:8080/meituan/push"
 DEFAULT_CORS_ORIGIN: Final = "http://localhost:8233"
@@ -187,14 +188,30 @@ class BusinessSettings:
     )
     """ORDERFLOW_TIMEZONE (Asia/Shanghai): shifts, service slots, naive times and the day's
     figures are in the company's local time."""
+    customer_key: str = field(
+        default=DEFAULT_CUSTOMER_KEY,
+        metadata=_env("ORDERFLOW_CUSTOMER_KEY", _text, strip=False),
+        repr=False,
+    )
+    """ORDERFLOW_CUSTOMER_KEY (a public development key): customer ids are an HMAC of the phone
+    under it, so nobody without it can turn a phone into an id or an id back into a phone.
+    Required outside the local stack; the same for every process, migrations included.
+    Rotated with `python -m starter.db_cli rekey-customers` (README "Customer ids")."""
+    customer_key_previous: str = field(
+        default="",
+        metadata=_env("ORDERFLOW_CUSTOMER_KEY_PREVIOUS", _text, strip=False),
+        repr=False,
+    )
+    """ORDERFLOW_CUSTOMER_KEY_PREVIOUS (unset): the key being rotated away from, read by
+    `db_cli rekey-customers` only."""
     customer_salt: str = field(
         default="orderflow",
         metadata=_env("ORDERFLOW_CUSTOMER_SALT", _text, strip=False, blank_is_unset=False),
         repr=False,
     )
-    """ORDERFLOW_CUSTOMER_SALT (orderflow): salting the phone hash keeps customer ids from being
-    reversed by hashing every number. Taken exactly as set, blank included: a changed salt
-    changes every id. Data migrations that compute ids get it too (`migration_settings`)."""
+    """ORDERFLOW_CUSTOMER_SALT (orderflow): the salt of the customer ids before migration 0020,
+    which re-keys them under ORDERFLOW_CUSTOMER_KEY; read by that migration only. Taken exactly
+    as set, blank included."""
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,10 @@
     python -m starter.db_cli migrate                 apply pending migrations
     python -m starter.db_cli load-demo [--file F]    load the demo company (idempotent)
     python -m starter.db_cli dsn [--keep-running]    print the DSN in use
+    python -m starter.db_cli rekey-customers         move customer ids to a new key
+
+Outside the local stack (`ORDERFLOW_DEV`) it does not migrate or re-key with the development
+customer key (`infra.fail_closed`).
 
 Uses `DATABASE_URL` when set, else the embedded PostgreSQL under `$ORDERFLOW_DATA_DIR/pg`.
 The embedded server stops when this command exits unless another process still holds it, or
@@ -22,9 +26,10 @@ from typing import Any
 
 import asyncpg
 
+from infra import fail_closed
 from infra.database import REPO_ROOT, Conn, MigrationError, connect, migrate, resolve_dsn
 from infra.logging import configure_logging
-from infra.settings import settings
+from infra.settings import SettingsError, settings
 
 DEMO_FILE = REPO_ROOT / "localstack" / "demo_business.json"
 
@@ -313,13 +318,43 @@ async def load_demo(
     return counts
 
 
+def _rotating(previous: str, key: str) -> None:
+    if not previous or previous == key:
+        raise SettingsError(
+            "set ORDERFLOW_CUSTOMER_KEY_PREVIOUS to the key in use and ORDERFLOW_CUSTOMER_KEY "
+            "to the new one"
+        )
+
+
+async def rekey_customers(pool: asyncpg.Pool, previous: str, key: str) -> int:
+    """Every customer id from the HMAC under `previous` to the one under `key`, in one
+    transaction (migration 0020's `orderflow_rekey_customers`); the number of profiles moved.
+    The workers are stopped meanwhile, or they would write ids under the old key."""
+    _rotating(previous, key)
+    async with pool.acquire() as conn, conn.transaction():
+        moved: int = await conn.fetchval(
+            "SELECT orderflow_rekey_customers('key', $1, $2)", previous, key
+        )
+    return moved
+
+
 async def _run(args: argparse.Namespace) -> int:
     if args.command == "dsn":
         print(await resolve_dsn(keep_running=args.keep_running))
         return 0
+    fail_closed.require(settings(), fail_closed.Role.MIGRATIONS)
+    business = settings().business
+    if args.command == "rekey-customers":
+        _rotating(business.customer_key_previous, business.customer_key)  # before any change
     pool = await connect()
     try:
         applied = await migrate(pool)
+        if args.command == "rekey-customers":
+            moved = await rekey_customers(
+                pool, business.customer_key_previous, business.customer_key
+            )
+            print(f"customer profiles moved to the new key: {moved}")
+            return 0
         if args.command == "migrate":
             print("applied: " + (", ".join(applied) if applied else "nothing, up to date"))
             return 0
@@ -341,6 +376,11 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("load-demo", help="load the demo company (migrates first)")
     demo.add_argument("--file", default=str(DEMO_FILE), help="business file (JSON)")
     demo.add_argument("--days", type=int, default=None, help="days of service slots to make")
+    sub.add_parser(
+        "rekey-customers",
+        help="move customer ids from ORDERFLOW_CUSTOMER_KEY_PREVIOUS to ORDERFLOW_CUSTOMER_KEY "
+        "(migrates first; workers stopped)",
+    )
     dsn = sub.add_parser("dsn", help="print the DSN (starts the embedded server if needed)")
     dsn.add_argument(
         "--keep-running", action="store_true", help="leave the embedded server up after exit"
@@ -348,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return asyncio.run(_run(args))
-    except (MigrationError, DemoDataError) as exc:
+    except (MigrationError, DemoDataError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (OSError, asyncpg.PostgresError) as exc:

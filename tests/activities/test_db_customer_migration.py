@@ -25,7 +25,7 @@ from activities import orders
 from activities.credit import Credit
 from activities.orders import OrderRecords
 from activities.review import Review
-from activities.rules import customer_id_for, real_phone
+from activities.rules import customer_id_for, customer_key, real_phone
 from infra import database as db
 from infra.settings import settings
 from schemas.order import OrderType
@@ -53,7 +53,13 @@ def old_id(phone: str) -> str:
 
 
 def new_id(phone: str) -> str:
-    return customer_id_for(phone, SALT)
+    """The id migration 0010 gave: the salted hash of the whole privacy number."""
+    return "c-" + hashlib.sha256(f"{SALT}:{customer_key(phone)}".encode()).hexdigest()[:20]
+
+
+def current_id(phone: str) -> str:
+    """The id of today's code, after migration 0020 re-keyed the profiles under the key."""
+    return customer_id_for(phone, settings().business.customer_key)
 
 
 @dataclass
@@ -61,6 +67,7 @@ class OldDatabase:
     pool: asyncpg.Pool
     folder: Path  # the migrations the database has seen
     old_code: pytest.MonkeyPatch  # the old customer key, until `new_code`
+    keyed: bool = False  # every later migration applied: ids are today's (0020)
 
     def new_code(self) -> None:
         self.old_code.undo()
@@ -105,7 +112,7 @@ class OldDatabase:
         return dict(row) if row else None
 
     async def standing(self, phone: str) -> tuple[int, str] | None:
-        profile = await self.profile(new_id(phone))
+        profile = await self.profile(current_id(phone) if self.keyed else new_id(phone))
         return (profile["credit_score"], profile["status"]) if profile else None
 
     async def migrate(self, settings: dict[str, str] | None = None) -> list[str]:
@@ -117,6 +124,7 @@ class OldDatabase:
         for path in sorted(db.MIGRATIONS_DIR.glob("*.sql")):
             shutil.copy(path, self.folder / path.name)
         await db.migrate(self.pool, self.folder, settings=SETTINGS)
+        self.keyed = True
 
     async def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         queries = {
@@ -397,5 +405,5 @@ async def test_orders_in_flight_reach_the_re_keyed_profiles(old: OldDatabase) ->
     fresh = await OrderRecords(old.pool).record_order(
         RecordOrder(order=make_order(phone="13812340000_1111"), received_at=T0, source="push")
     )
-    assert fresh.customer_id == new_id("13812340000_1111")
+    assert fresh.customer_id == current_id("13812340000_1111")
     assert await old.standing("13812340000_1111") == (95, "good")

@@ -13,6 +13,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.credit import Credit
 from activities.orders import OrderRecords
 from activities.rules import customer_id_for
+from infra.settings import settings
 from schemas.anomaly import AnomalyOutcome, AnomalyRecord, Decision
 from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
 from schemas.records import (
@@ -76,7 +77,9 @@ async def test_record_order_classifies(
     assert record.skills == skills
     expected_region = "shanghai-pudong" if order.store_code == "SH-PD-002" else "shanghai-xuhui"
     assert record.region == expected_region
-    assert record.customer_id == customer_id_for("13812345678_1234")
+    assert record.customer_id == customer_id_for(
+        "13812345678_1234", settings().business.customer_key
+    )
 
 
 async def test_record_order_twice_leaves_one_order(demo_pool: asyncpg.Pool) -> None:

@@ -19,6 +19,7 @@ from activities.rules import (
     StoreInfo,
     Thresholds,
 )
+from infra.settings import settings
 from schemas.order import Discount, OrderType, PlatformOrder
 from schemas.records import RecordOrder
 from schemas.review import AnomalyKind, Outcome, ReviewInput
@@ -69,7 +70,8 @@ CATALOGUE = {
 
 
 # The customer of `make_order()`'s orders: a privacy number, relay number and extension.
-CUSTOMER = rules.customer_id_for("13812345678_1234")
+KEY = settings().business.customer_key
+CUSTOMER = rules.customer_id_for("13812345678_1234", KEY)
 
 
 def ctx(**changes: object) -> ReviewContext:
@@ -247,7 +249,7 @@ def test_duplicate_order() -> None:
     old = PriorOrder("100", now - timedelta(minutes=30), same, CUSTOMER)
     itself = PriorOrder("200", now, same, CUSTOMER)
     after = PriorOrder("300", now + timedelta(minutes=1), same, CUSTOMER)
-    neighbour = rules.customer_id_for("13812345678_9999")
+    neighbour = rules.customer_id_for("13812345678_9999", KEY)
     next_door = PriorOrder("100", now - timedelta(minutes=3), same, neighbour)
     for prior in (other, old, itself, after, next_door):
         assert rules.review(order, ctx(recent_orders=[prior])).outcome is Outcome.PASS
@@ -274,23 +276,31 @@ def test_outcome_rejection_beats_anomaly_and_severity_orders_anomalies() -> None
 
 
 def test_customer_id_is_stable_and_not_the_phone() -> None:
-    a = rules.customer_id_for("13812345678")
-    assert a == rules.customer_id_for("+86 138 1234 5678") == rules.customer_id_for("(138)12345678")
-    assert a == rules.customer_id_for("0086 13812345678") == rules.customer_id_for("138-1234-5678")
+    a = rules.customer_id_for("13812345678", KEY)
+    assert (
+        a
+        == rules.customer_id_for("+86 138 1234 5678", KEY)
+        == rules.customer_id_for("(138)12345678", KEY)
+    )
+    assert (
+        a
+        == rules.customer_id_for("0086 13812345678", KEY)
+        == rules.customer_id_for("138-1234-5678", KEY)
+    )
     assert "13812345678" not in a
-    assert a != rules.customer_id_for("13912345678")
-    assert rules.customer_id_for("021-64281234") == rules.customer_id_for("02164281234")
-    assert rules.customer_id_for("13812345678", "another salt") != a
+    assert a != rules.customer_id_for("13912345678", KEY)
+    assert rules.customer_id_for("021-64281234", KEY) == rules.customer_id_for("02164281234", KEY)
+    assert rules.customer_id_for("13812345678", "another key") != a
 
 
 def test_a_privacy_number_is_a_customer_with_its_extension() -> None:
     """R5.3.3 the relay number alone is shared by many customers; the extension tells them
     apart, while the number a person dials stays the relay number."""
-    mine = rules.customer_id_for("13812345678_1234")
-    assert mine == rules.customer_id_for("+86 138 1234 5678_1234")
-    assert mine == rules.customer_id_for(" (13812345678_1234) ")
-    assert mine != rules.customer_id_for("13812345678_9999")
-    assert mine != rules.customer_id_for("13812345678")  # the relay number is nobody
+    mine = rules.customer_id_for("13812345678_1234", KEY)
+    assert mine == rules.customer_id_for("+86 138 1234 5678_1234", KEY)
+    assert mine == rules.customer_id_for(" (13812345678_1234) ", KEY)
+    assert mine != rules.customer_id_for("13812345678_9999", KEY)
+    assert mine != rules.customer_id_for("13812345678", KEY)  # the relay number is nobody
     assert rules.customer_key("+86 138 1234 5678_1234") == "13812345678_1234"
     assert rules.customer_key("13812345678_12") == "1381234567812"  # no privacy number
     assert rules.real_phone("+86 138 1234 5678_1234") == "13812345678"

@@ -12,14 +12,20 @@ import pytest
 
 from infra.codec import new_key
 from infra.fail_closed import Role, missing
-from infra.settings import DEFAULT_APP_SECRET, load_settings
+from infra.settings import DEFAULT_APP_SECRET, DEFAULT_CUSTOMER_KEY, load_settings
 
 KEYS = new_key("k1").spec()
 
 
 def outside(**variables: str) -> dict[str, str]:
     """This environment without the local stack's flag, nor any secret, plus `variables`."""
-    unset = ("ORDERFLOW_DEV", "MEITUAN_APP_SECRET", "ORDERFLOW_CODEC_KEYS", "ORDERFLOW_CODEC_TOKEN")
+    unset = (
+        "ORDERFLOW_DEV",
+        "MEITUAN_APP_SECRET",
+        "ORDERFLOW_CODEC_KEYS",
+        "ORDERFLOW_CODEC_TOKEN",
+        "ORDERFLOW_CUSTOMER_KEY",
+    )
     return {**{k: v for k, v in os.environ.items() if k not in unset}, **variables}
 
 
@@ -37,11 +43,26 @@ def test_outside_it_each_role_names_what_it_relies_on() -> None:
     assert [m.split()[0] for m in missing(defaults, Role.WORKER)] == [
         "MEITUAN_APP_SECRET",
         "ORDERFLOW_CODEC_KEYS",
+        "ORDERFLOW_CUSTOMER_KEY",
     ]
     assert [m.split()[0] for m in missing(defaults, Role.API)] == ["ORDERFLOW_CODEC_KEYS"]
-    public = load_settings({"MEITUAN_APP_SECRET": DEFAULT_APP_SECRET, "ORDERFLOW_CODEC_KEYS": KEYS})
+    assert [m.split()[0] for m in missing(defaults, Role.MIGRATIONS)] == ["ORDERFLOW_CUSTOMER_KEY"]
+    public = load_settings(
+        {
+            "MEITUAN_APP_SECRET": DEFAULT_APP_SECRET,
+            "ORDERFLOW_CODEC_KEYS": KEYS,
+            "ORDERFLOW_CUSTOMER_KEY": DEFAULT_CUSTOMER_KEY,
+        }
+    )
     assert [m.split()[0] for m in missing(public, Role.GATEWAY)] == ["MEITUAN_APP_SECRET"]
-    real = load_settings({"MEITUAN_APP_SECRET": "a-real-one", "ORDERFLOW_CODEC_KEYS": KEYS})
+    assert [m.split()[0] for m in missing(public, Role.MIGRATIONS)] == ["ORDERFLOW_CUSTOMER_KEY"]
+    real = load_settings(
+        {
+            "MEITUAN_APP_SECRET": "a-real-one",
+            "ORDERFLOW_CODEC_KEYS": KEYS,
+            "ORDERFLOW_CUSTOMER_KEY": "a-real-key",
+        }
+    )
     assert all(missing(real, role) == [] for role in Role)
 
 
@@ -51,12 +72,19 @@ def test_a_malformed_flag_is_an_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("module", "role"),
-    [("workers.main", "worker"), ("starter.gateway", "gateway"), ("starter.api", "api")],
+    ("command", "role", "variable"),
+    [
+        (["workers.main"], "worker", "ORDERFLOW_CUSTOMER_KEY"),
+        (["starter.gateway"], "gateway", "ORDERFLOW_CODEC_KEYS"),
+        (["starter.api"], "api", "ORDERFLOW_CODEC_KEYS"),
+        (["starter.db_cli", "migrate"], "migration runner", "ORDERFLOW_CUSTOMER_KEY"),
+    ],
 )
-def test_a_process_started_without_its_secrets_says_so_and_stops(module: str, role: str) -> None:
+def test_a_process_started_without_its_secrets_says_so_and_stops(
+    command: list[str], role: str, variable: str
+) -> None:
     ran = subprocess.run(
-        [sys.executable, "-m", module],
+        [sys.executable, "-m", *command],
         env=outside(),
         capture_output=True,
         text=True,
@@ -64,7 +92,7 @@ def test_a_process_started_without_its_secrets_says_so_and_stops(module: str, ro
     )
     assert ran.returncode != 0
     assert f"the {role} does not start on development defaults" in ran.stderr
-    assert "ORDERFLOW_CODEC_KEYS" in ran.stderr and "ORDERFLOW_DEV=1" in ran.stderr
+    assert variable in ran.stderr and "ORDERFLOW_DEV=1" in ran.stderr
 
 
 def test_the_codec_server_serves_without_a_token_only_in_the_local_stack() -> None:
