@@ -10,7 +10,13 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from analytics.findings import DEFAULT_THRESHOLDS, Thresholds, comparison, find
+from analytics.findings import (
+    DEFAULT_THRESHOLDS,
+    Thresholds,
+    comparison,
+    find,
+    forged_pushes,
+)
 from analytics.formats import money, ratio, rounded
 from analytics.targets import against_targets
 from analytics.totals import Histogram, Raw, StaffTotals, Tally, Totals, tally
@@ -146,6 +152,7 @@ def compute(
     period, previous = raw.period, raw.period.previous()
     people, units = scorecards(t.staff, raw.departments)
     patrol = raw.patrol.get("current", {"runs": 0, "found": 0})
+    refused = refused_pushes(raw.rows.get("refused", []))
     return {
         "period": {"from": str(period.start), "to": str(period.end), "days": period.days},
         "previous_period": {"from": str(previous.start), "to": str(previous.end)},
@@ -155,6 +162,7 @@ def compute(
         "orders_per_hour": [t.current.hours.get(h, 0) for h in range(24)],
         "daily": _daily(t, raw),
         "patrol": {"runs": patrol["runs"], "orders_found": patrol["found"]},
+        "refused_pushes": refused,
         "groups": _groups(t, raw),
         "comparison": comparison(t.current, t.previous),
         "previous": figures(t.previous),
@@ -164,6 +172,7 @@ def compute(
             for f in (
                 *against_targets(t.current, t.stores, targets),
                 *find(t.current, t.previous, t.stores, t.staff, limits),
+                *forged_pushes(refused["by_cause"]),
             )
         ],
         "staff": people,
@@ -182,6 +191,19 @@ def causes(rows: Sequence[Mapping[str, Any]], top: int = 10) -> list[dict[str, A
     before = {r["cause"]: r["n"] for r in rows if r["period"] == "previous"}
     ranked = sorted(now.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     return [{"cause": c, "n": n, "previous": before.get(c, 0)} for c, n in ranked]
+
+
+def refused_pushes(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """R6.3 pushes refused for what they are, by cause, with the period before: forged or
+    broken traffic, or a secret that no longer matches the platform's."""
+    now = {r["cause"]: r for r in rows if r["period"] == "current"}
+    before = sum(r["refused"] for r in rows if r["period"] == "previous")
+    return {
+        "refused": sum(r["refused"] for r in now.values()),
+        "not_kept": sum(r["not_kept"] for r in now.values()),
+        "previous": before,
+        "by_cause": {c: now[c]["refused"] for c in sorted(now, key=lambda c: -now[c]["refused"])},
+    }
 
 
 def _cancellations(t: Tally) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 from analytics.formats import change, duration, money, pct, ratio
 from analytics.totals import Deadlines, StaffTotals, Totals
 from analytics.vocabulary import STAGES, stage_metric
+from meituan.codes import ErrorCode
 
 
 @dataclass(frozen=True)
@@ -322,5 +323,23 @@ def _patrol(current: Totals) -> list[Finding]:
             f"{current.patrol_found} order(s) reached us only through the patrol: the "
             "platform's pushes missed them. Raise it with the platform (R6.3.2).",
             figures={"count": current.patrol_found},
+        )
+    ]
+
+
+def forged_pushes(by_cause: Mapping[str, int]) -> list[Finding]:
+    """R6.3 pushes whose signature did not verify: someone forging them, or a secret that no
+    longer matches the platform's (then real orders are being refused)."""
+    bad = by_cause.get(ErrorCode.BAD_SIGNATURE.name.lower(), 0)
+    if not bad:
+        return []
+    return [
+        Finding(
+            "pushes_refused_for_signature",
+            "integration",
+            f"{bad} push(es) were refused for their signature: either someone is sending "
+            "forged pushes, or MEITUAN_APP_SECRET no longer matches the platform's and real "
+            "orders are being refused. `orderctl pushes --counts` shows them by day (R6.3).",
+            figures={"count": bad},
         )
     ]

@@ -107,6 +107,16 @@ GROUP BY 1
 """
 
 
+# R6.3 pushes refused for what they are (signature, format, size, age), counted whether kept or
+# not (migration 0015): bad traffic and a wrong secret show in the statistics too.
+_REFUSED = """
+SELECT CASE WHEN day >= $2 THEN 'current' ELSE 'previous' END AS period, cause,
+       sum(refused)::int AS refused, sum(not_kept)::int AS not_kept
+FROM refused_push_counts WHERE day >= $1 AND day <= $3
+GROUP BY 1, 2
+"""
+
+
 # R3.3.3 / R4.3.2 what went wrong in the orders of each period, by cause (the part of each
 # improvement before its colon, `workflows/summary.py`).
 _CAUSES = """
@@ -154,6 +164,9 @@ async def read(conn: Conn, period: Period, by: Group | None, zone: tzinfo | None
         for row in await reader.rows("patrol", _PATROL, first, current_start, last):
             raw.patrol[row["period"]] = {"runs": row["runs"], "found": row["found"]}
         raw.rows["causes"] = await reader.rows("causes", _CAUSES, first, current_start, last)
+        raw.rows["refused"] = await reader.rows(
+            "refused", _REFUSED, previous.start, period.start, period.end
+        )
     return raw
 
 

@@ -101,7 +101,9 @@ def render(
 <h1>Order statistics {escape(span)}</h1>
 <p class="sub">Business days in {escape(stats["zone"])}, compared with {escape(previous["from"])}
  – {escape(previous["to"])} (R4.3). Patrol: {patrol["runs"]} runs,
- {patrol["orders_found"]} orders found that the pushes missed (R6.3.2).</p>
+ {patrol["orders_found"]} orders found that the pushes missed (R6.3.2). Pushes refused:
+ {stats["refused_pushes"]["refused"]}, the period before {stats["refused_pushes"]["previous"]}
+ (R6.3).</p>
 {_cards(stats)}
 {_section("Findings (R4.3.2)", _findings(stats), _causes(stats), _comparison(stats))}
 {_section("Measures (R4.3.3)", _measures(stats))}

@@ -83,6 +83,12 @@ def _anomalies_and_feedback(stats: Mapping[str, Any]) -> list[str]:
             f"p90 {duration(fr['p90'])}, {f['average_rounds']} rounds on average, "
             f"{f['satisfied']} satisfied, {f['escalated']} escalated"
         )
+    refused = stats["refused_pushes"]
+    if refused["refused"] or refused["previous"]:
+        out.append(
+            f"  pushes refused: {refused['refused']} (the period before {refused['previous']})"
+            + "".join(f", {cause} {n}" for cause, n in refused["by_cause"].items())
+        )
     return out
 
 

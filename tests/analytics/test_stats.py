@@ -26,8 +26,10 @@ import pytest_asyncio
 import analytics as st
 from analytics.findings import find, poisson_tail
 from analytics.reads import read
+from analytics.report import render as render_html
 from analytics.rollup import ROLLUP, refresh
 from analytics.targets import against_targets
+from analytics.text import render as render_text
 from analytics.totals import Histogram, StaffTotals, Totals
 from infra import database as db
 from infra.settings import settings
@@ -648,3 +650,37 @@ async def test_a_measure_on_a_finding_shows_in_the_next_periods_report(demo_day:
         assert f"#{taken['measure_id']} 两人接单" in html and "Measures (R4.3.3)" in html
     finally:
         await demo_day.pool.execute("DELETE FROM measures")
+
+
+async def test_refused_pushes_are_counted_and_a_bad_signature_is_a_finding(
+    demo_day: Day,
+) -> None:
+    """R6.3 what the gateway refused for what it was, kept or not (`refused_push_counts`, as
+    `starter.push_keeper` writes it), in a period of its own so the demo's days stay as they
+    are."""
+    day, before = date(2030, 1, 2), date(2030, 1, 1)
+    rows = [
+        (day, "order", "bad_signature", 40, 31),
+        (day, "order_cancel", "bad_signature", 2, 0),
+        (day, "order", "bad_parameter_format", 3, 0),
+        (before, "order", "bad_signature", 1, 0),
+    ]
+    await demo_day.pool.executemany(
+        "INSERT INTO refused_push_counts (day, route, cause, refused, not_kept) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        rows,
+    )
+    try:
+        stats = await st.collect(st.Period(day, day), pool=demo_day.pool)
+    finally:
+        await demo_day.pool.execute("DELETE FROM refused_push_counts WHERE day >= $1", before)
+    assert stats["refused_pushes"] == {
+        "refused": 45,
+        "not_kept": 31,
+        "previous": 1,
+        "by_cause": {"bad_signature": 42, "bad_parameter_format": 3},
+    }
+    [finding] = [f for f in stats["findings"] if f["kind"] == "pushes_refused_for_signature"]
+    assert "42 push(es)" in finding["message"] and "MEITUAN_APP_SECRET" in finding["message"]
+    assert "pushes refused: 45 (the period before 1), bad_signature 42" in render_text(stats)
+    assert "Pushes refused:\n 45, the period before 1" in render_html(stats)
