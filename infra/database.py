@@ -184,11 +184,16 @@ async def resolve_dsn(database_url: str | None = None, *, keep_running: bool = F
 async def connect(
     database_url: str | None = None, *, min_size: int = 1, max_size: int | None = None
 ) -> asyncpg.Pool:
-    """A pool on the system of record; jsonb columns read and write Python objects."""
+    """A pool on the system of record; jsonb columns read and write Python objects. On
+    DATABASE_URL, with ORDERFLOW_DATABASE_PASSWORD when set (a URL given here has its own)."""
+    configured = settings().database
     dsn = await resolve_dsn(database_url)
-    size = max_size or settings().database.pool_max
+    size = max_size or configured.pool_max
+    own_url = database_url is None or database_url == configured.url
+    password = configured.password if own_url and configured.url else None
     pool = await asyncpg.create_pool(
         dsn,
+        password=password,
         min_size=min(min_size, size),
         max_size=size,
         init=_init_connection,

@@ -8,11 +8,17 @@ value fails there with the variable's name (every malformed one, not the first),
 inside an activity.
 
 Values are stripped and a blank value counts as unset, unless a field says otherwise.
+
+Any variable `X` below may instead be given as `X_FILE`, the path of a file holding its value
+(one trailing newline dropped): compose mounts secrets as files under /run/secrets, so they
+stay out of `docker inspect` and of every container that does not mount them. Setting both
+is an error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -38,6 +44,8 @@ DEFAULT_CUSTOMER_KEY: Final = "orderflow-dev-customer-key"
 """Credentials the simulator accepts by default; never valid on the real platform."""
 DEFAULT_PUSH_BASE_URL: Final = "http://127.0.0.1:8080/meituan/push"
 DEFAULT_CORS_ORIGIN: Final = "http://localhost:8233"
+FILE_SUFFIX: Final = "_FILE"
+"""`X_FILE` names a file holding the value of `X` (module docstring)."""
 POLICY_PREFIX: Final = "ORDERFLOW_POLICY__"
 PUSH_URL_PREFIX: Final = "ORDERFLOW_PUSH_URL_"
 TEMPORAL_PREFIX: Final = "TEMPORAL_"
@@ -172,6 +180,21 @@ def _names(raw: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in raw.split(",") if n.strip())
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(raw: str) -> tuple[Network, ...]:
+    found = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            found.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"has {part!r}, neither an address nor a CIDR network") from None
+    return tuple(found)
+
+
 def _origins(raw: str) -> tuple[str, ...]:
     return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip()) or (
         DEFAULT_CORS_ORIGIN,
@@ -218,6 +241,14 @@ class BusinessSettings:
 class DatabaseSettings:
     url: str | None = field(default=None, metadata=_env("DATABASE_URL", _text), repr=False)
     """DATABASE_URL (unset: the embedded PostgreSQL under `data_dir`/pg): the system of record."""
+    password: str | None = field(
+        default=None,
+        metadata=_env("ORDERFLOW_DATABASE_PASSWORD", _text, strip=False),
+        repr=False,
+    )
+    """ORDERFLOW_DATABASE_PASSWORD (unset: the URL's own, if any): the password of DATABASE_URL's
+    user, kept out of the URL so that compose can give it as a secret file
+    (ORDERFLOW_DATABASE_PASSWORD_FILE); it wins over a password in the URL."""
     data_dir: Path | None = field(default=None, metadata=_env("ORDERFLOW_DATA_DIR", Path))
     """ORDERFLOW_DATA_DIR (unset: `<repo>/.data`): where embedded servers keep their data."""
     pool_max: int = field(default=10, metadata=_env("ORDERFLOW_DB_POOL_MAX", _int))
@@ -474,6 +505,12 @@ class WorkerSettings:
     )
     """ORDERFLOW_DOCTOR_MINUTES (unset: off): how often the Schedule `order-doctor` finds the
     workflows whose history no longer replays and repairs them, as `orderctl doctor --repair`."""
+    stats_refresh_minutes: float = field(
+        default=5.0, metadata=_env("ORDERFLOW_STATS_REFRESH_MINUTES", _positive)
+    )
+    """ORDERFLOW_STATS_REFRESH_MINUTES (5): how often the Schedule `order-stats-refresh` adds the
+    orders finished since to the statistics' rollup (R4.3.1), so that `orderctl stats` run as
+    the read-only reporting role reads a fresh one without writing it."""
 
 
 @dataclass(frozen=True)
@@ -561,6 +598,13 @@ class DeploymentSettings:
     """ORDERFLOW_DEV (unset: no): the local stack (`orderctl dev`, `make demo`, the tests), where
     the public development secrets and plaintext payloads are allowed. Anywhere else a process
     that would use them does not start (`infra.fail_closed`)."""
+    trusted_proxies: tuple[Network, ...] = field(
+        default=(), metadata=_env("ORDERFLOW_TRUSTED_PROXIES", _networks)
+    )
+    """ORDERFLOW_TRUSTED_PROXIES (unset: none), comma-separated addresses or CIDR networks: the
+    reverse proxies whose X-Forwarded-For the gateway and the codec server believe, so that
+    their limits per source address see the client rather than the proxy
+    (`infra.forwarded`)."""
 
 
 @dataclass(frozen=True)
@@ -608,14 +652,34 @@ def _read(
                 if spec.whole
                 else {n.removeprefix(spec.prefix): v.strip() for n, v in chosen if v.strip()}
             )
-        elif isinstance(spec, _Var) and spec.name in environ:
-            raw = environ[spec.name].strip() if spec.strip else environ[spec.name]
+        elif isinstance(spec, _Var) and (given := _given(spec, environ, errors)) is not None:
+            text, label = given
+            raw = text.strip() if spec.strip else text
             if raw or not spec.blank_is_unset:
                 try:
                     values[f.name] = spec.parse(raw)
                 except ValueError as err:
-                    errors.append(f"{spec.name}={raw!r} {err}")
+                    errors.append(f"{label or f'{spec.name}={raw!r}'} {err}")
     return values
+
+
+def _given(spec: _Var, environ: Mapping[str, str], errors: list[str]) -> tuple[str, str] | None:
+    """The variable's text, set or read from the file its `_FILE` twin names, and how an error
+    names it (empty: by its value; a file's content is never quoted, it may be a secret)."""
+    twin = spec.name + FILE_SUFFIX
+    path = environ.get(twin, "").strip()
+    if not path:
+        return (environ[spec.name], "") if spec.name in environ else None
+    if spec.name in environ:
+        errors.append(f"{spec.name} and {twin} are both set: set one of them")
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        errors.append(f"{twin}={path!r} cannot be read: {reason}")
+        return None
+    return text.removesuffix("\n").removesuffix("\r"), f"{twin}={path!r}: the file's value"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

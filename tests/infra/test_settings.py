@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from infra.settings import (
+    FILE_SUFFIX,
     SAFE_PASSTHROUGH,
     Settings,
     SettingsError,
@@ -159,10 +160,10 @@ def _documented() -> set[str]:
 
 
 def _known(name: str) -> bool:
-    """A variable of the settings; a documented prefix (`ORDERFLOW_CREDIT_`) is known when
-    some variable has it."""
+    """A variable of the settings, or its `_FILE` twin; a documented prefix
+    (`ORDERFLOW_CREDIT_`) is known when some variable has it."""
     known = variables()
-    if name in known:
+    if name in known or name.removesuffix(FILE_SUFFIX) in known:
         return True
     prefixes = [n.removesuffix("*") for n in known if n.endswith("*")]
     if any(name.startswith(p) for p in prefixes):
@@ -336,3 +337,58 @@ def test_replaced_settings_hold_for_a_while(monkeypatch: pytest.MonkeyPatch) -> 
         settings.cache_clear()  # as after each test, while a module's stack runs on
         assert settings() is other
     assert settings() == before
+
+
+# --- values from files (compose's secrets) -------------------------------------------------------
+
+
+def test_a_value_may_come_from_the_file_its_twin_names(tmp_path: Path) -> None:
+    secret = tmp_path / "app_secret"
+    secret.write_text(" s3cret-with-spaces \n", encoding="utf-8")  # a trailing newline only
+    salt = tmp_path / "salt"
+    salt.write_text("\n", encoding="utf-8")
+    read = load_settings(
+        {
+            "MEITUAN_APP_SECRET_FILE": str(secret),
+            "ORDERFLOW_CUSTOMER_SALT_FILE": str(salt),
+            "ORDERFLOW_DATABASE_PASSWORD_FILE": f" {secret} ",
+            "ORDERFLOW_CREDIT_INITIAL_FILE": "",  # blank: as if unset
+        }
+    )
+    assert read.meituan.app_secret == " s3cret-with-spaces "  # taken as set, as the variable
+    assert read.business.customer_salt == ""
+    assert read.database.password == " s3cret-with-spaces "
+    assert read.credit.initial == 100
+
+
+def test_a_file_twin_that_cannot_be_read_or_doubles_a_variable_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "pool"
+    bad.write_text("twenty\n", encoding="utf-8")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(
+            {
+                "ORDERFLOW_CODEC_KEYS_FILE": str(tmp_path / "missing"),
+                "ORDERFLOW_CODEC_TOKEN": "t",
+                "ORDERFLOW_CODEC_TOKEN_FILE": str(bad),
+                "ORDERFLOW_DB_POOL_MAX_FILE": str(bad),
+            }
+        )
+    message = str(raised.value)
+    assert f"ORDERFLOW_CODEC_KEYS_FILE={str(tmp_path / 'missing')!r} cannot be read" in message
+    assert "ORDERFLOW_CODEC_TOKEN and ORDERFLOW_CODEC_TOKEN_FILE are both set" in message
+    assert f"ORDERFLOW_DB_POOL_MAX_FILE={str(bad)!r}: the file's value is not an integer" in (
+        message
+    )
+    assert "twenty" not in message  # a file's content may be a secret: never quoted
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    read = load_settings({"ORDERFLOW_TRUSTED_PROXIES": " 10.0.0.7, 172.18.0.0/16 ,,::1 "})
+    assert [str(n) for n in read.deployment.trusted_proxies] == [
+        "10.0.0.7/32",
+        "172.18.0.0/16",
+        "::1/128",
+    ]
+    assert load_settings({}).deployment.trusted_proxies == ()
+    with pytest.raises(SettingsError, match="has 'proxy', neither an address nor a CIDR"):
+        load_settings({"ORDERFLOW_TRUSTED_PROXIES": "10.0.0.1, proxy"})
