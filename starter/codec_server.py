@@ -53,9 +53,10 @@ from temporalio.converter import PayloadCodec
 
 from infra import database as db
 from infra.codec import CodecConfigError, CodecError, codec_from_env
+from infra.forwarded import client_address
 from infra.logging import configure_logging
 from infra.rate import PerMinute
-from infra.settings import DEFAULT_CORS_ORIGIN, SettingsError, settings, settings_for
+from infra.settings import DEFAULT_CORS_ORIGIN, Network, SettingsError, settings, settings_for
 from schemas.people import READS, Person
 from starter.api.tokens import PREFIX, person_for
 from starter.failures import Failure
@@ -142,17 +143,21 @@ class _Gate:
         origins: frozenset[str],
         per_minute: int,
         clock: Callable[[], float],
+        proxies: Sequence[Network] = (),
     ) -> None:
         self._admit = admit
         self._origins = origins
         self._window = PerMinute(per_minute, clock)
+        self._proxies = proxies  # behind them, the address is the one they name
 
     async def caller(self, request: Request, what: str) -> Caller:
         origin = request.headers.get("origin")
         if origin is not None and origin.rstrip("/") not in self._origins:
             # CORS alone only stops a browser from reading the answer; this stops the work.
             raise Refused(403, "origin not allowed")
-        self._count(f"address {request.client.host if request.client else '-'}")
+        peer = request.client.host if request.client else "-"
+        forwarded = request.headers.getlist("x-forwarded-for")
+        self._count(f"address {client_address(peer, forwarded, self._proxies)}")
         if self._admit is None:
             return Caller("local", may_encode=True)
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -177,15 +182,16 @@ def create_app(
     origins: Sequence[str] = (DEFAULT_CORS_ORIGIN,),
     per_minute: int = 600,
     clock: Callable[[], float] = time.monotonic,
+    trusted_proxies: Sequence[Network] = (),
 ) -> Starlette:
     """The codec server. `admit` (default: the service `token` alone) decides who may ask;
-    neither given disables the check (local development only). Each address and each caller
-    may make `per_minute` requests a minute; each request is logged with who made it (the
-    audit)."""
+    neither given disables the check (local development only). Each address (as the
+    `trusted_proxies` in front name it) and each caller may make `per_minute` requests a
+    minute; each request is logged with who made it (the audit)."""
     allowed = frozenset(o.rstrip("/") for o in origins)
     if admit is None and token is not None:
         admit = admitting(token)
-    gate = _Gate(admit, allowed, per_minute, clock)
+    gate = _Gate(admit, allowed, per_minute, clock, trusted_proxies)
 
     def endpoint(
         apply: Callable[[Payloads], Awaitable[None]], what: str
@@ -311,7 +317,8 @@ async def _serve(
         admit: Admit | None = None
         if not args.no_auth:
             admit = admitting(token, functools.partial(person_for, pool) if pool else None)
-        app = create_app(codec, admit=admit, origins=origins)
+        proxies = settings().deployment.trusted_proxies
+        app = create_app(codec, admit=admit, origins=origins, trusted_proxies=proxies)
         await serve_until_stopped(app, args.host, args.port, args.log_level or "info")
     finally:
         if pool is not None:

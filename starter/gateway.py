@@ -49,12 +49,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.ended_orders import refund_case_after_close, stage_on_record
 from infra import database as db
 from infra import fail_closed
+from infra.forwarded import client_address
 from infra.logging import configure_logging
 from infra.settings import (
     DEFAULT_APP_ID,
     DEFAULT_APP_SECRET,
     DEFAULT_BASE_URL,
     DEFAULT_PUSH_BASE_URL,
+    Network,
     PushGatewaySettings,
     SettingsError,
     settings_for,
@@ -133,6 +135,9 @@ class GatewaySettings:
     """Largest push body (or query) read; the biggest order pushes are a few KiB."""
     refused: Bounds = _DEFAULT_BOUNDS
     """How much refused traffic is kept (starter.push_keeper)."""
+    trusted_proxies: tuple[Network, ...] = ()
+    """The reverse proxies whose X-Forwarded-For names a push's source (`infra.forwarded`):
+    refused pushes are kept per source address, which must be the sender's, not the proxy's."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -150,6 +155,7 @@ class GatewaySettings:
             push_max_age_s=gateway.push_max_age_s,
             max_body_bytes=gateway.max_body_bytes,
             refused=Bounds.of(gateway),
+            trusted_proxies=configured.deployment.trusted_proxies,
         )
 
     def push_url(self, kind: PushKind) -> str:
@@ -320,8 +326,8 @@ class Gateway:
             log.warning("%s push refused (%s): %s", kind, refusal.code, message)
         return _ng(refusal.status, refusal.code, message)
 
-    @staticmethod
     def _push(
+        self,
         request: Request,
         kind: PushKind,
         body: bytes,
@@ -337,12 +343,18 @@ class Gateway:
             query=request.url.query,
             body=body,
             headers=dict(request.headers.items()),
-            source=request.client.host if request.client else "",
+            source=self._source(request),
             received_at=received_at,
             reason=reason,
             cause=cause,
             signed=signed,
         )
+
+    def _source(self, request: Request) -> str:
+        """Who sent the push: the peer, or behind a trusted proxy the address it names."""
+        peer = request.client.host if request.client else ""
+        forwarded = request.headers.getlist("x-forwarded-for")
+        return client_address(peer, forwarded, self.settings.trusted_proxies)
 
     async def _read_body(self, request: Request) -> tuple[bytes, bool]:
         """The body, or as much as the limit allows: (bytes, whether complete). A body that

@@ -28,8 +28,16 @@ async def serve_until_stopped(app: Starlette, host: str, port: int, log_level: s
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     # log_config=None: uvicorn's own handlers would print query strings unmasked.
+    # proxy_headers=False: X-Forwarded-For is believed per ORDERFLOW_TRUSTED_PROXIES alone
+    # (infra.forwarded), not also from uvicorn's loopback default.
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, lifespan="on", log_config=None
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="on",
+        log_config=None,
+        proxy_headers=False,
     )
     server = _Server(config)
     serving = asyncio.create_task(server.serve())
