@@ -146,18 +146,15 @@ SELECT x.order_id, x.seq, x.at, x.event, x.actor, x.order_type, x.took,
        x.key, x.case_no, x.round, x.ref, x.kind, x.score, x.cancel_code, x.by_whom
 FROM (
     SELECT e.order_id, e.seq, e.at, e.event, e.actor, sc.order_type,
-           CASE e.event WHEN {lit(Event.ASSIGNED)} THEN e.details ->> 'assignee'
-                        WHEN {lit(Event.REASSIGNED)} THEN e.details ->> 'to_staff' END AS took,
+           CASE e.event WHEN {lit(Event.ASSIGNED)} THEN e.assignee
+                        WHEN {lit(Event.REASSIGNED)} THEN e.to_staff END AS took,
            count(*) FILTER (WHERE e.event IN ({lits(TAKES)}))
                OVER (PARTITION BY e.order_id ORDER BY e.seq) AS grp,
-           e.details ->> 'key' AS key, e.details ->> 'case' AS case_no,
-           e.details ->> 'round' AS round,
-           COALESCE(e.details ->> 'remind_id', e.details ->> 'refund_id') AS ref,
-           e.details ->> 'kind' AS kind, (e.details ->> 'score')::smallint AS score,
-           (e.details ->> 'cancel_code')::int AS cancel_code, e.details ->> 'by' AS by_whom
+           e.key, e.case_no, e.round, e.ref, e.kind, e.score::smallint AS score,
+           e.cancel_code::int AS cancel_code, e.by_whom
     FROM stats_scope sc
     CROSS JOIN LATERAL (  -- by the primary key, order by order: never a scan of the whole log
-        SELECT * FROM order_events oe
+        SELECT * FROM order_events_masked oe
         WHERE oe.order_id = sc.order_id AND oe.event = ANY($1::text[])
     ) e
 ) x
@@ -218,18 +215,18 @@ WHERE m.key IS NOT NULL
 GROUP BY m.order_id, m.key
 """
 
-# R5.2.2 the anomaly_decision deadline runs in the anomaly's own workflow: its outcome tells.
+# R5.2.2 the anomaly_decision deadline runs in the anomaly's own workflow: its outcome tells
+# (who decided, after how many escalations; NULL while undecided).
 ANOMALY_KEYS: Final = f"""
 INSERT INTO stats_keys (order_id, key, clause, state, holder)
 SELECT a.order_id, a.anomaly_id, {lit(Clause.ANOMALY_DECISION)},
-       CASE WHEN a.outcome ->> 'decided_by' = 'policy' THEN 'hard'
-            WHEN COALESCE((a.outcome ->> 'escalations')::int, 0) > 0 THEN 'breached'
+       CASE WHEN a.decided_by = 'policy' THEN 'hard'
+            WHEN a.escalations > 0 THEN 'breached'
             ELSE 'met' END,
-       CASE WHEN a.outcome ->> 'decided_by' = 'policy' THEN NULL
-            ELSE a.outcome ->> 'decided_by' END
+       CASE WHEN a.decided_by = 'policy' THEN NULL ELSE a.decided_by END
 FROM stats_scope sc
-JOIN anomalies a ON a.order_id = sc.order_id
-WHERE a.outcome IS NOT NULL AND a.outcome ->> 'decided_by' <> 'system'
+JOIN anomalies_masked a ON a.order_id = sc.order_id
+WHERE a.decided_by <> 'system'
 """
 
 # --- handling and the order's own facts --------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, Final
 
 from analytics.facts import CASE_ANSWERED, CASE_OPENED, ENDED_BADLY, FINISHED, SCOPE_REFRESH, STEPS
@@ -44,6 +44,9 @@ ROLLUP: Final = (
     "staff_deadlines",
 )
 """The rollup's tables, `stats_<name>` (and `live_<name>` in a read)."""
+
+WRITTEN: Final = (*(f"stats_{t}" for t in ROLLUP), "stats_dirty", "stats_pending")
+"""What a refresh deletes from (and writes): a role without that right only reads."""
 
 FORMAT: Final = f"1:ln*{BUCKETS_PER_UNIT}"
 """The rollup's format; another one in stats_state rebuilds the rollup."""
@@ -153,9 +156,8 @@ GROUP BY 1, 2, 3, 4, 5
 """,
     "anomalies": """
 SELECT sc.day, sc.store_code, sc.order_type, sc.region, a.kind, COALESCE(a.decision, 'open'),
-       count(*), count(*) FILTER (WHERE COALESCE((a.outcome ->> 'escalations')::int, 0) > 0),
-       count(*) FILTER (WHERE COALESCE((a.outcome ->> 'resume')::boolean, false))
-FROM stats_scope sc JOIN anomalies a ON a.order_id = sc.order_id
+       count(*), count(*) FILTER (WHERE a.escalations > 0), count(*) FILTER (WHERE a.resumed)
+FROM stats_scope sc JOIN anomalies_masked a ON a.order_id = sc.order_id
 GROUP BY 1, 2, 3, 4, 5, 6
 """,
     "cancels": f"""
@@ -203,9 +205,9 @@ FROM (
     WHERE event = {lit(Event.FEEDBACK_OPENED)} AND kind = {lit(FeedbackKind.COMPLAINT)}
       AND holder IS NOT NULL
     UNION ALL
-    SELECT a.order_id, a.outcome ->> 'decided_by', false, NULL, NULL, false, true
-    FROM stats_scope s2 JOIN anomalies a ON a.order_id = s2.order_id
-    WHERE a.outcome ->> 'decided_by' NOT IN ('system', 'policy')
+    SELECT a.order_id, a.decided_by, false, NULL, NULL, false, true
+    FROM stats_scope s2 JOIN anomalies_masked a ON a.order_id = s2.order_id
+    WHERE a.decided_by NOT IN ('system', 'policy')
 ) x
 JOIN stats_scope sc ON sc.order_id = x.order_id
 GROUP BY 1, 2, 3
@@ -263,6 +265,36 @@ async def build(
 # --- the refresh -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class State:
+    """Migration 0008's stats_state: how the rollup is cut, and when it was last refreshed."""
+
+    zone: str
+    format: str
+    refreshed_at: datetime
+
+
+async def state(conn: Conn) -> State | None:
+    """None before the first refresh, which also starts the marking of finished orders."""
+    row = await conn.fetchrow("SELECT zone, format, refreshed_at FROM stats_state")
+    return None if row is None else State(row["zone"], row["format"], row["refreshed_at"])
+
+
+async def may_refresh(conn: Conn) -> bool:
+    """Whether the connected role may write the rollup: the workers' may (migration 0021),
+    the reporting role may not, and reads it as they left it."""
+    allowed = await conn.fetchval(
+        """
+        SELECT bool_and(has_table_privilege(t, 'DELETE'))
+               AND has_table_privilege('stats_state', 'INSERT')
+               AND has_table_privilege('stats_state', 'UPDATE')
+        FROM unnest($1::text[]) AS t
+        """,
+        list(WRITTEN),
+    )
+    return bool(allowed)
+
+
 @dataclass
 class Refreshed:
     pairs: int
@@ -284,6 +316,8 @@ async def refresh(conn: Conn, zone: tzinfo | None = None) -> Refreshed:
         rebuilt = await _restart_if_changed(conn, name)
         async with conn.transaction():
             pairs, orders, steps = await _recompute_marked(conn, name)
+            # Every order finished before it is rolled up, or marked for the reads' live part.
+            await conn.execute("UPDATE stats_state SET refreshed_at = now()")
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _REFRESH_LOCK)
     return Refreshed(pairs, orders, rebuilt, time.perf_counter() - began, steps)
@@ -356,5 +390,4 @@ async def _recompute_marked(conn: Conn, name: str) -> tuple[int, int, dict[str, 
             )
     steps = {"delete": round(time.perf_counter() - deleting, 4)}
     orders, built = await build(conn, name, "stats", SCOPE_REFRESH)
-    await conn.execute("UPDATE stats_state SET refreshed_at = now()")
     return pairs, orders, steps | built

@@ -39,7 +39,18 @@ def _headline(stats: Mapping[str, Any]) -> list[str]:
         f"net {a['net']}",
         f"  satisfaction: average {s['rating_average'] or '—'} of {s['rated']} rated ({dist}); "
         f"complaints on {pct(s['complaint_rate'])} of orders",
+        *_freshness(stats.get("source", {})),
     ]
+
+
+def _freshness(source: Mapping[str, Any]) -> list[str]:
+    """How fresh the rollup read was; what it lacked was read from the orders themselves."""
+    at = source.get("rollup_refreshed_at")
+    if not at:
+        return []
+    by = "this read" if source.get("refreshed_here") else "the workers"
+    live = source.get("orders_computed_live", 0)
+    return [f"  rollup refreshed {at[:16].replace('T', ' ')} by {by}; {live} orders read live"]
 
 
 def _times_and_deadlines(stats: Mapping[str, Any]) -> list[str]:

@@ -24,6 +24,9 @@ DOCTOR_SCHEDULE_ID: Final = "order-doctor"
 DOCTOR_RUN_ID: Final = "order-doctor-run"
 REPORT_SCHEDULE_IDS: Final = {"daily": "order-report-daily", "weekly": "order-report-weekly"}
 """R4.3.1 the regular statistics: each store's day, the company's week, sent to the managers."""
+STATS_REFRESH_SCHEDULE_ID: Final = "order-stats-refresh"
+STATS_REFRESH_RUN_ID: Final = "order-stats-refresh-run"
+"""R4.3.1 the statistics' rollup kept fresh by the workers, for readers that may not write it."""
 
 _ORDER_PREFIX: Final = "order-"
 _OWNED_BY_ORDER = re.compile(r"^(?:order|anomaly)-(\d+)")

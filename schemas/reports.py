@@ -23,6 +23,21 @@ class ReportRequest(Model):
     as_of: datetime  # the round's start: the period is the day (or week) before it
 
 
+REFRESH_STATS = "refresh_stats"
+"""The rollup's refresh (`analytics.refreshing`), named like SEND_REPORTS."""
+
+
+class RefreshRound(Model):
+    """One refresh of the statistics' rollup, as the Schedule `order-stats-refresh` starts it."""
+
+
+class StatsRefreshed(Model):
+    pairs: int  # (business day, store) pairs recomputed
+    orders: int  # orders rolled up
+    rebuilt: bool  # the whole rollup, for a changed time zone or format
+    seconds: float
+
+
 class ReportSent(Model):
     kind: ReportKind
     period_from: date

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -107,6 +108,27 @@ async def demo_pool(db_pool: asyncpg.Pool) -> asyncpg.Pool:
     """The module's database with the demo company loaded."""
     await load_demo(db_pool)
     return db_pool
+
+
+async def as_role(pool: asyncpg.Pool, pg_dsn: str, role: str) -> asyncpg.Pool:
+    """A pool on the database of `pool` whose every connection acts as `role` (a group role of
+    the migrations: what a login granted it may do)."""
+    database = await pool.fetchval("SELECT current_database()")
+
+    async def init(conn: asyncpg.Connection) -> None:
+        for type_name in ("jsonb", "json"):
+            await conn.set_type_codec(
+                type_name, encoder=db.json_dumps, decoder=json.loads, schema="pg_catalog"
+            )
+
+    async def setup(conn: Any) -> None:
+        await conn.execute(f"SET ROLE {role}")
+
+    made = await asyncpg.create_pool(
+        db.with_database(pg_dsn, database), min_size=1, max_size=2, init=init, setup=setup
+    )
+    assert made is not None
+    return made
 
 
 def order_id() -> str:

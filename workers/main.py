@@ -38,6 +38,8 @@ from workers.schedules import (
     ensure_doctor_schedule,
     ensure_patrol_schedule,
     ensure_report_schedules,
+    ensure_stats_refresh_schedule,
+    stats_refresh_every,
 )
 
 log = logging.getLogger("orderflow.worker")
@@ -121,6 +123,7 @@ async def run(stop: asyncio.Event) -> None:
     client = await connect_client(runtime=_runtime())
     await ensure_patrol_schedule(client, timedelta(minutes=policy.patrol_minutes))
     await ensure_report_schedules(client)
+    await ensure_stats_refresh_schedule(client, stats_refresh_every())
     if (doctor := doctor_every()) is not None:
         await ensure_doctor_schedule(client, doctor)
     needs_io = "activities" in chosen or "platform" in chosen

@@ -20,12 +20,13 @@ from activities.policy import load_policy
 from activities.review import Review
 from activities.stock import Stock
 from analytics.delivery import Reports
+from analytics.refreshing import Refreshing
 from meituan.client import MeituanClient
 from workflows.anomaly import AnomalyWorkflow
 from workflows.doctor import DoctorWorkflow
 from workflows.order import OrderWorkflow
 from workflows.patrol import PatrolWorkflow
-from workflows.reports import ReportWorkflow
+from workflows.reports import ReportWorkflow, StatsRefreshWorkflow
 
 WORKFLOWS: list[type] = [
     OrderWorkflow,
@@ -33,6 +34,7 @@ WORKFLOWS: list[type] = [
     PatrolWorkflow,
     DoctorWorkflow,
     ReportWorkflow,
+    StatsRefreshWorkflow,
 ]
 
 
@@ -77,6 +79,7 @@ def build_activities(
         patrol.patrol_store,
         patrol.record_patrol,
         Reports(pool).send_reports,
+        Refreshing(pool).refresh_stats,
         *([Doctor(temporal).doctor_round] if temporal is not None else []),
         *(platform_activities(pool, platform) if platform_calls else []),
     ]

@@ -1,6 +1,7 @@
 """The Temporal Schedules: `order-patrol` runs the patrol (R2.1.2); `order-report-daily` and
-`order-report-weekly` send the managers the regular statistics (R4.3.1); `order-doctor`, when
-ORDERFLOW_DOCTOR_MINUTES is set, repairs the workflows whose history no longer replays.
+`order-report-weekly` send the managers the regular statistics (R4.3.1), and
+`order-stats-refresh` keeps their rollup fresh (ORDERFLOW_STATS_REFRESH_MINUTES); `order-doctor`,
+when ORDERFLOW_DOCTOR_MINUTES is set, repairs the workflows whose history no longer replays.
 
 python -m workers.schedules        # create them, or bring them in line with the configuration
 """
@@ -36,14 +37,16 @@ from schemas.contract import (
     PATROL_RUN_ID,
     PATROL_SCHEDULE_ID,
     REPORT_SCHEDULE_IDS,
+    STATS_REFRESH_RUN_ID,
+    STATS_REFRESH_SCHEDULE_ID,
     TASK_QUEUE,
 )
 from schemas.doctor import DoctorRound
 from schemas.patrol import PatrolInput
-from schemas.reports import ReportKind, ReportRound
+from schemas.reports import RefreshRound, ReportKind, ReportRound
 from workflows.doctor import DoctorWorkflow
 from workflows.patrol import PatrolWorkflow
-from workflows.reports import ReportWorkflow
+from workflows.reports import ReportWorkflow, StatsRefreshWorkflow
 
 SCHEDULE_ID = PATROL_SCHEDULE_ID
 
@@ -87,6 +90,29 @@ async def ensure_report_schedules(client: Client) -> None:
     """Idempotent, as the patrol's: an operator's pause stands."""
     for kind in REPORT_AT:
         await _ensure(client, REPORT_SCHEDULE_IDS[kind], report_schedule(kind))
+
+
+def stats_refresh_schedule(every: timedelta) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            StatsRefreshWorkflow.run,
+            RefreshRound(),
+            id=STATS_REFRESH_RUN_ID,
+            task_queue=TASK_QUEUE,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        # One refresh at a time (it takes a lock anyway); a slow one is not queued up behind.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_stats_refresh_schedule(client: Client, every: timedelta) -> None:
+    """Idempotent, as the patrol's: every `every`, an operator's pause stands."""
+    await _ensure(client, STATS_REFRESH_SCHEDULE_ID, stats_refresh_schedule(every))
+
+
+def stats_refresh_every() -> timedelta:
+    return timedelta(minutes=settings().worker.stats_refresh_minutes)
 
 
 def doctor_schedule(every: timedelta) -> Schedule:
@@ -148,6 +174,8 @@ async def _main() -> None:
     print(f"schedule {SCHEDULE_ID}: every {every}")
     await ensure_report_schedules(client)
     print(f"schedules {', '.join(REPORT_SCHEDULE_IDS.values())}: daily 06:00, Mondays 06:30")
+    await ensure_stats_refresh_schedule(client, stats_refresh_every())
+    print(f"schedule {STATS_REFRESH_SCHEDULE_ID}: every {stats_refresh_every()}")
     doctor = doctor_every()
     if doctor is not None:
         await ensure_doctor_schedule(client, doctor)

@@ -15,7 +15,7 @@ from starter.cli.commands import Commands, Formatter, offline
 async def stats(args: argparse.Namespace) -> Exit:
     """R4.3 the statistics of a period; reads PostgreSQL, not Temporal."""
     try:
-        figures = await st.collect(period_of(args), args.by)
+        figures = await st.collect(period_of(args), args.by, refreshing=not args.no_refresh)
     except st.StatsError as err:
         raise Failure(str(err), Exit.FAILED) from None
     print(fmt.dumps(figures) if args.json else st.render(figures))
@@ -72,6 +72,12 @@ def add_parsers(commands: Commands) -> None:
     )
     sub.add_argument("--by", choices=st.GROUPS, help="figures per store, region, type or hour")
     sub.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_argument(
+        "--no-refresh",
+        action="store_true",
+        help="read the rollup as the workers last refreshed it, even as a role that may write "
+        "it (the reporting role never refreshes it)",
+    )
     offline(sub, stats)
 
     sub = commands.add_parser(

@@ -50,10 +50,10 @@ from starter import order_reads, work_reads
 from starter.api import admin as admin_api
 from starter.api import admin_people, admin_stock, measures, tokens
 from tests import jitter
+from tests.db_fixtures import as_role, make_order
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
-from tests.db_fixtures import make_order
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.doubles import Business
 from tests.orders import GOODS_STORE, at_stage, platform_order
@@ -376,26 +376,6 @@ MASKED_VIEWS = (
 NOW = datetime(2030, 3, 1, 4, 0, tzinfo=UTC)
 
 
-async def _as_role(pool: asyncpg.Pool, pg_dsn: str, role: str) -> asyncpg.Pool:
-    """A pool on the database of `pool` whose every connection acts as `role`."""
-    database = await pool.fetchval("SELECT current_database()")
-
-    async def init(conn: asyncpg.Connection) -> None:
-        for type_name in ("jsonb", "json"):
-            await conn.set_type_codec(
-                type_name, encoder=db.json_dumps, decoder=json.loads, schema="pg_catalog"
-            )
-
-    async def setup(conn: Any) -> None:
-        await conn.execute(f"SET ROLE {role}")
-
-    made = await asyncpg.create_pool(
-        db.with_database(pg_dsn, database), min_size=1, max_size=2, init=init, setup=setup
-    )
-    assert made is not None
-    return made
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def recorded(demo_pool: asyncpg.Pool) -> AsyncIterator[str]:
     """An order with personal data everywhere it can go, written by the activities."""
@@ -481,7 +461,7 @@ async def test_masked_views_expose_no_phone_name_or_address(
 async def test_service_role_can_do_what_the_activities_do_and_no_more(
     demo_pool: asyncpg.Pool, pg_dsn: str, recorded: str
 ) -> None:
-    service = await _as_role(demo_pool, pg_dsn, "orderflow_service")
+    service = await as_role(demo_pool, pg_dsn, "orderflow_service")
     try:
         assert await service.fetchval("SELECT current_user") == "orderflow_service"
         # The activities' own statements, as the service.
@@ -527,7 +507,7 @@ async def test_service_role_can_do_what_the_activities_do_and_no_more(
 async def test_the_staff_api_role_reads_what_people_see_and_keeps_tokens_only(
     demo_pool: asyncpg.Pool, pg_dsn: str, recorded: str
 ) -> None:
-    api = await _as_role(demo_pool, pg_dsn, "orderflow_api")
+    api = await as_role(demo_pool, pg_dsn, "orderflow_api")
     try:
         token = await tokens.issue(api, "M-001")
         assert (await tokens.person_for(api, token)).staff_id == "M-001"
@@ -593,7 +573,7 @@ async def test_the_staff_api_role_reads_what_people_see_and_keeps_tokens_only(
 async def test_reporting_role_reads_masked_views_only(
     demo_pool: asyncpg.Pool, pg_dsn: str, recorded: str
 ) -> None:
-    reporting = await _as_role(demo_pool, pg_dsn, "orderflow_reporting")
+    reporting = await as_role(demo_pool, pg_dsn, "orderflow_reporting")
     try:
         for view in MASKED_VIEWS:
             await reporting.fetch(f"SELECT * FROM {view} LIMIT 1")
@@ -634,4 +614,5 @@ async def test_roles_migration_runs_again_without_harm(
         ("orderflow_api", False),
         ("orderflow_reporting", False),
         ("orderflow_service", False),
+        ("orderflow_signin", False),  # migration 0021: the codec server's sign-in lookups
     ]
