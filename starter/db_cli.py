@@ -1,6 +1,7 @@
 """The system of record from the command line.
 
-    python -m starter.db_cli migrate                 apply pending migrations
+    python -m starter.db_cli migrate [--login L:G[:F]]...   apply pending migrations
+    python -m starter.db_cli logins L:G[:F]...       a login role per process (starter.db_logins)
     python -m starter.db_cli load-demo [--file F]    load the demo company (idempotent)
     python -m starter.db_cli dsn [--keep-running]    print the DSN in use
     python -m starter.db_cli rekey-customers         move customer ids to a new key
@@ -30,6 +31,7 @@ from infra import fail_closed
 from infra.database import REPO_ROOT, Conn, MigrationError, connect, migrate, resolve_dsn
 from infra.logging import configure_logging
 from infra.settings import SettingsError, settings
+from starter.db_logins import GROUPS, Login, LoginError, ensure_logins
 
 DEMO_FILE = REPO_ROOT / "localstack" / "demo_business.json"
 
@@ -355,8 +357,12 @@ async def _run(args: argparse.Namespace) -> int:
             )
             print(f"customer profiles moved to the new key: {moved}")
             return 0
-        if args.command == "migrate":
-            print("applied: " + (", ".join(applied) if applied else "nothing, up to date"))
+        if args.command in ("migrate", "logins"):
+            if args.command == "migrate":
+                print("applied: " + (", ".join(applied) if applied else "nothing, up to date"))
+            async with pool.acquire() as conn:
+                for line in await ensure_logins(conn, args.login):
+                    print(f"login {line}")
             return 0
         counts = await load_demo(pool, Path(args.file), days=args.days)
         print(f"applied: {', '.join(applied)}" if applied else "schema up to date")
@@ -366,13 +372,34 @@ async def _run(args: argparse.Namespace) -> int:
         await pool.close()
 
 
+def _login(spec: str) -> Login:
+    try:
+        return Login.parse(spec)
+    except LoginError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _logins_argument(parser: argparse.ArgumentParser, name: str, **how: Any) -> None:
+    parser.add_argument(
+        name,
+        type=_login,
+        metavar="LOGIN:GROUP[:PASSWORD_FILE]",
+        help=f"a login role in GROUP ({', '.join(GROUPS)}), its password read from the file "
+        "(default /run/secrets/LOGIN); created, or its password and group brought in line",
+        **how,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_logging("WARNING")
     parser = argparse.ArgumentParser(
         prog="python -m starter.db_cli", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply pending migrations")
+    migrate_cmd = sub.add_parser("migrate", help="apply pending migrations, then the logins")
+    _logins_argument(migrate_cmd, "--login", action="append", default=[])
+    logins = sub.add_parser("logins", help="create or update login roles (migrates first)")
+    _logins_argument(logins, "login", nargs="+")
     demo = sub.add_parser("load-demo", help="load the demo company (migrates first)")
     demo.add_argument("--file", default=str(DEMO_FILE), help="business file (JSON)")
     demo.add_argument("--days", type=int, default=None, help="days of service slots to make")
@@ -388,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return asyncio.run(_run(args))
-    except (MigrationError, DemoDataError, SettingsError) as exc:
+    except (MigrationError, DemoDataError, SettingsError, LoginError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (OSError, asyncpg.PostgresError) as exc:
