@@ -31,17 +31,25 @@ _CUSTOMERS = (
 )
 
 
+def _worker_uses(configured: Settings) -> tuple[bool, bool]:
+    """Whether a worker signs platform calls, and whether it computes customer ids, by its
+    ORDERFLOW_WORKER_ROLES (unset: every role): one that runs only the workflows or the
+    notifications' dispatcher does neither, and is not given those secrets (compose)."""
+    roles = set(configured.worker.roles) or {"activities", "platform"}
+    return bool(roles & {"activities", "platform"}), "activities" in roles
+
+
 def missing(configured: Settings, role: Role) -> list[str]:
     """What `role` would rely on that is unset or public; empty in the local stack."""
     if configured.deployment.dev:
         return []
     secret = configured.meituan.app_secret
     customer_key = configured.business.customer_key
+    signs, keys_customers = _worker_uses(configured) if role is Role.WORKER else (False, False)
     needs = {
-        _PLATFORM: role in (Role.GATEWAY, Role.WORKER)
-        and (not secret or secret == DEFAULT_APP_SECRET),
+        _PLATFORM: (role is Role.GATEWAY or signs) and (not secret or secret == DEFAULT_APP_SECRET),
         _KEYS: role is not Role.MIGRATIONS and not configured.codec.keys,
-        _CUSTOMERS: role in (Role.WORKER, Role.MIGRATIONS)
+        _CUSTOMERS: (role is Role.MIGRATIONS or keys_customers)
         and (not customer_key or customer_key == DEFAULT_CUSTOMER_KEY),  # R1.3
     }
     return [what for what, lacking in needs.items() if lacking]

@@ -66,6 +66,23 @@ def test_outside_it_each_role_names_what_it_relies_on() -> None:
     assert all(missing(real, role) == [] for role in Role)
 
 
+@pytest.mark.parametrize(
+    ("roles", "needed"),
+    [
+        ("workflows", ["ORDERFLOW_CODEC_KEYS"]),
+        ("notifications", ["ORDERFLOW_CODEC_KEYS"]),
+        ("platform", ["MEITUAN_APP_SECRET", "ORDERFLOW_CODEC_KEYS"]),
+        ("activities", ["MEITUAN_APP_SECRET", "ORDERFLOW_CODEC_KEYS", "ORDERFLOW_CUSTOMER_KEY"]),
+        ("workflows,notifications,platform", ["MEITUAN_APP_SECRET", "ORDERFLOW_CODEC_KEYS"]),
+    ],
+)
+def test_a_worker_needs_the_secrets_of_its_roles_only(roles: str, needed: list[str]) -> None:
+    """A worker that signs no platform call nor computes customer ids is not given those
+    secrets (compose's services), so it must not ask for them."""
+    configured = load_settings({"ORDERFLOW_WORKER_ROLES": roles})
+    assert [m.split()[0] for m in missing(configured, Role.WORKER)] == needed
+
+
 def test_a_malformed_flag_is_an_error() -> None:
     with pytest.raises(ValueError, match="ORDERFLOW_DEV='maybe'"):
         load_settings({"ORDERFLOW_DEV": "maybe"})
