@@ -4,9 +4,11 @@ WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY pyproject.toml README.md ./
 COPY schemas schemas
+COPY infra infra
 COPY workflows workflows
 COPY activities activities
 COPY meituan meituan
+COPY analytics analytics
 COPY workers workers
 COPY starter starter
 COPY migrations migrations

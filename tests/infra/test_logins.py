@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -37,6 +38,7 @@ from tests.db_fixtures import make_order
 from tests.db_fixtures import pg_dsn as pg_dsn
 
 PREFIX = f"t_login_{uuid.uuid4().hex[:6]}"
+ROOT = Path(__file__).parents[2]
 PASSWORD = "correct-horse-battery-staple-1"
 
 
@@ -266,3 +268,81 @@ async def test_the_command_makes_logins_and_never_prints_a_password(
     assert unknown.returncode == 2 and "the group must be one of" in unknown.stderr
     for result in (done, again, wrong, unknown):
         assert PASSWORD not in result.stdout + result.stderr
+
+
+def _psql_environment(pg_dsn: str, password_file: Path) -> dict[str, str] | None:
+    """How the postgres image runs its init scripts, against the session's server: psql on
+    PATH (the embedded server's own, else the system's), the superuser, its database."""
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    path = f"{POSTGRES_BIN_PATH}{os.pathsep}{os.environ.get('PATH', '')}"
+    if shutil.which("psql", path=path) is None:
+        return None
+    url = urlsplit(pg_dsn)
+    query = dict(parse_qsl(url.query))
+    env = {
+        **os.environ,
+        "PATH": path,
+        "PGHOST": query.get("host") or url.hostname or "localhost",
+        "POSTGRES_USER": url.username or "postgres",
+        "POSTGRES_DB": url.path.lstrip("/") or "postgres",
+        "TEMPORAL_DB_PASSWORD_FILE": str(password_file),
+    }
+    if url.port:
+        env["PGPORT"] = str(url.port)
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    return env
+
+
+async def test_temporal_gets_a_role_and_databases_of_its_own(pg_dsn: str, secrets: Path) -> None:
+    """deploy/postgres/10-temporal.sh, on a fresh volume and again on one an earlier setup
+    left to the superuser (the databases and a table in them)."""
+    env = _psql_environment(pg_dsn, secrets / "other")
+    if env is None:
+        pytest.skip("no psql to run the init script with")
+    server = await asyncpg.connect(pg_dsn)
+    if await server.fetchval("SELECT 1 FROM pg_roles WHERE rolname = 'temporal'"):
+        await server.close()
+        pytest.skip("this server has a temporal role of its own")
+    script = ROOT / "deploy" / "postgres" / "10-temporal.sh"
+
+    def run() -> None:
+        done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert (secrets / "other").read_text().strip() not in done.stdout + done.stderr
+
+    try:
+        await server.execute("CREATE DATABASE temporal")  # as auto-setup made it before
+        earlier = await asyncpg.connect(db.with_database(pg_dsn, "temporal"))
+        await earlier.execute("CREATE TABLE executions (id bigserial PRIMARY KEY)")
+        await earlier.close()
+        await asyncio.to_thread(run)
+        await asyncio.to_thread(run)  # safe to run again
+        owners = await server.fetch(
+            "SELECT datname, pg_get_userbyid(datdba) AS owner FROM pg_database"
+            " WHERE datname LIKE 'temporal%' ORDER BY 1"
+        )
+        assert [(r["datname"], r["owner"]) for r in owners] == [
+            ("temporal", "temporal"),
+            ("temporal_visibility", "temporal"),
+        ]
+        moved = await asyncpg.connect(db.with_database(pg_dsn, "temporal"))
+        table = await moved.fetchval(
+            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'executions'"
+        )
+        await moved.close()
+        assert table == "temporal"
+        role = await server.fetchrow(
+            "SELECT rolcanlogin, rolsuper, rolpassword FROM pg_authid WHERE rolname = 'temporal'"
+        )
+        assert role["rolcanlogin"] and not role["rolsuper"]
+        iterations, _, rest = role["rolpassword"].removeprefix("SCRAM-SHA-256$").partition(":")
+        salt = base64.b64decode(rest.partition("$")[0])
+        password = (secrets / "other").read_text().removesuffix("\n")  # the file, its newline off
+        assert scram(password, salt, int(iterations)) == role["rolpassword"]
+    finally:
+        for database in ("temporal", "temporal_visibility"):
+            await server.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        await server.execute("DROP ROLE IF EXISTS temporal")
+        await server.close()

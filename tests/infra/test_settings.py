@@ -47,6 +47,12 @@ NOT_SETTINGS = {
     "ORDERFLOW_UNPATCHED",
     "ORDERFLOW_DB_PASSWORD",  # compose passes it to PostgreSQL and DATABASE_URL
     "ORDERFLOW_API_PUBLISH",  # compose: the interface the staff API is published on
+    # compose's and the Caddyfile's: the proxy's host names and certificates, its network
+    "ORDERFLOW_GATEWAY_HOST",
+    "ORDERFLOW_API_HOST",
+    "ORDERFLOW_CODEC_HOST",
+    "ORDERFLOW_TLS",
+    "ORDERFLOW_EDGE_SUBNET",
 }
 
 

@@ -1,4 +1,7 @@
-"""docker-compose.yml is valid and every orderflow service runs something the project has."""
+"""docker-compose.yml is valid and every orderflow service runs something the project has; least
+privilege holds (each process its own database login, Temporal its own, only the proxy
+published, each container only the secrets it uses) and deploy/Caddyfile routes to services
+that exist. Read with yaml: docker compose itself is not needed to run these."""
 
 from __future__ import annotations
 
@@ -7,15 +10,21 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
+
+from infra.settings import FILE_SUFFIX
+from starter.db_logins import Login
 
 ROOT = Path(__file__).parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
 OURS = [name for name, service in SERVICES.items() if service.get("image") == "orderflow:latest"]
+CADDYFILE = (ROOT / "deploy" / "Caddyfile").read_text(encoding="utf-8")
+INIT_SCRIPT = (ROOT / "deploy" / "postgres" / "10-temporal.sh").read_text(encoding="utf-8")
 # Read by the Temporal SDK's environment configuration rather than by our code.
 SDK_VARIABLES = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"}
 SOURCE = "\n".join(
@@ -23,10 +32,77 @@ SOURCE = "\n".join(
     for folder in ("activities", "infra", "meituan", "starter", "workers", "workflows", "schemas")
     for p in (ROOT / folder).rglob("*.py")
 )
+WORKERS = [n for n in OURS if SERVICES[n]["command"] == ["orderflow-worker"]]
+
+SECRETS_USED: dict[str, set[str]] = {
+    "postgresql": {"db_owner_password", "db_temporal_password"},
+    "temporal": {"db_temporal_password"},
+    "migrate": {
+        "db_owner_password",
+        "db_gateway_password",
+        "db_worker_password",
+        "db_api_password",
+        "db_codec_password",
+        "db_reporting_password",
+        "customer_key",  # migration 0020 re-keys the customer ids
+    },
+    "worker": {"codec_keys"},  # the workflows: Temporal only
+    "activities": {
+        "codec_keys",
+        "db_worker_password",
+        "meituan_app_secret",  # the patrol's platform calls
+        "customer_key",  # customer ids of the orders recorded
+        "notify_webhook",  # the route of the notifications written
+    },
+    "platform": {"codec_keys", "db_worker_password", "meituan_app_secret", "notify_webhook"},
+    "notifications": {"codec_keys", "db_worker_password", "notify_webhook"},
+    "gateway": {"codec_keys", "db_gateway_password", "meituan_app_secret", "notify_webhook"},
+    "api": {"codec_keys", "db_api_password"},
+    "codec-server": {"codec_keys", "codec_token", "db_codec_password"},
+    "reporting": {"db_reporting_password"},
+}
+"""Which secret each service is given, and why; any other service gets none."""
+PLAIN_SECRETS = {
+    "MEITUAN_APP_SECRET",
+    "ORDERFLOW_CODEC_KEYS",
+    "ORDERFLOW_CODEC_TOKEN",
+    "ORDERFLOW_CUSTOMER_KEY",
+    "ORDERFLOW_DATABASE_PASSWORD",
+    "ORDERFLOW_NOTIFY_WEBHOOK",
+    "ORDERFLOW_NOTIFY_SECRET",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_PWD",
+}
+"""Variables that hold a secret: given as files (`<name>_FILE`), never in the environment, where
+`docker inspect` and every process of the container would see them."""
+GROUP_OF = {
+    "gateway": "orderflow_service",
+    **dict.fromkeys(("activities", "platform", "notifications"), "orderflow_service"),
+    "api": "orderflow_api",
+    "codec-server": "orderflow_signin",
+    "reporting": "orderflow_reporting",
+}
+"""The group role each database-using service's login must be in (migration 0021)."""
+
+
+def _environment(name: str) -> dict[str, str]:
+    return {k: str(v) for k, v in (SERVICES[name].get("environment") or {}).items()}
+
+
+def _secrets(name: str) -> set[str]:
+    return {s if isinstance(s, str) else s["source"] for s in SERVICES[name].get("secrets", [])}
+
+
+def _mentioned(name: str) -> set[str]:
+    """The secrets a service's environment, command or entrypoint read from /run/secrets."""
+    service = SERVICES[name]
+    words = [*(service.get("command") or []), *(service.get("entrypoint") or [])]
+    text = " ".join([*_environment(name).values(), *map(str, words)])
+    return set(re.findall(r"/run/secrets/([a-z_]+)", text))
 
 
 def test_every_service_has_an_image_and_depends_only_on_services_that_exist() -> None:
-    assert {"postgresql", "temporal", "temporal-ui", "worker", "gateway"} <= set(SERVICES)
+    assert {"postgresql", "temporal", "temporal-ui", "worker", "gateway", "proxy"} <= set(SERVICES)
     for name, service in SERVICES.items():
         assert "image" in service or "build" in service, name
         for dependency in service.get("depends_on", []):
@@ -46,32 +122,134 @@ def test_each_orderflow_command_exists_in_the_project(name: str) -> None:
 
 @pytest.mark.parametrize("name", OURS)
 def test_each_orderflow_setting_is_one_the_code_reads(name: str) -> None:
-    for variable in SERVICES[name]["environment"]:
-        assert variable in SDK_VARIABLES or variable in SOURCE, f"{name}: {variable} is unused"
+    for variable in _environment(name):
+        read = variable.removesuffix(FILE_SUFFIX)  # the `_FILE` twin of a setting
+        assert read in SDK_VARIABLES or read in SOURCE, f"{name}: {variable} is unused"
 
 
-def test_the_image_copies_only_what_exists() -> None:
+def test_the_image_copies_what_the_services_import_and_only_what_exists() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    copied = set()
     for source in re.findall(r"^COPY (.+) \S+$", dockerfile, re.M):
         for path in source.split():
             assert (ROOT / path).exists(), f"Dockerfile copies missing {path}"
+            copied.add(path)
+    production = {"schemas", "infra", "meituan", "activities", "workflows", "analytics"}
+    assert production | {"workers", "starter", "migrations"} <= copied
 
 
 def test_a_worker_service_per_role() -> None:
     from workers.main import ROLES
 
-    workers = [n for n in OURS if SERVICES[n]["command"] == ["orderflow-worker"]]
-    roles = [SERVICES[n]["environment"]["ORDERFLOW_WORKER_ROLES"] for n in workers]
+    roles = [_environment(n)["ORDERFLOW_WORKER_ROLES"] for n in WORKERS]
     assert sorted(roles) == sorted(ROLES)
-    for name in workers:  # the shared settings, the platform queue among them, reach each one
-        assert SERVICES[name]["environment"]["ORDERFLOW_PLATFORM_TASK_QUEUE"] == "orders-platform"
+    for name in WORKERS:  # the shared settings, the platform queue among them, reach each one
+        assert _environment(name)["ORDERFLOW_PLATFORM_TASK_QUEUE"] == "orders-platform"
+        assert "ORDERFLOW_STATS_REFRESH_MINUTES" in _environment(name)  # one Schedule for all
 
 
-def test_temporal_is_not_published_to_people() -> None:
-    """Temporal, its Web UI and the codec server only on loopback; the UI cannot act."""
-    for name in ("temporal", "temporal-ui", "codec-server"):
-        for port in SERVICES[name].get("ports", []):
-            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port}"
-    assert SERVICES["temporal-ui"]["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+def test_only_the_proxy_is_published_to_the_network() -> None:
+    """Temporal, its Web UI and the codec server on loopback only; the UI cannot act; the
+    gateway and the staff API only through the proxy's TLS."""
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            public = not str(port).startswith("127.0.0.1:")
+            assert not public or name == "proxy", f"{name} publishes {port}"
+    assert sorted(map(str, SERVICES["proxy"]["ports"])) == [
+        "127.0.0.1:8081:8081",  # the codec server's site
+        "443:443",
+        "80:80",  # redirects to 443, and ACME's challenges
+    ]
+    assert _environment("temporal-ui")["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+    assert _environment("temporal-ui")["TEMPORAL_CODEC_ENDPOINT"].startswith("https://")
     assert SERVICES["api"]["command"][0] == "orderflow-api"
-    assert SERVICES["api"]["ports"] == ["${ORDERFLOW_API_PUBLISH:-127.0.0.1}:8082:8082"]
+
+
+def test_each_service_logs_into_postgresql_as_its_own_role() -> None:
+    owner = _environment("postgresql")["POSTGRES_USER"]
+    logins = {
+        spec.name: spec
+        for arg in SERVICES["migrate"]["command"]
+        if arg.startswith("--login=")
+        for spec in [Login.parse(arg.removeprefix("--login="))]
+    }
+    users: dict[str, str] = {}
+    for name in OURS:
+        environment = _environment(name)
+        if "DATABASE_URL" not in environment:
+            assert name == "worker", f"{name} has no database"  # the workflows need none
+            continue
+        url = urlsplit(environment["DATABASE_URL"])
+        assert url.password is None, f"{name}: a password in DATABASE_URL"
+        password_file = environment["ORDERFLOW_DATABASE_PASSWORD_FILE"]
+        users[name] = str(url.username)
+        if name == "migrate":
+            assert url.username == owner
+            assert password_file == _environment("postgresql")["POSTGRES_PASSWORD_FILE"]
+            continue
+        assert url.username != owner and url.username not in ("postgres", "temporal"), name
+        login = logins[str(url.username)]  # migrate makes it, with the service's own secret
+        assert login.group == GROUP_OF[name], name
+        assert str(login.password_file) == password_file, name
+    assert set(users) == set(GROUP_OF) | {"migrate"}
+    # One login per process; the worker services share the workers' one.
+    by_login = {u: sorted(n for n in users if users[n] == u) for u in users.values()}
+    assert by_login.pop("orderflow_worker") == ["activities", "notifications", "platform"]
+    assert all(len(names) == 1 for names in by_login.values())
+    assert set(logins) == set(users.values()) - {owner}
+
+
+def test_temporal_has_its_own_database_user_and_databases() -> None:
+    temporal = _environment("temporal")
+    assert temporal["POSTGRES_USER"] == "temporal" != _environment("postgresql")["POSTGRES_USER"]
+    assert "POSTGRES_PWD" not in temporal  # read from its secret by the entrypoint
+    assert "/run/secrets/db_temporal_password" in " ".join(SERVICES["temporal"]["entrypoint"])
+    assert temporal["SKIP_DB_CREATE"] == "true"
+    assert "./deploy/postgres:/docker-entrypoint-initdb.d:ro" in SERVICES["postgresql"]["volumes"]
+    for database in (temporal["DBNAME"], temporal["VISIBILITY_DBNAME"]):
+        assert f"'{database}'" in INIT_SCRIPT  # made by the init script, owned by temporal
+    assert "CREATE ROLE temporal LOGIN" in INIT_SCRIPT
+    assert "TEMPORAL_DB_PASSWORD_FILE" in _environment("postgresql")
+
+
+def test_no_service_receives_a_secret_it_does_not_use() -> None:
+    given = {name: _secrets(name) for name in SERVICES if _secrets(name)}
+    assert given == SECRETS_USED
+    for name in SERVICES:
+        assert _mentioned(name) == _secrets(name), f"{name}: mounted and read differ"
+        plain = PLAIN_SECRETS & set(_environment(name))
+        assert not plain, f"{name}: {plain} in the environment, not as a file"
+    for secret, definition in COMPOSE["secrets"].items():
+        assert definition == {"file": f"./secrets/{secret}"}, secret
+    assert set(COMPOSE["secrets"]) == set().union(*SECRETS_USED.values())
+
+
+def test_the_caddyfile_routes_to_services_that_exist() -> None:
+    proxy = SERVICES["proxy"]
+    assert proxy["image"].startswith("caddy:2")
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    upstreams = re.findall(r"^\s*reverse_proxy\s+([\w-]+):(\d+)\s*$", CADDYFILE, re.M)
+    assert sorted(host for host, _ in upstreams) == ["api", "codec-server", "gateway"]
+    for host, port in upstreams:
+        command = SERVICES[host]["command"]
+        assert command[command.index("--port") + 1] == port, host
+        assert "edge" in SERVICES[host]["networks"], f"the proxy cannot reach {host}"
+    placeholders = set(re.findall(r"\{\$([A-Z_]+)(?::[^}]*)?\}", CADDYFILE))
+    assert placeholders and placeholders <= set(_environment("proxy"))
+    sites = [s for s in re.findall(r"^(\S+) \{$", CADDYFILE, re.M) if not s.startswith("(")]
+    assert sites == [
+        "{$ORDERFLOW_GATEWAY_HOST:push.localhost}",
+        "{$ORDERFLOW_API_HOST:api.localhost}",
+        "{$ORDERFLOW_CODEC_HOST:localhost}:8081",  # published on loopback only
+    ]
+
+
+def test_behind_the_proxy_the_apps_trust_it_alone() -> None:
+    """X-Forwarded-For is believed from the network the proxy shares with the apps, and the
+    proxy reaches nothing else: neither the database nor Temporal."""
+    assert SERVICES["proxy"]["networks"] == ["edge"]
+    subnet = COMPOSE["networks"]["edge"]["ipam"]["config"][0]["subnet"]
+    for name in ("gateway", "codec-server"):
+        assert _environment(name)["ORDERFLOW_TRUSTED_PROXIES"] == subnet
+    members = {n for n, s in SERVICES.items() if "edge" in s.get("networks", [])}
+    assert members == {"proxy", "gateway", "api", "codec-server"}
