@@ -45,8 +45,7 @@ NOT_SETTINGS = {
     "ORDERFLOW_TEST_SESSION_LIMIT",
     "ORDERFLOW_KEEP_HISTORIES",  # tests/recording.py: recording the replay set
     "ORDERFLOW_UNPATCHED",
-    "ORDERFLOW_DB_PASSWORD",  # compose passes it to PostgreSQL and DATABASE_URL
-    "ORDERFLOW_API_PUBLISH",  # compose: the interface the staff API is published on
+    "ORDERFLOW_DB_PASSWORD",  # compose's before its secret files: README's upgrade names it
     # compose's and the Caddyfile's: the proxy's host names and certificates, its network
     "ORDERFLOW_GATEWAY_HOST",
     "ORDERFLOW_API_HOST",
