@@ -67,10 +67,12 @@ BEGIN
     END IF;
 
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_service') THEN
-        -- The rollup's refresh (analytics.rollup): it reads what reporting reads, and rewrites
-        -- the rollup's rows, which hold counts and sums only.
+        -- The rollup's refresh (analytics.rollup) and the regular reports (analytics.delivery):
+        -- they read what reporting reads, and rewrite the rollup's rows, which hold counts and
+        -- sums only.
         FOREACH t IN ARRAY ARRAY[
-            'orders_masked', 'order_events_masked', 'feedback_masked', 'anomalies_masked'
+            'orders_masked', 'order_events_masked', 'feedback_masked', 'anomalies_masked',
+            'staff_masked'
         ] LOOP
             EXECUTE format('GRANT SELECT ON %I TO orderflow_service', t);
         END LOOP;

@@ -117,6 +117,9 @@ async def test_reporting_reads_the_rollup_the_workers_refresh(
     assert core(owner) == core(live)
     skipped = await st.collect(PERIOD, pool=demo_pool, refreshing=False)  # --no-refresh
     assert skipped["source"]["refreshed_here"] is False
+    # The regular reports collect as the workers' role, refreshing first.
+    reports = await st.collect(PERIOD, "store", pool=roles["service"])
+    assert reports["source"]["refreshed_here"] is True and core(reports) == core(owner)
 
 
 async def test_reporting_sees_the_statistics_facts_and_nothing_personal(
