@@ -13,5 +13,6 @@ COPY workers workers
 COPY starter starter
 COPY migrations migrations
 COPY policy.example.toml ./
-RUN pip install --no-cache-dir -e .
+RUN pip install --no-cache-dir -e . \
+    && mkdir /var/lib/orderflow && chown nobody /var/lib/orderflow  # the reports (compose's volume)
 USER nobody
