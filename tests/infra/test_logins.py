@@ -346,3 +346,28 @@ async def test_temporal_gets_a_role_and_databases_of_its_own(pg_dsn: str, secret
             await server.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         await server.execute("DROP ROLE IF EXISTS temporal")
         await server.close()
+
+
+async def test_the_password_file_goes_with_database_url_only(
+    monkeypatch: pytest.MonkeyPatch, secrets: Path
+) -> None:
+    """ORDERFLOW_DATABASE_PASSWORD(_FILE) is DATABASE_URL's user's, compose's way to keep it
+    out of the URL; another URL given in code (ORDERFLOW_STATS_DATABASE_URL) has its own."""
+    given: list[str | None] = []
+
+    async def create_pool(dsn: str, *, password: str | None = None, **_: object) -> object:
+        given.append(password)
+        return object()
+
+    monkeypatch.setattr(db.asyncpg, "create_pool", create_pool)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://orderflow_worker@postgresql/orderflow")
+    monkeypatch.setenv("ORDERFLOW_DATABASE_PASSWORD_FILE", str(secrets / "gateway"))
+    db.settings.cache_clear()
+    try:
+        await db.connect()
+        await db.connect("postgresql://orderflow_worker@postgresql/orderflow")  # the same URL
+        await db.connect("postgresql://orderflow_analyst:own@postgresql/orderflow")
+    finally:
+        monkeypatch.undo()
+        db.settings.cache_clear()
+    assert given == [f"{PASSWORD}-gateway", f"{PASSWORD}-gateway", None]
