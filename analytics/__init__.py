@@ -15,10 +15,12 @@ From the database to the page, each step a module:
   findings    R4.3.2 what stands out, in words
   figures     the JSON answer (`compute`), scorecards (R7.2) included
   text        that answer for a terminal; `report` (with `charts`) as an HTML page
-  collect     the command: refresh, read, compute
+  collect     the command: refresh (when the role may write the rollup), read, compute
+  refreshing  the workers' scheduled refresh of the rollup (`order-stats-refresh`)
 
-Only `collect` and `report.write` touch the database; everything after the reads is pure and
-tested on hand-made rows. Analytics sits below the CLI: it returns data, the caller renders it.
+Only `collect`, `refreshing` and `report.write` touch the database; everything after the reads
+is pure and tested on hand-made rows. Analytics sits below the CLI: it returns data, the caller
+renders it.
 
 How refunds count in the statistics (R4.3.1)
 --------------------------------------------
