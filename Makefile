@@ -63,15 +63,19 @@ audit: $(TOOLS_STAMP)
 UPGRADE ?=
 COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(TOOLS)/bin/pip-compile --quiet \
 	--generate-hashes --allow-unsafe --strip-extras \
-	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
-	$(if $(filter all,$(UPGRADE)),--upgrade,$(addprefix --upgrade-package=,$(UPGRADE)))
+	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host
+# The upgrade options for lock file $(1): only the packages it holds (pip-compile would add the
+# others to it).
+upgrades = $(if $(filter all,$(UPGRADE)),--upgrade,$(foreach p,$(UPGRADE),$(if $(shell \
+	grep -qiE '^$(shell echo $(p) | tr '_.' '--')==' $(1) && echo y),--upgrade-package=$(p))))
 lock: $(TOOLS_STAMP)
 	@$(TOOLS)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
 		{ echo "make lock resolves for Python 3.11: make lock PYTHON=python3.11 (after rm -r $(TOOLS))"; exit 1; }
-	$(COMPILE) --build-deps-for editable -o requirements/main.txt pyproject.toml
-	$(COMPILE) --build-deps-for editable --extra dev --extra local -c requirements/main.txt \
-		-o requirements/dev.txt pyproject.toml
-	$(COMPILE) -o requirements/tools.txt requirements/tools.in
+	$(COMPILE) $(call upgrades,requirements/main.txt) --build-deps-for editable \
+		-o requirements/main.txt pyproject.toml
+	$(COMPILE) $(call upgrades,requirements/dev.txt) --build-deps-for editable \
+		--extra dev --extra local -c requirements/main.txt -o requirements/dev.txt pyproject.toml
+	$(COMPILE) $(call upgrades,requirements/tools.txt) -o requirements/tools.txt requirements/tools.in
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .data .pytest_cache .mypy_cache .ruff_cache
