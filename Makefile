@@ -23,8 +23,8 @@ $(STAMP): pyproject.toml requirements/dev.txt
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy schemas meituan infra activities workflows analytics workers starter localstack bench
