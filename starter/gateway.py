@@ -31,7 +31,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -97,8 +97,11 @@ from schemas.messages import (
     PlatformRefund,
     RefundNotice,
 )
+from schemas.order import PlatformOrder
 from starter.push_keeper import STORED_BODY_BYTES, Bounds, Push, PushKeeper
 from starter.serving import serve_until_stopped
+from workflows import search_attributes as sa
+from workflows import story
 
 log = logging.getLogger("orderflow.gateway")
 # The record not read, for any reason the database gives: the push goes on to Temporal.
@@ -251,6 +254,7 @@ class Gateway:
         self.settings = settings
         self.meituan = meituan
         self._timeout = timedelta(seconds=settings.temporal_timeout_s)
+        self._stores: dict[str, tuple[str, str]] = {}  # code: (order type, region), read once
         self.keeper = PushKeeper(
             pool,
             settings.refused,
@@ -549,6 +553,7 @@ class Gateway:
                 task_queue=TASK_QUEUE,
                 id_reuse_policy=ID_REUSE,
                 rpc_timeout=self._timeout,
+                **await self._told(inp.order),
             )
         except WorkflowAlreadyStartedError:
             return Held.DUPLICATE
@@ -591,6 +596,7 @@ class Gateway:
                 start_signal=name,
                 start_signal_args=[arg],
                 rpc_timeout=self._timeout,
+                **await self._told(inp.order),
             )
         except WorkflowAlreadyStartedError:
             return Held.CLOSED  # closed between the describe and the start
@@ -613,6 +619,29 @@ class Gateway:
             if opened:
                 return Held.REFUND_CASE
         return Held.CLOSED
+
+    async def _told(self, order: PlatformOrder) -> dict[str, Any]:
+        """What an order starts with besides its input: the search attributes it is found by
+        and its summary and details in the Web UI, with its store's type and region when
+        the database answers (else the store and stage alone; the order adds the rest)."""
+        known = self._stores.get(order.store_code)
+        if known is None and self.pool is not None:
+            try:
+                async with asyncio.timeout(self.settings.temporal_timeout_s / 2):
+                    row = await self.pool.fetchrow(
+                        "SELECT order_type, region FROM stores WHERE code = $1", order.store_code
+                    )
+            except _UNREADABLE as exc:
+                log.warning("store %s: not read (%s)", order.store_code, exc)
+                row = None
+            if row is not None:
+                known = self._stores[order.store_code] = (row["order_type"], row["region"])
+        order_type, region = known or (None, None)
+        return {
+            "search_attributes": sa.at_start(order.store_code, order_type, region),
+            "static_summary": story.summary(order, order_type),
+            "static_details": story.details(order),
+        }
 
     async def _on_record(self, order_id: int) -> str | None:
         """The order's stage in the system of record, when the gateway can read it.

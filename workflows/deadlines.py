@@ -15,6 +15,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from schemas.policy import Clause, Deadline
     from schemas.status import Breach, DeadlineState, DeadlineView
+    from workflows import story
 
 Check = Callable[[], bool]
 
@@ -32,6 +33,12 @@ _AT_ONCE = timedelta(milliseconds=1)
 
 def _never() -> bool:
     return False
+
+
+def _summary(view: DeadlineView, field: str) -> str:
+    """The timer's line in the Web UI: the clause, and whether it is the deadline or the hard
+    limit."""
+    return story.deadline(view.clause, "hard limit" if field == "hard_at" else "deadline")
 
 
 class DeadlineClock:
@@ -139,12 +146,16 @@ class DeadlineClock:
         if remaining <= timedelta(0):
             # Past already when the wait begins (a late push, R2.1.1): it passes on the next
             # task, by a timer like any other.
-            await workflow.sleep(_AT_ONCE)
+            await workflow.sleep(_AT_ONCE, summary=_summary(view, field))
             return False
         while not done():
             target: datetime = getattr(view, field)
             try:
-                await workflow.wait_condition(lambda: done() or paused(), timeout=remaining)
+                await workflow.wait_condition(
+                    lambda: done() or paused(),
+                    timeout=remaining,
+                    timeout_summary=_summary(view, field),
+                )
             except TimeoutError:
                 if done():
                     return True

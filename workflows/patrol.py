@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.contract import order_workflow_id
     from schemas.order import OrderInput, PlatformCancel, PlatformOrder
     from schemas.patrol import PatrolInput, PatrolReport, PatrolStore, StorePatrol
+    from workflows import story
     from workflows.activity_options import RETRY
     from workflows.order import OrderWorkflow
 
@@ -80,6 +81,8 @@ class PatrolWorkflow:
                 # looks missing) is not started again.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                static_summary=story.summary(order),
+                static_details=story.details(order),
             )
         except WorkflowAlreadyStartedError:
             return False

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notify import Notifier
     from schemas.notices import Topic
     from schemas.records import Audience, Notification
+    from workflows import story
     from workflows.activity_options import (
         CANCELLATION,
         RETRY,
@@ -65,6 +66,7 @@ class Steps:
             schedule_to_close_timeout=gives_up_after(fn) if self._gives_up else None,
             retry_policy=RETRY,
             cancellation_type=CANCELLATION,
+            summary=story.step(fn, self._order_id),
         )
 
     async def tell(

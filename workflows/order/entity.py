@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.review import AnomalyKind
     from schemas.status import OrderOutcome
     from workflows import search_attributes as sa
+    from workflows import story
     from workflows.steps import Steps
     from workflows.summary import summarise
 
@@ -170,6 +171,7 @@ class Order:
             details=details,
         )
         state.timeline.append(entry)
+        self.show()
         if state.record is not None:
             await self.steps.act(OrderRecords.record_event, self._on_record(entry))
 
@@ -185,6 +187,10 @@ class Order:
             return
         for entry in list(state.timeline):
             await self.steps.act(OrderRecords.record_event, self._on_record(entry))
+
+    def show(self) -> None:
+        """The order's current details in the Web UI: stage, assignee, next deadline."""
+        workflow.set_current_details(story.current(self.state.status(with_timeline=False)))
 
     def _on_record(self, entry: TimelineEntry) -> RecordEvent:
         """R1.3 the event with the status it leaves, and the order's data when it changed: the
@@ -206,6 +212,7 @@ class Order:
         person works to opened or closed, an anomaly is shown for a decision. New commands, so
         only where RECORD_VIEW_BETWEEN_EVENTS is patched in."""
         state = self.state
+        self.show()
         if state.record is None or not workflow.patched(RECORD_VIEW_BETWEEN_EVENTS):
             return
         state.views_recorded += 1

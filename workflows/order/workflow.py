@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.review import Outcome
     from schemas.status import OrderOutcome, OrderStatus
     from workflows import search_attributes as sa
+    from workflows import story
     from workflows.deadlines import FIRE_BY_TIMER, DeadlineClock
     from workflows.steps import Steps
 
@@ -106,7 +107,9 @@ class OrderWorkflow:
         state.order = inp.order
         state.source = inp.source
         snapshot = await workflow.execute_local_activity(
-            load_policy, start_to_close_timeout=timedelta(seconds=10)
+            load_policy,
+            start_to_close_timeout=timedelta(seconds=10),
+            summary=story.STEPS["load_policy"],
         )
         state.policy_snapshot = snapshot
         self._order.steps.route(snapshot.platform_task_queue)
