@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -63,6 +64,31 @@ exit codes:
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """A mistake in the arguments is a JSON error too when the caller asked for JSON."""
+
+    def error(self, message: str) -> NoReturn:
+        if _Output.json:
+            say_failure(f"{self.prog}: {message}", Exit.USAGE)
+            sys.exit(Exit.USAGE)
+        super().error(message)
+
+
+class _Output:
+    json = False  # `--json` among the arguments: failures are JSON as well
+
+
+def say_failure(message: str, code: int) -> None:
+    """One line for a person on stderr; with `--json`, `{"error", "code", "kind"}` on stdout,
+    where the caller reads the answer, and the same exit code."""
+    if not _Output.json:
+        print(message if message.startswith(f"{PROG}:") else f"{PROG}: {message}", file=sys.stderr)
+        return
+    kind = Exit(code).name.lower() if code in Exit._value2member_map_ else "failed"
+    text = message.removeprefix(f"{PROG}: ")
+    print(json.dumps({"error": text, "code": int(code), "kind": kind}, ensure_ascii=False))
+
+
 def version() -> str:
     try:
         return metadata.version("orderflow")
@@ -73,7 +99,7 @@ def version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The commands in the order `orderctl -h` lists them: reading, the lifecycle, after-sales,
     anomalies, the customer's side, then what reads PostgreSQL or runs the local stack."""
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = Parser(
         prog=PROG,
         description="Act on orders and see where they stand (orderflow on Temporal).",
         epilog=EPILOG,
@@ -112,10 +138,11 @@ def main(argv: Sequence[str] | None = None, *, hard_exit: bool = True) -> int:
     """The console script. Once Temporal was used the process leaves with `os._exit`: the SDK
     core's threads can crash CPython's finalization of a short-lived client process
     (temporalio/sdk-python#300, about one run in ten here), after the output was right."""
+    _Output.json = "--json" in (sys.argv[1:] if argv is None else argv)
     try:
         business_zone()
     except ValueError as err:
-        print(f"{PROG}: {err}", file=sys.stderr)
+        say_failure(str(err), Exit.USAGE)
         return Exit.USAGE
     if not isinstance(sys.stdout, PrintableStream):
         sys.stdout = PrintableStream(sys.stdout)
@@ -139,14 +166,14 @@ def _execute(args: argparse.Namespace) -> int:
     try:
         return int(asyncio.run(_run(args)))
     except Failure as failure:
-        print(f"{PROG}: {failure.message}", file=sys.stderr)
+        say_failure(failure.message, failure.code)
         return int(failure.code)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return Exit.OK
     except Exception as err:  # a person gets one line, not a traceback
-        print(f"{PROG}: unexpected {type(err).__name__}: {err}", file=sys.stderr)
+        say_failure(f"unexpected {type(err).__name__}: {err}", Exit.FAILED)
         return Exit.FAILED
 
 
