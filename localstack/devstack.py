@@ -412,6 +412,20 @@ class Database:
     """Rows of the demo company per table (empty when not loaded)."""
 
 
+async def _start_embedded(pgdata: Path | None) -> str:
+    """The embedded server's DSN. Interrupted (Ctrl-C while it starts), the start in its
+    thread runs on: it is waited for and the server stopped before the interruption goes on,
+    so no server is left behind."""
+    starting = asyncio.ensure_future(asyncio.to_thread(db.start_embedded, pgdata))
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await starting
+            await asyncio.to_thread(db.stop_embedded, pgdata)
+        raise
+
+
 @contextlib.asynccontextmanager
 async def database(
     name: str,
@@ -432,7 +446,7 @@ async def database(
     embedded = url is None
     if url is None:
         say(f"starting embedded PostgreSQL ({pgdata or db.data_dir() / 'pg'})")
-        url = await asyncio.to_thread(db.start_embedded, pgdata)
+        url = await _start_embedded(pgdata)
     try:
         if fresh:
             await db.drop_database(url, name)
