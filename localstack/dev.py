@@ -113,6 +113,9 @@ async def run_dev(
         _log.info("the stack did not start", error=str(err))  # the file has the story
         print(f"orderctl dev: {err}", file=sys.stderr)
         return 1
+    except Exception:  # stopped by now: one line on the console, the traceback in the file
+        _log.exception("the stack stopped on an error")
+        return 1
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -130,6 +130,22 @@ async def test_sigterm_while_starting_stops_what_was_started(reachable_tmp: Path
     assert not await none_left(reachable_tmp), "".join(dev.lines) + rest
 
 
+async def test_an_error_while_starting_stops_what_was_started(reachable_tmp: Path) -> None:
+    """The worker's policy file is read last: Temporal and PostgreSQL are up by then."""
+    async with orderctl_dev(reachable_tmp, "--policy", str(reachable_tmp / "none.toml")) as dev:
+        async with asyncio.timeout(120):
+            assert await dev.process.wait() == 1
+        assert dev.process.stdout is not None
+        console = (await dev.process.stdout.read()).decode()
+    assert "stopping the Temporal dev server" in console
+    [failed] = [line for line in console.splitlines() if "the stack stopped on an error" in line]
+    assert 'error="PolicyError: policy file' in failed and "Traceback" not in console
+    assert not await none_left(reachable_tmp), console
+    log = [json.loads(line) for line in (reachable_tmp / "dev" / LOG_FILE).read_text().splitlines()]
+    [record] = [r for r in log if r["event"] == "the stack stopped on an error"]
+    assert "Traceback" in record["exception"]
+
+
 @pytest.mark.parametrize("json_logs", [False, True])
 def test_the_console_is_readable_unless_json_logs(
     json_logs: bool, restored: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
