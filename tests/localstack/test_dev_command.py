@@ -19,6 +19,7 @@ import pytest
 
 from infra.logging import get_logger
 from localstack.dev import LOG_FILE, log_to, stack_options
+from localstack.devstack import SIMULATOR_IDS_FILE
 from starter.cli.entry import build_parser
 from tests.infra.test_log_console import restored as restored
 
@@ -109,9 +110,14 @@ async def test_orderctl_dev_starts_the_stack_and_ctrl_c_leaves_no_process(
         holders = reachable_tmp / "pg" / ".handle_pids.json"
         holders.write_text(json.dumps([*json.loads(holders.read_text()), gone_pid()]))
         gateway = next(line for line in dev.lines if "gateway http" in line)
-        url = gateway.split("gateway ")[1].split(",")[0]
+        url, sim_url = gateway.split("gateway ")[1].split(", simulator ")
         async with httpx.AsyncClient() as client:
             assert (await client.get(f"{url}/healthz")).status_code == 200
+            # An order in flight at Ctrl-C; its id is kept for the next start (the same folder).
+            created = await client.post(f"{sim_url.strip()}/sim/orders", json={})
+            order_id = created.json()["order_id"]
+        kept = json.loads((reachable_tmp / "dev" / SIMULATOR_IDS_FILE).read_text())
+        assert kept["last_order_id"] == order_id
         code, rest = await dev.stop(signal.SIGINT)
         assert code == 0, rest
     assert "Traceback" not in "".join(dev.lines) + rest
