@@ -38,8 +38,10 @@ P ?= 1
 test-repeat:
 	.ci/repeat $(N) $(P)
 
+# DEMO_ARGS: the demo's options, e.g. make demo DEMO_ARGS="--orders 10 --json-logs".
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(BIN)/python -m localstack.demo
+	$(BIN)/python -m localstack.demo $(DEMO_ARGS)
 
 $(TOOLS_STAMP): requirements/tools.txt
 	test -d $(TOOLS) || $(PYTHON) -m venv $(TOOLS)

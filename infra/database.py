@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 import warnings
 from collections.abc import Mapping
@@ -100,11 +101,42 @@ def start_embedded(pgdata: Path | None = None, *, keep_running: bool = False) ->
 
 
 def stop_embedded(pgdata: Path | None = None) -> None:
-    """Stop the embedded server of `pgdata` if this process holds its last handle."""
+    """Stop the embedded server of `pgdata` unless another live process holds it.
+
+    pgserver counts the holders in a list of process ids in the data folder, and a process
+    that left without taking itself off (killed, or leaving by `os._exit` as `orderctl` does)
+    would keep the server up for ever: the ids of processes gone are dropped first."""
     folder = (pgdata or data_dir() / "pg").expanduser().resolve()
     server = _pgserver().PostgresServer._instances.get(folder)
     if server is not None:
+        _drop_gone_holders(server)
         server.cleanup()
+
+
+def _drop_gone_holders(server: Any) -> None:
+    with server._lock:  # pgserver's own lock over the list, between processes
+        holders = server.global_process_id_list
+        held = holders.get()
+        alive = [pid for pid in held if _process_alive(pid)]
+        if alive != held:
+            holders.put(alive)
+
+
+def _process_alive(pid: int) -> bool:
+    """Running (a zombie has ended); this process is."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def restart_embedded(pgdata: Path | None = None, *, mode: str = "fast") -> None:

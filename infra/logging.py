@@ -13,7 +13,9 @@ Masking works by key, anywhere in the event, nested dicts and lists included (`p
 `key=value` / `key: value` pairs of those keys (reprs, JSON, form bodies). Names and
 addresses written as bare prose cannot be recognised: log identifiers, not people.
 
-`configure_logging()` is for a process's entry point. A uvicorn server must be given
+`configure_logging()` is for a process's entry point; `console="human"` gives a terminal one
+readable line per event instead (infra/log_console.py, the local stack's console), masked alike,
+with the JSON lines in a file. A uvicorn server must be given
 `log_config=None`, or uvicorn installs its own, unmasked handlers. The SDK core (Rust) writes
 its few lines of its own straight to the console, past `logging`.
 """
@@ -25,12 +27,14 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import IO, Any, Final
+from pathlib import Path
+from typing import IO, Any, Final, Literal, TypeAlias
 
 import structlog
 from pydantic import BaseModel
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from infra.log_console import one_line_exception, render_line
 from infra.settings import settings
 from schemas.contract import order_id_of
 
@@ -347,6 +351,13 @@ class _Handler(logging.StreamHandler[IO[str]]):
     """Ours, so a second `configure_logging` replaces it instead of doubling every line."""
 
 
+class _FileHandler(logging.FileHandler):
+    """Ours too: the JSON log file kept beside the console (`orderctl dev`)."""
+
+
+ConsoleFormat: TypeAlias = Literal["json", "human"]
+
+
 _ROUTED: Final = ("uvicorn", "uvicorn.error", "uvicorn.access", "temporalio")
 # Their INFO lines are every request's full URL: at WARNING, only their trouble is written.
 _QUIET: Final = ("httpx", "httpcore")
@@ -376,46 +387,81 @@ def _shared() -> list[Processor]:
     ]
 
 
-def configure_logging(
-    level: int | str | None = None, *, stream: IO[str] | None = None
-) -> logging.Handler:
-    """structlog and the standard `logging` module both write masked JSON lines to `stream`
-    (stderr). `level` defaults to ORDERFLOW_LOG_LEVEL, else INFO. A handler left by
-    `logging.basicConfig` would print unmasked lines, so it is replaced. Returns the handler."""
-    chosen = level if level is not None else settings().logging.level
-    numeric = logging.getLevelName(chosen.upper()) if isinstance(chosen, str) else chosen
+def _level_number(level: int | str) -> int:
+    numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     if not isinstance(numeric, int):
-        raise ValueError(f"unknown log level {chosen!r}")
-    shared = _shared()
+        raise ValueError(f"unknown log level {level!r}")
+    return numeric
+
+
+def _formatter(console: ConsoleFormat) -> structlog.stdlib.ProcessorFormatter:
+    """Masked JSON lines, or one readable line per event (`human`): both mask the same."""
+    human = console == "human"
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_shared(), structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            one_line_exception if human else structlog.processors.format_exc_info,
+            _drop_duplicates,
+            _temporal_context,
+            redact_event,
+            render_line if human else structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+    )
+
+
+def configure_logging(
+    level: int | str | None = None,
+    *,
+    stream: IO[str] | None = None,
+    console: ConsoleFormat = "json",
+    file: Path | None = None,
+    file_level: int | str | None = None,
+) -> logging.Handler:
+    """structlog and the standard `logging` module both write masked lines to `stream`
+    (stderr): JSON, or with `console="human"` one readable line per event
+    (infra/log_console.py). `file` also gets the JSON lines, tracebacks whole, from
+    `file_level` up (default: `level`). `level` defaults to ORDERFLOW_LOG_LEVEL, else INFO.
+    A handler left by `logging.basicConfig` would print unmasked lines, so it is replaced.
+    Returns the console's handler."""
+    numeric = _level_number(level if level is not None else settings().logging.level)
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
-            *shared,
+            *_shared(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            _drop_duplicates,
-            _temporal_context,
-            redact_event,
-            structlog.processors.JSONRenderer(ensure_ascii=False),
-        ],
-    )
-    handler = _Handler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(formatter)
+    handler: logging.Handler = _Handler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(_formatter(console))
+    handler.setLevel(numeric)
+    handlers = [handler]
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = _FileHandler(file, encoding="utf-8")
+        to_file.setFormatter(_formatter("json"))
+        to_file.setLevel(numeric if file_level is None else _level_number(file_level))
+        handlers.append(to_file)
+    _install(handlers)
+    return handler
+
+
+def _install(handlers: list[logging.Handler]) -> None:
+    """`handlers` in place of ours and of a plain one left by `basicConfig`; every line of
+    the libraries routed to them."""
+    lowest = min(h.level for h in handlers)
     root = logging.getLogger()
     for old in list(root.handlers):
-        if isinstance(old, _Handler) or type(old) is logging.StreamHandler:
+        if isinstance(old, _Handler | _FileHandler) or type(old) is logging.StreamHandler:
             root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(numeric)
+            if isinstance(old, _FileHandler):
+                old.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(lowest)
     for name in _ROUTED:
         routed = logging.getLogger(name)
         for old in list(routed.handlers):
@@ -423,13 +469,12 @@ def configure_logging(
         routed.propagate = True
         routed.setLevel(logging.NOTSET)  # uvicorn sets its own; the chosen level applies
     for name in _QUIET:
-        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+        logging.getLogger(name).setLevel(max(lowest, logging.WARNING))
     # A `dictConfig` elsewhere (uvicorn's own, by default) disables the loggers it does not
     # name; every line must reach the masking handler, so none stays disabled.
     for existing in logging.root.manager.loggerDict.values():
         if isinstance(existing, logging.Logger):
             existing.disabled = False
-    return handler
 
 
 def get_logger(name: str | None = None) -> Any:
@@ -440,6 +485,7 @@ def get_logger(name: str | None = None) -> Any:
 __all__ = [
     "MASK",
     "SECRET_MASK",
+    "ConsoleFormat",
     "configure_logging",
     "get_logger",
     "mask_phones",

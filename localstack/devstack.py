@@ -78,6 +78,7 @@ SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=OFF")
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 PUSH_PATH = "/meituan/push"
+SIMULATOR_IDS_FILE = "simulator-ids.json"
 
 Say = Callable[[str], None]
 
@@ -411,6 +412,20 @@ class Database:
     """Rows of the demo company per table (empty when not loaded)."""
 
 
+async def _start_embedded(pgdata: Path | None) -> str:
+    """The embedded server's DSN. Interrupted (Ctrl-C while it starts), the start in its
+    thread runs on: it is waited for and the server stopped before the interruption goes on,
+    so no server is left behind."""
+    starting = asyncio.ensure_future(asyncio.to_thread(db.start_embedded, pgdata))
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await starting
+            await asyncio.to_thread(db.stop_embedded, pgdata)
+        raise
+
+
 @contextlib.asynccontextmanager
 async def database(
     name: str,
@@ -431,7 +446,7 @@ async def database(
     embedded = url is None
     if url is None:
         say(f"starting embedded PostgreSQL ({pgdata or db.data_dir() / 'pg'})")
-        url = await asyncio.to_thread(db.start_embedded, pgdata)
+        url = await _start_embedded(pgdata)
     try:
         if fresh:
             await db.drop_database(url, name)
@@ -608,7 +623,7 @@ def policy_file(path: Path | None) -> Iterator[None]:
 @dataclass
 class StackOptions:
     data_dir: Path = field(default_factory=lambda: db.data_dir() / "dev")
-    """Temporal's SQLite file and log go here."""
+    """Temporal's SQLite file and log, and the simulator's last ids, go here."""
     database: str = db.DEFAULT_DATABASE
     server_dsn: str | None = None
     """A PostgreSQL server (any database on it); None: `DATABASE_URL`, else embedded."""
@@ -671,10 +686,12 @@ async def dev_stack(options: StackOptions, say: Say = _quiet) -> AsyncIterator[S
                 say=say,
             )
         )
+        # The ids given out are kept beside Temporal's state: a restart on the same folder
+        # never gives out the id of an order in flight (localstack/simulator/ids.py).
+        ids_file = options.sim_config.ids_file or options.data_dir / SIMULATOR_IDS_FILE
+        sim_config = replace(options.sim_config, push_base=None, ids_file=ids_file)
         sim = await stack.enter_async_context(
-            simulator(
-                replace(options.sim_config, push_base=None), port=options.simulator_port, say=say
-            )
+            simulator(sim_config, port=options.simulator_port, say=say)
         )
         gateway_platform = await stack.enter_async_context(sim.client())
         gw = await stack.enter_async_context(

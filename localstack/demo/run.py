@@ -1,6 +1,7 @@
 """`make demo`: a business day of Meituan orders through the whole stack, then its summary.
 
-    python -m localstack.demo [--orders N] [--seed S] [--json] [--keep] [--limit SECONDS]
+    python -m localstack.demo [--orders N] [--seed S] [--json] [--json-logs] [--keep]
+                              [--limit SECONDS]
 
 Starts a fresh local stack (`localstack.devstack`) under the demo policy (deadlines in seconds),
 has the simulated platform push N orders for the three demo stores through the gateway, lets
@@ -22,11 +23,11 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from infra.logging import configure_logging
 from localstack.demo.day import business_day
 from localstack.demo.options import POLICY_FILE, DemoOptions, DemoResult
 from localstack.demo.report import render
 from localstack.demo.summary import summarise
+from localstack.dev import log_to
 from localstack.devstack import Say, Stack, StackError, StackOptions, dev_stack
 from localstack.simulator import RunningSimulator, SimConfig
 from localstack.staff import Staff, StaffSettings, signed_in
@@ -106,6 +107,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--orders", type=int, default=50, help="orders in the day (50)")
     parser.add_argument("--seed", type=int, default=7, help="seed of everything random (7)")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
+    parser.add_argument(
+        "--json-logs",
+        action="store_true",
+        help="the services' log lines as JSON on the console too (always in "
+        ".data/demo/orderflow.jsonl)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the stack up until Ctrl-C")
     parser.add_argument(
         "--limit", type=float, default=240.0, help="time limit of the day, seconds (240)"
@@ -116,8 +123,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def demo_options(args: argparse.Namespace) -> DemoOptions:
+    return DemoOptions(orders=args.orders, seed=args.seed, limit_s=args.limit, keep=args.keep)
+
+
 async def _main(args: argparse.Namespace) -> int:
-    options = DemoOptions(orders=args.orders, seed=args.seed, limit_s=args.limit, keep=args.keep)
+    options = demo_options(args)
     say: Say = (lambda _: None) if args.json else (lambda line: print(line, flush=True))
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -161,5 +172,6 @@ async def _main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    configure_logging("WARNING")  # the in-process services' lines on stderr, warnings only
+    # The in-process services' warnings on stderr, one line each; every line in the file.
+    log_to(demo_options(args).data_dir, json_logs=args.json_logs)
     return asyncio.run(_main(args))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
@@ -37,6 +38,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--secret", default=platform.app_secret)
     parser.add_argument("--business", default=None, help="stores/catalogue JSON (default: demo)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--ids-file",
+        type=Path,
+        default=None,
+        help="keep the last ids given out here, so a restart never repeats one "
+        "(default: ids follow the seed)",
+    )
     parser.add_argument("--anomaly-rate", type=float, default=0.1)
     parser.add_argument(
         "--confirm-timeout",
@@ -91,6 +99,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
         push_retries=args.push_retries,
         push_retry_delay_s=args.push_retry_delay,
         seed=args.seed,
+        ids_file=args.ids_file,
         anomaly_rate=args.anomaly_rate,
         order_interval_s=args.order_interval,
         faults=faults,

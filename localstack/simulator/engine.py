@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from localstack.simulator.business import Business, load_business
 from localstack.simulator.generator import NO_ANOMALY, SURNAMES, AnomalyKind, OrderGenerator
+from localstack.simulator.ids import KeptIds, view_id
 from localstack.simulator.merchant_api import (
     ACCEPTED,
     API,
@@ -107,6 +108,7 @@ class Simulator:
         self._day_seqs: dict[tuple[str, str], int] = {}
         self._by_day_seq: dict[tuple[str, str, int], int] = {}
         self._next_id = 60_000_000_000
+        self._kept = KeptIds.load(self.config.ids_file) if self.config.ids_file else None
         self._http = http
         self._owns_http = http is None
         self._push_tasks: set[asyncio.Task[None]] = set()
@@ -150,8 +152,18 @@ class Simulator:
             self.create_order()
 
     def new_id(self) -> int:
-        self._next_id += self._rng.randint(1, 97)
+        """A refund's or a reminder's id."""
+        self._next_id += self._rng.randint(1, 97)  # drawn either way: the seed's stream stays
+        if self._kept is not None:
+            return self._kept.next_other_id()
         return self._next_id
+
+    def _order_id(self, drawn: int) -> int:
+        """The generator's id (drawn from the seed), or the next kept one (`ids_file`)."""
+        order_id = drawn if self._kept is None else self._kept.next_order_id()
+        while order_id in self.orders:
+            order_id = self._rng.randrange(27 * 10**15, 28 * 10**15)
+        return order_id
 
     # -- orders ------------------------------------------------------------------------------
 
@@ -201,8 +213,10 @@ class Simulator:
                 draft = OrderPush.model_validate(data)
                 data["original_price"] = draft.expected_original_price
                 data["total"] = draft.expected_total
-            while int(data["order_id"]) in self.orders:
-                data["order_id"] = self._rng.randrange(27 * 10**15, 28 * 10**15)
+            if "order_id" not in overrides:
+                data["order_id"] = self._order_id(int(data["order_id"]))
+                if self._kept is not None and "wm_order_id_view" not in overrides:
+                    data["wm_order_id_view"] = view_id(data["order_id"])
             date = platform_date(float(data.get("ctime") or now))
             code = str(data["app_poi_code"])
             if "day_seq" in overrides:

@@ -49,16 +49,35 @@ class BackgroundServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> str:
+        """Serving once this returns; interrupted or failed, the server is stopped (a stack
+        stopped while starting leaves no server behind)."""
         self._task = asyncio.get_running_loop().create_task(self._server.serve())
-        async with asyncio.timeout(STARTUP_S):
-            while not self._server.started:
-                if self._task.done():
-                    self._task.result()
-                    raise RuntimeError("server stopped before it started")
-                await asyncio.sleep(0.01)
+        try:
+            async with asyncio.timeout(STARTUP_S):
+                while not self._server.started:
+                    if self._task.done():
+                        self._task.result()
+                        raise RuntimeError("server stopped before it started")
+                    await asyncio.sleep(0.01)
+        except BaseException:
+            await self._abandon()
+            raise
         sockets = [s for server in self._server.servers for s in server.sockets]
         self.port = sockets[0].getsockname()[1]
         return self.url
+
+    async def _abandon(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._server.should_exit = True  # served by now, it shuts down as on `stop`
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({task}, timeout=STARTUP_S)
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+        if not task.cancelled():
+            task.exception()  # seen: the start's own error is the one raised
 
     async def stop(self) -> None:
         if self._task is None:

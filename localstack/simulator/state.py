@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from infra.settings import DEFAULT_APP_ID, DEFAULT_APP_SECRET
@@ -81,6 +82,10 @@ class SimConfig:
     push_retry_delay_s: float = 1.0
     push_timeout_s: float = 5.0
     seed: int = 0
+    ids_file: Path | None = None
+    """Where the last ids given out are kept (`orderctl dev`: the stack's data folder): ids then
+    follow the clock and this file, so a restart never gives one out again. None: they follow
+    the seed, for repeatable tests."""
     anomaly_rate: float = 0.1
     order_interval_s: float | None = None
     """Generate and push an order every N seconds (a live demo feed); None: only on request."""
