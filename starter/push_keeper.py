@@ -108,6 +108,7 @@ class PushKeeper:
         self._window = PerMinute(bounds.per_source_per_minute, clock)
         self._counts: Counter[tuple[date, str, str, bool]] = Counter()
         self._flushed_at = self._pruned_at = clock()
+        self._writing = asyncio.Lock()  # the counts' writes, one at a time
 
     async def keep(self, push: Push) -> bool:
         """Keep `push` as its kind allows; True when it is on record. A failure is logged, not
@@ -135,23 +136,31 @@ class PushKeeper:
         return text.replace(self._secret, "[secret]") if self._secret else text
 
     async def flush(self) -> None:
-        """Write the counts added up since the last time."""
-        counts, self._counts = self._counts, Counter()
-        self._flushed_at = self._clock()
-        if not counts or self.pool is None:
-            return
-        await self.pool.executemany(
-            """
-            INSERT INTO refused_push_counts AS c (day, route, cause, refused, not_kept)
-            VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (day, route, cause) DO UPDATE
-            SET refused = c.refused + EXCLUDED.refused, not_kept = c.not_kept + EXCLUDED.not_kept
-            """,
-            [
-                (day, route, cause, n, 0 if kept else n)
-                for (day, route, cause, kept), n in counts.items()
-            ],
-        )
+        """Write the counts added up since the last time. One write at a time, so what was
+        counted before a call is on record when it returns; a write that fails puts its counts
+        back for the next one: a slow database loses no count."""
+        async with self._writing:
+            counts, self._counts = self._counts, Counter()
+            self._flushed_at = self._clock()
+            if not counts or self.pool is None:
+                return
+            try:
+                await self.pool.executemany(
+                    """
+                    INSERT INTO refused_push_counts AS c (day, route, cause, refused, not_kept)
+                    VALUES ($1, $2, $3, $4, $5)
+                    ON CONFLICT (day, route, cause) DO UPDATE
+                    SET refused = c.refused + EXCLUDED.refused,
+                        not_kept = c.not_kept + EXCLUDED.not_kept
+                    """,
+                    [
+                        (day, route, cause, n, 0 if kept else n)
+                        for (day, route, cause, kept), n in counts.items()
+                    ],
+                )
+            except BaseException:
+                self._counts.update(counts)
+                raise
 
     def _admit(self, source: str) -> bool:
         admitted = self._window.admit(source)
@@ -166,7 +175,9 @@ class PushKeeper:
     async def _housekeeping(self) -> None:
         now = self._clock()
         if now - self._flushed_at >= _FLUSH_EVERY_S:
-            await self.flush()
+            # Not cut short by the request's timeout: a write cancelled half way could count
+            # twice or not at all.
+            await asyncio.shield(self.flush())
         if now - self._pruned_at >= _PRUNE_EVERY_S:
             self._pruned_at = now
             assert self.pool is not None
