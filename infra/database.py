@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from infra import fail_closed
 from infra.settings import settings
 
 # A connection as activities receive it: straight from `connect`, or borrowed from the pool.
@@ -303,6 +304,8 @@ async def migrate(
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
         try:
             applied = await _applied(conn)
+            if settings is None:
+                _may_apply([version for version, _, _ in files if version not in applied])
             done: list[str] = []
             for version, checksum, sql in files:
                 if version in applied:
@@ -329,6 +332,21 @@ async def migrate(
             return done
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+
+def _may_apply(pending: list[str]) -> None:
+    """Outside the local stack, no migration runs on the development customer key, whoever
+    runs it (the gateway, the staff API and `orderctl admin` migrate at start too): migration
+    0020 would key every customer with a public key, and the workers with the real one after."""
+    if not pending:
+        return
+    lacking = fail_closed.missing(settings(), fail_closed.Role.MIGRATIONS)
+    if lacking:
+        raise MigrationError(
+            f"migrations {', '.join(pending)} are pending and are not applied on development "
+            f"defaults outside the local stack: set {'; '.join(lacking)} (python -m "
+            "starter.db_cli migrate), or ORDERFLOW_DEV=1 for the local stack"
+        )
 
 
 async def _applied(conn: Conn) -> dict[str, str]:

@@ -334,9 +334,20 @@ async def rekey_customers(pool: asyncpg.Pool, previous: str, key: str) -> int:
     The workers are stopped meanwhile, or they would write ids under the old key."""
     _rotating(previous, key)
     async with pool.acquire() as conn, conn.transaction():
-        moved: int = await conn.fetchval(
-            "SELECT orderflow_rekey_customers('key', $1, $2)", previous, key
+        # The keys as settings of this transaction, not as arguments of the long statement:
+        # a server that logs slow statements logs their arguments.
+        await conn.execute(
+            "SELECT set_config('orderflow.customer_key_previous', $1, true),"
+            " set_config('orderflow.customer_key', $2, true)",
+            previous,
+            key,
         )
+        moved: int = await conn.fetchval(
+            "SELECT orderflow_rekey_customers('key',"
+            " current_setting('orderflow.customer_key_previous'),"
+            " current_setting('orderflow.customer_key'))"
+        )
+        moved += await conn.fetchval("SELECT orderflow_unlink_orphans()")  # migration 0022
     return moved
 
 

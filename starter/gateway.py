@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -106,6 +107,7 @@ from workflows import story
 log = logging.getLogger("orderflow.gateway")
 # The record not read, for any reason the database gives: the push goes on to Temporal.
 _UNREADABLE: tuple[type[Exception], ...] = (*db.UNAVAILABLE, asyncpg.PostgresError)
+_TROUBLE_S = 30.0  # after the record could not be read, no store look-up for this long
 
 WORKFLOW_TYPE: Final = "OrderWorkflow"
 
@@ -255,6 +257,7 @@ class Gateway:
         self.meituan = meituan
         self._timeout = timedelta(seconds=settings.temporal_timeout_s)
         self._stores: dict[str, tuple[str, str]] = {}  # code: (order type, region), read once
+        self._database_troubled_until = 0.0  # monotonic: the record was unreadable just now
         self.keeper = PushKeeper(
             pool,
             settings.refused,
@@ -623,11 +626,15 @@ class Gateway:
     async def _told(self, order: PlatformOrder) -> dict[str, Any]:
         """What an order starts with besides its input: the search attributes it is found by
         and its summary and details in the Web UI, with its store's type and region when
-        the database answers (else the store and stage alone; the order adds the rest)."""
+        the database answers (else the store and stage alone; the order adds the rest).
+
+        A database in trouble does not hold the push up: the look-up has a quarter of the
+        push's time, and none while the record could not be read a moment ago."""
         known = self._stores.get(order.store_code)
-        if known is None and self.pool is not None:
+        troubled = time.monotonic() < self._database_troubled_until
+        if known is None and self.pool is not None and not troubled:
             try:
-                async with asyncio.timeout(self.settings.temporal_timeout_s / 2):
+                async with asyncio.timeout(self.settings.temporal_timeout_s / 4):
                     row = await self.pool.fetchrow(
                         "SELECT order_type, region FROM stores WHERE code = $1", order.store_code
                     )
@@ -656,6 +663,7 @@ class Gateway:
             async with asyncio.timeout(self.settings.temporal_timeout_s / 2):
                 return await stage_on_record(self.pool, str(order_id))
         except _UNREADABLE as exc:
+            self._database_troubled_until = time.monotonic() + _TROUBLE_S
             log.warning("order %s: the record could not be read (%s)", order_id, exc)
             return None
 

@@ -68,6 +68,12 @@ class OldDatabase:
             self.pool, self.folder, settings=SETTINGS if given is None else given
         )
 
+    async def up_to_date(self) -> list[str]:
+        """Every later migration too: what the code of today runs on."""
+        for path in sorted(db.MIGRATIONS_DIR.glob("*.sql")):
+            shutil.copy(path, self.folder / path.name)
+        return await db.migrate(self.pool, self.folder, settings=SETTINGS)
+
     async def ids(self) -> dict[str, list[str]]:
         """Every place a customer id is kept."""
         queries = {
@@ -179,7 +185,7 @@ async def test_a_rotation_moves_every_id_once_and_the_new_code_finds_them(
     old: OldDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _history(old)
-    await old.migrate()
+    await old.up_to_date()
     rotated = "r" * 40
     with pytest.raises(asyncpg.RaiseError, match="previous key explains none"):
         await rekey_customers(old.pool, "not-the-key", rotated)
@@ -199,6 +205,33 @@ async def test_a_rotation_moves_every_id_once_and_the_new_code_finds_them(
         again,
     )
     assert found == 2  # the returning customer is the same profile
+
+
+async def test_a_profile_no_order_names_gets_an_id_nobody_can_compute(old: OldDatabase) -> None:
+    """Its order's phone was corrected (the order went to the new number's profile): the old
+    profile, named by no order, would keep its salted id, which the salt reverses (0022)."""
+    placed = await _history(old)
+    corrected = "13600000000"
+    await old.pool.execute(
+        "INSERT INTO customers (customer_id, credit_score) VALUES ($1, 40)", salted(corrected)
+    )
+    await old.pool.execute(
+        "INSERT INTO credit_events (order_id, kind, customer_id, delta, score_after) "
+        "VALUES ($1, 'no_show', $2, -60, 40)",
+        placed[PHONES[1]],
+        salted(corrected),
+    )
+    applied = await old.up_to_date()
+    assert applied[0] == REKEY and "0022_customer_orphans" in applied
+    ids = await old.ids()
+    [orphan] = [i for i in ids["customers"] if i.startswith("o-")]
+    assert len(orphan) == 26 and salted(corrected) not in ids["customers"]
+    assert orphan in ids["credit"]  # its history went with it
+    score = await old.pool.fetchval(
+        "SELECT credit_score FROM customers WHERE customer_id = $1", orphan
+    )
+    assert score == 40
+    assert all(i.startswith("o-") or len(i) == 26 for i in ids["customers"])  # no salted id
 
 
 def test_the_rotation_command_names_what_to_set(

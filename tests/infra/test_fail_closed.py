@@ -7,12 +7,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 
+from infra import database as db
 from infra.codec import new_key
 from infra.fail_closed import Role, missing
-from infra.settings import DEFAULT_APP_SECRET, DEFAULT_CUSTOMER_KEY, load_settings
+from infra.settings import DEFAULT_APP_SECRET, DEFAULT_CUSTOMER_KEY, load_settings, settings
+from tests.db_fixtures import embedded_root as embedded_root
+from tests.db_fixtures import pg_dsn as pg_dsn
 
 KEYS = new_key("k1").spec()
 
@@ -122,3 +126,31 @@ def test_the_codec_server_serves_without_a_token_only_in_the_local_stack() -> No
     )
     assert ran.returncode != 0
     assert "--no-auth is for the local stack only (ORDERFLOW_DEV=1)" in ran.stderr
+
+
+async def test_no_process_applies_a_migration_on_the_development_key_outside_the_stack(
+    monkeypatch: pytest.MonkeyPatch, pg_dsn: str
+) -> None:
+    """The gateway, the staff API and `orderctl admin` migrate at start: outside the local
+    stack a pending migration is refused there too, unless the customer key is set."""
+    name = f"t_fail_closed_{uuid.uuid4().hex[:8]}"
+    await db.ensure_database(pg_dsn, name)
+    pool = await db.connect(db.with_database(pg_dsn, name), max_size=2)
+    try:
+        with monkeypatch.context() as outside_the_stack:
+            outside_the_stack.delenv("ORDERFLOW_DEV", raising=False)
+            outside_the_stack.delenv("ORDERFLOW_CUSTOMER_KEY", raising=False)
+            settings.cache_clear()
+            with pytest.raises(db.MigrationError, match="ORDERFLOW_CUSTOMER_KEY"):
+                await db.migrate(pool)
+            assert await pool.fetchval("SELECT to_regclass('orders')") is None  # nothing ran
+            outside_the_stack.setenv("ORDERFLOW_CUSTOMER_KEY", "a-real-key")
+            settings.cache_clear()
+            assert "0020_customer_hmac" in await db.migrate(pool)
+            outside_the_stack.delenv("ORDERFLOW_CUSTOMER_KEY")
+            settings.cache_clear()
+            assert await db.migrate(pool) == []  # up to date: nothing pending, nothing asked
+    finally:
+        settings.cache_clear()
+        await pool.close()
+        await db.drop_database(pg_dsn, name)

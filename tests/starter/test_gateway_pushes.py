@@ -38,6 +38,7 @@ from localstack.simulator import RunningSimulator, SimConfig, SimOrder, serve_si
 from meituan.intake import to_platform_order
 from meituan.models import OrderRefPush, PartialRefundPush, PrivacyDowngradePush, RefundPush
 from meituan.pushes import PushKind
+from schemas.contract import order_workflow_id
 from schemas.messages import PlatformRefund, RefundNotice
 from schemas.records import RecordOrder
 from tests.db_fixtures import db_pool as db_pool
@@ -53,6 +54,7 @@ from tests.starter.test_gateway import (
     send,
     signed,
 )
+from workflows import search_attributes as sa
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -303,3 +305,8 @@ async def test_a_database_that_is_down_does_not_hold_an_order_up(
     async with gateway_client(dev_server, running, gone) as http:
         assert is_ok(await push_order(http, sim_order.current()))
     assert await exists(dev_server.client, sim_order.order_id)
+    # Started with what the push says; the store's type and region were not waited for.
+    handle = dev_server.client.get_workflow_handle(order_workflow_id(sim_order.order_id))
+    found_by = (await handle.describe()).typed_search_attributes
+    assert found_by.get(sa.STORE_CODE) == sim_order.current().app_poi_code
+    assert found_by.get(sa.ORDER_TYPE) is None

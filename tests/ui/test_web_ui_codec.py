@@ -90,6 +90,8 @@ def codec_server(ui_port: int) -> Iterator[str]:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
+        else:
+            raise AssertionError(f"the codec server never answered on {url}")
         yield url
     finally:
         running.terminate()
