@@ -12,6 +12,7 @@ the console shows one readable line per event, the JSON log goes to `.data/dev/o
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -33,6 +34,14 @@ _log = get_logger("localstack.dev")
 def _say(line: str) -> None:
     print(f"orderctl dev: {line}", flush=True)
     _log.info(line)
+
+
+def as_the_local_stack() -> None:
+    """This process is the local stack (`orderctl dev`, the demo): the development secrets, the
+    development customer key and plaintext payloads are allowed here (`infra.fail_closed`),
+    the migrations the stack applies included. An explicit ORDERFLOW_DEV stays as set."""
+    os.environ.setdefault("ORDERFLOW_DEV", "1")
+    settings.cache_clear()
 
 
 def log_to(data_dir: Path, *, json_logs: bool = False) -> Path:
@@ -71,6 +80,7 @@ async def run_dev(
     free_ports: bool = False,
     json_logs: bool = False,
 ) -> int:
+    as_the_local_stack()
     options = stack_options(fresh, policy, free_ports=free_ports)
     log_file = log_to(options.data_dir, json_logs=json_logs)
     _say(f"JSON log in {log_file}")

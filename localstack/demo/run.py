@@ -27,7 +27,7 @@ from localstack.demo.day import business_day
 from localstack.demo.options import POLICY_FILE, DemoOptions, DemoResult
 from localstack.demo.report import render
 from localstack.demo.summary import summarise
-from localstack.dev import log_to
+from localstack.dev import as_the_local_stack, log_to
 from localstack.devstack import Say, Stack, StackError, StackOptions, dev_stack
 from localstack.simulator import RunningSimulator, SimConfig
 from localstack.staff import Staff, StaffSettings, signed_in
@@ -171,6 +171,7 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    as_the_local_stack()
     args = parse_args(argv)
     # The in-process services' warnings on stderr, one line each; every line in the file.
     log_to(demo_options(args).data_dir, json_logs=args.json_logs)

@@ -78,6 +78,7 @@ class Dev:
 async def orderctl_dev(data: Path, *args: str) -> AsyncIterator[Dev]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_CODEC")}
     environ.pop("DATABASE_URL", None)  # the embedded server, in `data`
+    environ.pop("ORDERFLOW_DEV", None)  # as a newcomer runs it: the stack says it is local
     environ["ORDERFLOW_DATA_DIR"] = str(data)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "starter.cli", "dev", "--fresh", "--free-ports", *args,
