@@ -12,9 +12,10 @@ the console shows one readable line per event, the JSON log goes to `.data/dev/o
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import signal
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
@@ -36,12 +37,15 @@ def _say(line: str) -> None:
     _log.info(line)
 
 
-def as_the_local_stack() -> None:
-    """This process is the local stack (`orderctl dev`, the demo): the development secrets, the
-    development customer key and plaintext payloads are allowed here (`infra.fail_closed`),
-    the migrations the stack applies included. An explicit ORDERFLOW_DEV stays as set."""
-    os.environ.setdefault("ORDERFLOW_DEV", "1")
-    settings.cache_clear()
+@contextlib.contextmanager
+def as_the_local_stack() -> Iterator[None]:
+    """This process is the local stack (`orderctl dev`, the demo), whatever ORDERFLOW_DEV says:
+    the development secrets, the development customer key and plaintext payloads are allowed
+    here (`infra.fail_closed`), the migrations the stack applies included."""
+    configured = settings()
+    local = replace(configured, deployment=replace(configured.deployment, dev=True))
+    with settings.replaced(local):
+        yield
 
 
 def log_to(data_dir: Path, *, json_logs: bool = False) -> Path:
@@ -80,7 +84,6 @@ async def run_dev(
     free_ports: bool = False,
     json_logs: bool = False,
 ) -> int:
-    as_the_local_stack()
     options = stack_options(fresh, policy, free_ports=free_ports)
     log_file = log_to(options.data_dir, json_logs=json_logs)
     _say(f"JSON log in {log_file}")

@@ -171,8 +171,8 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    as_the_local_stack()
     args = parse_args(argv)
     # The in-process services' warnings on stderr, one line each; every line in the file.
     log_to(demo_options(args).data_dir, json_logs=args.json_logs)
-    return asyncio.run(_main(args))
+    with as_the_local_stack():
+        return asyncio.run(_main(args))

@@ -10,16 +10,17 @@ from starter.cli.commands import Commands, Formatter, offline
 
 
 async def dev(args: argparse.Namespace) -> Exit:
-    from localstack.dev import run_dev  # the stack's imports are only needed here
+    from localstack.dev import as_the_local_stack, run_dev  # only needed here
 
-    return Exit(
-        await run_dev(
-            fresh=args.fresh,
-            policy=args.policy,
-            free_ports=args.free_ports,
-            json_logs=args.json_logs,
+    with as_the_local_stack():
+        return Exit(
+            await run_dev(
+                fresh=args.fresh,
+                policy=args.policy,
+                free_ports=args.free_ports,
+                json_logs=args.json_logs,
+            )
         )
-    )
 
 
 def add_parser(commands: Commands) -> None:
