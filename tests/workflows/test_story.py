@@ -23,9 +23,10 @@ from activities.policy import load_policy
 from infra.codec import ENCODING, METADATA_ENCODING, build_converter, new_key
 from schemas.messages import MarkReady
 from schemas.order import OrderInput, Stage
+from schemas.policy import Clause
 from tests.conftest import TASK_QUEUE, _binary
 from tests.doubles import Business
-from tests.orders import GOODS_STORE, Handle, at_stage, platform_order
+from tests.orders import GOODS_STORE, Handle, at_stage, platform_order, until
 from workflows import search_attributes as sa
 from workflows import story
 from workflows.anomaly import AnomalyWorkflow
@@ -67,7 +68,12 @@ async def preparing(encrypting: WorkflowEnvironment) -> AsyncIterator[Handle]:
             static_summary=story.summary(order, "goods"),
             static_details=story.details(order),
         )
-        await at_stage(handle, Stage.IN_PROGRESS)
+        # Marked ready once its deadline (and the deadline's timer) is open, not before.
+        await until(
+            handle,
+            lambda s: any(d.clause is Clause.PREPARE for d in s.deadlines),
+            "the prepare deadline",
+        )
         await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by="S-101"))
         await at_stage(handle, Stage.DELIVERING)
         yield handle
