@@ -320,6 +320,62 @@ async def _stop_process(process: asyncio.subprocess.Process, within_s: float) ->
         await process.wait()
 
 
+BIND_ATTEMPTS: Final = 3
+PORT_TAKEN: Final = "address already in use"
+
+
+def _ports(port: int | None, ui_port: int | None, headless: bool) -> tuple[int, int | None]:
+    grpc_port = pick_port(port)
+    web_port = None if headless else pick_port(ui_port)
+    while web_port == grpc_port:
+        web_port = free_port()
+    return grpc_port, web_port
+
+
+def _start_dev_args(
+    db_file: Path, namespace: str, grpc_port: int, web_port: int | None
+) -> list[str]:
+    args = [
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db_file),
+        "--ip",
+        LOOPBACK,
+        "--port",
+        str(grpc_port),
+        *(["--namespace", namespace] if namespace != DEFAULT_TEMPORAL_NAMESPACE else []),
+        *[arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)],
+        *search_attribute_flags(),
+        *dynamic_config_flags(),
+    ]
+    return args + (["--headless"] if web_port is None else ["--ui-port", str(web_port)])
+
+
+def _running(process: asyncio.subprocess.Process) -> Callable[[], bool]:
+    return lambda: process.returncode is None
+
+
+def _written_since(path: Path, offset: int) -> str:
+    with path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
+async def _spawn(args: list[str], log_file: Path) -> asyncio.subprocess.Process:
+    """In its own session, so a Ctrl-C at the terminal reaches this process only."""
+    with log_file.open("ab") as log:
+        return await asyncio.create_subprocess_exec(
+            str(temporal_binary()),
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),
+        )
+
+
 @contextlib.asynccontextmanager
 async def temporal_dev_server(
     data_dir: Path,
@@ -338,47 +394,30 @@ async def temporal_dev_server(
     terminal reaches this process only and the server is stopped after the worker.
     """
     db_file, log_file = _prepare_folder(data_dir, fresh)
-    grpc_port = pick_port(port)
-    web_port = None if headless else pick_port(ui_port)
-    while web_port == grpc_port:
-        web_port = free_port()
-    args = [
-        "server",
-        "start-dev",
-        "--db-filename",
-        str(db_file),
-        "--ip",
-        LOOPBACK,
-        "--port",
-        str(grpc_port),
-        *(["--namespace", namespace] if namespace != DEFAULT_TEMPORAL_NAMESPACE else []),
-        *[arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)],
-        *search_attribute_flags(),
-        *dynamic_config_flags(),
-    ]
-    args += ["--headless"] if web_port is None else ["--ui-port", str(web_port)]
-    say(f"starting Temporal dev server on {LOOPBACK}:{grpc_port} (state {db_file})")
-    with log_file.open("ab") as log:
-        process = await asyncio.create_subprocess_exec(
-            str(temporal_binary()),
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent(),
-        )
-    try:
+    for attempt in range(1, BIND_ATTEMPTS + 1):
+        grpc_port, web_port = _ports(port, None if headless else ui_port, headless)
+        args = _start_dev_args(db_file, namespace, grpc_port, web_port)
+        say(f"starting Temporal dev server on {LOOPBACK}:{grpc_port} (state {db_file})")
+        logged = log_file.stat().st_size if log_file.exists() else 0
+        process = await _spawn(args, log_file)
         address = f"{LOOPBACK}:{grpc_port}"
         try:
             client = await wait_for_temporal(
                 address,
                 namespace,
                 within_s=ready_within_s,
-                alive=lambda: process.returncode is None,
+                alive=_running(process),
             )
+            break
         except StackError as exc:
+            await _stop_process(process, STOP_TIMEOUT_S)
+            # A free port we picked can be taken before the server binds it (and the server
+            # picks more of its own): another start with other ports, not a failed stack.
+            if attempt < BIND_ATTEMPTS and PORT_TAKEN in _written_since(log_file, logged):
+                say(f"a port was taken meanwhile ({PORT_TAKEN}); starting again on others")
+                continue
             raise StackError(f"{exc}\n--- {log_file} ---\n{tail(log_file)}") from exc
+    try:
         added = await ensure_search_attributes(client)
         if added:
             say(f"registered search attributes {', '.join(added)}")

@@ -1,0 +1,61 @@
+"""The local stack picks free ports and the dev server binds them a moment later: a port taken
+in between starts the server again on others, not a failed stack (a loaded full run met it)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from localstack import devstack
+
+
+async def test_a_port_taken_before_the_server_binds_it_starts_it_on_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = socket.socket()
+    taken.bind((devstack.LOOPBACK, 0))
+    taken.listen()
+    occupied = taken.getsockname()[1]
+    picked: list[tuple[int, int | None]] = []
+    real_ports = devstack._ports
+
+    def ports_one_taken(
+        port: int | None, ui_port: int | None, headless: bool
+    ) -> tuple[int, int | None]:
+        grpc_port, web_port = real_ports(port, ui_port, headless)
+        # The first pick gives the Web UI a port another process took after it was seen free.
+        picked.append((grpc_port, occupied if not picked else web_port))
+        return picked[-1]
+
+    monkeypatch.setattr(devstack, "_ports", ports_one_taken)
+    said: list[str] = []
+    with taken:
+        async with devstack.temporal_dev_server(
+            tmp_path, fresh=True, port=None, ui_port=None, say=said.append
+        ) as server:
+            assert len(picked) == 2 and picked[0][1] == occupied
+            assert server.address.endswith(f":{picked[1][0]}")
+            assert server.ui_url == f"http://localhost:{picked[1][1]}"
+    assert any("taken meanwhile" in line for line in said), said
+
+
+async def test_a_server_that_fails_otherwise_is_reported_with_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a taken port is tried again: any other failure stops at once, with the log's tail."""
+    starts: list[list[str]] = []
+    real_args = devstack._start_dev_args
+
+    def bad_flag(*args: object) -> list[str]:
+        made = [*real_args(*args), "--log-level", "not-a-level"]  # type: ignore[arg-type]
+        starts.append(made)
+        return made
+
+    monkeypatch.setattr(devstack, "_start_dev_args", bad_flag)
+    with pytest.raises(devstack.StackError, match="exited while starting") as failed:
+        async with devstack.temporal_dev_server(tmp_path, fresh=True, port=None, headless=True):
+            pass
+    assert len(starts) == 1
+    assert "temporal.log ---" in str(failed.value)
