@@ -107,6 +107,8 @@ async def run_dev(
     try:
         async with dev_stack(options, say=_say) as stack:
             _say(f"Temporal {stack.temporal.address}, Web UI {stack.temporal.ui_url}")
+            if stack.codec_url:
+                _say(f"the Web UI decodes payloads through {stack.codec_url}")
             _say(f"gateway {stack.gateway.url}, simulator {stack.sim.url}")
             _say(f"database {stack.db.dsn}")
             _say(f"staff API {stack.api_url}; sign in as the Xuhui kitchen's manager with")

@@ -53,8 +53,10 @@ from temporalio.worker import Worker
 from activities.policy import current_policy
 from infra import ast_lock
 from infra import database as db
+from infra.codec import CodecConfigError, codec_from_env
 from infra.settings import DEFAULT_TEMPORAL_NAMESPACE, settings
 from infra.temporal import RETENTION, connect_client
+from localstack.codec import DEFAULT_CODEC_PORT, LocalCodec, codec_server
 from localstack.simulator import BackgroundServer, RunningSimulator, SimConfig, serve_simulator
 from meituan.client import MeituanClient
 from schemas.contract import TASK_QUEUE
@@ -333,7 +335,7 @@ def _ports(port: int | None, ui_port: int | None, headless: bool) -> tuple[int, 
 
 
 def _start_dev_args(
-    db_file: Path, namespace: str, grpc_port: int, web_port: int | None
+    db_file: Path, namespace: str, grpc_port: int, web_port: int | None, codec: str | None
 ) -> list[str]:
     args = [
         "server",
@@ -349,7 +351,10 @@ def _start_dev_args(
         *search_attribute_flags(),
         *dynamic_config_flags(),
     ]
-    return args + (["--headless"] if web_port is None else ["--ui-port", str(web_port)])
+    if web_port is None:
+        return [*args, "--headless"]
+    decoding = ["--ui-codec-endpoint", codec] if codec else []
+    return [*args, "--ui-port", str(web_port), *decoding]
 
 
 def _running(process: asyncio.subprocess.Process) -> Callable[[], bool]:
@@ -386,17 +391,19 @@ async def temporal_dev_server(
     headless: bool = False,
     namespace: str = DEFAULT_TEMPORAL_NAMESPACE,
     ready_within_s: float = READY_TIMEOUT_S,
+    codec_endpoint: str | None = None,
     say: Say = _quiet,
 ) -> AsyncIterator[TemporalServer]:
     """`temporal server start-dev` with its state in `data_dir/temporal.db`.
 
-    `fresh` deletes the state first. The process runs in its own session, so a Ctrl-C at the
-    terminal reaches this process only and the server is stopped after the worker.
+    `fresh` deletes the state first; the UI decodes through `codec_endpoint` when given. The
+    process runs in its own session, so a Ctrl-C at the terminal reaches this process only and
+    the server is stopped after the worker.
     """
     db_file, log_file = _prepare_folder(data_dir, fresh)
     for attempt in range(1, BIND_ATTEMPTS + 1):
         grpc_port, web_port = _ports(port, None if headless else ui_port, headless)
-        args = _start_dev_args(db_file, namespace, grpc_port, web_port)
+        args = _start_dev_args(db_file, namespace, grpc_port, web_port, codec_endpoint)
         say(f"starting Temporal dev server on {LOOPBACK}:{grpc_port} (state {db_file})")
         logged = log_file.stat().st_size if log_file.exists() else 0
         process = await _spawn(args, log_file)
@@ -675,6 +682,8 @@ class StackOptions:
     gateway_port: int | None = DEFAULT_GATEWAY_PORT
     api_port: int | None = DEFAULT_API_PORT
     simulator_port: int | None = DEFAULT_SIMULATOR_PORT
+    codec_port: int | None = DEFAULT_CODEC_PORT
+    """The codec server's, started for the Web UI when ORDERFLOW_CODEC_KEYS is set."""
     sim_config: SimConfig = field(default_factory=SimConfig)
     policy: Path | None = None
     """Policy file for the worker (`ORDERFLOW_POLICY`); None leaves the environment as is."""
@@ -695,6 +704,8 @@ class Stack:
     worker: Worker
     platform: MeituanClient
     """The worker's Meituan client, pointed at the simulator."""
+    codec_url: str | None = None
+    """The codec server the Web UI decodes through (keys set, UI on)."""
 
 
 @contextlib.asynccontextmanager
@@ -705,15 +716,22 @@ async def dev_stack(options: StackOptions, say: Say = _quiet) -> AsyncIterator[S
         stack.enter_context(policy_file(options.policy))
         if options.policy is not None:
             say(f"policy {options.policy}")
+        local_codec = _local_codec(options.codec_port)
         temporal = await stack.enter_async_context(
             temporal_dev_server(
                 options.data_dir,
                 fresh=options.fresh,
                 port=options.temporal_port,
                 ui_port=options.ui_port,
+                codec_endpoint=local_codec.url if local_codec else None,
                 say=say,
             )
         )
+        codec_url = None
+        if local_codec is not None and temporal.ui_url is not None:
+            codec_url = await stack.enter_async_context(
+                codec_server(local_codec, temporal.ui_url, say)
+            )
         client = await connect_temporal(temporal.address, temporal.namespace)
         database_ = await stack.enter_async_context(
             database(
@@ -747,4 +765,13 @@ async def dev_stack(options: StackOptions, say: Say = _quiet) -> AsyncIterator[S
             every = timedelta(minutes=current_policy().patrol_minutes)
             await ensure_patrol_schedule(client, every)
             say(f"schedule {SCHEDULE_ID} walks the platform every {every.total_seconds():g} s")
-        yield Stack(temporal, client, database_, sim, gw, api_url, running, platform)
+        yield Stack(temporal, client, database_, sim, gw, api_url, running, platform, codec_url)
+
+
+def _local_codec(port: int | None) -> LocalCodec | None:
+    """The workers' codec, when the keys are set, on the port its server will take."""
+    try:
+        codec = codec_from_env()
+    except CodecConfigError as exc:
+        raise StackError(str(exc)) from exc
+    return LocalCodec(codec, LOOPBACK, pick_port(port)) if codec is not None else None
