@@ -592,6 +592,22 @@ class StaffApiSettings:
         return (self.config_home or Path.home() / ".config") / "orderflow" / "token"
 
 
+def _set(raw: str) -> bool:
+    """no-color.org: set to anything but the empty string (unset, as blank) means yes."""
+    return raw != ""
+
+
+@dataclass(frozen=True)
+class TerminalSettings:
+    """How `orderctl` writes to a person's terminal."""
+
+    no_color: bool = field(default=False, metadata=_env("NO_COLOR", _set))
+    """NO_COLOR (unset): any value turns colour off (no-color.org)."""
+    force_color: bool = field(default=False, metadata=_env("FORCE_COLOR", _set))
+    """FORCE_COLOR (unset): any value turns colour on where output is not a terminal, unless
+    NO_COLOR is set too."""
+
+
 @dataclass(frozen=True)
 class DeploymentSettings:
     dev: bool = field(default=False, metadata=_env("ORDERFLOW_DEV", _flag))
@@ -632,6 +648,7 @@ class Settings:
     meituan: MeituanSettings = field(default_factory=MeituanSettings)
     gateway: PushGatewaySettings = field(default_factory=PushGatewaySettings)
     api: StaffApiSettings = field(default_factory=StaffApiSettings)
+    terminal: TerminalSettings = field(default_factory=TerminalSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     deployment: DeploymentSettings = field(default_factory=DeploymentSettings)
 

@@ -16,10 +16,12 @@ from typing import NoReturn
 from pydantic import ValidationError
 
 from infra.logging import configure_logging
+from infra.settings import settings
 from starter.api import client as api_client
 from starter.cli import (
     aftersales,
     anomalies,
+    completion,
     customer,
     dev,
     doctor,
@@ -34,7 +36,7 @@ from starter.cli import (
 from starter.cli.arguments import WHEN_HELP, explain_invalid
 from starter.cli.base import PROG, Exit, Failure, business_zone
 from starter.cli.commands import Builder, Formatter, Handler, Offline, Parents
-from starter.cli.terminal import PrintableStream
+from starter.cli.terminal import Palette, PrintableStream, Style, colour_wanted, printable
 
 EPILOG = f"""\
 examples:
@@ -55,6 +57,7 @@ environment:
   ORDERFLOW_TOKEN       the sign-in token (default: the one `{PROG} login` kept)
   DATABASE_URL          for `admin`, `stats` and `pushes`, which read PostgreSQL directly
   ORDERFLOW_TIMEZONE    the business's zone for naive times and display (Asia/Shanghai)
+  NO_COLOR              any value: no colour (FORCE_COLOR: colour where output is piped)
 
 exit codes:
   0 done  1 other failure  2 bad arguments  3 unknown order or anomaly
@@ -82,7 +85,11 @@ def say_failure(message: str, code: int) -> None:
     """One line for a person on stderr; with `--json`, `{"error", "code", "kind"}` on stdout,
     where the caller reads the answer, and the same exit code."""
     if not _Output.json:
-        print(message if message.startswith(f"{PROG}:") else f"{PROG}: {message}", file=sys.stderr)
+        line = message if message.startswith(f"{PROG}:") else f"{PROG}: {message}"
+        colour = isinstance(sys.stderr, PrintableStream) and sys.stderr.colour
+        print(
+            f"\x1b[{Style.RED.value}m{printable(line)}\x1b[0m" if colour else line, file=sys.stderr
+        )
         return
     kind = Exit(code).name.lower() if code in Exit._value2member_map_ else "failed"
     text = message.removeprefix(f"{PROG}: ")
@@ -122,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     pushes.add_parser(commands)
     doctor.add_parser(commands)
     dev.add_parser(commands)
+    completion.add_parser(commands)
     return parser
 
 
@@ -144,9 +152,7 @@ def main(argv: Sequence[str] | None = None, *, hard_exit: bool = True) -> int:
     except ValueError as err:
         say_failure(str(err), Exit.USAGE)
         return Exit.USAGE
-    if not isinstance(sys.stdout, PrintableStream):
-        sys.stdout = PrintableStream(sys.stdout)
-        sys.stderr = PrintableStream(sys.stderr)
+    _to_the_terminal()
     configure_logging("WARNING")
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -160,6 +166,17 @@ def main(argv: Sequence[str] | None = None, *, hard_exit: bool = True) -> int:
     if hard_exit:
         _leave(code)
     return code
+
+
+def _to_the_terminal() -> None:
+    """Escaped output everywhere; colour on a terminal, never in JSON or with NO_COLOR."""
+    terminal = settings().terminal
+    if not isinstance(sys.stdout, PrintableStream):
+        wanted = colour_wanted(sys.stdout, terminal) and not _Output.json
+        sys.stdout = PrintableStream(sys.stdout, colour=wanted)
+    if not isinstance(sys.stderr, PrintableStream):
+        sys.stderr = PrintableStream(sys.stderr, colour=colour_wanted(sys.stderr, terminal))
+    Palette.on = isinstance(sys.stdout, PrintableStream) and sys.stdout.colour
 
 
 def _execute(args: argparse.Namespace) -> int:

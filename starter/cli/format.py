@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
 from schemas.reads import OpenAnomaly, OrderRow
 from schemas.status import DeadlineState, OrderStatus, Promise
+from starter.cli.terminal import Palette, Style, printable
 
 DASH = "-"
+OVERDUE = "overdue"
 
 
 def dumps(value: Any) -> str:
@@ -36,17 +38,29 @@ def display_width(text: str) -> int:
     return width
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]], indent: str = "") -> str:
-    """Left-aligned columns; the last one is not padded, so long details don't widen the rest."""
-    lines = [list(headers), *(list(row) for row in rows)]
+Mark = Callable[[Sequence[str]], Style | None]
+"""A row's style, from its cells as shown."""
+
+
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    indent: str = "",
+    mark: Mark | None = None,
+) -> str:
+    """Left-aligned columns; the last one is not padded, so long details don't widen the rest.
+    Cells are measured as shown (escaped); the header is bold, a row as `mark` says."""
+    lines = [[printable(c) for c in headers], *([printable(c) for c in row] for row in rows)]
     widths = [max(display_width(line[i]) for line in lines) for i in range(len(headers))]
     out = []
-    for line in lines:
+    for n, line in enumerate(lines):
         cells = [
             cell + " " * (widths[i] - display_width(cell)) if i < len(line) - 1 else cell
             for i, cell in enumerate(line)
         ]
-        out.append((indent + "  ".join(cells)).rstrip())
+        style = Style.BOLD if n == 0 else mark(line) if mark else None
+        shown = "  ".join(cells).rstrip()
+        out.append(indent + Palette.styled(shown, style) if shown else "")
     return "\n".join(out)
 
 
@@ -80,7 +94,7 @@ def span(seconds: float) -> str:
 def left(due: datetime, now: datetime) -> str:
     """How long until a due time, or how far past it."""
     seconds = (due - now).total_seconds()
-    return f"in {span(seconds)}" if seconds >= 0 else f"overdue {span(seconds)}"
+    return f"in {span(seconds)}" if seconds >= 0 else f"{OVERDUE} {span(seconds)}"
 
 
 def flag(value: bool) -> str:
@@ -323,8 +337,20 @@ def _deadlines(s: OrderStatus, zone: tzinfo, now: datetime) -> str:
                 left(d.due_at, now) if running else ended,
             ]
         )
-    return table(["KEY", "STATE", "DUE", "HARD LIMIT", "LEFT / ENDED"], rows, "  ")
+    return table(["KEY", "STATE", "DUE", "HARD LIMIT", "LEFT / ENDED"], rows, "  ", _by_state)
+
+
+DEADLINE_STYLES: dict[str, Style] = {
+    DeadlineState.BREACHED.value: Style.RED,
+    DeadlineState.HARD_BREACHED.value: Style.RED,
+    DeadlineState.MET_LATE.value: Style.YELLOW,
+    DeadlineState.VOID.value: Style.DIM,
+}
+
+
+def _by_state(row: Sequence[str]) -> Style | None:
+    return DEADLINE_STYLES.get(row[1])
 
 
 def _section(title: str, body: str) -> str:
-    return f"\n{title}\n{body or '  none'}"
+    return f"\n{Palette.styled(title, Style.BOLD)}\n{body or '  none'}"

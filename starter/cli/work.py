@@ -15,7 +15,7 @@ from starter.cli import format as fmt
 from starter.cli.arguments import positive
 from starter.cli.base import Exit, Failure, business_zone
 from starter.cli.commands import Commands, Parents, say
-from starter.cli.terminal import printable
+from starter.cli.terminal import Style, printable
 from starter.cli.ticket import PAPER, escpos, render_ticket, send
 
 FOLLOW_LIMIT = 1000
@@ -40,6 +40,7 @@ def render_work(items: list[WorkItem], zone: tzinfo, now: datetime) -> str:
             ]
             for i in items
         ],
+        mark=lambda row: Style.RED if row[-1].startswith(fmt.OVERDUE) else None,
     )
 
 
