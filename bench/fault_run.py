@@ -250,7 +250,7 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
         day_over = asyncio.Event()
         engineering = asyncio.create_task(engineer.work(day_over)) if options.engineer else None
         try:
-            day, finished = await business_day(sim.sim, client, options, staff, say)
+            day, finished = await business_day(sim.sim, client, options, staff, say, say)
         finally:
             day_over.set()
             if engineering is not None:

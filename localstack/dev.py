@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Final
+from typing import IO, Final
 
 from infra.logging import configure_logging, get_logger
 from infra.settings import settings
@@ -48,12 +48,13 @@ def as_the_local_stack() -> Iterator[None]:
         yield
 
 
-def log_to(data_dir: Path, *, json_logs: bool = False) -> Path:
-    """The console in one readable line per event (JSON with `json_logs`), the JSON lines in
-    the stack's data folder. Returns the file."""
+def log_to(data_dir: Path, *, json_logs: bool = False, stream: IO[str] | None = None) -> Path:
+    """The console (`stream`, default stderr) in one readable line per event (JSON with
+    `json_logs`), the JSON lines in the stack's data folder. Returns the file."""
     log_file = data_dir / LOG_FILE
     configure_logging(
         CONSOLE_LEVEL,
+        stream=stream,
         console="json" if json_logs else "human",
         file=log_file,
         file_level=settings().logging.level,

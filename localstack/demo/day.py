@@ -215,9 +215,10 @@ class Day:
 
 
 async def business_day(
-    sim: Simulator, client: Client, options: DemoOptions, staff: Staff, say: Say
+    sim: Simulator, client: Client, options: DemoOptions, staff: Staff, say: Say, status: Say
 ) -> tuple[Day, bool]:
-    """Orders arrive, customers act, staff work, until every order ended or the time limit."""
+    """Orders arrive, customers act, staff work, until every order ended or the time limit;
+    `status` is told where the day stands every second."""
     plan = plan_customers(options.orders, options.seed, options.arrival_window_s)
     day = Day(sim, client, plan)
     anomalies_seen = False
@@ -238,7 +239,7 @@ async def business_day(
             except RPCError as exc:  # Temporal restarting: the day goes on, look again soon
                 say(f"t+{day.elapsed():.0f}s  Temporal unreachable ({exc.status.name}), retrying")
             if day.elapsed() >= next_line:
-                say(day.progress())
+                status(day.progress())
                 next_line = day.elapsed() + 1.0
             if day.all_finished():
                 day.ended = time.monotonic()

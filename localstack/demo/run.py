@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+from localstack.console import LiveConsole
 from localstack.demo.day import business_day
 from localstack.demo.options import POLICY_FILE, DemoOptions, DemoResult
 from localstack.demo.report import render
@@ -59,9 +60,11 @@ async def run_demo(
     options: DemoOptions,
     say: Say = print,
     *,
+    status: Say | None = None,
     after: Callable[[Stack, DemoResult], Awaitable[None]] | None = None,
 ) -> DemoResult:
-    """The whole demo; `after` runs with the stack still up (to keep it for the Web UI)."""
+    """The whole demo; `status` shows where the day stands (default: `say`); `after` runs with
+    the stack still up (to keep it for the Web UI)."""
     began = time.monotonic()
     stack_options = StackOptions(
         data_dir=options.data_dir,
@@ -90,7 +93,9 @@ async def run_demo(
                 lookup=order_lookup(stack.sim),
                 business=stack.sim.sim.business,
             )
-            day, finished = await business_day(stack.sim.sim, stack.client, options, staff, say)
+            day, finished = await business_day(
+                stack.sim.sim, stack.client, options, staff, say, status or say
+            )
         if not finished:
             say(f"time limit of {options.limit_s:g} s reached with orders still open")
         say("collecting the summary (final status of every order, and the database)")
@@ -127,9 +132,10 @@ def demo_options(args: argparse.Namespace) -> DemoOptions:
     return DemoOptions(orders=args.orders, seed=args.seed, limit_s=args.limit, keep=args.keep)
 
 
-async def _main(args: argparse.Namespace) -> int:
+async def _main(args: argparse.Namespace, console: LiveConsole) -> int:
     options = demo_options(args)
-    say: Say = (lambda _: None) if args.json else (lambda line: print(line, flush=True))
+    say: Say = (lambda _: None) if args.json else console.say
+    status: Say = (lambda _: None) if args.json else console.status
     main_task = asyncio.current_task()
     assert main_task is not None
     interrupts = 0
@@ -148,6 +154,7 @@ async def _main(args: argparse.Namespace) -> int:
 
     async def show(stack: Stack, result: DemoResult) -> None:
         results.append(result)
+        console.close()
         if args.json:
             print(json.dumps(result.summary, ensure_ascii=False, indent=2), flush=True)
         else:
@@ -156,8 +163,9 @@ async def _main(args: argparse.Namespace) -> int:
             await asyncio.Event().wait()
 
     try:
-        result = await run_demo(options, say, after=show)
+        result = await run_demo(options, say, status=status, after=show)
     except asyncio.CancelledError:
+        console.close()
         if interrupts and results:
             return results[0].exit_code
         if interrupts:
@@ -165,6 +173,7 @@ async def _main(args: argparse.Namespace) -> int:
             return 130
         raise
     except StackError as exc:
+        console.close()
         print(f"error: the local stack did not start: {exc}", file=sys.stderr)
         return 2
     return result.exit_code
@@ -172,7 +181,9 @@ async def _main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A live status line on a terminal, plain lines elsewhere (localstack/console.py).
+    console = LiveConsole.for_terminal(sys.stdout)
     # The in-process services' warnings on stderr, one line each; every line in the file.
-    log_to(demo_options(args).data_dir, json_logs=args.json_logs)
+    log_to(demo_options(args).data_dir, json_logs=args.json_logs, stream=console.above(sys.stderr))
     with as_the_local_stack():
-        return asyncio.run(_main(args))
+        return asyncio.run(_main(args, console))

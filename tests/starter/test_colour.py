@@ -5,12 +5,13 @@ coloured (issue "Fit the ecosystem")."""
 from __future__ import annotations
 
 import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.pseudo_terminal import on_a_terminal
 
 REPO = Path(__file__).resolve().parents[2]
 BOLD, RED, RESET = "\x1b[1m", "\x1b[31m", "\x1b[0m"
@@ -31,27 +32,6 @@ def _environment(**given: str) -> dict[str, str]:
     return kept | given
 
 
-def _on_a_terminal(env: dict[str, str]) -> str:
-    """stdout and stderr on a pseudo-terminal, as a person runs it."""
-    leader, follower = pty.openpty()
-    run = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT], cwd=REPO, env=env, stdout=follower, stderr=follower
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # EIO: the process closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    run.wait(timeout=60)
-    os.close(leader)
-    return b"".join(chunks).decode()
-
-
 def _piped(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", SCRIPT, *args],
@@ -64,7 +44,7 @@ def _piped(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_terminal_gets_colour_and_the_data_stays_escaped() -> None:
-    shown = _on_a_terminal(_environment())
+    shown = on_a_terminal([sys.executable, "-c", SCRIPT], _environment())
     assert f"{BOLD}KEY" in shown  # the header
     assert f"{RED}prepare  breached{RESET}" in shown  # a breached deadline
     assert f"{RED}orderctl: no such order{RESET}" in shown  # the error, on stderr
@@ -78,7 +58,7 @@ def test_a_terminal_gets_colour_and_the_data_stays_escaped() -> None:
     ids=["no-color", "no-color-wins"],
 )
 def test_no_color_takes_it_away_on_a_terminal(given: dict[str, str]) -> None:
-    shown = _on_a_terminal(_environment(**given))
+    shown = on_a_terminal([sys.executable, "-c", SCRIPT], _environment(**given))
     assert "\x1b" not in shown
     assert "prepare  breached" in shown and "\\u001b]0;pwned\\u0007" in shown
 

@@ -18,18 +18,22 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is needed")
 
 
-@pytest.fixture(scope="module")
-def script(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    made = subprocess.run(
-        [sys.executable, "-m", "starter.cli", "completion", "bash"],
+def _made(shell: str) -> str:
+    """`orderctl completion <shell>`, run as a person runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "starter.cli", "completion", shell],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
-    )
+    ).stdout
+
+
+@pytest.fixture(scope="module")
+def script(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("completion") / "orderctl.bash"
-    path.write_text(made.stdout)
+    path.write_text(_made("bash"))
     return path
 
 
@@ -64,13 +68,6 @@ def test_every_command_is_offered_where_it_belongs(script: Path) -> None:
 
 
 def test_zsh_gets_the_same_through_bashcompinit() -> None:
-    made = subprocess.run(
-        [sys.executable, "-m", "starter.cli", "completion", "zsh"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert made.stdout.startswith("autoload -U +X bashcompinit && bashcompinit\n")
-    assert "complete -F _orderctl orderctl" in made.stdout
+    made = _made("zsh")
+    assert made.startswith("autoload -U +X bashcompinit && bashcompinit\n")
+    assert "complete -F _orderctl orderctl" in made
