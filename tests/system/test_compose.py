@@ -36,6 +36,7 @@ WORKERS = [n for n in OURS if SERVICES[n]["command"] == ["orderflow-worker"]]
 
 SECRETS_USED: dict[str, set[str]] = {
     "postgresql": {"db_owner_password", "db_temporal_password"},
+    "temporal-schema": {"db_temporal_password"},
     "temporal": {"db_temporal_password"},
     "migrate": {
         "db_owner_password",
@@ -72,6 +73,7 @@ PLAIN_SECRETS = {
     "ORDERFLOW_NOTIFY_SECRET",
     "POSTGRES_PASSWORD",
     "POSTGRES_PWD",
+    "SQL_PASSWORD",  # temporal-sql-tool's
 }
 """Variables that hold a secret: given as files (`<name>_FILE`), never in the environment, where
 `docker inspect` and every process of the container would see them."""
@@ -200,16 +202,92 @@ def test_each_service_logs_into_postgresql_as_its_own_role() -> None:
 
 
 def test_temporal_has_its_own_database_user_and_databases() -> None:
-    temporal = _environment("temporal")
-    assert temporal["POSTGRES_USER"] == "temporal" != _environment("postgresql")["POSTGRES_USER"]
-    assert "POSTGRES_PWD" not in temporal  # read from its secret by the entrypoint
-    assert "/run/secrets/db_temporal_password" in " ".join(SERVICES["temporal"]["entrypoint"])
-    assert temporal["SKIP_DB_CREATE"] == "true"
+    """The server and its schema tool log in as `temporal`, never as the owner or a superuser,
+    their password read from the secret just before they start, on the databases the init
+    script made and handed to it (the tool creates none: the role may not)."""
+    owner = _environment("postgresql")["POSTGRES_USER"]
+    temporal, schema = _environment("temporal"), _environment("temporal-schema")
+    assert temporal["POSTGRES_USER"] == schema["SQL_USER"] == "temporal" != owner
+    assert temporal["DB"] == schema["SQL_PLUGIN"] == "postgres12"
+    assert temporal["POSTGRES_SEEDS"] == schema["SQL_HOST"] == "postgresql"
+    for name, variable in (("temporal", "POSTGRES_PWD"), ("temporal-schema", "SQL_PASSWORD")):
+        assert variable not in _environment(name)
+        script = " ".join(SERVICES[name]["entrypoint"] + SERVICES[name].get("command", []))
+        assert f'{variable}="$$(cat /run/secrets/db_temporal_password)"' in script, name
+    assert "create-database" not in " ".join(SERVICES["temporal-schema"]["command"])
     assert "./deploy/postgres:/docker-entrypoint-initdb.d:ro" in SERVICES["postgresql"]["volumes"]
+    assert (temporal["DBNAME"], temporal["VISIBILITY_DBNAME"]) == (
+        schema["DBNAME"],
+        schema["VISIBILITY_DBNAME"],
+    )
     for database in (temporal["DBNAME"], temporal["VISIBILITY_DBNAME"]):
         assert f"'{database}'" in INIT_SCRIPT  # made by the init script, owned by temporal
-    assert "CREATE ROLE temporal LOGIN" in INIT_SCRIPT
+    # A login and nothing more: no superuser, no CREATEDB, no CREATEROLE.
+    assert re.findall(r"(?:CREATE|ALTER) ROLE temporal (?:WITH )?(.*?)PASSWORD", INIT_SCRIPT) == [
+        "LOGIN ",
+        "LOGIN ",
+    ]
     assert "TEMPORAL_DB_PASSWORD_FILE" in _environment("postgresql")
+
+
+def _waits_for(name: str, dependency: str) -> str:
+    """The condition `name` waits for on `dependency` (`service_started` when listed bare)."""
+    depends = SERVICES[name].get("depends_on", {})
+    if isinstance(depends, list):
+        return "service_started" if dependency in depends else ""
+    return str(depends.get(dependency, {}).get("condition", "")) if dependency in depends else ""
+
+
+def test_temporal_starts_on_its_schema_and_the_workers_on_its_namespace() -> None:
+    """Schema, server, namespace and search attributes, in that order: the server starts once
+    the schema is complete, the setup once the server answers, the workers once it is done."""
+    assert _waits_for("temporal-schema", "postgresql") == "service_healthy"
+    assert _waits_for("temporal", "temporal-schema") == "service_completed_successfully"
+    assert "healthcheck" in SERVICES["temporal"]
+    assert _waits_for("temporal-setup", "temporal") == "service_healthy"
+    for name in WORKERS:
+        assert _waits_for(name, "temporal-setup") == "service_completed_successfully", name
+    for name in ("temporal-schema", "temporal-setup"):
+        assert SERVICES[name]["restart"] == "no", f"{name} runs once"
+    schema = " ".join(SERVICES["temporal-schema"]["command"])
+    for part in ("temporal", "visibility"):  # both databases, the schema dirs of PostgreSQL 12+
+        assert f"{part}:$$" in schema
+    assert "setup-schema -v 0.0" in schema and "update-schema" in schema
+    assert "/etc/temporal/schema/postgresql/v12/$${schema%%:*}/versioned" in schema
+
+
+def test_the_setup_registers_the_namespace_and_search_attributes_of_the_contract() -> None:
+    from infra.temporal import RETENTION
+    from workflows import search_attributes
+
+    setup = _environment("temporal-setup")
+    assert setup["TEMPORAL_NAMESPACE"] == _environment("worker")["TEMPORAL_NAMESPACE"]
+    assert setup["TEMPORAL_ADDRESS"] == _environment("worker")["TEMPORAL_ADDRESS"]
+    assert setup["NAMESPACE_RETENTION"] == f"{int(RETENTION.total_seconds()) // 3600}h"
+    kinds = {"KEYWORD": "Keyword", "BOOL": "Bool"}
+    assert setup["SEARCH_ATTRIBUTES"].split() == [
+        f"{key.name}:{kinds[key.indexed_value_type.name]}" for key in search_attributes.ALL
+    ]
+    command = " ".join(SERVICES["temporal-setup"]["command"])
+    assert "namespace create" in command and "search-attribute create" in command
+
+
+def test_every_image_is_pinned_to_a_tag() -> None:
+    """Ours is built here; every other is a named release, never `latest` or a bare name, so
+    an upgrade is a change to this file (Temporal's servers one minor version at a time)."""
+    for name, service in SERVICES.items():
+        if name in OURS:
+            assert service["build"] == ".", name
+            continue
+        image, _, tag = str(service["image"]).partition(":")
+        assert tag and tag != "latest", f"{name}: {image} is not pinned to a tag"
+    versions = {
+        SERVICES[name]["image"].partition(":")[2]
+        for name in ("temporal", "temporal-schema", "temporal-setup")
+    }
+    assert len(versions) == 1, "the server and its admin tools are of one release"
+    assert SERVICES["temporal"]["image"].startswith("temporalio/server:")
+    assert not any("auto-setup" in str(s.get("image")) for s in SERVICES.values())
 
 
 def test_no_service_receives_a_secret_it_does_not_use() -> None:
