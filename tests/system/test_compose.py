@@ -314,6 +314,8 @@ def test_the_caddyfile_routes_to_services_that_exist() -> None:
         assert "edge" in SERVICES[host]["networks"], f"the proxy cannot reach {host}"
     placeholders = set(re.findall(r"\{\$([A-Z_]+)(?::[^}]*)?\}", CADDYFILE))
     assert placeholders and placeholders <= set(_environment("proxy"))
+    gateway_site = CADDYFILE.split("{$ORDERFLOW_GATEWAY_HOST:push.localhost} {")[1].split("\n}")[0]
+    assert "respond /metrics 404" in gateway_site  # its counts are not the public's
     sites = [s for s in re.findall(r"^(\S+) \{$", CADDYFILE, re.M) if not s.startswith("(")]
     assert sites == [
         "{$ORDERFLOW_GATEWAY_HOST:push.localhost}",
