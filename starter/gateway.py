@@ -50,7 +50,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.ended_orders import refund_case_after_close, stage_on_record
 from infra import database as db
-from infra import fail_closed
+from infra import fail_closed, tracing
 from infra.forwarded import client_address
 from infra.logging import configure_logging
 from infra.settings import (
@@ -735,6 +735,7 @@ def create_app(
     routes.append(Route("/metrics", metrics, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
+    tracing.instrument_asgi(app)  # a span per push when OTEL_EXPORTER_OTLP_ENDPOINT is set
     return app
 
 
