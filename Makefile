@@ -53,7 +53,7 @@ $(TOOLS_STAMP): requirements/tools.txt
 AUDIT_UNAUDITED ?= fail
 audit: $(TOOLS_STAMP)
 	$(TOOLS)/bin/python .ci/audit --unaudited=$(AUDIT_UNAUDITED) \
-		requirements/main.txt requirements/dev.txt requirements/tools.txt
+		requirements/main.txt requirements/dev.txt requirements/otel.txt requirements/tools.txt
 
 # The lock files, resolved for CPython 3.11 on Linux (the image's Python and CI's):
 #   requirements/main.txt   the dependencies: the production image (Dockerfile)
