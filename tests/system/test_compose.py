@@ -420,19 +420,22 @@ def _mounted(service: str, target: str) -> Path:
 
 
 def test_grafana_is_provisioned_with_prometheus_and_the_dashboards() -> None:
-    provisioning = _mounted("grafana", "/etc/grafana/provisioning")
-    [source] = yaml.safe_load(
-        (provisioning / "datasources" / "prometheus.yml").read_text(encoding="utf-8")
-    )["datasources"]
+    datasources = _mounted("grafana", "/etc/grafana/provisioning/datasources")
+    [source] = yaml.safe_load((datasources / "prometheus.yml").read_text(encoding="utf-8"))[
+        "datasources"
+    ]
     url = urlsplit(source["url"])
     assert source["type"] == "prometheus" and url.hostname == "prometheus"
     assert url.port == _port(SERVICES["prometheus"]["ports"][0]) == 9090  # Prometheus' own
-    [provider] = yaml.safe_load(
-        (provisioning / "dashboards" / "orderflow.yml").read_text(encoding="utf-8")
-    )["providers"]
+    providers = _mounted("grafana", "/etc/grafana/provisioning/dashboards")
+    [provider] = yaml.safe_load((providers / "orderflow.yml").read_text(encoding="utf-8"))[
+        "providers"
+    ]
     folder = _mounted("grafana", provider["options"]["path"])
     dashboards = sorted(folder.glob("*.json"))
     assert dashboards == [DEPLOY / "grafana" / "dashboards" / "orderflow.json"]
+    assert {p.name for p in datasources.iterdir()} == {"prometheus.yml"}  # nothing unread
+    assert {p.name for p in providers.iterdir()} == {"orderflow.yml"}
     for path in dashboards:
         for panel, target in _targets(json.loads(path.read_text(encoding="utf-8"))):
             assert target["datasource"]["uid"] == source["uid"], panel
