@@ -267,6 +267,7 @@ def test_the_setup_registers_the_namespace_and_search_attributes_of_the_contract
     setup = _environment("temporal-setup")
     assert setup["TEMPORAL_NAMESPACE"] == _environment("worker")["TEMPORAL_NAMESPACE"]
     assert setup["TEMPORAL_ADDRESS"] == _environment("worker")["TEMPORAL_ADDRESS"]
+    assert _environment("temporal-ui")["TEMPORAL_DEFAULT_NAMESPACE"] == setup["TEMPORAL_NAMESPACE"]
     assert setup["NAMESPACE_RETENTION"] == f"{int(RETENTION.total_seconds()) // 3600}h"
     kinds = {"KEYWORD": "Keyword", "BOOL": "Bool"}
     assert setup["SEARCH_ATTRIBUTES"].split() == [
