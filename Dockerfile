@@ -6,6 +6,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 # local extra (the embedded PostgreSQL and the Temporal servers are for the local stack only).
 COPY requirements/main.txt requirements/main.txt
 RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements/main.txt
+# Tracing's packages (the `otel` extra, infra/tracing.py) only when asked for:
+# `docker compose build --build-arg TRACING=yes`, then OTEL_EXPORTER_OTLP_ENDPOINT turns it on.
+ARG TRACING=no
+COPY requirements/otel.txt requirements/otel.txt
+RUN if [ "$TRACING" = yes ]; then \
+        pip install --no-cache-dir --require-hashes --no-deps -r requirements/otel.txt; fi
 COPY pyproject.toml README.md ./
 COPY schemas schemas
 COPY infra infra

@@ -12,7 +12,7 @@ PIP_LOCKED := -m pip install --quiet --require-hashes --no-deps
 
 .PHONY: install test test-repeat lint typecheck demo audit lock clean
 
-# The project with its dev and local extras, from requirements/dev.txt (see `lock`).
+# The project with its dev, local and otel extras, from requirements/dev.txt (see `lock`).
 $(STAMP): pyproject.toml requirements/dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python $(PIP_LOCKED) -r requirements/dev.txt
@@ -53,11 +53,12 @@ $(TOOLS_STAMP): requirements/tools.txt
 AUDIT_UNAUDITED ?= fail
 audit: $(TOOLS_STAMP)
 	$(TOOLS)/bin/python .ci/audit --unaudited=$(AUDIT_UNAUDITED) \
-		requirements/main.txt requirements/dev.txt requirements/tools.txt
+		requirements/main.txt requirements/dev.txt requirements/otel.txt requirements/tools.txt
 
 # The lock files, resolved for CPython 3.11 on Linux (the image's Python and CI's):
 #   requirements/main.txt   the dependencies: the production image (Dockerfile)
-#   requirements/dev.txt    with the dev and local extras, main's versions kept: what make installs
+#   requirements/dev.txt    with the dev, local and otel extras, main's versions kept: what make installs
+#   requirements/otel.txt   main and the otel extra at dev's versions: an image built with TRACING=yes
 #   requirements/tools.txt  pip-tools and pip-audit (requirements/tools.in)
 # `make lock` adds and drops what pyproject.toml changed and keeps every other pin;
 # `make lock UPGRADE="httpx idna"` moves those packages to their newest allowed versions,
@@ -76,7 +77,9 @@ lock: $(TOOLS_STAMP)
 	$(COMPILE) $(call upgrades,requirements/main.txt) --build-deps-for editable \
 		-o requirements/main.txt pyproject.toml
 	$(COMPILE) $(call upgrades,requirements/dev.txt) --build-deps-for editable \
-		--extra dev --extra local -c requirements/main.txt -o requirements/dev.txt pyproject.toml
+		--extra dev --extra local --extra otel -c requirements/main.txt -o requirements/dev.txt pyproject.toml
+	$(COMPILE) $(call upgrades,requirements/otel.txt) \
+		--extra otel -c requirements/dev.txt -o requirements/otel.txt pyproject.toml
 	$(COMPILE) $(call upgrades,requirements/tools.txt) -o requirements/tools.txt requirements/tools.in
 
 clean:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from infra import tracing
 from infra.settings import DEFAULT_APP_SECRET, DEFAULT_CUSTOMER_KEY, Settings, SettingsError
 
 
@@ -56,7 +57,9 @@ def missing(configured: Settings, role: Role) -> list[str]:
 
 
 def require(configured: Settings, role: Role) -> None:
-    """`SettingsError` naming each variable to set, outside the local stack."""
+    """`SettingsError` naming each variable to set, outside the local stack, or the extra
+    that tracing asked for needs (anywhere)."""
+    tracing.check(configured)
     lacking = missing(configured, role)
     if lacking:
         raise SettingsError(

@@ -623,6 +623,25 @@ class DeploymentSettings:
     (`infra.forwarded`)."""
 
 
+def _http_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("is not an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+@dataclass(frozen=True)
+class TracingSettings:
+    """Optional OpenTelemetry tracing (`infra.tracing`), with the `otel` extra installed."""
+
+    otlp_endpoint: str | None = field(
+        default=None, metadata=_env("OTEL_EXPORTER_OTLP_ENDPOINT", _http_url)
+    )
+    """OTEL_EXPORTER_OTLP_ENDPOINT (unset: no tracing): the OTLP/HTTP collector's base URL, e.g.
+    `http://collector:4318`; spans go to its `/v1/traces`."""
+    service_name: str = field(default="orderflow", metadata=_env("OTEL_SERVICE_NAME", _text))
+    """OTEL_SERVICE_NAME (orderflow): the `service.name` of the process's spans."""
+
+
 @dataclass(frozen=True)
 class LoggingSettings:
     level: str = field(default="INFO", metadata=_env("ORDERFLOW_LOG_LEVEL", _text))
@@ -650,6 +669,7 @@ class Settings:
     api: StaffApiSettings = field(default_factory=StaffApiSettings)
     terminal: TerminalSettings = field(default_factory=TerminalSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
     deployment: DeploymentSettings = field(default_factory=DeploymentSettings)
 
 

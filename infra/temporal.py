@@ -19,6 +19,7 @@ from temporalio.runtime import Runtime
 from infra.codec import ENV_KEYS, codec_from_env
 from infra.codec import data_converter as _converter
 from infra.settings import DEFAULT_TEMPORAL_ADDRESS, settings_for
+from infra.tracing import temporal_interceptors
 
 RETENTION = timedelta(days=30)
 """How long the namespace keeps a closed order's workflow: the dev stack sets it, compose's
@@ -81,7 +82,14 @@ async def connect_client(
     namespace: str | None = None,
 ) -> Client:
     """A client as `client_config` describes, encrypting payloads when ORDERFLOW_CODEC_KEYS is
-    set. `lazy` connects on first use, so a process can start while Temporal is down."""
+    set, traced when OTEL_EXPORTER_OTLP_ENDPOINT is (`infra.tracing`: its workers too). `lazy`
+    connects on first use, so a process can start while Temporal is down."""
     config = client_config(environ, address=address, namespace=namespace)
     converter = data_converter(environ, namespace=config.get("namespace"))
-    return await Client.connect(**config, data_converter=converter, runtime=runtime, lazy=lazy)
+    return await Client.connect(
+        **config,
+        data_converter=converter,
+        runtime=runtime,
+        lazy=lazy,
+        interceptors=temporal_interceptors(environ),
+    )

@@ -18,7 +18,8 @@ TEMPORAL_NAMESPACE (and TEMPORAL_API_KEY for a TLS cloud namespace), DATABASE_UR
 MEITUAN_BASE_URL, MEITUAN_APP_ID, MEITUAN_APP_SECRET, ORDERFLOW_PUSH_BASE_URL (and
 ORDERFLOW_PUSH_URL_<KIND> for a kind configured elsewhere in the platform's console),
 ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT (seconds a push may wait for Temporal, default 5),
-ORDERFLOW_PUSH_MAX_AGE_SECONDS and ORDERFLOW_PUSH_MAX_BYTES.
+ORDERFLOW_PUSH_MAX_AGE_SECONDS and ORDERFLOW_PUSH_MAX_BYTES. `GET /metrics` counts the pushes
+accepted and refused, for Prometheus (`starter.gateway_metrics`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.ended_orders import refund_case_after_close, stage_on_record
 from infra import database as db
-from infra import fail_closed
+from infra import fail_closed, tracing
 from infra.forwarded import client_address
 from infra.logging import configure_logging
 from infra.settings import (
@@ -99,6 +100,7 @@ from schemas.messages import (
     RefundNotice,
 )
 from schemas.order import PlatformOrder
+from starter.gateway_metrics import PushCounters, serve_metrics
 from starter.push_keeper import STORED_BODY_BYTES, Bounds, Push, PushKeeper
 from starter.serving import serve_until_stopped
 from workflows import search_attributes as sa
@@ -265,6 +267,7 @@ class Gateway:
             zone=settings_for(None).business.timezone,
             timeout_s=settings.temporal_timeout_s,
         )
+        self.counts = PushCounters()  # GET /metrics
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -311,7 +314,9 @@ class Gateway:
             )
             if held is Held.RECORDED and not stored:
                 # The database was to hold it: without it, the platform keeps it for a retry.
+                self.counts.refused(kind.value, ErrorCode.SYSTEM_ERROR)
                 return _ng(503, ErrorCode.SYSTEM_ERROR, "could not record the push")
+        self.counts.accepted(kind.value, held.value)
         log.info("%s push %s%s", kind, held.value, f": {reason}" if reason else "")
         return JSONResponse(OK_RESPONSE)
 
@@ -331,6 +336,7 @@ class Gateway:
         push = self._push(request, kind, body, received_at, message, refusal.code, signed=signed)
         if await self.keeper.keep(push):
             log.warning("%s push refused (%s): %s", kind, refusal.code, message)
+        self.counts.refused(kind.value, refusal.code)
         return _ng(refusal.status, refusal.code, message)
 
     def _push(
@@ -722,8 +728,14 @@ def create_app(
         for path in _push_paths(settings, kind)
     ]
     routes.append(Route("/healthz", gateway.healthz, methods=["GET"]))
+
+    async def metrics(request: Request) -> Response:
+        return await serve_metrics(request, gateway.counts, settings.trusted_proxies)
+
+    routes.append(Route("/metrics", metrics, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
+    tracing.instrument_asgi(app)  # a span per push when OTEL_EXPORTER_OTLP_ENDPOINT is set
     return app
 
 

@@ -298,6 +298,37 @@ async def test_order_push_starts_one_workflow(
     assert signals == []
 
 
+async def _counts(http: httpx.AsyncClient) -> dict[str, float]:
+    response = await http.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return {
+        sample: float(value)
+        for line in response.text.splitlines()
+        if line and not line.startswith("#")
+        for sample, value in [line.rsplit(" ", 1)]
+    }
+
+
+async def test_metrics_count_pushes_accepted_and_refused_by_kind(
+    http: httpx.AsyncClient, running: RunningSimulator
+) -> None:
+    """What Prometheus scrapes (the compose dashboard's gateway panels)."""
+    before = await _counts(http)
+    push = new_order(running).current()
+    assert is_ok(await push_order(http, push))
+    assert is_ok(await push_order(http, push))  # the platform pushes twice
+    forged = encode_order_push(
+        push, url=SETTINGS.push_url(PushKind.ORDER), app_id=SETTINGS.app_id, secret="not-ours"
+    )
+    assert (await send(http, PushKind.ORDER, forged)).status_code == 400
+    after = await _counts(http)
+    accepted = 'orderflow_gateway_pushes_accepted_total{kind="order",held="%s"}'
+    refused = 'orderflow_gateway_pushes_refused_total{kind="order",code="703"}'
+    for sample in (accepted % "started", accepted % "duplicate", refused):
+        assert after[sample] - before.get(sample, 0) == 1, sample
+
+
 async def test_bad_signature_is_refused_and_kept(
     http: httpx.AsyncClient, running: RunningSimulator, db_pool: asyncpg.Pool
 ) -> None:

@@ -62,3 +62,14 @@ def test_the_gateway_trusts_the_proxies_the_environment_names() -> None:
     configured = GatewaySettings.from_env({"ORDERFLOW_TRUSTED_PROXIES": "10.203.14.0/24"})
     assert configured.trusted_proxies == SETTINGS.trusted_proxies
     assert GatewaySettings.from_env({}).trusted_proxies == ()  # none by default
+
+
+async def test_the_counts_are_not_served_through_the_proxy(app: Starlette) -> None:
+    """Prometheus asks the gateway itself; through the proxy the path is the public's."""
+    await _forged(app, "192.0.2.50", None)
+    for peer, status in ((PROXY, 404), ("172.18.0.9", 200)):
+        transport = httpx.ASGITransport(app=app, client=(peer, 40_000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            response = await http.get("/metrics")
+        assert response.status_code == status, peer
+    assert 'orderflow_gateway_pushes_refused_total{kind="order",code="' in response.text

@@ -6,6 +6,7 @@ that exist. Read with yaml: docker compose itself is not needed to run these."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from infra.settings import FILE_SUFFIX
+from starter import gateway_metrics
 from starter.db_logins import Login
 
 ROOT = Path(__file__).parents[2]
@@ -36,6 +38,7 @@ WORKERS = [n for n in OURS if SERVICES[n]["command"] == ["orderflow-worker"]]
 
 SECRETS_USED: dict[str, set[str]] = {
     "postgresql": {"db_owner_password", "db_temporal_password"},
+    "temporal-schema": {"db_temporal_password"},
     "temporal": {"db_temporal_password"},
     "migrate": {
         "db_owner_password",
@@ -60,6 +63,7 @@ SECRETS_USED: dict[str, set[str]] = {
     "api": {"codec_keys", "db_api_password"},
     "codec-server": {"codec_keys", "codec_token", "db_codec_password"},
     "reporting": {"db_reporting_password"},
+    "grafana": {"grafana_admin_password"},
 }
 """Which secret each service is given, and why; any other service gets none."""
 PLAIN_SECRETS = {
@@ -72,6 +76,8 @@ PLAIN_SECRETS = {
     "ORDERFLOW_NOTIFY_SECRET",
     "POSTGRES_PASSWORD",
     "POSTGRES_PWD",
+    "SQL_PASSWORD",  # temporal-sql-tool's
+    "GF_SECURITY_ADMIN_PASSWORD",  # Grafana's
 }
 """Variables that hold a secret: given as files (`<name>_FILE`), never in the environment, where
 `docker inspect` and every process of the container would see them."""
@@ -200,16 +206,93 @@ def test_each_service_logs_into_postgresql_as_its_own_role() -> None:
 
 
 def test_temporal_has_its_own_database_user_and_databases() -> None:
-    temporal = _environment("temporal")
-    assert temporal["POSTGRES_USER"] == "temporal" != _environment("postgresql")["POSTGRES_USER"]
-    assert "POSTGRES_PWD" not in temporal  # read from its secret by the entrypoint
-    assert "/run/secrets/db_temporal_password" in " ".join(SERVICES["temporal"]["entrypoint"])
-    assert temporal["SKIP_DB_CREATE"] == "true"
+    """The server and its schema tool log in as `temporal`, never as the owner or a superuser,
+    their password read from the secret just before they start, on the databases the init
+    script made and handed to it (the tool creates none: the role may not)."""
+    owner = _environment("postgresql")["POSTGRES_USER"]
+    temporal, schema = _environment("temporal"), _environment("temporal-schema")
+    assert temporal["POSTGRES_USER"] == schema["SQL_USER"] == "temporal" != owner
+    assert temporal["DB"] == schema["SQL_PLUGIN"] == "postgres12"
+    assert temporal["POSTGRES_SEEDS"] == schema["SQL_HOST"] == "postgresql"
+    for name, variable in (("temporal", "POSTGRES_PWD"), ("temporal-schema", "SQL_PASSWORD")):
+        assert variable not in _environment(name)
+        script = " ".join(SERVICES[name]["entrypoint"] + SERVICES[name].get("command", []))
+        assert f'{variable}="$$(cat /run/secrets/db_temporal_password)"' in script, name
+    assert "create-database" not in " ".join(SERVICES["temporal-schema"]["command"])
     assert "./deploy/postgres:/docker-entrypoint-initdb.d:ro" in SERVICES["postgresql"]["volumes"]
+    assert (temporal["DBNAME"], temporal["VISIBILITY_DBNAME"]) == (
+        schema["DBNAME"],
+        schema["VISIBILITY_DBNAME"],
+    )
     for database in (temporal["DBNAME"], temporal["VISIBILITY_DBNAME"]):
         assert f"'{database}'" in INIT_SCRIPT  # made by the init script, owned by temporal
-    assert "CREATE ROLE temporal LOGIN" in INIT_SCRIPT
+    # A login and nothing more: no superuser, no CREATEDB, no CREATEROLE.
+    assert re.findall(r"(?:CREATE|ALTER) ROLE temporal (?:WITH )?(.*?)PASSWORD", INIT_SCRIPT) == [
+        "LOGIN ",
+        "LOGIN ",
+    ]
     assert "TEMPORAL_DB_PASSWORD_FILE" in _environment("postgresql")
+
+
+def _waits_for(name: str, dependency: str) -> str:
+    """The condition `name` waits for on `dependency` (`service_started` when listed bare)."""
+    depends = SERVICES[name].get("depends_on", {})
+    if isinstance(depends, list):
+        return "service_started" if dependency in depends else ""
+    return str(depends.get(dependency, {}).get("condition", "")) if dependency in depends else ""
+
+
+def test_temporal_starts_on_its_schema_and_the_workers_on_its_namespace() -> None:
+    """Schema, server, namespace and search attributes, in that order: the server starts once
+    the schema is complete, the setup once the server answers, the workers once it is done."""
+    assert _waits_for("temporal-schema", "postgresql") == "service_healthy"
+    assert _waits_for("temporal", "temporal-schema") == "service_completed_successfully"
+    assert "healthcheck" in SERVICES["temporal"]
+    assert _waits_for("temporal-setup", "temporal") == "service_healthy"
+    for name in WORKERS:
+        assert _waits_for(name, "temporal-setup") == "service_completed_successfully", name
+    for name in ("temporal-schema", "temporal-setup"):
+        assert SERVICES[name]["restart"] == "no", f"{name} runs once"
+    schema = " ".join(SERVICES["temporal-schema"]["command"])
+    for part in ("temporal", "visibility"):  # both databases, the schema dirs of PostgreSQL 12+
+        assert f"{part}:$$" in schema
+    assert "setup-schema -v 0.0" in schema and "update-schema" in schema
+    assert "/etc/temporal/schema/postgresql/v12/$${schema%%:*}/versioned" in schema
+
+
+def test_the_setup_registers_the_namespace_and_search_attributes_of_the_contract() -> None:
+    from infra.temporal import RETENTION
+    from workflows import search_attributes
+
+    setup = _environment("temporal-setup")
+    assert setup["TEMPORAL_NAMESPACE"] == _environment("worker")["TEMPORAL_NAMESPACE"]
+    assert setup["TEMPORAL_ADDRESS"] == _environment("worker")["TEMPORAL_ADDRESS"]
+    assert _environment("temporal-ui")["TEMPORAL_DEFAULT_NAMESPACE"] == setup["TEMPORAL_NAMESPACE"]
+    assert setup["NAMESPACE_RETENTION"] == f"{int(RETENTION.total_seconds()) // 3600}h"
+    kinds = {"KEYWORD": "Keyword", "BOOL": "Bool"}
+    assert setup["SEARCH_ATTRIBUTES"].split() == [
+        f"{key.name}:{kinds[key.indexed_value_type.name]}" for key in search_attributes.ALL
+    ]
+    command = " ".join(SERVICES["temporal-setup"]["command"])
+    assert "namespace create" in command and "search-attribute create" in command
+
+
+def test_every_image_is_pinned_to_a_tag() -> None:
+    """Ours is built here; every other is a named release, never `latest` or a bare name, so
+    an upgrade is a change to this file (Temporal's servers one minor version at a time)."""
+    for name, service in SERVICES.items():
+        if name in OURS:
+            assert service["build"] == ".", name
+            continue
+        image, _, tag = str(service["image"]).partition(":")
+        assert tag and tag != "latest", f"{name}: {image} is not pinned to a tag"
+    versions = {
+        SERVICES[name]["image"].partition(":")[2]
+        for name in ("temporal", "temporal-schema", "temporal-setup")
+    }
+    assert len(versions) == 1, "the server and its admin tools are of one release"
+    assert SERVICES["temporal"]["image"].startswith("temporalio/server:")
+    assert not any("auto-setup" in str(s.get("image")) for s in SERVICES.values())
 
 
 def test_no_service_receives_a_secret_it_does_not_use() -> None:
@@ -236,6 +319,8 @@ def test_the_caddyfile_routes_to_services_that_exist() -> None:
         assert "edge" in SERVICES[host]["networks"], f"the proxy cannot reach {host}"
     placeholders = set(re.findall(r"\{\$([A-Z_]+)(?::[^}]*)?\}", CADDYFILE))
     assert placeholders and placeholders <= set(_environment("proxy"))
+    gateway_site = CADDYFILE.split("{$ORDERFLOW_GATEWAY_HOST:push.localhost} {")[1].split("\n}")[0]
+    assert "respond /metrics 404" in gateway_site  # its counts are not the public's
     sites = [s for s in re.findall(r"^(\S+) \{$", CADDYFILE, re.M) if not s.startswith("(")]
     assert sites == [
         "{$ORDERFLOW_GATEWAY_HOST:push.localhost}",
@@ -253,3 +338,136 @@ def test_behind_the_proxy_the_apps_trust_it_alone() -> None:
         assert _environment(name)["ORDERFLOW_TRUSTED_PROXIES"] == subnet
     members = {n for n, s in SERVICES.items() if "edge" in s.get("networks", [])}
     assert members == {"proxy", "gateway", "api", "codec-server"}
+
+
+# --- metrics and dashboards (the `observability` profile) --------------------------------------
+
+DEPLOY = ROOT / "deploy"
+PROMETHEUS: dict[str, Any] = yaml.safe_load(
+    (DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
+)
+SDK_METRICS = {
+    "temporal_workflow_task_schedule_to_start_latency": {"namespace", "task_queue"},
+    "temporal_workflow_task_execution_latency": {"namespace", "task_queue"},
+    "temporal_workflow_task_execution_failed": {"namespace", "failure_reason"},
+    "temporal_activity_schedule_to_start_latency": {"namespace", "task_queue"},
+    "temporal_activity_execution_failed": {"namespace", "activity_type"},
+    "temporal_worker_task_slots_available": {"namespace", "worker_type"},
+    "temporal_worker_task_slots_used": {"namespace", "worker_type"},
+}
+"""The Temporal SDK's metrics the dashboard reads, with the labels it groups them by, as the
+workers' Prometheus endpoint names them (the `temporal_` prefix, histograms in milliseconds,
+counters without `_total`): tests/workers/test_sdk_metrics.py checks them against a worker."""
+OURS_METRICS = {
+    **{name: set(labels) for name, (_, labels) in gateway_metrics.METRICS.items()},
+    "orderflow_workflows_not_replaying": set(),  # activities/doctor.py, through the SDK's meter
+}
+
+
+def _port(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+def _metrics_port(name: str) -> int:
+    """The port a service serves its metrics on, as its own configuration says."""
+    if name in WORKERS:
+        return _port(_environment(name)["ORDERFLOW_METRICS_ADDRESS"])
+    if name == "temporal":
+        return _port(_environment(name)["PROMETHEUS_ENDPOINT"])
+    command = SERVICES[name]["command"]
+    return int(command[command.index("--port") + 1])
+
+
+def test_prometheus_scrapes_each_worker_replica_the_gateway_and_temporal() -> None:
+    """Each target is a service that exists, on the port it serves metrics on, and on a
+    network Prometheus shares with it."""
+    jobs = {job["job_name"]: job for job in PROMETHEUS["scrape_configs"]}
+    assert set(jobs) == {"workers", "gateway", "temporal"}
+    [dns] = jobs["workers"]["dns_sd_configs"]  # every replica, not one of them
+    assert dns["type"] == "A" and sorted(dns["names"]) == sorted(WORKERS)
+    scraped = {(name, int(dns["port"])) for name in dns["names"]}
+    for job in ("gateway", "temporal"):
+        for static in jobs[job]["static_configs"]:
+            scraped |= {(t.split(":")[0], _port(t)) for t in static["targets"]}
+    for name, port in scraped:
+        assert name in SERVICES, f"Prometheus scrapes unknown {name}"
+        assert _metrics_port(name) == port, f"{name} serves metrics on another port"
+        assert "default" in SERVICES[name].get("networks", ["default"]), name
+    assert "networks" not in SERVICES["prometheus"]  # the default network: not the edge
+    for name in WORKERS:  # on the compose network, never published
+        assert _environment(name)["ORDERFLOW_METRICS_ADDRESS"].startswith("0.0.0.0:")
+    volume = "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro"
+    assert volume in SERVICES["prometheus"]["volumes"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in SERVICES["prometheus"]["command"]
+
+
+def test_the_observability_services_are_optional_and_on_loopback() -> None:
+    for name in ("prometheus", "grafana"):
+        assert SERVICES[name]["profiles"] == ["observability"], name
+        assert all(str(p).startswith("127.0.0.1:") for p in SERVICES[name]["ports"]), name
+    grafana = _environment("grafana")
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == grafana["GF_USERS_ALLOW_SIGN_UP"] == "false"
+
+
+def _mounted(service: str, target: str) -> Path:
+    """The folder or file of this repository that a service mounts at `target`."""
+    for volume in SERVICES[service]["volumes"]:
+        source, _, rest = str(volume).partition(":")
+        if rest.split(":")[0] == target:
+            assert source.startswith("./"), f"{service}: {target} is not from the repository"
+            return ROOT / source
+    raise AssertionError(f"{service} mounts nothing at {target}")
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboards() -> None:
+    datasources = _mounted("grafana", "/etc/grafana/provisioning/datasources")
+    [source] = yaml.safe_load((datasources / "prometheus.yml").read_text(encoding="utf-8"))[
+        "datasources"
+    ]
+    url = urlsplit(source["url"])
+    assert source["type"] == "prometheus" and url.hostname == "prometheus"
+    assert url.port == _port(SERVICES["prometheus"]["ports"][0]) == 9090  # Prometheus' own
+    providers = _mounted("grafana", "/etc/grafana/provisioning/dashboards")
+    [provider] = yaml.safe_load((providers / "orderflow.yml").read_text(encoding="utf-8"))[
+        "providers"
+    ]
+    folder = _mounted("grafana", provider["options"]["path"])
+    dashboards = sorted(folder.glob("*.json"))
+    assert dashboards == [DEPLOY / "grafana" / "dashboards" / "orderflow.json"]
+    assert {p.name for p in datasources.iterdir()} == {"prometheus.yml"}  # nothing unread
+    assert {p.name for p in providers.iterdir()} == {"orderflow.yml"}
+    for path in dashboards:
+        for panel, target in _targets(json.loads(path.read_text(encoding="utf-8"))):
+            assert target["datasource"]["uid"] == source["uid"], panel
+
+
+def _targets(dashboard: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(p["title"], t) for p in dashboard["panels"] for t in p.get("targets", [])]
+
+
+DASHBOARD: dict[str, Any] = json.loads(
+    (DEPLOY / "grafana" / "dashboards" / "orderflow.json").read_text(encoding="utf-8")
+)
+
+
+def test_the_dashboard_reads_metrics_that_exist_by_labels_they_have() -> None:
+    """Every metric a query names is one the SDK, the gateway or the doctor emits, and every
+    label it groups by is one that metric carries (or the scrape adds: `service`, `le`)."""
+    known = {**SDK_METRICS, **OURS_METRICS}
+    assert all(f'"{name}"' in SOURCE for name in OURS_METRICS)
+    shown: set[str] = set()
+    for panel, target in _targets(DASHBOARD):
+        expr = target["expr"]
+        names = set(re.findall(r"\b((?:temporal|orderflow)_[a-z_]+)\b", expr))
+        assert names, f"{panel}: no metric"
+        for name in names:
+            metric = re.sub(r"_bucket$", "", name)
+            assert metric in known, f"{panel}: {name} is no metric of ours or the SDK's"
+            shown.add(metric)
+            for group in re.findall(r"by \(([^)]*)\)", expr):
+                labels = {g.strip() for g in group.split(",")} - {"le", "service"}
+                assert labels <= known[metric], f"{panel}: {metric} has no {labels}"
+    assert shown == set(known), f"not shown: {set(known) - shown}"
+    wanted = ("schedule_to_start", "activity_execution_failed", "slots", "accepted", "refused")
+    assert all(any(w in m for m in shown) for w in wanted)

@@ -1,8 +1,9 @@
 """The lock files keep step with pyproject.toml, and the image installs what production needs.
 
 requirements/main.txt is the production image's (the dependencies), requirements/dev.txt what
-make installs (with the dev and local extras); both are made by `make lock`. Nothing here
-touches the network.
+make installs (with the dev, local and otel extras), requirements/otel.txt an image that traces
+(the dependencies and the otel extra); all are made by `make lock`. Nothing here touches the
+network.
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ def pins(lock: str) -> dict[str, tuple[str, list[str]]]:
     return found
 
 
-LOCKS = {"main.txt": MAIN, "dev.txt": MAIN + EXTRAS["dev"] + EXTRAS["local"]}
+LOCKS = {
+    "main.txt": MAIN,
+    "dev.txt": MAIN + EXTRAS["dev"] + EXTRAS["local"] + EXTRAS["otel"],
+    "otel.txt": MAIN + EXTRAS["otel"],  # an image that traces (infra/tracing.py)
+}
 
 
 @pytest.mark.parametrize("lock", LOCKS)
@@ -74,7 +79,7 @@ def test_the_image_runs_the_versions_the_tests_ran() -> None:
     assert not LOCAL & set(main), "the local servers are not for the production image"
 
 
-@pytest.mark.parametrize("lock", ["main.txt", "dev.txt", "tools.txt"])
+@pytest.mark.parametrize("lock", ["main.txt", "dev.txt", "otel.txt", "tools.txt"])
 def test_the_locks_are_made_for_python_3_11(lock: str) -> None:
     header = (ROOT / "requirements" / lock).read_text(encoding="utf-8")[:200]
     assert "pip-compile with Python 3.11" in header and "make lock" in header
@@ -87,6 +92,17 @@ def test_make_installs_from_the_dev_lock_and_again_when_it_changes() -> None:
     assert "$(PIP_LOCKED) -r requirements/dev.txt" in rule.group(2)
     assert "PIP_LOCKED := -m pip install --quiet --require-hashes --no-deps" in MAKEFILE
     assert "--no-deps --no-build-isolation -e ." in rule.group(2)
+
+
+def test_an_image_that_traces_runs_the_versions_the_tests_ran() -> None:
+    """requirements/otel.txt is the main lock and the `otel` extra, at the dev lock's versions
+    (the tracing tests ran them); the image installs it only when built with TRACING=yes."""
+    main, dev, otel = pins("main.txt"), pins("dev.txt"), pins("otel.txt")
+    assert set(main) - {"setuptools"} <= set(otel)  # the build backend: main installs it
+    assert {n: v for n, (v, _) in otel.items()} == {n: dev[n][0] for n in otel}
+    install = re.search(r'if \[ "\$TRACING" = yes \]; then \\\n\s+pip install (.*); fi', DOCKERFILE)
+    assert install and "--require-hashes --no-deps -r requirements/otel.txt" in install.group(1)
+    assert "ARG TRACING=no" in DOCKERFILE
 
 
 def test_the_image_installs_the_main_lock_only() -> None:
