@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -397,3 +397,28 @@ def test_trusted_proxies_are_addresses_or_networks() -> None:
     assert load_settings({}).deployment.trusted_proxies == ()
     with pytest.raises(SettingsError, match="has 'proxy', neither an address nor a CIDR"):
         load_settings({"ORDERFLOW_TRUSTED_PROXIES": "10.0.0.1, proxy"})
+
+
+# --- pydantic-settings ---------------------------------------------------------------------------
+
+
+def test_the_mapping_given_is_read_and_nothing_else(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_CREDIT_INITIAL", "90")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("ORDERFLOW_CREDIT_MAX=95\n", encoding="utf-8")
+    assert load_settings({}) == Settings()
+    assert load_settings().credit.initial == 90
+    assert load_settings().credit.maximum == 100  # no dotenv file
+
+
+def test_a_group_changed_in_code_is_checked_by_field_name() -> None:
+    read = load_settings({"ORDERFLOW_POLICY__goods__auto_confirm": "false"})
+    moved = replace(read, policy=replace(read.policy, file=Path("/etc/policy.toml")))
+    assert moved.policy.file == Path("/etc/policy.toml")
+    assert dict(moved.policy.overrides) == dict(read.policy.overrides)
+    assert replace(read.assignment, shifts="Require").shifts == "require"  # text: as if read
+    assert len({read, moved, load_settings({})}) == 3  # hashable, as the frozen dataclasses were
+    with pytest.raises(ValueError, match="must be one of"):
+        replace(read.assignment, shifts="always")
