@@ -200,6 +200,39 @@ def test_every_field_names_its_variable_in_its_docstring() -> None:
         assert name.removesuffix("*") in docs[f"{group_class[group]}.{field}"], name
 
 
+def _table() -> list[tuple[list[str], list[str]]]:
+    """README's Configuration table: each row's variables and its defaults in backticks."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Configuration") :].split("\n### ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            names, default = line.split(" | ")[:2]
+            rows.append((re.findall(r"`([^`]+)`", names), re.findall(r"`([^`]+)`", default)))
+    return rows
+
+
+def test_the_readme_table_keeps_step_with_the_settings() -> None:
+    """Every variable has a row, every row names variables, and a default the row shows, read
+    as the variable, is the field's default (a field whose default is unset says it in words)."""
+    rows = _table()
+    listed = [name for names, _ in rows for name in names]
+    for name in variables():
+        stem = name.removesuffix("*")
+        assert name in listed or (stem != name and any(n.startswith(stem) for n in listed)), name
+    assert [n for n in listed if not _known(n)] == []
+    defaults = Settings()
+    for names, shown in rows:
+        if len(names) != len(shown) or not all(n in variables() for n in names):
+            continue
+        for name, text in zip(names, shown, strict=True):
+            group, field = variables()[name].split(".")
+            default = getattr(getattr(defaults, group), field)
+            if default is not None:
+                read = load_settings({name: text})
+                assert getattr(getattr(read, group), field) == default, (name, text)
+
+
 # --- values --------------------------------------------------------------------------------------
 
 
