@@ -647,6 +647,8 @@ class _Reading:
 
 
 _READING: ContextVar[_Reading] = ContextVar("_READING")
+"""The reading under way: pydantic-settings makes its sources in a classmethod, which is given
+no mapping, so `load_settings` hands it over here."""
 
 
 class _EnvironmentSource(PydanticBaseSettingsSource):
