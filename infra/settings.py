@@ -2,37 +2,45 @@
 
 The variables are a contract with whoever deploys the services (README, docker-compose.yml), so
 each field below names its variable and default, and nothing else reads the environment. The
+groups are pydantic dataclasses, read by pydantic-settings through `_EnvironmentSource`: each
+field carries its variable as its validation alias and its parser as a validator. The
 environment is read on first use, not at import, so a process or a test that sets variables
 before that sees them; `settings.cache_clear()` makes the next call read it again. A malformed
 value fails there with the variable's name (every malformed one, not the first), not deep
-inside an activity.
+inside an activity: one `SettingsError` such as
+`ORDERFLOW_CREDIT_INITIAL='lots' is not an integer; ORDERFLOW_SHIFTS='always' must be one of
+require, prefer, ignore`.
 
 Values are stripped and a blank value counts as unset, unless a field says otherwise.
 
 Any variable `X` below may instead be given as `X_FILE`, the path of a file holding its value
 (one trailing newline dropped): compose mounts secrets as files under /run/secrets, so they
 stay out of `docker inspect` and of every container that does not mount them. Setting both
-is an error.
+is an error, and an error in a file's value names the file, never quoting its content.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from contextvars import ContextVar
+from dataclasses import field, fields
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from schemas.records import CreditEventKind
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+from schemas.records import CreditEventKind
 
 DEFAULT_TEMPORAL_ADDRESS: Final = "localhost:7233"
 DEFAULT_TEMPORAL_NAMESPACE: Final = "default"
@@ -58,16 +66,19 @@ class SettingsError(ValueError):
 
 # --- how a variable becomes a field --------------------------------------------------------------
 
+_GROUP: Final = ConfigDict(validate_by_name=True, validate_by_alias=True)
+"""A group is built from the environment by variable (the alias) and in code by field name
+(`dataclasses.replace`, as the dev stack does)."""
 
-@dataclass(frozen=True)
+
+@dataclasses.dataclass(frozen=True)
 class _Var:
     name: str
-    parse: Callable[[str], Any]
     strip: bool
     blank_is_unset: bool
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class _Prefix:
     """Every variable whose name starts with `prefix`: `whole`, by its name with its value as
     set; else by the rest of its name, blank values left out."""
@@ -79,20 +90,43 @@ class _Prefix:
 _SPEC: Final = "env"
 
 
+def _parsing(parse: Callable[[str], Any]) -> BeforeValidator:
+    """`parse` on text (the environment's); a value given in code is the field's already."""
+    return BeforeValidator(lambda value: parse(value) if isinstance(value, str) else value)
+
+
 def _env(
-    name: str, parse: Callable[[str], Any], *, strip: bool = True, blank_is_unset: bool = True
-) -> dict[str, Any]:
-    """A field's metadata: the variable it comes from and how its text becomes the value;
-    `parse` raises ValueError with what is wrong, the reader adds the name."""
-    return {_SPEC: _Var(name, parse, strip, blank_is_unset)}
+    name: str,
+    parse: Callable[[str], Any],
+    *,
+    default: Any,
+    strip: bool = True,
+    blank_is_unset: bool = True,
+    repr: bool = True,
+) -> Any:
+    """A field read from variable `name`: its alias, with `parse` as its validator (raising
+    ValueError with what is wrong; the error adds the name), and the source's rules in the
+    dataclass field's metadata."""
+    info: FieldInfo = Field(default, validation_alias=name)
+    info.metadata.append(_parsing(parse))
+    return field(default=info, repr=repr, metadata={_SPEC: _Var(name, strip, blank_is_unset)})
 
 
-def _prefix(prefix: str, *, whole: bool = False) -> dict[str, Any]:
-    return {_SPEC: _Prefix(prefix, whole)}
+def _prefix(prefix: str, *, whole: bool = False, repr: bool = True) -> Any:
+    return field(
+        default_factory=_no_variables,
+        repr=repr,
+        hash=False,
+        metadata={_SPEC: _Prefix(prefix, whole)},
+    )
 
 
 def _no_variables() -> Mapping[str, str]:
     return MappingProxyType({})
+
+
+Variables = Annotated[Mapping[str, str], AfterValidator(MappingProxyType)]
+"""The variables a prefix field holds, read-only."""
 
 
 def _text(raw: str) -> str:
@@ -204,32 +238,29 @@ def _origins(raw: str) -> tuple[str, ...]:
 # --- the groups ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class BusinessSettings:
-    timezone: ZoneInfo = field(
-        default=ZoneInfo("Asia/Shanghai"), metadata=_env("ORDERFLOW_TIMEZONE", _zone)
-    )
+    timezone: ZoneInfo = _env("ORDERFLOW_TIMEZONE", _zone, default=ZoneInfo("Asia/Shanghai"))
     """ORDERFLOW_TIMEZONE (Asia/Shanghai): shifts, service slots, naive times and the day's
     figures are in the company's local time."""
-    customer_key: str = field(
-        default=DEFAULT_CUSTOMER_KEY,
-        metadata=_env("ORDERFLOW_CUSTOMER_KEY", _text, strip=False),
-        repr=False,
+    customer_key: str = _env(
+        "ORDERFLOW_CUSTOMER_KEY", _text, strip=False, default=DEFAULT_CUSTOMER_KEY, repr=False
     )
     """ORDERFLOW_CUSTOMER_KEY (a public development key): customer ids are an HMAC of the phone
     under it, so nobody without it can turn a phone into an id or an id back into a phone.
     Required outside the local stack; the same for every process, migrations included.
     Rotated with `python -m starter.db_cli rekey-customers` (README "Customer ids")."""
-    customer_key_previous: str = field(
-        default="",
-        metadata=_env("ORDERFLOW_CUSTOMER_KEY_PREVIOUS", _text, strip=False),
-        repr=False,
+    customer_key_previous: str = _env(
+        "ORDERFLOW_CUSTOMER_KEY_PREVIOUS", _text, strip=False, default="", repr=False
     )
     """ORDERFLOW_CUSTOMER_KEY_PREVIOUS (unset): the key being rotated away from, read by
     `db_cli rekey-customers` only."""
-    customer_salt: str = field(
+    customer_salt: str = _env(
+        "ORDERFLOW_CUSTOMER_SALT",
+        _text,
+        strip=False,
+        blank_is_unset=False,
         default="orderflow",
-        metadata=_env("ORDERFLOW_CUSTOMER_SALT", _text, strip=False, blank_is_unset=False),
         repr=False,
     )
     """ORDERFLOW_CUSTOMER_SALT (orderflow): the salt of the customer ids before migration 0020,
@@ -237,38 +268,29 @@ class BusinessSettings:
     as set, blank included."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class DatabaseSettings:
-    url: str | None = field(default=None, metadata=_env("DATABASE_URL", _text), repr=False)
+    url: str | None = _env("DATABASE_URL", _text, default=None, repr=False)
     """DATABASE_URL (unset: the embedded PostgreSQL under `data_dir`/pg): the system of record."""
-    password: str | None = field(
-        default=None,
-        metadata=_env("ORDERFLOW_DATABASE_PASSWORD", _text, strip=False),
-        repr=False,
+    password: str | None = _env(
+        "ORDERFLOW_DATABASE_PASSWORD", _text, strip=False, default=None, repr=False
     )
     """ORDERFLOW_DATABASE_PASSWORD (unset: the URL's own, if any): the password of DATABASE_URL's
     user, kept out of the URL so that compose can give it as a secret file
     (ORDERFLOW_DATABASE_PASSWORD_FILE); it wins over a password in the URL."""
-    data_dir: Path | None = field(default=None, metadata=_env("ORDERFLOW_DATA_DIR", Path))
+    data_dir: Path | None = _env("ORDERFLOW_DATA_DIR", Path, default=None)
     """ORDERFLOW_DATA_DIR (unset: `<repo>/.data`): where embedded servers keep their data."""
-    pool_max: int = field(default=10, metadata=_env("ORDERFLOW_DB_POOL_MAX", _int))
+    pool_max: int = _env("ORDERFLOW_DB_POOL_MAX", _int, default=10)
     """ORDERFLOW_DB_POOL_MAX (10): connections a process's pool opens at most."""
-    stats_url: str | None = field(
-        default=None, metadata=_env("ORDERFLOW_STATS_DATABASE_URL", _text), repr=False
-    )
+    stats_url: str | None = _env("ORDERFLOW_STATS_DATABASE_URL", _text, default=None, repr=False)
     """ORDERFLOW_STATS_DATABASE_URL (unset: the worker's own): the regular reports' database
     role, one that may refresh the statistics' rollup as `orderctl stats` does; the services'
     least-privilege role may not."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class TemporalSettings:
-    environ: Mapping[str, str] = field(
-        default_factory=_no_variables,
-        metadata=_prefix(TEMPORAL_PREFIX, whole=True),
-        hash=False,
-        repr=False,
-    )
+    environ: Variables = _prefix(TEMPORAL_PREFIX, whole=True, repr=False)
     """Every TEMPORAL_* variable, handed as set to the SDK's environment configuration:
     TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE (default), and for Temporal Cloud or
     a TLS cluster TEMPORAL_API_KEY or TEMPORAL_TLS_CLIENT_CERT_PATH / _KEY_PATH."""
@@ -284,83 +306,75 @@ class TemporalSettings:
         return self.environ.get("TEMPORAL_NAMESPACE") or DEFAULT_TEMPORAL_NAMESPACE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class CodecSettings:
-    keys: str = field(default="", metadata=_env("ORDERFLOW_CODEC_KEYS", _text), repr=False)
+    keys: str = _env("ORDERFLOW_CODEC_KEYS", _text, default="", repr=False)
     """ORDERFLOW_CODEC_KEYS (unset: payloads in plaintext): `id:base64key,...`, the first
     encrypts; parsed by `infra.codec`, whose errors name the variable."""
-    token: str | None = field(
-        default=None, metadata=_env("ORDERFLOW_CODEC_TOKEN", _text), repr=False
-    )
+    token: str | None = _env("ORDERFLOW_CODEC_TOKEN", _text, default=None, repr=False)
     """ORDERFLOW_CODEC_TOKEN (unset: the codec server refuses to start without --no-auth)."""
-    bind: bool = field(default=True, metadata=_env("ORDERFLOW_CODEC_BIND", _flag))
+    bind: bool = _env("ORDERFLOW_CODEC_BIND", _flag, default=True)
     """ORDERFLOW_CODEC_BIND (yes): seal each payload with its key id and namespace. Set it to
     0 while processes of a release before it still run (a rolling upgrade): they cannot read
     bound payloads. Every release reads both."""
-    cors_origins: tuple[str, ...] = field(
-        default=(DEFAULT_CORS_ORIGIN,), metadata=_env("ORDERFLOW_CODEC_CORS_ORIGIN", _origins)
+    cors_origins: tuple[str, ...] = _env(
+        "ORDERFLOW_CODEC_CORS_ORIGIN", _origins, default=(DEFAULT_CORS_ORIGIN,)
     )
     """ORDERFLOW_CODEC_CORS_ORIGIN (http://localhost:8233), comma-separated: the UIs that may
     ask the codec server."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class ReviewSettings:
     """The review rules' thresholds (R2.2.1-R2.2.3, R5.1, R5.3.1-R5.3.3; `activities.rules`)."""
 
-    price_tolerance: Decimal = field(
-        default=Decimal("0.10"), metadata=_env("ORDERFLOW_PRICE_TOLERANCE", _decimal)
-    )
+    price_tolerance: Decimal = _env("ORDERFLOW_PRICE_TOLERANCE", _decimal, default=Decimal("0.10"))
     """ORDERFLOW_PRICE_TOLERANCE (0.10): share of the list price a pushed unit price may differ
     by; a per-SKU `prices.tolerance` overrides it."""
-    discount_max_share: Decimal = field(
-        default=Decimal("0.50"), metadata=_env("ORDERFLOW_DISCOUNT_MAX_SHARE", _decimal)
+    discount_max_share: Decimal = _env(
+        "ORDERFLOW_DISCOUNT_MAX_SHARE", _decimal, default=Decimal("0.50")
     )
     """ORDERFLOW_DISCOUNT_MAX_SHARE (0.50): all discounts together, as a share of the item total."""
-    merchant_discount_max_share: Decimal = field(
-        default=Decimal("0.30"), metadata=_env("ORDERFLOW_MERCHANT_DISCOUNT_MAX_SHARE", _decimal)
+    merchant_discount_max_share: Decimal = _env(
+        "ORDERFLOW_MERCHANT_DISCOUNT_MAX_SHARE", _decimal, default=Decimal("0.30")
     )
     """ORDERFLOW_MERCHANT_DISCOUNT_MAX_SHARE (0.30): the merchant-funded part, same base."""
-    total_tolerance: Decimal = field(
-        default=Decimal("0.01"), metadata=_env("ORDERFLOW_TOTAL_TOLERANCE", _decimal)
-    )
+    total_tolerance: Decimal = _env("ORDERFLOW_TOTAL_TOLERANCE", _decimal, default=Decimal("0.01"))
     """ORDERFLOW_TOTAL_TOLERANCE (0.01): yuan the paid total may differ from items + boxes +
     shipping + package fee - discounts."""
-    duplicate_window: timedelta = field(
-        default=timedelta(minutes=10), metadata=_env("ORDERFLOW_DUPLICATE_WINDOW_MINUTES", _minutes)
+    duplicate_window: timedelta = _env(
+        "ORDERFLOW_DUPLICATE_WINDOW_MINUTES", _minutes, default=timedelta(minutes=10)
     )
     """ORDERFLOW_DUPLICATE_WINDOW_MINUTES (10): an earlier order of the same customer with the
     same items within this window makes an order a duplicate (R5.1)."""
-    credit_watch_below: int = field(default=70, metadata=_env("ORDERFLOW_CREDIT_WATCH_BELOW", _int))
+    credit_watch_below: int = _env("ORDERFLOW_CREDIT_WATCH_BELOW", _int, default=70)
     """ORDERFLOW_CREDIT_WATCH_BELOW (70): a credit score below this raises a fraud anomaly."""
-    max_line_quantity: int = field(default=50, metadata=_env("ORDERFLOW_MAX_LINE_QUANTITY", _int))
+    max_line_quantity: int = _env("ORDERFLOW_MAX_LINE_QUANTITY", _int, default=50)
     """ORDERFLOW_MAX_LINE_QUANTITY (50): more of one item is checked with the customer."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class CreditSettings:
     """Customer credit (R5.3.3; `activities.credit`); data migrations get them too."""
 
-    initial: int = field(default=100, metadata=_env("ORDERFLOW_CREDIT_INITIAL", _int))
+    initial: int = _env("ORDERFLOW_CREDIT_INITIAL", _int, default=100)
     """ORDERFLOW_CREDIT_INITIAL (100): a new customer's score."""
-    maximum: int = field(default=100, metadata=_env("ORDERFLOW_CREDIT_MAX", _int))
+    maximum: int = _env("ORDERFLOW_CREDIT_MAX", _int, default=100)
     """ORDERFLOW_CREDIT_MAX (100): no score goes above it."""
-    restricted_below: int = field(
-        default=60, metadata=_env("ORDERFLOW_CREDIT_RESTRICTED_BELOW", _int)
-    )
+    restricted_below: int = _env("ORDERFLOW_CREDIT_RESTRICTED_BELOW", _int, default=60)
     """ORDERFLOW_CREDIT_RESTRICTED_BELOW (60): below it a customer is restricted."""
-    banned_below: int = field(default=30, metadata=_env("ORDERFLOW_CREDIT_BANNED_BELOW", _int))
+    banned_below: int = _env("ORDERFLOW_CREDIT_BANNED_BELOW", _int, default=30)
     """ORDERFLOW_CREDIT_BANNED_BELOW (30): below it a customer is banned; only a person lifts a
     ban."""
-    fraud: int = field(default=-50, metadata=_env("ORDERFLOW_CREDIT_FRAUD", _int))
+    fraud: int = _env("ORDERFLOW_CREDIT_FRAUD", _int, default=-50)
     """ORDERFLOW_CREDIT_FRAUD (-50): the score change of a fraud; the four below likewise."""
-    no_show: int = field(default=-20, metadata=_env("ORDERFLOW_CREDIT_NO_SHOW", _int))
+    no_show: int = _env("ORDERFLOW_CREDIT_NO_SHOW", _int, default=-20)
     """ORDERFLOW_CREDIT_NO_SHOW (-20)."""
-    cancellation: int = field(default=-5, metadata=_env("ORDERFLOW_CREDIT_CANCELLATION", _int))
+    cancellation: int = _env("ORDERFLOW_CREDIT_CANCELLATION", _int, default=-5)
     """ORDERFLOW_CREDIT_CANCELLATION (-5)."""
-    complaint: int = field(default=-3, metadata=_env("ORDERFLOW_CREDIT_COMPLAINT", _int))
+    complaint: int = _env("ORDERFLOW_CREDIT_COMPLAINT", _int, default=-3)
     """ORDERFLOW_CREDIT_COMPLAINT (-3)."""
-    completed: int = field(default=2, metadata=_env("ORDERFLOW_CREDIT_COMPLETED", _int))
+    completed: int = _env("ORDERFLOW_CREDIT_COMPLETED", _int, default=2)
     """ORDERFLOW_CREDIT_COMPLETED (+2)."""
 
     @property
@@ -369,89 +383,72 @@ class CreditSettings:
         return {kind: getattr(self, kind.value) for kind in CreditEventKind}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class AssignmentSettings:
     """Assignment by rules and capacity (R2.3.2; `activities.assignment`)."""
 
-    shifts: str = field(default="prefer", metadata=_env("ORDERFLOW_SHIFTS", _shifts))
+    shifts: str = _env("ORDERFLOW_SHIFTS", _shifts, default="prefer")
     """ORDERFLOW_SHIFTS (prefer): `require` assigns only people on shift; `prefer` ranks them
     first and falls back to off-shift people; `ignore` disregards shifts."""
-    load_weight: float = field(default=0.5, metadata=_env("ORDERFLOW_ASSIGN_LOAD_WEIGHT", _float))
+    load_weight: float = _env("ORDERFLOW_ASSIGN_LOAD_WEIGHT", _float, default=0.5)
     """ORDERFLOW_ASSIGN_LOAD_WEIGHT (0.5): the score's weight of a person's free capacity."""
-    skill_weight: float = field(default=0.3, metadata=_env("ORDERFLOW_ASSIGN_SKILL_WEIGHT", _float))
+    skill_weight: float = _env("ORDERFLOW_ASSIGN_SKILL_WEIGHT", _float, default=0.3)
     """ORDERFLOW_ASSIGN_SKILL_WEIGHT (0.3): of their skill level on what is needed."""
-    department_weight: float = field(
-        default=0.2, metadata=_env("ORDERFLOW_ASSIGN_DEPARTMENT_WEIGHT", _float)
-    )
+    department_weight: float = _env("ORDERFLOW_ASSIGN_DEPARTMENT_WEIGHT", _float, default=0.2)
     """ORDERFLOW_ASSIGN_DEPARTMENT_WEIGHT (0.2): of a quieter department."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class BookingSettings:
-    default_service_minutes: int = field(
-        default=60, metadata=_env("ORDERFLOW_DEFAULT_SERVICE_MINUTES", _int)
-    )
+    default_service_minutes: int = _env("ORDERFLOW_DEFAULT_SERVICE_MINUTES", _int, default=60)
     """ORDERFLOW_DEFAULT_SERVICE_MINUTES (60): a job's length when its items do not say (R3.2.1)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class PatrolSettings:
-    previous_day: timedelta = field(
-        default=timedelta(minutes=60),
-        metadata=_env("ORDERFLOW_PATROL_PREVIOUS_DAY_MINUTES", _minutes),
+    previous_day: timedelta = _env(
+        "ORDERFLOW_PATROL_PREVIOUS_DAY_MINUTES", _minutes, default=timedelta(minutes=60)
     )
     """ORDERFLOW_PATROL_PREVIOUS_DAY_MINUTES (60): how long after midnight (platform time) the
     previous day is walked whatever it shows; after that, until a walk finds it settled."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class NotifySettings:
-    webhook: str | None = field(
-        default=None, metadata=_env("ORDERFLOW_NOTIFY_WEBHOOK", _text), repr=False
-    )
+    webhook: str | None = _env("ORDERFLOW_NOTIFY_WEBHOOK", _text, default=None, repr=False)
     """ORDERFLOW_NOTIFY_WEBHOOK (unset: notifications are recorded only): a group robot's URL."""
-    flavour: str = field(default="wecom", metadata=_env("ORDERFLOW_NOTIFY_FLAVOUR", _flavour))
+    flavour: str = _env("ORDERFLOW_NOTIFY_FLAVOUR", _flavour, default="wecom")
     """ORDERFLOW_NOTIFY_FLAVOUR (wecom): whose robot: wecom, dingtalk, feishu or webhook."""
-    secret: str | None = field(
-        default=None, metadata=_env("ORDERFLOW_NOTIFY_SECRET", _text), repr=False
-    )
+    secret: str | None = _env("ORDERFLOW_NOTIFY_SECRET", _text, default=None, repr=False)
     """ORDERFLOW_NOTIFY_SECRET (unset): the robot's signing secret, where it has one."""
-    platform_liaison: str | None = field(
-        default=None, metadata=_env("ORDERFLOW_PLATFORM_LIAISON", _text)
-    )
+    platform_liaison: str | None = _env("ORDERFLOW_PLATFORM_LIAISON", _text, default=None)
     """ORDERFLOW_PLATFORM_LIAISON (unset): who gets the platform liaison's notifications (R6.2)."""
-    customer_webhook: str | None = field(
-        default=None, metadata=_env("ORDERFLOW_CUSTOMER_WEBHOOK", _text), repr=False
+    customer_webhook: str | None = _env(
+        "ORDERFLOW_CUSTOMER_WEBHOOK", _text, default=None, repr=False
     )
     """ORDERFLOW_CUSTOMER_WEBHOOK (unset: what customers are told stays on the order's record):
     a webhook (an SMS provider's, say) that gets each customer notification with the
     customer's number (R2.2.4, R2.4.3, R3.3.1, R3.4.1)."""
-    customer_secret: str | None = field(
-        default=None, metadata=_env("ORDERFLOW_CUSTOMER_WEBHOOK_SECRET", _text), repr=False
+    customer_secret: str | None = _env(
+        "ORDERFLOW_CUSTOMER_WEBHOOK_SECRET", _text, default=None, repr=False
     )
     """ORDERFLOW_CUSTOMER_WEBHOOK_SECRET (unset): signs its body (X-Orderflow-Signature)."""
-    max_attempts: int = field(
-        default=10, metadata=_env("ORDERFLOW_NOTIFY_MAX_ATTEMPTS", _positive_int)
-    )
+    max_attempts: int = _env("ORDERFLOW_NOTIFY_MAX_ATTEMPTS", _positive_int, default=10)
     """ORDERFLOW_NOTIFY_MAX_ATTEMPTS (10): tries of one delivery before it is dead-lettered
     (backoff 5 s doubling to 10 min: about half an hour in all)."""
-    language: str = field(default="zh-CN", metadata=_env("ORDERFLOW_NOTIFY_LANGUAGE", _language))
+    language: str = _env("ORDERFLOW_NOTIFY_LANGUAGE", _language, default="zh-CN")
     """ORDERFLOW_NOTIFY_LANGUAGE (zh-CN; or en): the texts of people without a language set."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class PolicySettings:
     """Where the policy comes from (`activities.policy`); the file is read for every order."""
 
-    file: Path | None = field(default=None, metadata=_env("ORDERFLOW_POLICY", Path, strip=False))
+    file: Path | None = _env("ORDERFLOW_POLICY", Path, strip=False, default=None)
     """ORDERFLOW_POLICY (unset: `policy.toml` in the working directory when it exists)."""
-    overrides: Mapping[str, str] = field(
-        default_factory=_no_variables, metadata=_prefix(POLICY_PREFIX, whole=True), hash=False
-    )
+    overrides: Variables = _prefix(POLICY_PREFIX, whole=True)
     """Every ORDERFLOW_POLICY__<path> variable, value as set: one policy value each."""
-    platform_task_queue: str | None = field(
-        default=None, metadata=_env("ORDERFLOW_PLATFORM_TASK_QUEUE", _text)
-    )
+    platform_task_queue: str | None = _env("ORDERFLOW_PLATFORM_TASK_QUEUE", _text, default=None)
     """ORDERFLOW_PLATFORM_TASK_QUEUE (unset: the `orders` queue): a queue of their own for the
     merchant API calls; the workflow and the platform workers read it alike."""
 
@@ -461,130 +458,99 @@ class PolicySettings:
 SAFE_PASSTHROUGH = ("schemas", "pydantic", "pydantic_core", "activities")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class WorkerSettings:
     """`workers.main`: what a worker process runs and how (docs/benchmarks.md)."""
 
-    roles: tuple[str, ...] = field(default=(), metadata=_env("ORDERFLOW_WORKER_ROLES", _names))
+    roles: tuple[str, ...] = _env("ORDERFLOW_WORKER_ROLES", _names, default=())
     """ORDERFLOW_WORKER_ROLES (unset: every role configured), comma-separated: `workflows`,
     `activities`, `platform`; checked by `workers.main.roles`."""
-    platform_rate: float | None = field(
-        default=None, metadata=_env("ORDERFLOW_PLATFORM_RATE", _positive)
-    )
+    platform_rate: float | None = _env("ORDERFLOW_PLATFORM_RATE", _positive, default=None)
     """ORDERFLOW_PLATFORM_RATE (unset: no limit): merchant API calls per second across the
     platform queue, enforced by the server (R6.3.1)."""
-    shutdown_seconds: float = field(
-        default=30.0, metadata=_env("ORDERFLOW_SHUTDOWN_SECONDS", _float)
-    )
+    shutdown_seconds: float = _env("ORDERFLOW_SHUTDOWN_SECONDS", _float, default=30.0)
     """ORDERFLOW_SHUTDOWN_SECONDS (30): how long SIGTERM waits for activities in flight."""
-    max_cached_workflows: int | None = field(
-        default=None, metadata=_env("ORDERFLOW_MAX_CACHED_WORKFLOWS", _int)
-    )
+    max_cached_workflows: int | None = _env("ORDERFLOW_MAX_CACHED_WORKFLOWS", _int, default=None)
     """ORDERFLOW_MAX_CACHED_WORKFLOWS (unset: the SDK's 1000): open orders kept in memory."""
-    sticky_timeout_s: float = field(
-        default=3.0, metadata=_env("ORDERFLOW_STICKY_TIMEOUT_SECONDS", _positive)
-    )
+    sticky_timeout_s: float = _env("ORDERFLOW_STICKY_TIMEOUT_SECONDS", _positive, default=3.0)
     """ORDERFLOW_STICKY_TIMEOUT_SECONDS (3; the SDK's 10): how long an order's next task waits
     for the worker that holds it before any worker takes it from its history. A worker that
     died holds its orders no longer than this, and a shorter wait narrows the window in which a
     query or an update reaches an order that another worker then replays from its history."""
-    sandbox_passthrough: tuple[str, ...] = field(
-        default=SAFE_PASSTHROUGH,
-        metadata=_env("ORDERFLOW_SANDBOX_PASSTHROUGH", _names, blank_is_unset=False),
+    sandbox_passthrough: tuple[str, ...] = _env(
+        "ORDERFLOW_SANDBOX_PASSTHROUGH", _names, blank_is_unset=False, default=SAFE_PASSTHROUGH
     )
     """ORDERFLOW_SANDBOX_PASSTHROUGH (the messages and the activity interfaces; set but empty:
     none), comma-separated: modules the workflow sandbox takes from the worker instead of
     importing them for every run. Adding `workflows` saves memory (docs/benchmarks.md) but
     runs the workflow code without the sandbox's determinism checks."""
-    metrics_address: str | None = field(
-        default=None, metadata=_env("ORDERFLOW_METRICS_ADDRESS", _text, strip=False)
+    metrics_address: str | None = _env(
+        "ORDERFLOW_METRICS_ADDRESS", _text, strip=False, default=None
     )
     """ORDERFLOW_METRICS_ADDRESS (unset: off): where the worker serves Prometheus metrics."""
-    doctor_minutes: float | None = field(
-        default=None, metadata=_env("ORDERFLOW_DOCTOR_MINUTES", _positive)
-    )
+    doctor_minutes: float | None = _env("ORDERFLOW_DOCTOR_MINUTES", _positive, default=None)
     """ORDERFLOW_DOCTOR_MINUTES (unset: off): how often the Schedule `order-doctor` finds the
     workflows whose history no longer replays and repairs them, as `orderctl doctor --repair`."""
-    stats_refresh_minutes: float = field(
-        default=5.0, metadata=_env("ORDERFLOW_STATS_REFRESH_MINUTES", _positive)
-    )
+    stats_refresh_minutes: float = _env("ORDERFLOW_STATS_REFRESH_MINUTES", _positive, default=5.0)
     """ORDERFLOW_STATS_REFRESH_MINUTES (5): how often the Schedule `order-stats-refresh` adds the
     orders finished since to the statistics' rollup (R4.3.1), so that `orderctl stats` run as
     the read-only reporting role reads a fresh one without writing it."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class MeituanSettings:
     """The merchant API (`meituan.client`); unset means the simulator and its dev credentials."""
 
-    base_url: str = field(
-        default=DEFAULT_BASE_URL, metadata=_env("MEITUAN_BASE_URL", _text, strip=False)
-    )
+    base_url: str = _env("MEITUAN_BASE_URL", _text, strip=False, default=DEFAULT_BASE_URL)
     """MEITUAN_BASE_URL (http://127.0.0.1:8090/api/v1/, the simulator)."""
-    app_id: str = field(default=DEFAULT_APP_ID, metadata=_env("MEITUAN_APP_ID", _text, strip=False))
+    app_id: str = _env("MEITUAN_APP_ID", _text, strip=False, default=DEFAULT_APP_ID)
     """MEITUAN_APP_ID (orderflow-dev)."""
-    app_secret: str = field(
-        default=DEFAULT_APP_SECRET,
-        metadata=_env("MEITUAN_APP_SECRET", _text, strip=False),
-        repr=False,
+    app_secret: str = _env(
+        "MEITUAN_APP_SECRET", _text, strip=False, default=DEFAULT_APP_SECRET, repr=False
     )
     """MEITUAN_APP_SECRET (the simulator's dev secret): signs calls and checks pushes."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class PushGatewaySettings:
     """The push gateway (`starter.gateway.GatewaySettings` is built from these)."""
 
-    push_base_url: str = field(
-        default=DEFAULT_PUSH_BASE_URL, metadata=_env("ORDERFLOW_PUSH_BASE_URL", _text, strip=False)
+    push_base_url: str = _env(
+        "ORDERFLOW_PUSH_BASE_URL", _text, strip=False, default=DEFAULT_PUSH_BASE_URL
     )
     """ORDERFLOW_PUSH_BASE_URL (http://127.0.0.1:8080/meituan/push): the public push URL the
     platform signs for, before `/<kind>`."""
-    push_urls: Mapping[str, str] = field(
-        default_factory=_no_variables, metadata=_prefix(PUSH_URL_PREFIX), hash=False
-    )
+    push_urls: Variables = _prefix(PUSH_URL_PREFIX)
     """ORDERFLOW_PUSH_URL_<KIND> (unset: base/<kind>): a kind's URL as the platform's console
     has it, by the kind's name (`ORDER_CONFIRMED`)."""
-    temporal_timeout_s: float = field(
-        default=5.0, metadata=_env("ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT", _float)
-    )
+    temporal_timeout_s: float = _env("ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT", _float, default=5.0)
     """ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT (5): seconds a push waits for Temporal."""
-    push_max_age_s: float = field(
-        default=600.0, metadata=_env("ORDERFLOW_PUSH_MAX_AGE_SECONDS", _float)
-    )
+    push_max_age_s: float = _env("ORDERFLOW_PUSH_MAX_AGE_SECONDS", _float, default=600.0)
     """ORDERFLOW_PUSH_MAX_AGE_SECONDS (600): oldest `timestamp` a push may carry; 0: unchecked."""
-    max_body_bytes: int = field(default=64 * 1024, metadata=_env("ORDERFLOW_PUSH_MAX_BYTES", _int))
+    max_body_bytes: int = _env("ORDERFLOW_PUSH_MAX_BYTES", _int, default=64 * 1024)
     """ORDERFLOW_PUSH_MAX_BYTES (65536): largest push body (or query) read."""
-    refused_max_rows: int = field(
-        default=10_000, metadata=_env("ORDERFLOW_REFUSED_PUSHES_MAX_ROWS", _positive_int)
-    )
+    refused_max_rows: int = _env("ORDERFLOW_REFUSED_PUSHES_MAX_ROWS", _positive_int, default=10_000)
     """ORDERFLOW_REFUSED_PUSHES_MAX_ROWS (10000): refused pushes kept at most; the oldest go."""
-    refused_keep_days: float = field(
-        default=30.0, metadata=_env("ORDERFLOW_REFUSED_PUSHES_DAYS", _positive)
-    )
+    refused_keep_days: float = _env("ORDERFLOW_REFUSED_PUSHES_DAYS", _positive, default=30.0)
     """ORDERFLOW_REFUSED_PUSHES_DAYS (30): how long a refused push is kept."""
-    refused_per_source_per_minute: int = field(
-        default=60, metadata=_env("ORDERFLOW_REFUSED_PUSHES_PER_MINUTE", _positive_int)
+    refused_per_source_per_minute: int = _env(
+        "ORDERFLOW_REFUSED_PUSHES_PER_MINUTE", _positive_int, default=60
     )
     """ORDERFLOW_REFUSED_PUSHES_PER_MINUTE (60): refused pushes kept per source address a
     minute; the rest are counted, not kept."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class StaffApiSettings:
     """The staff API, between people and Temporal, and how `orderctl` finds it."""
 
-    url: str = field(
-        default="http://127.0.0.1:8082", metadata=_env("ORDERFLOW_API_URL", _text, strip=False)
-    )
+    url: str = _env("ORDERFLOW_API_URL", _text, strip=False, default="http://127.0.0.1:8082")
     """ORDERFLOW_API_URL (http://127.0.0.1:8082): where `orderctl` sends people's actions."""
-    token: str | None = field(default=None, metadata=_env("ORDERFLOW_TOKEN", _text), repr=False)
+    token: str | None = _env("ORDERFLOW_TOKEN", _text, default=None, repr=False)
     """ORDERFLOW_TOKEN (unset: the one `orderctl login` kept): the person's sign-in token."""
-    config_home: Path | None = field(default=None, metadata=_env("XDG_CONFIG_HOME", Path))
+    config_home: Path | None = _env("XDG_CONFIG_HOME", Path, default=None)
     """XDG_CONFIG_HOME (~/.config): `orderctl login` keeps the token in orderflow/token there."""
-    temporal_timeout_s: float = field(
-        default=30.0, metadata=_env("ORDERFLOW_API_TEMPORAL_TIMEOUT", _positive)
-    )
+    temporal_timeout_s: float = _env("ORDERFLOW_API_TEMPORAL_TIMEOUT", _positive, default=30.0)
     """ORDERFLOW_API_TEMPORAL_TIMEOUT (30): seconds an action waits for the order's answer."""
 
     @property
@@ -597,26 +563,24 @@ def _set(raw: str) -> bool:
     return raw != ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class TerminalSettings:
     """How `orderctl` writes to a person's terminal."""
 
-    no_color: bool = field(default=False, metadata=_env("NO_COLOR", _set))
+    no_color: bool = _env("NO_COLOR", _set, default=False)
     """NO_COLOR (unset): any value turns colour off (no-color.org)."""
-    force_color: bool = field(default=False, metadata=_env("FORCE_COLOR", _set))
+    force_color: bool = _env("FORCE_COLOR", _set, default=False)
     """FORCE_COLOR (unset): any value turns colour on where output is not a terminal, unless
     NO_COLOR is set too."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class DeploymentSettings:
-    dev: bool = field(default=False, metadata=_env("ORDERFLOW_DEV", _flag))
+    dev: bool = _env("ORDERFLOW_DEV", _flag, default=False)
     """ORDERFLOW_DEV (unset: no): the local stack (`orderctl dev`, `make demo`, the tests), where
     the public development secrets and plaintext payloads are allowed. Anywhere else a process
     that would use them does not start (`infra.fail_closed`)."""
-    trusted_proxies: tuple[Network, ...] = field(
-        default=(), metadata=_env("ORDERFLOW_TRUSTED_PROXIES", _networks)
-    )
+    trusted_proxies: tuple[Network, ...] = _env("ORDERFLOW_TRUSTED_PROXIES", _networks, default=())
     """ORDERFLOW_TRUSTED_PROXIES (unset: none), comma-separated addresses or CIDR networks: the
     reverse proxies whose X-Forwarded-For the gateway and the codec server believe, so that
     their limits per source address see the client rather than the proxy
@@ -629,26 +593,24 @@ def _http_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class TracingSettings:
     """Optional OpenTelemetry tracing (`infra.tracing`), with the `otel` extra installed."""
 
-    otlp_endpoint: str | None = field(
-        default=None, metadata=_env("OTEL_EXPORTER_OTLP_ENDPOINT", _http_url)
-    )
+    otlp_endpoint: str | None = _env("OTEL_EXPORTER_OTLP_ENDPOINT", _http_url, default=None)
     """OTEL_EXPORTER_OTLP_ENDPOINT (unset: no tracing): the OTLP/HTTP collector's base URL, e.g.
     `http://collector:4318`; spans go to its `/v1/traces`."""
-    service_name: str = field(default="orderflow", metadata=_env("OTEL_SERVICE_NAME", _text))
+    service_name: str = _env("OTEL_SERVICE_NAME", _text, default="orderflow")
     """OTEL_SERVICE_NAME (orderflow): the `service.name` of the process's spans."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class LoggingSettings:
-    level: str = field(default="INFO", metadata=_env("ORDERFLOW_LOG_LEVEL", _text))
+    level: str = _env("ORDERFLOW_LOG_LEVEL", _text, default="INFO")
     """ORDERFLOW_LOG_LEVEL (INFO): checked by `infra.logging.configure_logging`."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_GROUP)
 class Settings:
     """Everything configurable, by concern; `Settings()` is the defaults."""
 
@@ -676,62 +638,126 @@ class Settings:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def _read(
-    cls: type[DataclassInstance], environ: Mapping[str, str], errors: list[str]
-) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for f in fields(cls):
-        spec = f.metadata.get(_SPEC)
-        if isinstance(spec, _Prefix):
-            chosen = sorted((n, v) for n, v in environ.items() if n.startswith(spec.prefix))
-            values[f.name] = MappingProxyType(
-                dict(chosen)
-                if spec.whole
-                else {n.removeprefix(spec.prefix): v.strip() for n, v in chosen if v.strip()}
-            )
-        elif isinstance(spec, _Var) and (given := _given(spec, environ, errors)) is not None:
-            text, label = given
-            raw = text.strip() if spec.strip else text
-            if raw or not spec.blank_is_unset:
-                try:
-                    values[f.name] = spec.parse(raw)
-                except ValueError as err:
-                    errors.append(f"{label or f'{spec.name}={raw!r}'} {err}")
-    return values
+@dataclasses.dataclass
+class _Reading:
+    """One reading of `environ`: what is wrong with it, by variable, and the variables whose
+    values came from files (an error names the file: its content may be a secret)."""
+
+    environ: Mapping[str, str]
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    from_files: dict[str, str] = field(default_factory=dict)
+
+    def failed(self, err: ValidationError) -> None:
+        """pydantic's errors as this module words them: `X='value' is not an integer`."""
+        for error in err.errors():
+            name = error["loc"][-1]
+            problem = error.get("ctx", {}).get("error")
+            if not isinstance(problem, ValueError):
+                problem = error["msg"]
+            label = self.from_files.get(str(name)) or f"{name}={error['input']!r}"
+            self.errors.append((str(name), f"{label} {problem}"))
+
+    def message(self) -> str:
+        """Every error at once, in the order of the fields."""
+        order = {name.removesuffix("*"): i for i, name in enumerate(variables())}
+        ranked = sorted(self.errors, key=lambda error: order.get(error[0], len(order)))
+        return "; ".join(message for _, message in ranked)
 
 
-def _given(spec: _Var, environ: Mapping[str, str], errors: list[str]) -> tuple[str, str] | None:
-    """The variable's text, set or read from the file its `_FILE` twin names, and how an error
-    names it (empty: by its value; a file's content is never quoted, it may be a secret)."""
-    twin = spec.name + FILE_SUFFIX
-    path = environ.get(twin, "").strip()
-    if not path:
-        return (environ[spec.name], "") if spec.name in environ else None
-    if spec.name in environ:
-        errors.append(f"{spec.name} and {twin} are both set: set one of them")
-        return None
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        errors.append(f"{twin}={path!r} cannot be read: {reason}")
-        return None
-    return text.removesuffix("\n").removesuffix("\r"), f"{twin}={path!r}: the file's value"
+_READING: ContextVar[_Reading] = ContextVar("_READING")
+"""The reading under way: pydantic-settings makes its sources in a classmethod, which is given
+no mapping, so `load_settings` hands it over here."""
+
+
+class _EnvironmentSource(PydanticBaseSettingsSource):
+    """The variables of the mapping being read (not only os.environ), as the fields say: the
+    `X_FILE` twins, stripping and blank values, prefixes as mappings of their own."""
+
+    def __init__(self, settings_cls: type[BaseSettings], reading: _Reading) -> None:
+        super().__init__(settings_cls)
+        self._reading = reading
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: `__call__` reads every group at once."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        groups = {g.name: self._group(g.default_factory) for g in fields(Settings)}
+        return {"read": groups}
+
+    def _group(self, cls: Any) -> dict[str, Any]:
+        environ = self._reading.environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            spec = f.metadata[_SPEC]
+            if isinstance(spec, _Prefix):
+                chosen = sorted((n, v) for n, v in environ.items() if n.startswith(spec.prefix))
+                values[f.name] = (
+                    dict(chosen)
+                    if spec.whole
+                    else {n.removeprefix(spec.prefix): v.strip() for n, v in chosen if v.strip()}
+                )
+            elif (text := self._given(spec)) is not None:
+                raw = text.strip() if spec.strip else text
+                if raw or not spec.blank_is_unset:
+                    values[spec.name] = raw
+        return values
+
+    def _given(self, spec: _Var) -> str | None:
+        """The variable's text, set or read from the file its `_FILE` twin names."""
+        environ, errors = self._reading.environ, self._reading.errors
+        twin = spec.name + FILE_SUFFIX
+        path = environ.get(twin, "").strip()
+        if not path:
+            return environ.get(spec.name)
+        if spec.name in environ:
+            errors.append((spec.name, f"{spec.name} and {twin} are both set: set one of them"))
+            return None
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            errors.append((spec.name, f"{twin}={path!r} cannot be read: {reason}"))
+            return None
+        self._reading.from_files[spec.name] = f"{twin}={path!r}: the file's value"
+        return text.removesuffix("\n").removesuffix("\r")
+
+
+class _Environment(BaseSettings):
+    """pydantic-settings reading `Settings` from `_EnvironmentSource` alone: no dotenv file and
+    no secrets directory (the `X_FILE` twins name their files one by one)."""
+
+    model_config = SettingsConfigDict(frozen=True)
+
+    read: Settings = Field(default_factory=Settings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (_EnvironmentSource(settings_cls, _READING.get()),)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """The settings `environ` (default: this process's environment) asks for; `SettingsError`
     naming every malformed variable."""
-    env = os.environ if environ is None else environ
-    errors: list[str] = []
-    groups: dict[str, Any] = {}
-    for f in fields(Settings):
-        group = f.default_factory
-        assert isinstance(group, type)
-        groups[f.name] = group(**_read(group, env, errors))
-    if errors:
-        raise SettingsError("; ".join(errors))
-    return Settings(**groups)
+    reading = _Reading(os.environ if environ is None else environ)
+    token = _READING.set(reading)
+    read: Settings | None = None
+    try:
+        read = _Environment().read
+    except ValidationError as err:
+        reading.failed(err)
+    finally:
+        _READING.reset(token)
+    if reading.errors or read is None:
+        raise SettingsError(reading.message())
+    return read
 
 
 def variables() -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -198,6 +198,39 @@ def test_every_field_names_its_variable_in_its_docstring() -> None:
     for name, where in variables().items():
         group, field = where.split(".")
         assert name.removesuffix("*") in docs[f"{group_class[group]}.{field}"], name
+
+
+def _table() -> list[tuple[list[str], list[str]]]:
+    """README's Configuration table: each row's variables and its defaults in backticks."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Configuration") :].split("\n### ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            names, default = line.split(" | ")[:2]
+            rows.append((re.findall(r"`([^`]+)`", names), re.findall(r"`([^`]+)`", default)))
+    return rows
+
+
+def test_the_readme_table_keeps_step_with_the_settings() -> None:
+    """Every variable has a row, every row names variables, and a default the row shows, read
+    as the variable, is the field's default (a field whose default is unset says it in words)."""
+    rows = _table()
+    listed = [name for names, _ in rows for name in names]
+    for name in variables():
+        stem = name.removesuffix("*")
+        assert name in listed or (stem != name and any(n.startswith(stem) for n in listed)), name
+    assert [n for n in listed if not _known(n)] == []
+    defaults = Settings()
+    for names, shown in rows:
+        if len(names) != len(shown) or not all(n in variables() for n in names):
+            continue
+        for name, text in zip(names, shown, strict=True):
+            group, field = variables()[name].split(".")
+            default = getattr(getattr(defaults, group), field)
+            if default is not None:
+                read = load_settings({name: text})
+                assert getattr(getattr(read, group), field) == default, (name, text)
 
 
 # --- values --------------------------------------------------------------------------------------
@@ -397,3 +430,28 @@ def test_trusted_proxies_are_addresses_or_networks() -> None:
     assert load_settings({}).deployment.trusted_proxies == ()
     with pytest.raises(SettingsError, match="has 'proxy', neither an address nor a CIDR"):
         load_settings({"ORDERFLOW_TRUSTED_PROXIES": "10.0.0.1, proxy"})
+
+
+# --- pydantic-settings ---------------------------------------------------------------------------
+
+
+def test_the_mapping_given_is_read_and_nothing_else(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_CREDIT_INITIAL", "90")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("ORDERFLOW_CREDIT_MAX=95\n", encoding="utf-8")
+    assert load_settings({}) == Settings()
+    assert load_settings().credit.initial == 90
+    assert load_settings().credit.maximum == 100  # no dotenv file
+
+
+def test_a_group_changed_in_code_is_checked_by_field_name() -> None:
+    read = load_settings({"ORDERFLOW_POLICY__goods__auto_confirm": "false"})
+    moved = replace(read, policy=replace(read.policy, file=Path("/etc/policy.toml")))
+    assert moved.policy.file == Path("/etc/policy.toml")
+    assert dict(moved.policy.overrides) == dict(read.policy.overrides)
+    assert replace(read.assignment, shifts="Require").shifts == "require"  # text: as if read
+    assert len({read, moved, load_settings({})}) == 3  # hashable, as the frozen dataclasses were
+    with pytest.raises(ValueError, match="must be one of"):
+        replace(read.assignment, shifts="always")
