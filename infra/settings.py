@@ -23,23 +23,25 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import ipaddress
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import field, fields
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from infra import setting_values as parse
+from infra.setting_values import SHIFT_MODES as SHIFT_MODES
+from infra.setting_values import Network as Network
 from schemas.records import CreditEventKind
 
 DEFAULT_TEMPORAL_ADDRESS: Final = "localhost:7233"
@@ -57,7 +59,6 @@ FILE_SUFFIX: Final = "_FILE"
 POLICY_PREFIX: Final = "ORDERFLOW_POLICY__"
 PUSH_URL_PREFIX: Final = "ORDERFLOW_PUSH_URL_"
 TEMPORAL_PREFIX: Final = "TEMPORAL_"
-SHIFT_MODES: Final = ("require", "prefer", "ignore")
 
 
 class SettingsError(ValueError):
@@ -129,106 +130,6 @@ Variables = Annotated[Mapping[str, str], AfterValidator(MappingProxyType)]
 """The variables a prefix field holds, read-only."""
 
 
-def _text(raw: str) -> str:
-    return raw
-
-
-def _int(raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError("is not an integer") from None
-
-
-def _float(raw: str) -> float:
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError("is not a number") from None
-
-
-def _flag(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("is not 1/true/yes or 0/false/no")
-
-
-def _positive_int(raw: str) -> int:
-    value = _int(raw)
-    if value < 1:
-        raise ValueError("is not a positive integer")
-    return value
-
-
-def _positive(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise ValueError("is not a positive number")
-    return value
-
-
-def _decimal(raw: str) -> Decimal:
-    try:
-        return Decimal(raw)
-    except InvalidOperation:
-        raise ValueError("is not a decimal number") from None
-
-
-def _minutes(raw: str) -> timedelta:
-    return timedelta(minutes=_int(raw))
-
-
-def _zone(raw: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("is not a known time zone") from None
-
-
-def _shifts(raw: str) -> str:
-    if raw.lower() not in SHIFT_MODES:
-        raise ValueError(f"must be one of {', '.join(SHIFT_MODES)}")
-    return raw.lower()
-
-
-def _flavour(raw: str) -> str:
-    flavour = raw.strip().lower()
-    if flavour not in ("wecom", "dingtalk", "feishu", "webhook"):
-        raise ValueError("is not wecom, dingtalk, feishu or webhook")
-    return flavour
-
-
-def _language(raw: str) -> str:
-    if raw not in ("zh-CN", "en"):
-        raise ValueError("is not zh-CN or en")
-    return raw
-
-
-def _names(raw: str) -> tuple[str, ...]:
-    return tuple(n.strip() for n in raw.split(",") if n.strip())
-
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _networks(raw: str) -> tuple[Network, ...]:
-    found = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
-        try:
-            found.append(ipaddress.ip_network(part, strict=False))
-        except ValueError:
-            raise ValueError(f"has {part!r}, neither an address nor a CIDR network") from None
-    return tuple(found)
-
-
 def _origins(raw: str) -> tuple[str, ...]:
     return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip()) or (
         DEFAULT_CORS_ORIGIN,
@@ -240,24 +141,24 @@ def _origins(raw: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True, config=_GROUP)
 class BusinessSettings:
-    timezone: ZoneInfo = _env("ORDERFLOW_TIMEZONE", _zone, default=ZoneInfo("Asia/Shanghai"))
+    timezone: ZoneInfo = _env("ORDERFLOW_TIMEZONE", parse.zone, default=ZoneInfo("Asia/Shanghai"))
     """ORDERFLOW_TIMEZONE (Asia/Shanghai): shifts, service slots, naive times and the day's
     figures are in the company's local time."""
     customer_key: str = _env(
-        "ORDERFLOW_CUSTOMER_KEY", _text, strip=False, default=DEFAULT_CUSTOMER_KEY, repr=False
+        "ORDERFLOW_CUSTOMER_KEY", parse.text, strip=False, default=DEFAULT_CUSTOMER_KEY, repr=False
     )
     """ORDERFLOW_CUSTOMER_KEY (a public development key): customer ids are an HMAC of the phone
     under it, so nobody without it can turn a phone into an id or an id back into a phone.
     Required outside the local stack; the same for every process, migrations included.
     Rotated with `python -m starter.db_cli rekey-customers` (README "Customer ids")."""
     customer_key_previous: str = _env(
-        "ORDERFLOW_CUSTOMER_KEY_PREVIOUS", _text, strip=False, default="", repr=False
+        "ORDERFLOW_CUSTOMER_KEY_PREVIOUS", parse.text, strip=False, default="", repr=False
     )
     """ORDERFLOW_CUSTOMER_KEY_PREVIOUS (unset): the key being rotated away from, read by
     `db_cli rekey-customers` only."""
     customer_salt: str = _env(
         "ORDERFLOW_CUSTOMER_SALT",
-        _text,
+        parse.text,
         strip=False,
         blank_is_unset=False,
         default="orderflow",
@@ -270,19 +171,21 @@ class BusinessSettings:
 
 @dataclass(frozen=True, config=_GROUP)
 class DatabaseSettings:
-    url: str | None = _env("DATABASE_URL", _text, default=None, repr=False)
+    url: str | None = _env("DATABASE_URL", parse.text, default=None, repr=False)
     """DATABASE_URL (unset: the embedded PostgreSQL under `data_dir`/pg): the system of record."""
     password: str | None = _env(
-        "ORDERFLOW_DATABASE_PASSWORD", _text, strip=False, default=None, repr=False
+        "ORDERFLOW_DATABASE_PASSWORD", parse.text, strip=False, default=None, repr=False
     )
     """ORDERFLOW_DATABASE_PASSWORD (unset: the URL's own, if any): the password of DATABASE_URL's
     user, kept out of the URL so that compose can give it as a secret file
     (ORDERFLOW_DATABASE_PASSWORD_FILE); it wins over a password in the URL."""
     data_dir: Path | None = _env("ORDERFLOW_DATA_DIR", Path, default=None)
     """ORDERFLOW_DATA_DIR (unset: `<repo>/.data`): where embedded servers keep their data."""
-    pool_max: int = _env("ORDERFLOW_DB_POOL_MAX", _int, default=10)
+    pool_max: int = _env("ORDERFLOW_DB_POOL_MAX", parse.integer, default=10)
     """ORDERFLOW_DB_POOL_MAX (10): connections a process's pool opens at most."""
-    stats_url: str | None = _env("ORDERFLOW_STATS_DATABASE_URL", _text, default=None, repr=False)
+    stats_url: str | None = _env(
+        "ORDERFLOW_STATS_DATABASE_URL", parse.text, default=None, repr=False
+    )
     """ORDERFLOW_STATS_DATABASE_URL (unset: the worker's own): the regular reports' database
     role, one that may refresh the statistics' rollup as `orderctl stats` does; the services'
     least-privilege role may not."""
@@ -308,12 +211,12 @@ class TemporalSettings:
 
 @dataclass(frozen=True, config=_GROUP)
 class CodecSettings:
-    keys: str = _env("ORDERFLOW_CODEC_KEYS", _text, default="", repr=False)
+    keys: str = _env("ORDERFLOW_CODEC_KEYS", parse.text, default="", repr=False)
     """ORDERFLOW_CODEC_KEYS (unset: payloads in plaintext): `id:base64key,...`, the first
     encrypts; parsed by `infra.codec`, whose errors name the variable."""
-    token: str | None = _env("ORDERFLOW_CODEC_TOKEN", _text, default=None, repr=False)
+    token: str | None = _env("ORDERFLOW_CODEC_TOKEN", parse.text, default=None, repr=False)
     """ORDERFLOW_CODEC_TOKEN (unset: the codec server refuses to start without --no-auth)."""
-    bind: bool = _env("ORDERFLOW_CODEC_BIND", _flag, default=True)
+    bind: bool = _env("ORDERFLOW_CODEC_BIND", parse.flag, default=True)
     """ORDERFLOW_CODEC_BIND (yes): seal each payload with its key id and namespace. Set it to
     0 while processes of a release before it still run (a rolling upgrade): they cannot read
     bound payloads. Every release reads both."""
@@ -328,28 +231,32 @@ class CodecSettings:
 class ReviewSettings:
     """The review rules' thresholds (R2.2.1-R2.2.3, R5.1, R5.3.1-R5.3.3; `activities.rules`)."""
 
-    price_tolerance: Decimal = _env("ORDERFLOW_PRICE_TOLERANCE", _decimal, default=Decimal("0.10"))
+    price_tolerance: Decimal = _env(
+        "ORDERFLOW_PRICE_TOLERANCE", parse.decimal, default=Decimal("0.10")
+    )
     """ORDERFLOW_PRICE_TOLERANCE (0.10): share of the list price a pushed unit price may differ
     by; a per-SKU `prices.tolerance` overrides it."""
     discount_max_share: Decimal = _env(
-        "ORDERFLOW_DISCOUNT_MAX_SHARE", _decimal, default=Decimal("0.50")
+        "ORDERFLOW_DISCOUNT_MAX_SHARE", parse.decimal, default=Decimal("0.50")
     )
     """ORDERFLOW_DISCOUNT_MAX_SHARE (0.50): all discounts together, as a share of the item total."""
     merchant_discount_max_share: Decimal = _env(
-        "ORDERFLOW_MERCHANT_DISCOUNT_MAX_SHARE", _decimal, default=Decimal("0.30")
+        "ORDERFLOW_MERCHANT_DISCOUNT_MAX_SHARE", parse.decimal, default=Decimal("0.30")
     )
     """ORDERFLOW_MERCHANT_DISCOUNT_MAX_SHARE (0.30): the merchant-funded part, same base."""
-    total_tolerance: Decimal = _env("ORDERFLOW_TOTAL_TOLERANCE", _decimal, default=Decimal("0.01"))
+    total_tolerance: Decimal = _env(
+        "ORDERFLOW_TOTAL_TOLERANCE", parse.decimal, default=Decimal("0.01")
+    )
     """ORDERFLOW_TOTAL_TOLERANCE (0.01): yuan the paid total may differ from items + boxes +
     shipping + package fee - discounts."""
     duplicate_window: timedelta = _env(
-        "ORDERFLOW_DUPLICATE_WINDOW_MINUTES", _minutes, default=timedelta(minutes=10)
+        "ORDERFLOW_DUPLICATE_WINDOW_MINUTES", parse.minutes, default=timedelta(minutes=10)
     )
     """ORDERFLOW_DUPLICATE_WINDOW_MINUTES (10): an earlier order of the same customer with the
     same items within this window makes an order a duplicate (R5.1)."""
-    credit_watch_below: int = _env("ORDERFLOW_CREDIT_WATCH_BELOW", _int, default=70)
+    credit_watch_below: int = _env("ORDERFLOW_CREDIT_WATCH_BELOW", parse.integer, default=70)
     """ORDERFLOW_CREDIT_WATCH_BELOW (70): a credit score below this raises a fraud anomaly."""
-    max_line_quantity: int = _env("ORDERFLOW_MAX_LINE_QUANTITY", _int, default=50)
+    max_line_quantity: int = _env("ORDERFLOW_MAX_LINE_QUANTITY", parse.integer, default=50)
     """ORDERFLOW_MAX_LINE_QUANTITY (50): more of one item is checked with the customer."""
 
 
@@ -357,24 +264,24 @@ class ReviewSettings:
 class CreditSettings:
     """Customer credit (R5.3.3; `activities.credit`); data migrations get them too."""
 
-    initial: int = _env("ORDERFLOW_CREDIT_INITIAL", _int, default=100)
+    initial: int = _env("ORDERFLOW_CREDIT_INITIAL", parse.integer, default=100)
     """ORDERFLOW_CREDIT_INITIAL (100): a new customer's score."""
-    maximum: int = _env("ORDERFLOW_CREDIT_MAX", _int, default=100)
+    maximum: int = _env("ORDERFLOW_CREDIT_MAX", parse.integer, default=100)
     """ORDERFLOW_CREDIT_MAX (100): no score goes above it."""
-    restricted_below: int = _env("ORDERFLOW_CREDIT_RESTRICTED_BELOW", _int, default=60)
+    restricted_below: int = _env("ORDERFLOW_CREDIT_RESTRICTED_BELOW", parse.integer, default=60)
     """ORDERFLOW_CREDIT_RESTRICTED_BELOW (60): below it a customer is restricted."""
-    banned_below: int = _env("ORDERFLOW_CREDIT_BANNED_BELOW", _int, default=30)
+    banned_below: int = _env("ORDERFLOW_CREDIT_BANNED_BELOW", parse.integer, default=30)
     """ORDERFLOW_CREDIT_BANNED_BELOW (30): below it a customer is banned; only a person lifts a
     ban."""
-    fraud: int = _env("ORDERFLOW_CREDIT_FRAUD", _int, default=-50)
+    fraud: int = _env("ORDERFLOW_CREDIT_FRAUD", parse.integer, default=-50)
     """ORDERFLOW_CREDIT_FRAUD (-50): the score change of a fraud; the four below likewise."""
-    no_show: int = _env("ORDERFLOW_CREDIT_NO_SHOW", _int, default=-20)
+    no_show: int = _env("ORDERFLOW_CREDIT_NO_SHOW", parse.integer, default=-20)
     """ORDERFLOW_CREDIT_NO_SHOW (-20)."""
-    cancellation: int = _env("ORDERFLOW_CREDIT_CANCELLATION", _int, default=-5)
+    cancellation: int = _env("ORDERFLOW_CREDIT_CANCELLATION", parse.integer, default=-5)
     """ORDERFLOW_CREDIT_CANCELLATION (-5)."""
-    complaint: int = _env("ORDERFLOW_CREDIT_COMPLAINT", _int, default=-3)
+    complaint: int = _env("ORDERFLOW_CREDIT_COMPLAINT", parse.integer, default=-3)
     """ORDERFLOW_CREDIT_COMPLAINT (-3)."""
-    completed: int = _env("ORDERFLOW_CREDIT_COMPLETED", _int, default=2)
+    completed: int = _env("ORDERFLOW_CREDIT_COMPLETED", parse.integer, default=2)
     """ORDERFLOW_CREDIT_COMPLETED (+2)."""
 
     @property
@@ -387,27 +294,29 @@ class CreditSettings:
 class AssignmentSettings:
     """Assignment by rules and capacity (R2.3.2; `activities.assignment`)."""
 
-    shifts: str = _env("ORDERFLOW_SHIFTS", _shifts, default="prefer")
+    shifts: str = _env("ORDERFLOW_SHIFTS", parse.shifts, default="prefer")
     """ORDERFLOW_SHIFTS (prefer): `require` assigns only people on shift; `prefer` ranks them
     first and falls back to off-shift people; `ignore` disregards shifts."""
-    load_weight: float = _env("ORDERFLOW_ASSIGN_LOAD_WEIGHT", _float, default=0.5)
+    load_weight: float = _env("ORDERFLOW_ASSIGN_LOAD_WEIGHT", parse.number, default=0.5)
     """ORDERFLOW_ASSIGN_LOAD_WEIGHT (0.5): the score's weight of a person's free capacity."""
-    skill_weight: float = _env("ORDERFLOW_ASSIGN_SKILL_WEIGHT", _float, default=0.3)
+    skill_weight: float = _env("ORDERFLOW_ASSIGN_SKILL_WEIGHT", parse.number, default=0.3)
     """ORDERFLOW_ASSIGN_SKILL_WEIGHT (0.3): of their skill level on what is needed."""
-    department_weight: float = _env("ORDERFLOW_ASSIGN_DEPARTMENT_WEIGHT", _float, default=0.2)
+    department_weight: float = _env("ORDERFLOW_ASSIGN_DEPARTMENT_WEIGHT", parse.number, default=0.2)
     """ORDERFLOW_ASSIGN_DEPARTMENT_WEIGHT (0.2): of a quieter department."""
 
 
 @dataclass(frozen=True, config=_GROUP)
 class BookingSettings:
-    default_service_minutes: int = _env("ORDERFLOW_DEFAULT_SERVICE_MINUTES", _int, default=60)
+    default_service_minutes: int = _env(
+        "ORDERFLOW_DEFAULT_SERVICE_MINUTES", parse.integer, default=60
+    )
     """ORDERFLOW_DEFAULT_SERVICE_MINUTES (60): a job's length when its items do not say (R3.2.1)."""
 
 
 @dataclass(frozen=True, config=_GROUP)
 class PatrolSettings:
     previous_day: timedelta = _env(
-        "ORDERFLOW_PATROL_PREVIOUS_DAY_MINUTES", _minutes, default=timedelta(minutes=60)
+        "ORDERFLOW_PATROL_PREVIOUS_DAY_MINUTES", parse.minutes, default=timedelta(minutes=60)
     )
     """ORDERFLOW_PATROL_PREVIOUS_DAY_MINUTES (60): how long after midnight (platform time) the
     previous day is walked whatever it shows; after that, until a walk finds it settled."""
@@ -415,28 +324,28 @@ class PatrolSettings:
 
 @dataclass(frozen=True, config=_GROUP)
 class NotifySettings:
-    webhook: str | None = _env("ORDERFLOW_NOTIFY_WEBHOOK", _text, default=None, repr=False)
+    webhook: str | None = _env("ORDERFLOW_NOTIFY_WEBHOOK", parse.text, default=None, repr=False)
     """ORDERFLOW_NOTIFY_WEBHOOK (unset: notifications are recorded only): a group robot's URL."""
-    flavour: str = _env("ORDERFLOW_NOTIFY_FLAVOUR", _flavour, default="wecom")
+    flavour: str = _env("ORDERFLOW_NOTIFY_FLAVOUR", parse.flavour, default="wecom")
     """ORDERFLOW_NOTIFY_FLAVOUR (wecom): whose robot: wecom, dingtalk, feishu or webhook."""
-    secret: str | None = _env("ORDERFLOW_NOTIFY_SECRET", _text, default=None, repr=False)
+    secret: str | None = _env("ORDERFLOW_NOTIFY_SECRET", parse.text, default=None, repr=False)
     """ORDERFLOW_NOTIFY_SECRET (unset): the robot's signing secret, where it has one."""
-    platform_liaison: str | None = _env("ORDERFLOW_PLATFORM_LIAISON", _text, default=None)
+    platform_liaison: str | None = _env("ORDERFLOW_PLATFORM_LIAISON", parse.text, default=None)
     """ORDERFLOW_PLATFORM_LIAISON (unset): who gets the platform liaison's notifications (R6.2)."""
     customer_webhook: str | None = _env(
-        "ORDERFLOW_CUSTOMER_WEBHOOK", _text, default=None, repr=False
+        "ORDERFLOW_CUSTOMER_WEBHOOK", parse.text, default=None, repr=False
     )
     """ORDERFLOW_CUSTOMER_WEBHOOK (unset: what customers are told stays on the order's record):
     a webhook (an SMS provider's, say) that gets each customer notification with the
     customer's number (R2.2.4, R2.4.3, R3.3.1, R3.4.1)."""
     customer_secret: str | None = _env(
-        "ORDERFLOW_CUSTOMER_WEBHOOK_SECRET", _text, default=None, repr=False
+        "ORDERFLOW_CUSTOMER_WEBHOOK_SECRET", parse.text, default=None, repr=False
     )
     """ORDERFLOW_CUSTOMER_WEBHOOK_SECRET (unset): signs its body (X-Orderflow-Signature)."""
-    max_attempts: int = _env("ORDERFLOW_NOTIFY_MAX_ATTEMPTS", _positive_int, default=10)
+    max_attempts: int = _env("ORDERFLOW_NOTIFY_MAX_ATTEMPTS", parse.positive_int, default=10)
     """ORDERFLOW_NOTIFY_MAX_ATTEMPTS (10): tries of one delivery before it is dead-lettered
     (backoff 5 s doubling to 10 min: about half an hour in all)."""
-    language: str = _env("ORDERFLOW_NOTIFY_LANGUAGE", _language, default="zh-CN")
+    language: str = _env("ORDERFLOW_NOTIFY_LANGUAGE", parse.language, default="zh-CN")
     """ORDERFLOW_NOTIFY_LANGUAGE (zh-CN; or en): the texts of people without a language set."""
 
 
@@ -448,7 +357,9 @@ class PolicySettings:
     """ORDERFLOW_POLICY (unset: `policy.toml` in the working directory when it exists)."""
     overrides: Variables = _prefix(POLICY_PREFIX, whole=True)
     """Every ORDERFLOW_POLICY__<path> variable, value as set: one policy value each."""
-    platform_task_queue: str | None = _env("ORDERFLOW_PLATFORM_TASK_QUEUE", _text, default=None)
+    platform_task_queue: str | None = _env(
+        "ORDERFLOW_PLATFORM_TASK_QUEUE", parse.text, default=None
+    )
     """ORDERFLOW_PLATFORM_TASK_QUEUE (unset: the `orders` queue): a queue of their own for the
     merchant API calls; the workflow and the platform workers read it alike."""
 
@@ -462,36 +373,40 @@ SAFE_PASSTHROUGH = ("schemas", "pydantic", "pydantic_core", "activities")
 class WorkerSettings:
     """`workers.main`: what a worker process runs and how (docs/benchmarks.md)."""
 
-    roles: tuple[str, ...] = _env("ORDERFLOW_WORKER_ROLES", _names, default=())
+    roles: tuple[str, ...] = _env("ORDERFLOW_WORKER_ROLES", parse.names, default=())
     """ORDERFLOW_WORKER_ROLES (unset: every role configured), comma-separated: `workflows`,
     `activities`, `platform`; checked by `workers.main.roles`."""
-    platform_rate: float | None = _env("ORDERFLOW_PLATFORM_RATE", _positive, default=None)
+    platform_rate: float | None = _env("ORDERFLOW_PLATFORM_RATE", parse.positive, default=None)
     """ORDERFLOW_PLATFORM_RATE (unset: no limit): merchant API calls per second across the
     platform queue, enforced by the server (R6.3.1)."""
-    shutdown_seconds: float = _env("ORDERFLOW_SHUTDOWN_SECONDS", _float, default=30.0)
+    shutdown_seconds: float = _env("ORDERFLOW_SHUTDOWN_SECONDS", parse.number, default=30.0)
     """ORDERFLOW_SHUTDOWN_SECONDS (30): how long SIGTERM waits for activities in flight."""
-    max_cached_workflows: int | None = _env("ORDERFLOW_MAX_CACHED_WORKFLOWS", _int, default=None)
+    max_cached_workflows: int | None = _env(
+        "ORDERFLOW_MAX_CACHED_WORKFLOWS", parse.integer, default=None
+    )
     """ORDERFLOW_MAX_CACHED_WORKFLOWS (unset: the SDK's 1000): open orders kept in memory."""
-    sticky_timeout_s: float = _env("ORDERFLOW_STICKY_TIMEOUT_SECONDS", _positive, default=3.0)
+    sticky_timeout_s: float = _env("ORDERFLOW_STICKY_TIMEOUT_SECONDS", parse.positive, default=3.0)
     """ORDERFLOW_STICKY_TIMEOUT_SECONDS (3; the SDK's 10): how long an order's next task waits
     for the worker that holds it before any worker takes it from its history. A worker that
     died holds its orders no longer than this, and a shorter wait narrows the window in which a
     query or an update reaches an order that another worker then replays from its history."""
     sandbox_passthrough: tuple[str, ...] = _env(
-        "ORDERFLOW_SANDBOX_PASSTHROUGH", _names, blank_is_unset=False, default=SAFE_PASSTHROUGH
+        "ORDERFLOW_SANDBOX_PASSTHROUGH", parse.names, blank_is_unset=False, default=SAFE_PASSTHROUGH
     )
     """ORDERFLOW_SANDBOX_PASSTHROUGH (the messages and the activity interfaces; set but empty:
     none), comma-separated: modules the workflow sandbox takes from the worker instead of
     importing them for every run. Adding `workflows` saves memory (docs/benchmarks.md) but
     runs the workflow code without the sandbox's determinism checks."""
     metrics_address: str | None = _env(
-        "ORDERFLOW_METRICS_ADDRESS", _text, strip=False, default=None
+        "ORDERFLOW_METRICS_ADDRESS", parse.text, strip=False, default=None
     )
     """ORDERFLOW_METRICS_ADDRESS (unset: off): where the worker serves Prometheus metrics."""
-    doctor_minutes: float | None = _env("ORDERFLOW_DOCTOR_MINUTES", _positive, default=None)
+    doctor_minutes: float | None = _env("ORDERFLOW_DOCTOR_MINUTES", parse.positive, default=None)
     """ORDERFLOW_DOCTOR_MINUTES (unset: off): how often the Schedule `order-doctor` finds the
     workflows whose history no longer replays and repairs them, as `orderctl doctor --repair`."""
-    stats_refresh_minutes: float = _env("ORDERFLOW_STATS_REFRESH_MINUTES", _positive, default=5.0)
+    stats_refresh_minutes: float = _env(
+        "ORDERFLOW_STATS_REFRESH_MINUTES", parse.positive, default=5.0
+    )
     """ORDERFLOW_STATS_REFRESH_MINUTES (5): how often the Schedule `order-stats-refresh` adds the
     orders finished since to the statistics' rollup (R4.3.1), so that `orderctl stats` run as
     the read-only reporting role reads a fresh one without writing it."""
@@ -501,12 +416,12 @@ class WorkerSettings:
 class MeituanSettings:
     """The merchant API (`meituan.client`); unset means the simulator and its dev credentials."""
 
-    base_url: str = _env("MEITUAN_BASE_URL", _text, strip=False, default=DEFAULT_BASE_URL)
+    base_url: str = _env("MEITUAN_BASE_URL", parse.text, strip=False, default=DEFAULT_BASE_URL)
     """MEITUAN_BASE_URL (http://127.0.0.1:8090/api/v1/, the simulator)."""
-    app_id: str = _env("MEITUAN_APP_ID", _text, strip=False, default=DEFAULT_APP_ID)
+    app_id: str = _env("MEITUAN_APP_ID", parse.text, strip=False, default=DEFAULT_APP_ID)
     """MEITUAN_APP_ID (orderflow-dev)."""
     app_secret: str = _env(
-        "MEITUAN_APP_SECRET", _text, strip=False, default=DEFAULT_APP_SECRET, repr=False
+        "MEITUAN_APP_SECRET", parse.text, strip=False, default=DEFAULT_APP_SECRET, repr=False
     )
     """MEITUAN_APP_SECRET (the simulator's dev secret): signs calls and checks pushes."""
 
@@ -516,25 +431,29 @@ class PushGatewaySettings:
     """The push gateway (`starter.gateway.GatewaySettings` is built from these)."""
 
     push_base_url: str = _env(
-        "ORDERFLOW_PUSH_BASE_URL", _text, strip=False, default=DEFAULT_PUSH_BASE_URL
+        "ORDERFLOW_PUSH_BASE_URL", parse.text, strip=False, default=DEFAULT_PUSH_BASE_URL
     )
     """ORDERFLOW_PUSH_BASE_URL (http://127.0.0.1:8080/meituan/push): the public push URL the
     platform signs for, before `/<kind>`."""
     push_urls: Variables = _prefix(PUSH_URL_PREFIX)
     """ORDERFLOW_PUSH_URL_<KIND> (unset: base/<kind>): a kind's URL as the platform's console
     has it, by the kind's name (`ORDER_CONFIRMED`)."""
-    temporal_timeout_s: float = _env("ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT", _float, default=5.0)
+    temporal_timeout_s: float = _env(
+        "ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT", parse.number, default=5.0
+    )
     """ORDERFLOW_GATEWAY_TEMPORAL_TIMEOUT (5): seconds a push waits for Temporal."""
-    push_max_age_s: float = _env("ORDERFLOW_PUSH_MAX_AGE_SECONDS", _float, default=600.0)
+    push_max_age_s: float = _env("ORDERFLOW_PUSH_MAX_AGE_SECONDS", parse.number, default=600.0)
     """ORDERFLOW_PUSH_MAX_AGE_SECONDS (600): oldest `timestamp` a push may carry; 0: unchecked."""
-    max_body_bytes: int = _env("ORDERFLOW_PUSH_MAX_BYTES", _int, default=64 * 1024)
+    max_body_bytes: int = _env("ORDERFLOW_PUSH_MAX_BYTES", parse.integer, default=64 * 1024)
     """ORDERFLOW_PUSH_MAX_BYTES (65536): largest push body (or query) read."""
-    refused_max_rows: int = _env("ORDERFLOW_REFUSED_PUSHES_MAX_ROWS", _positive_int, default=10_000)
+    refused_max_rows: int = _env(
+        "ORDERFLOW_REFUSED_PUSHES_MAX_ROWS", parse.positive_int, default=10_000
+    )
     """ORDERFLOW_REFUSED_PUSHES_MAX_ROWS (10000): refused pushes kept at most; the oldest go."""
-    refused_keep_days: float = _env("ORDERFLOW_REFUSED_PUSHES_DAYS", _positive, default=30.0)
+    refused_keep_days: float = _env("ORDERFLOW_REFUSED_PUSHES_DAYS", parse.positive, default=30.0)
     """ORDERFLOW_REFUSED_PUSHES_DAYS (30): how long a refused push is kept."""
     refused_per_source_per_minute: int = _env(
-        "ORDERFLOW_REFUSED_PUSHES_PER_MINUTE", _positive_int, default=60
+        "ORDERFLOW_REFUSED_PUSHES_PER_MINUTE", parse.positive_int, default=60
     )
     """ORDERFLOW_REFUSED_PUSHES_PER_MINUTE (60): refused pushes kept per source address a
     minute; the rest are counted, not kept."""
@@ -544,13 +463,13 @@ class PushGatewaySettings:
 class StaffApiSettings:
     """The staff API, between people and Temporal, and how `orderctl` finds it."""
 
-    url: str = _env("ORDERFLOW_API_URL", _text, strip=False, default="http://127.0.0.1:8082")
+    url: str = _env("ORDERFLOW_API_URL", parse.text, strip=False, default="http://127.0.0.1:8082")
     """ORDERFLOW_API_URL (http://127.0.0.1:8082): where `orderctl` sends people's actions."""
-    token: str | None = _env("ORDERFLOW_TOKEN", _text, default=None, repr=False)
+    token: str | None = _env("ORDERFLOW_TOKEN", parse.text, default=None, repr=False)
     """ORDERFLOW_TOKEN (unset: the one `orderctl login` kept): the person's sign-in token."""
     config_home: Path | None = _env("XDG_CONFIG_HOME", Path, default=None)
     """XDG_CONFIG_HOME (~/.config): `orderctl login` keeps the token in orderflow/token there."""
-    temporal_timeout_s: float = _env("ORDERFLOW_API_TEMPORAL_TIMEOUT", _positive, default=30.0)
+    temporal_timeout_s: float = _env("ORDERFLOW_API_TEMPORAL_TIMEOUT", parse.positive, default=30.0)
     """ORDERFLOW_API_TEMPORAL_TIMEOUT (30): seconds an action waits for the order's answer."""
 
     @property
@@ -558,55 +477,46 @@ class StaffApiSettings:
         return (self.config_home or Path.home() / ".config") / "orderflow" / "token"
 
 
-def _set(raw: str) -> bool:
-    """no-color.org: set to anything but the empty string (unset, as blank) means yes."""
-    return raw != ""
-
-
 @dataclass(frozen=True, config=_GROUP)
 class TerminalSettings:
     """How `orderctl` writes to a person's terminal."""
 
-    no_color: bool = _env("NO_COLOR", _set, default=False)
+    no_color: bool = _env("NO_COLOR", parse.given, default=False)
     """NO_COLOR (unset): any value turns colour off (no-color.org)."""
-    force_color: bool = _env("FORCE_COLOR", _set, default=False)
+    force_color: bool = _env("FORCE_COLOR", parse.given, default=False)
     """FORCE_COLOR (unset): any value turns colour on where output is not a terminal, unless
     NO_COLOR is set too."""
 
 
 @dataclass(frozen=True, config=_GROUP)
 class DeploymentSettings:
-    dev: bool = _env("ORDERFLOW_DEV", _flag, default=False)
+    dev: bool = _env("ORDERFLOW_DEV", parse.flag, default=False)
     """ORDERFLOW_DEV (unset: no): the local stack (`orderctl dev`, `make demo`, the tests), where
     the public development secrets and plaintext payloads are allowed. Anywhere else a process
     that would use them does not start (`infra.fail_closed`)."""
-    trusted_proxies: tuple[Network, ...] = _env("ORDERFLOW_TRUSTED_PROXIES", _networks, default=())
+    trusted_proxies: tuple[Network, ...] = _env(
+        "ORDERFLOW_TRUSTED_PROXIES", parse.networks, default=()
+    )
     """ORDERFLOW_TRUSTED_PROXIES (unset: none), comma-separated addresses or CIDR networks: the
     reverse proxies whose X-Forwarded-For the gateway and the codec server believe, so that
     their limits per source address see the client rather than the proxy
     (`infra.forwarded`)."""
 
 
-def _http_url(raw: str) -> str:
-    if not raw.startswith(("http://", "https://")):
-        raise ValueError("is not an http:// or https:// URL")
-    return raw.rstrip("/")
-
-
 @dataclass(frozen=True, config=_GROUP)
 class TracingSettings:
     """Optional OpenTelemetry tracing (`infra.tracing`), with the `otel` extra installed."""
 
-    otlp_endpoint: str | None = _env("OTEL_EXPORTER_OTLP_ENDPOINT", _http_url, default=None)
+    otlp_endpoint: str | None = _env("OTEL_EXPORTER_OTLP_ENDPOINT", parse.http_url, default=None)
     """OTEL_EXPORTER_OTLP_ENDPOINT (unset: no tracing): the OTLP/HTTP collector's base URL, e.g.
     `http://collector:4318`; spans go to its `/v1/traces`."""
-    service_name: str = _env("OTEL_SERVICE_NAME", _text, default="orderflow")
+    service_name: str = _env("OTEL_SERVICE_NAME", parse.text, default="orderflow")
     """OTEL_SERVICE_NAME (orderflow): the `service.name` of the process's spans."""
 
 
 @dataclass(frozen=True, config=_GROUP)
 class LoggingSettings:
-    level: str = _env("ORDERFLOW_LOG_LEVEL", _text, default="INFO")
+    level: str = _env("ORDERFLOW_LOG_LEVEL", parse.text, default="INFO")
     """ORDERFLOW_LOG_LEVEL (INFO): checked by `infra.logging.configure_logging`."""
 
 
