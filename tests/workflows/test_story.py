@@ -17,7 +17,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from activities.policy import load_policy
 from infra.codec import ENCODING, METADATA_ENCODING, build_converter, new_key
@@ -153,3 +153,17 @@ def test_every_step_of_an_order_has_its_words() -> None:
         "record_patrol",
     }
     assert names <= set(story.STEPS), names - set(story.STEPS)
+
+
+async def test_a_history_with_its_story_replays(
+    encrypting: WorkflowEnvironment, preparing: Handle
+) -> None:
+    """The lines are user metadata, not commands: a history carrying them replays, as the
+    recorded histories from before them do (tests/workflows/test_replay.py)."""
+    history = await preparing.fetch_history()
+    assert any(e.HasField("user_metadata") for e in history.events)
+    replayer = Replayer(
+        workflows=[OrderWorkflow, AnomalyWorkflow], data_converter=encrypting.client.data_converter
+    )
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
