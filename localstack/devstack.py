@@ -125,6 +125,14 @@ def pick_port(preferred: int | None, host: str = LOOPBACK) -> int:
     return free_port(host)
 
 
+def port_to_bind(preferred: int | None, host: str = LOOPBACK) -> int:
+    """As `pick_port`, for a server of this process that binds at once: 0 when any port will
+    do, so it binds a free one itself and nothing can take it in between."""
+    if preferred and port_is_free(preferred, host):
+        return preferred
+    return 0
+
+
 # --- Temporal ---------------------------------------------------------------------------------
 
 
@@ -529,7 +537,7 @@ async def simulator(
 ) -> AsyncIterator[RunningSimulator]:
     """The platform simulator over HTTP on loopback; its pushes go to `config.push_base`."""
     config = config or SimConfig()
-    async with serve_simulator(config, host=LOOPBACK, port=pick_port(port)) as running:
+    async with serve_simulator(config, host=LOOPBACK, port=port_to_bind(port)) as running:
         if not await wait_for_http(f"{running.url}/sim/health", within_s=10):
             raise StackError(f"the simulator at {running.url} does not answer")
         say(f"simulator ready at {running.url} (merchant API /api/v1/, admin /sim/)")
@@ -587,7 +595,7 @@ async def staff_api(
 ) -> AsyncIterator[str]:
     """The staff API on loopback; yields its URL (for ORDERFLOW_API_URL)."""
     async with BackgroundServer(
-        create_api(client, pool), host=LOOPBACK, port=pick_port(port)
+        create_api(client, pool), host=LOOPBACK, port=port_to_bind(port)
     ) as server:
         if not await wait_for_http(f"{server.url}/healthz", within_s=15):
             raise StackError(f"the staff API at {server.url} is not healthy (database)")

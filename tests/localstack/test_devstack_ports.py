@@ -59,3 +59,14 @@ async def test_a_server_that_fails_otherwise_is_reported_with_its_log(
             pass
     assert len(starts) == 1
     assert "temporal.log ---" in str(failed.value)
+
+
+async def test_a_server_of_this_process_binds_a_free_port_itself() -> None:
+    """No port is picked for it ahead of time, so none can be taken in between."""
+    with socket.socket() as held:
+        held.bind((devstack.LOOPBACK, 0))
+        held.listen()
+        assert devstack.port_to_bind(held.getsockname()[1]) == 0  # taken: any
+    assert devstack.port_to_bind(None) == 0
+    async with devstack.simulator(port=None) as running:
+        assert not running.url.endswith(":0") and running.url.rsplit(":", 1)[1].isdigit()
