@@ -16,6 +16,8 @@ origin, default `http://localhost:8233`; several may be given, comma-separated).
   their role reads every order (an admin): decodes only, since what is encoded the workers
   accept. `temporal workflow show -w order-<id> --codec-endpoint http://127.0.0.1:8081
   --codec-auth "Bearer $ORDERFLOW_TOKEN"`;
+- in a browser, that person's token kept since they signed in at `/signin`
+  (`starter.codec_signin`): the Web UI sends it with "Include cross-origin credentials" on;
 - anyone, with `--no-auth` on a loopback address in the local stack (ORDERFLOW_DEV=1).
 
 Every request is logged with who made it, the namespace and the UI page it came from (the
@@ -59,6 +61,7 @@ from infra.rate import PerMinute
 from infra.settings import DEFAULT_CORS_ORIGIN, Network, SettingsError, settings, settings_for
 from schemas.people import READS, Person
 from starter.api.tokens import PREFIX, person_for
+from starter.codec_signin import COOKIE, SignInRefused, signin_routes
 from starter.failures import Failure
 from starter.serving import serve_until_stopped
 
@@ -155,23 +158,48 @@ class _Gate:
         if origin is not None and origin.rstrip("/") not in self._origins:
             # CORS alone only stops a browser from reading the answer; this stops the work.
             raise Refused(403, "origin not allowed")
-        peer = request.client.host if request.client else "-"
-        forwarded = request.headers.getlist("x-forwarded-for")
-        self._count(f"address {client_address(peer, forwarded, self._proxies)}")
+        self._count(f"address {self._address(request)}")
         if self._admit is None:
             return Caller("local", may_encode=True)
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            raise Refused(401, "missing or wrong bearer token")
-        caller = await self._admit(given.strip())
+        caller = await self._admit(_token(request))
         if what == "encode" and not caller.may_encode:
             raise Refused(403, "encoding is for the services, not people")
         self._count(f"caller {caller.who}")
         return caller
 
+    async def sign_in(self, request: Request, token: str) -> str:
+        """A person's own token, checked before the browser keeps it (`starter.codec_signin`)."""
+        if self._admit is None:
+            raise SignInRefused(404, "this codec server asks nobody to sign in")
+        try:
+            self._count(f"address {self._address(request)}")
+            caller = await self._admit(token)
+        except Refused as refused:
+            raise SignInRefused(refused.status, refused.message) from None
+        if caller.may_encode:
+            raise SignInRefused(403, "sign in with your own token, not the service's")
+        return caller.who
+
+    def _address(self, request: Request) -> str:
+        peer = request.client.host if request.client else "-"
+        return client_address(peer, request.headers.getlist("x-forwarded-for"), self._proxies)
+
     def _count(self, key: str) -> None:
         if not self._window.admit(key):
             raise Refused(429, f"over {self._window.limit} requests a minute")
+
+
+def _token(request: Request) -> str:
+    """The bearer token of a service or of the CLI, or the one a person's browser keeps since
+    they signed in. The browser's is taken only from a page of an allowed origin, which the
+    gate has checked: a request with no Origin is not the UI's."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and given.strip():
+        return given.strip()
+    kept = request.cookies.get(COOKIE)
+    if kept and request.headers.get("origin") is not None:
+        return kept
+    raise Refused(401, "missing or wrong bearer token; in a browser, sign in at /signin")
 
 
 def create_app(
@@ -183,11 +211,13 @@ def create_app(
     per_minute: int = 600,
     clock: Callable[[], float] = time.monotonic,
     trusted_proxies: Sequence[Network] = (),
+    secure_cookie: bool = True,
 ) -> Starlette:
     """The codec server. `admit` (default: the service `token` alone) decides who may ask;
     neither given disables the check (local development only). Each address (as the
     `trusted_proxies` in front name it) and each caller may make `per_minute` requests a
-    minute; each request is logged with who made it (the audit)."""
+    minute; each request is logged with who made it (the audit). People sign in from a browser
+    at `/signin` (`starter.codec_signin`); `secure_cookie` is off on loopback addresses only."""
     allowed = frozenset(o.rstrip("/") for o in origins)
     if admit is None and token is not None:
         admit = admitting(token)
@@ -210,6 +240,7 @@ def create_app(
     routes = [
         Route("/encode", endpoint(codec.encode_wrapper, "encode"), methods=["POST"]),
         Route("/decode", endpoint(codec.decode_wrapper, "decode"), methods=["POST"]),
+        *signin_routes(gate.sign_in, secure=secure_cookie),
     ]
     middleware = [
         Middleware(
@@ -318,7 +349,13 @@ async def _serve(
         if not args.no_auth:
             admit = admitting(token, functools.partial(person_for, pool) if pool else None)
         proxies = settings().deployment.trusted_proxies
-        app = create_app(codec, admit=admit, origins=origins, trusted_proxies=proxies)
+        app = create_app(
+            codec,
+            admit=admit,
+            origins=origins,
+            trusted_proxies=proxies,
+            secure_cookie=not _loopback(args.host),
+        )
         await serve_until_stopped(app, args.host, args.port, args.log_level or "info")
     finally:
         if pool is not None:

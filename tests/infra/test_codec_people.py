@@ -90,3 +90,58 @@ async def test_the_service_encodes_and_every_caller_has_a_rate(codec: httpx.Asyn
     answers = [(await call(codec, "/encode", SERVICE)).status_code for _ in range(PER_MINUTE + 2)]
     assert answers[:PER_MINUTE] == [200] * PER_MINUTE
     assert answers[PER_MINUTE:] == [429, 429]
+
+
+async def sign_in(http: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await http.post(
+        "/signin",
+        content=f"token={token}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+async def decode_as_browser(
+    http: httpx.AsyncClient, kept: str, origin: str | None = UI
+) -> httpx.Response:
+    """What the Web UI's fetch sends with "Include cross-origin credentials" on."""
+    sealed = await CODEC.encode([Payload(metadata={"encoding": b"json/plain"}, data=b'"x"')])
+    headers = {"Content-Type": "application/json", "Cookie": f"orderflow_codec={kept}"}
+    if origin is not None:
+        headers["Origin"] = origin
+    body = json_format.MessageToJson(Payloads(payloads=sealed))
+    return await http.post("/decode", content=body, headers=headers)
+
+
+async def test_an_admin_signs_in_from_a_browser_and_the_ui_decodes_with_the_cookie(
+    codec: httpx.AsyncClient, demo_pool: asyncpg.Pool
+) -> None:
+    admin = await tokens.issue(demo_pool, "A-901")
+    signed_in = await sign_in(codec, admin)
+    assert signed_in.status_code == 200, signed_in.text
+    assert "Signed in as A-901" in signed_in.text
+    cookie = signed_in.headers["set-cookie"]
+    assert cookie.startswith(f"orderflow_codec={admin};")
+    for attribute in ("HttpOnly", "Secure", "SameSite=strict", "Max-Age=43200", "Path=/"):
+        assert attribute in cookie, (attribute, cookie)
+    assert (await decode_as_browser(codec, admin)).status_code == 200
+    # A request that no page of the UI made (no Origin) is not let in by the cookie.
+    assert (await decode_as_browser(codec, admin, origin=None)).status_code == 401
+    await tokens.revoke(demo_pool, "A-901")
+    assert (await decode_as_browser(codec, admin)).status_code == 401  # the session ends
+
+
+async def test_only_a_person_allowed_to_decode_may_sign_in(
+    codec: httpx.AsyncClient, demo_pool: asyncpg.Pool
+) -> None:
+    staff = await tokens.issue(demo_pool, "S-101")
+    refused = await sign_in(codec, staff)
+    assert refused.status_code == 403
+    assert "set-cookie" not in refused.headers
+    assert "S-101 (staff) may not read every order" in refused.text
+    service = await sign_in(codec, SERVICE)
+    assert service.status_code == 403
+    assert "not the service" in service.text
+    assert (await sign_in(codec, "oft_not-a-token")).status_code == 401
+    signed_out = await codec.post("/signout")
+    assert 'orderflow_codec=""' in signed_out.headers["set-cookie"]
+    assert "Max-Age=0" in signed_out.headers["set-cookie"]

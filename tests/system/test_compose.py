@@ -1,13 +1,16 @@
 """docker-compose.yml is valid and every orderflow service runs something the project has; least
 privilege holds (each process its own database login, Temporal its own, only the proxy
 published, each container only the secrets it uses) and deploy/Caddyfile routes to services
-that exist. Read with yaml: docker compose itself is not needed to run these."""
+that exist. Read with yaml, and at the end by Compose itself (`docker-compose config`)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -163,11 +166,20 @@ def test_only_the_proxy_is_published_to_the_network() -> None:
             assert not public or name == "proxy", f"{name} publishes {port}"
     assert sorted(map(str, SERVICES["proxy"]["ports"])) == [
         "127.0.0.1:8081:8081",  # the codec server's site
+        "127.0.0.1:8233:8233",  # the Web UI's, the same host: one site for the sign-in cookie
         "443:443",
         "80:80",  # redirects to 443, and ACME's challenges
     ]
     assert _environment("temporal-ui")["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
-    assert _environment("temporal-ui")["TEMPORAL_CODEC_ENDPOINT"].startswith("https://")
+    ui = _environment("temporal-ui")
+    assert ui["TEMPORAL_CODEC_ENDPOINT"].startswith("https://")
+    # The UI sends the codec server the cookie of a person's sign-in (starter/codec_signin.py),
+    # from the one origin the codec server admits.
+    assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    assert "ports" not in SERVICES["temporal-ui"]  # through the proxy's TLS only
+    origin = "https://${ORDERFLOW_CODEC_HOST:-localhost}:8233"
+    assert ui["TEMPORAL_CORS_ORIGINS"] == origin
+    assert _environment("codec-server")["ORDERFLOW_CODEC_CORS_ORIGIN"] == origin
     assert SERVICES["api"]["command"][0] == "orderflow-api"
 
 
@@ -312,8 +324,12 @@ def test_the_caddyfile_routes_to_services_that_exist() -> None:
     assert proxy["image"].startswith("caddy:2")
     assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
     upstreams = re.findall(r"^\s*reverse_proxy\s+([\w-]+):(\d+)\s*$", CADDYFILE, re.M)
-    assert sorted(host for host, _ in upstreams) == ["api", "codec-server", "gateway"]
+    hosts = sorted(host for host, _ in upstreams)
+    assert hosts == ["api", "codec-server", "gateway", "temporal-ui"]
     for host, port in upstreams:
+        if host == "temporal-ui":
+            assert port == "8080" and "TEMPORAL_UI_PORT" not in _environment(host)  # the image's
+            continue
         command = SERVICES[host]["command"]
         assert command[command.index("--port") + 1] == port, host
         assert "edge" in SERVICES[host]["networks"], f"the proxy cannot reach {host}"
@@ -326,6 +342,7 @@ def test_the_caddyfile_routes_to_services_that_exist() -> None:
         "{$ORDERFLOW_GATEWAY_HOST:push.localhost}",
         "{$ORDERFLOW_API_HOST:api.localhost}",
         "{$ORDERFLOW_CODEC_HOST:localhost}:8081",  # published on loopback only
+        "{$ORDERFLOW_CODEC_HOST:localhost}:8233",  # the same
     ]
 
 
@@ -337,7 +354,7 @@ def test_behind_the_proxy_the_apps_trust_it_alone() -> None:
     for name in ("gateway", "codec-server"):
         assert _environment(name)["ORDERFLOW_TRUSTED_PROXIES"] == subnet
     members = {n for n, s in SERVICES.items() if "edge" in s.get("networks", [])}
-    assert members == {"proxy", "gateway", "api", "codec-server"}
+    assert members == {"proxy", "gateway", "api", "codec-server", "temporal-ui"}
 
 
 # --- metrics and dashboards (the `observability` profile) --------------------------------------
@@ -471,3 +488,53 @@ def test_the_dashboard_reads_metrics_that_exist_by_labels_they_have() -> None:
     assert shown == set(known), f"not shown: {set(known) - shown}"
     wanted = ("schedule_to_start", "activity_execution_failed", "slots", "accepted", "refused")
     assert all(any(w in m for m in shown) for w in wanted)
+
+
+# --- Compose itself -----------------------------------------------------------------------------
+
+REQUIRED = {
+    "MEITUAN_APP_ID": "4321",
+    "ORDERFLOW_PUSH_BASE_URL": "https://push.example/meituan/push",
+}
+
+
+def _compose_config(
+    tmp_path: Path, environment: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` with every profile: Compose validates the file against its
+    schema, interpolates the variables and resolves anchors, paths and profiles, without a
+    Docker daemon. It is Debian 12's docker-compose (1.29; CI installs it), which predates the
+    top-level `name`: the copy it reads leaves that line out, and `-p` names the project."""
+    tool = shutil.which("docker-compose")
+    assert tool, "docker-compose is needed: apt-get install docker-compose (.ci/run does)"
+    copy = tmp_path / "docker-compose.yml"
+    lines = (ROOT / "docker-compose.yml").read_text(encoding="utf-8").splitlines(keepends=True)
+    copy.write_text("".join(line for line in lines if not line.startswith("name:")))
+    profiles = sorted({p for s in SERVICES.values() for p in s.get("profiles", [])})
+    command = [tool, "-f", str(copy), "--project-directory", str(ROOT), "-p", COMPOSE["name"]]
+    command += [arg for profile in profiles for arg in ("--profile", profile)]
+    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **environment}
+    return subprocess.run(
+        [*command, "config"], env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_docker_compose_accepts_the_file_with_every_service(tmp_path: Path) -> None:
+    shown = _compose_config(tmp_path, REQUIRED)
+    assert shown.returncode == 0, shown.stderr
+    resolved = yaml.safe_load(shown.stdout)
+    assert set(resolved["services"]) == set(SERVICES)
+    ui = resolved["services"]["temporal-ui"]["environment"]
+    assert ui["TEMPORAL_CORS_ORIGINS"] == "https://localhost:8233"  # the default, interpolated
+    gateway = resolved["services"]["gateway"]["environment"]
+    assert gateway["ORDERFLOW_PUSH_BASE_URL"] == REQUIRED["ORDERFLOW_PUSH_BASE_URL"]
+
+
+@pytest.mark.parametrize("unset", sorted(REQUIRED))
+def test_docker_compose_refuses_to_start_without_a_required_variable(
+    tmp_path: Path, unset: str
+) -> None:
+    given = {name: value for name, value in REQUIRED.items() if name != unset}
+    shown = _compose_config(tmp_path, given)
+    assert shown.returncode != 0
+    assert f"set {'the public push URL' if unset.endswith('URL') else unset}" in shown.stderr
