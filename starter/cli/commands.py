@@ -10,15 +10,19 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 from pydantic import BaseModel
+from rich.console import Console
+from rich.style import StyleType
+from rich_argparse import RawDescriptionRichHelpFormatter
 
 from schemas.messages import UpdateResult
 from starter.api.client import Api
 from starter.cli import format as fmt
 from starter.cli.arguments import order_id, seconds
 from starter.cli.base import DEFAULT_TIMEOUT, PROG, Exit
+from starter.cli.terminal import Palette
 
 Handler = Callable[[Api, argparse.Namespace], Awaitable[Exit]]
 Builder = Callable[[argparse.Namespace], BaseModel]
@@ -31,8 +35,28 @@ API replaces it with the signed-in person, whatever it says."""
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-class Formatter(argparse.RawDescriptionHelpFormatter):
-    pass
+class Formatter(RawDescriptionRichHelpFormatter):
+    """Help as today's Python tools show it (rich-argparse): in colour on a terminal, plain
+    when piped or under NO_COLOR; examples and epilogs keep their lines. In orderctl's own
+    styles (`terminal.Style`), the only ones its output lets through."""
+
+    styles: ClassVar[dict[str, StyleType]] = {
+        "argparse.args": "green",
+        "argparse.groups": "bold",
+        "argparse.help": "",
+        "argparse.metavar": "yellow",
+        "argparse.syntax": "bold",
+        "argparse.text": "",
+        "argparse.prog": "bold",
+        "argparse.default": "dim",
+    }
+
+    def __init__(self, prog: str, *args: Any, **kwargs: Any) -> None:
+        """Styled exactly when orderctl's own output is (`Palette.on`: a terminal, no
+        NO_COLOR); Rich's own choice would keep bold under NO_COLOR."""
+        styled = Palette.on
+        console = Console(force_terminal=styled, color_system="standard" if styled else None)
+        super().__init__(prog, *args, console=console, **kwargs)
 
 
 @dataclass(frozen=True)

@@ -72,3 +72,20 @@ def test_piped_output_is_plain_unless_forced_and_json_never_coloured() -> None:
     assert f"{RED}orderctl: no such order{RESET}" in forced.stderr
     json_forced = _piped(_environment(FORCE_COLOR="1"), "--json")
     assert "\x1b" not in json_forced.stdout
+
+
+HELP = [sys.executable, "-m", "starter.cli", "show", "--help"]
+
+
+def test_help_is_in_orderctl_styles_on_a_terminal_and_plain_otherwise() -> None:
+    """rich-argparse's help in the styles orderctl's output lets through: none of it shows as
+    an escaped `\\u001b`, which a style of its own would."""
+    shown = on_a_terminal(HELP, _environment())
+    assert f"{BOLD}Usage:{RESET}" in shown
+    assert "\x1b[32m--json\x1b[0m" in shown  # an option, green
+    assert "\\u001b" not in shown
+    plain = on_a_terminal(HELP, _environment(NO_COLOR="1"))
+    assert "Usage: orderctl show" in plain and "\x1b[" not in plain
+    piped = subprocess.run(HELP, cwd=REPO, env=_environment(), capture_output=True, text=True)
+    assert piped.returncode == 0 and "\x1b[" not in piped.stdout
+    assert "--json" in piped.stdout
