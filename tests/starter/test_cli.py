@@ -315,7 +315,7 @@ async def test_help_version_and_bad_arguments_exit_2_before_any_request(stack: S
     for run, message in zip(errors, expected, strict=True):
         assert run.code == 2, (run.code, run.err)
         assert "error:" in run.err and message in run.err, run.err
-        assert "usage: orderctl" in run.err
+        assert "Usage: orderctl" in run.err
 
 
 async def test_the_staff_api_unreachable_exits_5(stack: Stack) -> None:
