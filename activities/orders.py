@@ -26,10 +26,12 @@ from schemas.records import (
     OrderRecord,
     OrderSummary,
     RecordEvent,
+    RecordEvents,
     RecordFeedback,
     RecordOrder,
     RecordRefund,
     RecordView,
+    TimelineEntry,
 )
 from schemas.status import DeadlineState, OrderStatus
 
@@ -66,31 +68,18 @@ class OrderRecords:
                 await _write_view(conn, inp.order_id, inp.view_version, inp.view)
             if inp.order is not None:
                 await _rewrite_order(conn, inp.order, inp.view_version, e.at)
-            inserted = await conn.fetchval(
-                """
-                INSERT INTO order_events (order_id, seq, at, event, stage, actor, details)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
-                ON CONFLICT (order_id, seq) DO NOTHING
-                RETURNING seq
-                """,
-                inp.order_id,
-                e.seq,
-                e.at,
-                e.event,
-                e.stage.value,
-                e.actor,
-                e.details,
-            )
-            if inserted is not None:
-                await conn.execute(
-                    """
-                    UPDATE orders SET stage = $2, stage_seq = $3, updated_at = now()
-                    WHERE order_id = $1 AND stage_seq < $3
-                    """,
-                    inp.order_id,
-                    e.stage.value,
-                    e.seq,
-                )
+            await _append(conn, inp.order_id, e)
+
+    @activity.defn
+    async def record_events(self, inp: RecordEvents) -> None:
+        """`record_event` for each line of a burst, and the status after them, in one
+        transaction: the record never shows half a burst."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await _write_view(conn, inp.order_id, inp.view_version, inp.view)
+            if inp.order is not None and inp.entries:  # a change always logs its line
+                await _rewrite_order(conn, inp.order, inp.view_version, inp.entries[0].at)
+            for entry in inp.entries:
+                await _append(conn, inp.order_id, entry)
 
     @activity.defn
     async def record_view(self, inp: RecordView) -> None:
@@ -254,6 +243,35 @@ async def _rewrite_order(conn: Conn, order: PlatformOrder, version: int, at: dat
     if newer is not None:
         # received_at and source only fill a new row, and the row exists.
         await _write_order(conn, RecordOrder(order=order, received_at=at, source=""))
+
+
+async def _append(conn: Conn, order_id: str, e: TimelineEntry) -> None:
+    """One line of the event log, and the order's stage when the line is its newest."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO order_events (order_id, seq, at, event, stage, actor, details)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (order_id, seq) DO NOTHING
+        RETURNING seq
+        """,
+        order_id,
+        e.seq,
+        e.at,
+        e.event,
+        e.stage.value,
+        e.actor,
+        e.details,
+    )
+    if inserted is not None:
+        await conn.execute(
+            """
+            UPDATE orders SET stage = $2, stage_seq = $3, updated_at = now()
+            WHERE order_id = $1 AND stage_seq < $3
+            """,
+            order_id,
+            e.stage.value,
+            e.seq,
+        )
 
 
 async def _write_view(conn: Conn, order_id: str, version: int, view: OrderStatus) -> None:

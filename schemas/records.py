@@ -50,6 +50,19 @@ class RecordEvent(Model):
     order: PlatformOrder | None = None
 
 
+class RecordEvents(Model):
+    """The lines an order logged since its last write, in one transaction, with its status as
+    it stands after them (R4.1.3, R1.3): one write per burst of the workflow instead of one per
+    line. No lines: the status alone changed (`RecordView`'s case). Each line is idempotent by
+    (order_id, seq) as in `RecordEvent`, so a retried burst writes each line once."""
+
+    order_id: str
+    entries: list[TimelineEntry]
+    view: OrderStatus
+    view_version: int
+    order: PlatformOrder | None = None
+
+
 class RecordView(Model):
     """The order's status at a moment no event marks: a deadline that waits for a person has
     just opened. `version` orders it among the views that come with events."""

@@ -32,6 +32,7 @@ from schemas.records import (
     OrderRecord,
     OrderSummary,
     RecordEvent,
+    RecordEvents,
     RecordFeedback,
     RecordOrder,
     RecordRefund,
@@ -156,6 +157,12 @@ class Business:
         self.events[inp.order_id][inp.entry.seq] = inp.entry
         if inp.view is not None:
             self._keep_view(inp.order_id, inp.view_version, inp.view)
+
+    @activity.defn
+    async def record_events(self, inp: RecordEvents) -> None:
+        for entry in inp.entries:
+            await self.record_event(RecordEvent(order_id=inp.order_id, entry=entry))
+        self._keep_view(inp.order_id, inp.view_version, inp.view)
 
     @activity.defn
     async def record_view(self, inp: RecordView) -> None:
@@ -335,7 +342,8 @@ class Business:
 
     def activities(self) -> list[Any]:
         names = [
-            "record_order", "record_event", "record_view", "record_feedback", "record_refund",
+            "record_order", "record_event", "record_events", "record_view", "record_feedback",
+            "record_refund",
             "record_summary", "record_anomaly",
             "review_order",
             "assign_order", "release_assignment", "reserve_stock", "commit_stock",

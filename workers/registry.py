@@ -60,6 +60,7 @@ def build_activities(
         load_policy,
         records.record_order,
         records.record_event,
+        records.record_events,
         records.record_view,
         records.record_feedback,
         records.record_refund,

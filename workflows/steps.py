@@ -46,6 +46,8 @@ class Steps:
         self._notices = 0
         self._routed = False
         self._platform_task_queue: str | None = None
+        self.busy = 0
+        """Steps in flight: a write to the record can wait for the order to settle."""
 
     def route(self, platform_task_queue: str | None) -> Steps:
         """Merchant API calls go to the platform's queue when the policy names one. No
@@ -54,20 +56,25 @@ class Steps:
         self._routed = True
         return self
 
-    async def act(self, fn: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+    async def act(self, fn: Callable[[Any, A], Awaitable[R]], arg: A, *, busy: bool = True) -> R:
+        """`busy`: counted in `busy` (every step but the writes that wait for it)."""
         if not self._routed:
             # A signal that started the order acts once the order has its policy snapshot.
             await workflow.wait_condition(lambda: self._routed)
-        return await workflow.execute_activity_method(
-            fn,
-            arg,
-            task_queue=task_queue_for(fn, self._platform_task_queue),
-            start_to_close_timeout=TIMEOUT,
-            schedule_to_close_timeout=gives_up_after(fn) if self._gives_up else None,
-            retry_policy=RETRY,
-            cancellation_type=CANCELLATION,
-            summary=story.step(fn, self._order_id),
-        )
+        self.busy += busy
+        try:
+            return await workflow.execute_activity_method(
+                fn,
+                arg,
+                task_queue=task_queue_for(fn, self._platform_task_queue),
+                start_to_close_timeout=TIMEOUT,
+                schedule_to_close_timeout=gives_up_after(fn) if self._gives_up else None,
+                retry_policy=RETRY,
+                cancellation_type=CANCELLATION,
+                summary=story.step(fn, self._order_id),
+            )
+        finally:
+            self.busy -= busy
 
     async def tell(
         self,

@@ -22,6 +22,7 @@ STEPS: Final[dict[str, str]] = {
     "load_policy": "policy snapshot",
     "record_order": "order on record",
     "record_event": "timeline entry on record",
+    "record_events": "timeline and status on record",
     "record_view": "status on record",
     "record_feedback": "feedback case on record",
     "record_refund": "refund on record",

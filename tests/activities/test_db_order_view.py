@@ -12,7 +12,7 @@ from activities.orders import OrderRecords
 from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
 from schemas.policy import Clause
 from schemas.reads import OrderFilter
-from schemas.records import RecordEvent, RecordOrder, RecordView, TimelineEntry
+from schemas.records import RecordEvent, RecordEvents, RecordOrder, RecordView, TimelineEntry
 from schemas.resources import Assignee
 from schemas.status import Breach, DeadlineState, DeadlineView, OrderStatus
 from starter.order_reads import list_orders, order_scope, order_view
@@ -151,3 +151,45 @@ async def test_an_order_recorded_before_views_reads_from_its_columns(
     )
     assert scope.departments == [r["code"] for r in expected] and scope.departments
     assert await order_view(demo_pool, "no-such-order") is None
+
+
+async def test_a_burst_goes_on_record_whole_and_once_and_an_older_one_changes_nothing(
+    demo_pool: asyncpg.Pool,
+) -> None:
+    """RECORD_IN_BURSTS: the lines since the last write and the status after them, in one
+    transaction; a retried burst writes each line once, and a late one moves nothing back."""
+    order = make_order()
+    records = OrderRecords(demo_pool)
+    await records.record_order(RecordOrder(order=order, received_at=NOW, source="push"))
+    moved = order.model_copy(
+        update={"customer": order.customer.model_copy(update={"address": "新地址 2号"})}
+    )
+
+    def burst(seqs: range, stage: Stage, version: int, **extra: object) -> RecordEvents:
+        entries = [_event(order, seq, stage).entry for seq in seqs]
+        view = _view(order, stage, **extra)
+        return RecordEvents(
+            order_id=order.order_id, entries=entries, view=view, view_version=version
+        )
+
+    first = burst(range(1, 4), Stage.ACCEPTED, 1)
+    second = burst(range(4, 6), Stage.ASSIGNED, 2, assignee=STAFF).model_copy(
+        update={"order": moved}
+    )
+    await records.record_events(first)
+    await records.record_events(second)
+    await records.record_events(second)  # a retry
+    await records.record_events(first)  # a late retry of the older burst
+    await records.record_events(burst(range(0), Stage.ASSIGNED, 3, assignee=STAFF))  # status
+
+    row = await demo_pool.fetchrow("SELECT * FROM orders WHERE order_id = $1", order.order_id)
+    assert row is not None
+    assert (row["view_version"], row["assignee"], row["stage"], row["stage_seq"]) == (
+        3,
+        "S-101",
+        "assigned",
+        5,
+    )
+    assert row["customer_address"] == "新地址 2号"
+    shown = await order_view(demo_pool, order.order_id)
+    assert shown is not None and [e.seq for e in shown.timeline] == [1, 2, 3, 4, 5]

@@ -32,6 +32,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from schemas.notices import Topic
 from schemas.order import Stage
 from schemas.records import RecordEvent
 from tests.doubles import Business
@@ -57,8 +58,8 @@ class _NewEvents(Interceptor):
 
         class Outbound(WorkflowOutboundInterceptor):
             def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
-                if not workflow.unsafe.is_replaying() and input.activity == "record_event":
-                    logged.append(input.args[0].entry.event)
+                if not workflow.unsafe.is_replaying():
+                    logged.extend(_logged(input.activity, input.args[0].model_dump(mode="json")))
                 return super().start_activity(input)
 
         class Inbound(WorkflowInboundInterceptor):
@@ -93,12 +94,23 @@ def logged_by_next_task(events: list[HistoryEvent], upto: int) -> list[str]:
         if e.HasField("workflow_task_scheduled_event_attributes"):
             break
         scheduled = e.activity_task_scheduled_event_attributes
-        if e.HasField("activity_task_scheduled_event_attributes") and (
-            scheduled.activity_type.name == "record_event"
-        ):
+        if e.HasField("activity_task_scheduled_event_attributes"):
             payload = json.loads(scheduled.input.payloads[0].data)
-            logged.append(RecordEvent.model_validate(payload).entry.event)
+            logged.extend(_logged(scheduled.activity_type.name, payload))
     return logged
+
+
+def _logged(activity: str, payload: dict[str, Any]) -> list[str]:
+    """The lines a task's activity puts on record, one by one or in a burst (RECORD_IN_BURSTS,
+    which may write them in a later task), and a breach told to the supervisor, which is in
+    the breach's own task either way."""
+    if activity == "record_event":
+        return [RecordEvent.model_validate(payload).entry.event]
+    if activity == "record_events":
+        return [entry["event"] for entry in payload["entries"]]
+    if activity == "notify" and payload["topic"] == Topic.DEADLINE_MISSED.value:
+        return [BREACH]
+    return []
 
 
 async def breaches_agree(history: WorkflowHistory) -> int:

@@ -120,7 +120,9 @@ class Deadlines:
     async def _on_breach(self, view: DeadlineView) -> None:
         """Recorded, flagged for search, and the supervisor told."""
         workflow.upsert_search_attributes([sa.SLA_BREACHED.value_set(True)])
-        await self._order.log(Event.DEADLINE_BREACHED, key=view.key, due_at=view.due_at.isoformat())
+        await self._order.log(
+            Event.DEADLINE_BREACHED, key=view.key, due_at=view.due_at.isoformat(), on_record=False
+        )
         await self._order.steps.tell(
             Audience.SUPERVISOR,
             Topic.DEADLINE_MISSED,

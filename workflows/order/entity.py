@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.messages import UpdateResult
     from schemas.order import Stage
     from schemas.platform_calls import PlatformOrderCall
-    from schemas.records import RecordEvent, RecordView, TimelineEntry
+    from schemas.records import RecordEvent, RecordEvents, RecordView, TimelineEntry
     from schemas.review import AnomalyKind
     from schemas.status import OrderOutcome
     from workflows import search_attributes as sa
@@ -154,13 +154,18 @@ class Order:
         )
 
     async def enter(self, stage: Stage, **details: Any) -> None:
-        """A stage change waits while the order is on hold: processing pauses at once (R5.2.1)."""
+        """A stage change waits while the order is on hold: processing pauses at once (R5.2.1).
+        The lifecycle goes on while its line goes on record (in bursts)."""
         await self.until(lambda: not self.state.on_hold)
         self.set_stage(stage)
-        await self.log(Event.stage(stage), **details)
+        await self.log(Event.stage(stage), on_record=False, **details)
 
-    async def log(self, event: Event, actor: str = "system", **details: Any) -> None:
-        """R4.1.3 every stage change, breach and human action: who, when, what."""
+    async def log(
+        self, event: Event, actor: str = "system", *, on_record: bool = True, **details: Any
+    ) -> None:
+        """R4.1.3 every stage change, breach and human action: who, when, what. `on_record`:
+        returns once the line is on record, so that a person's action answered is one they
+        read back; in bursts the lifecycle's own lines need not wait."""
         state = self.state
         entry = TimelineEntry(
             seq=len(state.timeline) + 1,
@@ -172,15 +177,74 @@ class Order:
         )
         state.timeline.append(entry)
         self.show()
-        if state.record is not None:
+        if state.record is None:
+            return
+        if not state.in_bursts:
             await self.steps.act(OrderRecords.record_event, self._on_record(entry))
+        elif on_record:
+            state.record_waiters += 1
+            await workflow.wait_condition(lambda: state.entries_recorded >= entry.seq)
+            state.record_waiters -= 1
+
+    async def record_in_bursts(self) -> None:
+        """R4.1.3, R1.3 the recorder of RECORD_IN_BURSTS: whatever the order logged since its
+        last write, with the status after it, in one write, once the order settles: no step in
+        flight (it waits for a person, a timer or the platform's push), or someone waits to
+        read it back, or the order ends. A chain of steps costs one write, and no line a round
+        trip of its own. In order: one write at a time. Ends when told, with nothing left."""
+        state, steps = self.state, self.steps
+
+        def due() -> bool:
+            unrecorded = state.entries_recorded < len(state.timeline) or state.view_changed
+            return state.record is not None and unrecorded
+
+        def settled() -> bool:
+            return steps.busy == 0 or state.record_waiters > 0 or state.recording_ends
+
+        while True:
+            await workflow.wait_condition(lambda: (due() and settled()) or state.recording_ends)
+            if not due():
+                return
+            if not await self._still_settled(settled):
+                continue
+            burst = state.timeline[state.entries_recorded :]
+            state.view_changed = False
+            await steps.act(OrderRecords.record_events, self._burst(burst), busy=False)
+            state.entries_recorded += len(burst)
+
+    async def _still_settled(self, settled: Callable[[], bool]) -> bool:
+        """Whether the order is settled once this workflow task has done all it will: a wait
+        that is over at once (a stage entered while no hold is open) is not the order
+        settling, so the recorder lets the task run on while it logs or starts steps."""
+        state, steps = self.state, self.steps
+        while True:
+            seen = (len(state.timeline), steps.busy)
+            await workflow.wait_condition(lambda: True)  # the rest of this task's pass
+            if (len(state.timeline), steps.busy) == seen:
+                return settled()
+
+    def _burst(self, entries: list[TimelineEntry]) -> RecordEvents:
+        """The order's data goes with lines only: a change always logs one."""
+        state = self.state
+        state.views_recorded += 1
+        changed = bool(entries) and state.order_version != state.order_recorded
+        if changed:
+            state.order_recorded = state.order_version
+        return RecordEvents(
+            order_id=state.order_id,
+            entries=entries,
+            view=state.status(with_timeline=False),
+            view_version=state.views_recorded,
+            order=state.order if changed else None,
+        )
 
     async def record_backlog(self) -> None:
         """R4.1.3 the entries logged before the order was recorded (a reminder that started
         it, say), on record once it is; `log` writes each later one as it comes. Once, and
-        only where TIMELINE_BEFORE_RECORD is patched in."""
+        only where TIMELINE_BEFORE_RECORD is patched in. In bursts, the recorder's first
+        write carries them."""
         state = self.state
-        if state.backlog_recorded or state.record is None:
+        if state.backlog_recorded or state.record is None or state.in_bursts:
             return
         state.backlog_recorded = True
         if not state.timeline or not workflow.patched(TIMELINE_BEFORE_RECORD):
@@ -213,6 +277,9 @@ class Order:
         only where RECORD_VIEW_BETWEEN_EVENTS is patched in."""
         state = self.state
         self.show()
+        if state.in_bursts:
+            state.view_changed = True  # the recorder's next write
+            return
         if state.record is None or not workflow.patched(RECORD_VIEW_BETWEEN_EVENTS):
             return
         state.views_recorded += 1

@@ -28,3 +28,7 @@ TIMELINE_BEFORE_RECORD: Final = "timeline-before-record"
 # A service order ends "completed" on the platform too (R3.4.1), as a delivered order does: the
 # platform showed a finished visit as still under way.
 SERVICE_COMPLETED_ON_PLATFORM: Final = "service-completed-on-platform"
+# The timeline goes on record in bursts: the lines logged since the last write, with the status
+# after them, in one `record_events` that runs beside the lifecycle instead of one serial
+# `record_event` per line (and the status between events with them, not as `record_view`).
+RECORD_IN_BURSTS: Final = "record-in-bursts"

@@ -42,6 +42,7 @@ class Reviewer:
         """The verdict on the timeline, with the rules that failed."""
         await self._order.log(
             Event.review(verdict.outcome.value),
+            on_record=False,
             round=self._state.review_round,
             failures=[f.model_dump() for f in verdict.failures],
         )

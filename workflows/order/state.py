@@ -65,6 +65,11 @@ class OrderState:
     order_version: int = 0  # changes of the order's data: customer, corrections, price
     order_recorded: int = 0  # the order_version last sent to the record
     backlog_recorded: bool = False  # entries logged before the record existed, sent to it
+    in_bursts: bool = False  # RECORD_IN_BURSTS: a recorder writes what was logged since it last did
+    entries_recorded: int = 0  # in bursts: the timeline's lines on record (in order)
+    view_changed: bool = False  # in bursts: a status to record that no line carries
+    record_waiters: int = 0  # in bursts: lines whose loggers wait to see them on record
+    recording_ends: bool = False  # in bursts: the recorder writes what is left, then stops
     accepted: bool = False  # confirmed on the platform
     stock_reserved: bool = False
     stock_round: int = 1

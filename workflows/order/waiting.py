@@ -41,7 +41,7 @@ async def look_until_found(
         if looks == 0:
             # Asked only here: an order that finds what it needs at once records no marker.
             backs_off = workflow.patched(WAITS_BACK_OFF)
-            await order.log(waiting)
+            await order.log(waiting, on_record=False)
         looks += 1
         if backs_off and not held and workflow.info().is_continue_as_new_suggested():
             held = True  # once per wait: resumed, the order looks on at the longest interval

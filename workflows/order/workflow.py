@@ -22,7 +22,11 @@ from workflows.order.deadlines import Deadlines
 from workflows.order.entity import Order
 from workflows.order.execution import Execution
 from workflows.order.fulfilment import Fulfilment
-from workflows.order.patches import RECORD_KNOWN_WHEN_RECEIVING, SERVICE_COMPLETED_ON_PLATFORM
+from workflows.order.patches import (
+    RECORD_IN_BURSTS,
+    RECORD_KNOWN_WHEN_RECEIVING,
+    SERVICE_COMPLETED_ON_PLATFORM,
+)
 from workflows.order.review import Reviewer
 from workflows.order.staffing import Staffing
 from workflows.order.state import Halt, OrderState
@@ -81,6 +85,7 @@ class OrderWorkflow:
             order=inp.order,
             source=inp.source,
             clock=DeadlineClock(fire_by_timer=workflow.patched(FIRE_BY_TIMER)),
+            in_bursts=workflow.patched(RECORD_IN_BURSTS),
         )
         steps = Steps(
             order_id=inp.order.order_id,
@@ -113,6 +118,7 @@ class OrderWorkflow:
         )
         state.policy_snapshot = snapshot
         self._order.steps.route(snapshot.platform_task_queue)
+        recorder = asyncio.create_task(self._order.record_in_bursts()) if state.in_bursts else None
         self._order.set_stage(Stage.RECEIVED)
         if inp.platform_cancel is not None:
             # R2.1.2 found by the patrol after the platform cancelled it: recorded, then ended,
@@ -132,6 +138,9 @@ class OrderWorkflow:
         await workflow.wait_condition(
             lambda: workflow.all_handlers_finished() and self._order.background_done()
         )
+        if recorder is not None:
+            state.recording_ends = True  # the order's last lines on record, then the end
+            await recorder
         assert state.outcome is not None
         return state.outcome
 
@@ -182,6 +191,7 @@ class OrderWorkflow:
         )
         await order.log(
             Event.RECEIVED,
+            on_record=False,
             source=state.source,
             order_type=record.order_type.value,
             delivery_mode=record.delivery_mode.value,
@@ -288,6 +298,7 @@ class OrderWorkflow:
         state.booking = await self._deadlines.within(Clause.SCHEDULE, self._fulfilment.book())
         await order.log(
             Event.BOOKED,
+            on_record=False,
             staff_id=state.booking.staff_id,
             slot_start=state.booking.slot_start.isoformat(),
         )
