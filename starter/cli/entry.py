@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -68,7 +68,12 @@ exit codes:
 
 
 class Parser(argparse.ArgumentParser):
-    """A mistake in the arguments is a JSON error too when the caller asked for JSON."""
+    """A mistake in the arguments is a JSON error too when the caller asked for JSON. Every
+    command's help in one layout (`Formatter`), its subcommands' included."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         if _Output.json:
