@@ -1,17 +1,20 @@
 """Capacity: the highest rate of new orders the whole stack delivers, against a minimal order and
 against the code of an earlier commit.
 
-    .venv/bin/python -m bench.capacity_bench [--rates 2,4,8,12,16,24] [--seconds 60]
+    .venv/bin/python -m bench.capacity_bench [--rates 1,2,3,4,6,8,12,16,24] [--seconds 60]
         [--before HEAD] [--variants current,minimal,before] [--full-ramp] [--no-record]
 
-Orders arrive open loop (each on time whatever became of the earlier ones) at each rate of the
-ramp in turn, `--seconds` each, on one dev server and one PostgreSQL server:
+Orders arrive open loop (each on time whatever became of the earlier ones), `--seconds` at each
+rate of the ramp, on one dev server and one PostgreSQL server. Every system is started first;
+then each rate is run on each system in turn, so that whatever else loads the machine falls on
+all of them alike:
 
-- current: this checkout's gateway, staff API and worker, each its own process on a fresh
-  database (bench/capacity_stack.py). The simulator pushes signed takeout orders (the two goods
-  stores in turn: the store's own rider, the platform's courier), the workers confirm them
-  automatically (the default policy), and the simulated staff (`localstack.staff`) do each
-  person's step through the staff API the moment they find it, without think time.
+- current: this checkout's gateway, staff API and worker, each its own process, on a fresh
+  database and in a namespace of its own (bench/capacity_stack.py), with a simulator of its
+  own pushing signed takeout orders (the two goods stores in turn: the store's own rider, the
+  platform's courier). The workers confirm takeout automatically (the default policy), and the
+  simulated staff (`localstack.staff`) do each person's step through the staff API the moment
+  they find it, without think time; they work during the system's own steps only.
 - minimal: `bench/minimal.py`, five empty activities, one update, one timer, in a worker
   process of its own; the driver starts each and sends its update at once.
 - before: the same as current from the tree of an earlier commit (`--before`, default HEAD, so
@@ -23,7 +26,8 @@ minimal order when its workflow completed. Latency is from the push (the start) 
 the orders delivered at all. A rate is sustained when at least 95% were delivered in time and
 the p95 latency is under 10 s. After a step the orders left running may finish (`--drain`);
 any still running then are terminated, and the ramp of that system ends at its first rate not
-sustained (`--full-ramp` runs every rate). The billable actions per order are counted from the
+sustained (`--full-ramp` runs every rate). Each step also says how long orders took from the push
+to each stage, where the time goes. The billable actions per order are counted from the
 histories of the first step's orders (their child workflows' included).
 
 The feedback window is cut to one second so that orders close soon after delivery.
@@ -55,6 +59,7 @@ from bench.capacity_stack import (
     Code,
     earlier_commit,
     minimal_system,
+    namespace,
     order_system,
     running,
     terminate_running,
@@ -77,7 +82,11 @@ P95_GOAL_S = 10.0
 GOALS = {"current_over_before": 2.5, "current_over_minimal": 0.5}
 FEEDBACK_WINDOW_S = 1.0
 COMPANY_SCALE = 50
+P50_P95 = (("p50", 50), ("p95", 95))
 VARIANTS = ("current", "minimal", "before")
+RATES = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0)
+"""Close together at the low end, where the order system is on two cores, so that a ratio of
+rates says something; doubling further up, where the minimal order is."""
 E = EventType
 
 ACTIONS = {
@@ -184,6 +193,10 @@ class Driver(Protocol):
         """How many of these orders were delivered so far: cheaper than `delivered`."""
         ...
 
+    async def stages(self, pushed: dict[str, float]) -> dict[str, dict[str, float]]:
+        """Push to each stage reached, p50 and p95 (s), by stage: where the time went."""
+        ...
+
     def workflow_id(self, key: str) -> str: ...
 
     async def settle(self) -> None:
@@ -197,6 +210,12 @@ SELECT order_id, extract(epoch FROM min(recorded_at))::float8 AS at
 FROM order_events
 WHERE order_id = ANY($1::text[]) AND stage = ANY($2::text[])
 GROUP BY order_id
+"""
+STAGES_SQL = """
+SELECT order_id, stage, extract(epoch FROM min(recorded_at))::float8 AS at
+FROM order_events
+WHERE order_id = ANY($1::text[])
+GROUP BY order_id, stage
 """
 COUNT_SQL = """
 SELECT count(DISTINCT order_id) FROM order_events
@@ -224,6 +243,16 @@ class OrderDriver:
     async def count_delivered(self, keys: Sequence[str]) -> int:
         found: int = await self.pool.fetchval(COUNT_SQL, list(keys), REACHED)
         return found
+
+    async def stages(self, pushed: dict[str, float]) -> dict[str, dict[str, float]]:
+        took: dict[str, list[float]] = {}
+        for row in await self.pool.fetch(STAGES_SQL, list(pushed)):
+            took.setdefault(row["stage"], []).append(row["at"] - pushed[row["order_id"]])
+        order = {stage.value: i for i, stage in enumerate(Stage)}
+        return {
+            stage: {p: round(common.percentile(took[stage], n), 2) for p, n in P50_P95}
+            for stage in sorted(took, key=lambda name: order.get(name, len(order)))
+        }
 
     def workflow_id(self, key: str) -> str:
         return order_workflow_id(key)
@@ -276,6 +305,9 @@ class MinimalDriver:
         )
         return (await self.client.count_workflows(query)).count
 
+    async def stages(self, pushed: dict[str, float]) -> dict[str, dict[str, float]]:
+        return {}
+
     def workflow_id(self, key: str) -> str:
         return key
 
@@ -295,15 +327,19 @@ class Step:
     deadline: float
     delivered: dict[str, float]
     terminated: int
+    stages: dict[str, dict[str, float]]
 
     def summary(self) -> dict[str, Any]:
         in_time = [k for k, at in self.delivered.items() if at <= self.deadline]
         latencies = [self.delivered[k] - self.pushed[k] for k in self.delivered]
         share = len(in_time) / len(self.pushed)
         p50, p95 = (common.percentile(latencies, p) for p in (50, 95))
+        span = max(self.pushed.values()) - min(self.pushed.values())
         return {
             "rate": self.rate,
             "pushed": len(self.pushed),
+            # As paced: under the rate asked for, the benchmark's own process fell behind.
+            "arrived_per_s": round((len(self.pushed) - 1) / span, 2) if span else None,
             "delivered_in_time": len(in_time),
             "delivered_late": len(self.delivered) - len(in_time),
             "share": round(share, 3),
@@ -311,6 +347,7 @@ class Step:
             "p95_s": round(p95, 3) if latencies else None,
             "terminated": self.terminated,
             "sustained": share >= SHARE_GOAL and bool(latencies) and p95 < P95_GOAL_S,
+            **({"push_to_stage_s": self.stages} if self.stages else {}),
         }
 
 
@@ -345,13 +382,38 @@ async def step(rate: float, args: argparse.Namespace, driver: Driver, client: Cl
     await until_delivered(driver, list(pushed), deadline)
     drained = await drain(client, driver.workflow_type, args.drain)
     delivered = await driver.delivered(list(pushed))
+    stages = await driver.stages(pushed)
     terminated = 0 if drained else await terminate_running(client, driver.workflow_type)
     await driver.settle()
-    return Step(rate, pushed, deadline, delivered, terminated)
+    return Step(rate, pushed, deadline, delivered, terminated, stages)
+
+
+def say(text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+
+# --- the systems ---------------------------------------------------------------------------------
 
 
 @dataclass
-class Ramp:
+class Shared:
+    """What every system of the run shares: the dev server and PostgreSQL."""
+
+    base: common.Base
+    client: Client
+    policy: dict[str, str]
+    folder: Path
+
+
+@dataclass
+class Contender:
+    """One system on the ramp: what drives it, who does its people's steps, its steps so far."""
+
+    label: str
+    code: str
+    driver: Driver
+    client: Client
+    staff: Staff | None = None
     steps: list[Step] = field(default_factory=list)
 
     @property
@@ -364,38 +426,44 @@ class Ramp:
             best = done.rate
         return best
 
+    def climbing(self, args: argparse.Namespace) -> bool:
+        """Still on the ramp: every rate so far sustained, or the whole ramp asked for."""
+        return args.full_ramp or all(s.summary()["sustained"] for s in self.steps)
 
-async def ramp(args: argparse.Namespace, driver: Driver, client: Client, label: str) -> Ramp:
-    done = Ramp()
-    for rate in args.rates:
-        say(f"{label}: {rate:g} orders/s for {args.seconds:g} s")
-        done.steps.append(await step(rate, args, driver, client))
-        row = done.steps[-1].summary()
+    async def step(self, rate: float, args: argparse.Namespace) -> None:
+        say(f"{self.label}: {rate:g} orders/s for {args.seconds:g} s")
+        working = asyncio.create_task(self.staff.run()) if self.staff else None
+        try:
+            self.steps.append(await step(rate, args, self.driver, self.client))
+        finally:
+            if working is not None:
+                working.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await working
+        row = self.steps[-1].summary()
         say(
-            f"{label}: {rate:g}/s delivered {row['share']:.0%} in time, "
+            f"{self.label}: {rate:g}/s delivered {row['share']:.0%} in time, "
             f"p50 {row['p50_s']} s, p95 {row['p95_s']} s"
         )
-        if not row["sustained"] and not args.full_ramp:
-            break
-    return done
 
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-# --- the systems ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Shared:
-    """What every system of the run shares: the dev server, PostgreSQL and the platform."""
-
-    base: common.Base
-    client: Client
-    sim: RunningSimulator
-    policy: dict[str, str]
-    folder: Path
+    async def outcome(self, args: argparse.Namespace) -> dict[str, Any]:
+        """The ramp's rows, the rate sustained, and the actions of a sample of delivered
+        orders."""
+        sample = sorted(self.steps[0].delivered)[: args.sample] if self.steps else []
+        ids = [self.driver.workflow_id(k) for k in sample]
+        result = {
+            "code": self.code,
+            "steps": [s.summary() for s in self.steps],
+            "sustained_rate": self.sustained_rate,
+            "actions_per_order": await actions_per_order(self.client, ids),
+            "actions_sampled": len(sample),
+        }
+        if self.staff is not None:
+            report = self.staff.report
+            result["staff"] = {"actions": dict(report.actions), "errors": report.errors[:5]}
+        if isinstance(self.driver, MinimalDriver):
+            result["errors"] = self.driver.errors[:5]
+        return result
 
 
 def staff_settings(args: argparse.Namespace) -> StaffSettings:
@@ -410,71 +478,7 @@ def staff_settings(args: argparse.Namespace) -> StaffSettings:
     )
 
 
-async def order_variant(code: Code, shared: Shared, args: argparse.Namespace) -> dict[str, Any]:
-    async with order_system(
-        code,
-        shared.base.temporal,
-        shared.client,
-        shared.base.db.dsn,
-        shared.sim.api_base_url,
-        shared.policy,
-        shared.folder,
-    ) as system:
-        await common.scale_company(system.pool, COMPANY_SCALE)
-        shared.sim.sim.config.push_base = system.push_base
-        driver = OrderDriver(shared.sim, system.pool)
-        async with signed_in(system.api_url, system.pool) as people:
-            sim = shared.sim.sim
-            staff = Staff(
-                people, staff_settings(args), lookup=order_lookup(shared.sim), business=sim.business
-            )
-            result = await with_staff(staff, args, driver, shared.client, code.label)
-        sim.config.push_base = None
-        result["staff"] = {"actions": dict(staff.report.actions), "errors": staff.report.errors[:5]}
-    return {"code": code.commit, **result}
-
-
-async def with_staff(
-    staff: Staff, args: argparse.Namespace, driver: Driver, client: Client, label: str
-) -> dict[str, Any]:
-    working = asyncio.create_task(staff.run())
-    try:
-        done = await ramp(args, driver, client, label)
-    finally:
-        working.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await working
-    return await outcome(done, driver, client, args)
-
-
-async def outcome(
-    done: Ramp, driver: Driver, client: Client, args: argparse.Namespace
-) -> dict[str, Any]:
-    """The ramp's rows, the rate sustained, and the actions of a sample of delivered orders."""
-    first = done.steps[0]
-    sample = sorted(first.delivered)[: args.sample]
-    return {
-        "steps": [s.summary() for s in done.steps],
-        "sustained_rate": done.sustained_rate,
-        "actions_per_order": await actions_per_order(
-            client, [driver.workflow_id(k) for k in sample]
-        ),
-        "actions_sampled": len(sample),
-    }
-
-
-async def minimal_variant(shared: Shared, args: argparse.Namespace) -> dict[str, Any]:
-    async with minimal_system(shared.base.temporal, shared.client, shared.policy, shared.folder):
-        driver = MinimalDriver(shared.client)
-        done = await ramp(args, driver, shared.client, "minimal")
-        result = await outcome(done, driver, shared.client, args)
-    return {"code": this_checkout().commit, **result, "errors": driver.errors[:5]}
-
-
-# --- the run -------------------------------------------------------------------------------------
-
-
-def sim_config(args: argparse.Namespace, folder: Path) -> SimConfig:
+def sim_config(args: argparse.Namespace, ids_file: Path) -> SimConfig:
     """Clean orders, never cancelled by the platform; ids that no system of the run saw."""
     return SimConfig(
         seed=args.seed,
@@ -482,40 +486,73 @@ def sim_config(args: argparse.Namespace, folder: Path) -> SimConfig:
         anomaly_rate=0.0,
         confirm_timeout_s=None,
         courier_step_s=args.courier_step,
-        ids_file=folder / "simulator-ids.json",
+        ids_file=ids_file,
     )
 
 
+async def order_contender(
+    code: Code, shared: Shared, args: argparse.Namespace, stack: contextlib.AsyncExitStack
+) -> Contender:
+    """An order system of `code` in a namespace of its own, with a simulator (its platform)
+    and staff of its own, so that pushes and people never cross from one system to another."""
+    base = shared.base
+    client = await namespace(base.temporal, shared.client, f"capacity-{code.label}")
+    ids = shared.folder / f"simulator-ids-{code.label}.json"
+    sim = await stack.enter_async_context(simulator(sim_config(args, ids), port=None))
+    system = await stack.enter_async_context(
+        order_system(
+            code, base.temporal, client, base.db.dsn, sim.api_base_url, shared.policy, shared.folder
+        )
+    )
+    await common.scale_company(system.pool, COMPANY_SCALE)
+    sim.sim.config.push_base = system.push_base
+    people = await stack.enter_async_context(signed_in(system.api_url, system.pool))
+    staff = Staff(people, staff_settings(args), lookup=order_lookup(sim), business=sim.sim.business)
+    return Contender(code.label, code.commit, OrderDriver(sim, system.pool), client, staff)
+
+
+async def contender(
+    variant: str, shared: Shared, args: argparse.Namespace, stack: contextlib.AsyncExitStack
+) -> Contender:
+    say(f"{variant}: starting")
+    if variant == "minimal":
+        await stack.enter_async_context(
+            minimal_system(shared.base.temporal, shared.client, shared.policy, shared.folder)
+        )
+        driver = MinimalDriver(shared.client)
+        return Contender("minimal", this_checkout().commit, driver, shared.client)
+    if variant == "current":
+        return await order_contender(this_checkout(), shared, args, stack)
+    code = stack.enter_context(earlier_commit(args.before, shared.folder))
+    return await order_contender(code, shared, args, stack)
+
+
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Every system started, then each rate of the ramp for each system in turn: what else
+    loads the machine meanwhile falls on all of them alike."""
     began = time.perf_counter()
     window = str(FEEDBACK_WINDOW_S / 60)
     policy = {
         "ORDERFLOW_POLICY__goods__feedback_window_minutes": window,
         "ORDERFLOW_POLICY__service__feedback_window_minutes": window,
     }
-    results: dict[str, dict[str, Any]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="capacity-bench-") as folder,
         common.environment(policy),
     ):
         async with (
             common.base_stack("capacity-bench", demo_data=False) as base,
-            simulator(sim_config(args, Path(folder)), port=None) as sim,
+            contextlib.AsyncExitStack() as stack,
         ):
             client = await connect_temporal(base.temporal.address, base.temporal.namespace)
-            shared = Shared(base, client, sim, policy, Path(folder))
-            for variant in args.variants:
-                results[variant] = await run_variant(variant, shared, args)
+            shared = Shared(base, client, policy, Path(folder))
+            contenders = [await contender(v, shared, args, stack) for v in args.variants]
+            for rate in args.rates:
+                for one in contenders:
+                    if one.climbing(args):
+                        await one.step(rate, args)
+            results = {c.label: await c.outcome(args) for c in contenders}
     return report(results, args, time.perf_counter() - began)
-
-
-async def run_variant(variant: str, shared: Shared, args: argparse.Namespace) -> dict[str, Any]:
-    if variant == "minimal":
-        return await minimal_variant(shared, args)
-    if variant == "current":
-        return await order_variant(this_checkout(), shared, args)
-    with earlier_commit(args.before, shared.folder) as code:
-        return await order_variant(code, shared, args)
 
 
 def over(results: dict[str, dict[str, Any]], part: str, whole: str, key: str) -> float | None:
@@ -627,7 +664,7 @@ def parser() -> argparse.ArgumentParser:
     made = argparse.ArgumentParser(
         prog="python -m bench.capacity_bench", description=(__doc__ or "").split("\n")[0]
     )
-    made.add_argument("--rates", type=rates_list, default=[2.0, 4.0, 8.0, 12.0, 16.0, 24.0])
+    made.add_argument("--rates", type=rates_list, default=list(RATES), help="orders/s, in turn")
     made.add_argument("--seconds", type=float, default=60.0, help="arrivals per rate, s (60)")
     made.add_argument("--grace", type=float, default=10.0, help="after the window, s (10)")
     made.add_argument("--drain", type=float, default=60.0, help="wait for the rest, s (60)")

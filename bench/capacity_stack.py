@@ -3,8 +3,11 @@
 An order system is the gateway, the staff API and a worker, each `python -m ...` of this
 virtualenv with `PYTHONPATH` at a checkout (this one, or an earlier commit's tree), and a fresh
 database on the run's PostgreSQL server, migrated and loaded by that checkout's own
-`starter.db_cli`. So two systems differ in their code alone: the dev server, PostgreSQL, the
-simulator and the simulated staff (the outside world, in the benchmark's process) are shared.
+`starter.db_cli`, in a namespace of its own on the run's dev server (both systems poll a task
+queue of the same name). So two systems differ in their code alone: the dev server and
+PostgreSQL are shared, and the simulator and the simulated staff (the outside world, in the
+benchmark's process) are this checkout's for both.
+
 The minimal order's system is its worker process (`bench.minimal_worker`).
 """
 
@@ -23,17 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, RegisterNamespaceRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from bench import common
 from bench.minimal import MINIMAL_QUEUE
 from infra import database as db
 from localstack.devstack import (
     TemporalServer,
+    connect_temporal,
     die_with_parent,
+    ensure_search_attributes,
     free_port,
     push_base_for,
     wait_for_http,
@@ -88,7 +95,32 @@ def earlier_commit(commit: str, folder: Path) -> Iterator[Code]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def environment(code: Code, temporal: TemporalServer, extra: Mapping[str, str]) -> dict[str, str]:
+async def namespace(temporal: TemporalServer, client: Client, name: str) -> Client:
+    """A namespace of its own on the dev server, with the contract's search attributes: two
+    order systems share one task queue name, so each polls in a namespace of its own."""
+    retention = Duration()
+    retention.FromSeconds(24 * 3600)
+    with contextlib.suppress(RPCError):
+        await client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(namespace=name, workflow_execution_retention_period=retention)
+        )
+    deadline = time.monotonic() + READY_S
+    while True:
+        # The server knows a namespace registered a moment ago only once its cache refreshes.
+        try:
+            own = await connect_temporal(temporal.address, name)
+            await ensure_search_attributes(own)
+            await own.count_workflows()
+            return own
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(1.0)
+
+
+def environment(
+    code: Code, temporal: TemporalServer, extra: Mapping[str, str], namespace: str | None = None
+) -> dict[str, str]:
     """What an operator gives the services (README): everything from the environment, and the
     code from `code`'s checkout ahead of the editable install of this one."""
     return {
@@ -96,7 +128,7 @@ def environment(code: Code, temporal: TemporalServer, extra: Mapping[str, str]) 
         **common.LOCAL_STACK,  # the simulator's secret, payloads in plaintext
         "PYTHONPATH": str(code.root),
         "TEMPORAL_ADDRESS": temporal.address,
-        "TEMPORAL_NAMESPACE": temporal.namespace,
+        "TEMPORAL_NAMESPACE": namespace or temporal.namespace,
         "ORDERFLOW_LOG_LEVEL": "WARNING",
         "ORDERFLOW_SHUTDOWN_SECONDS": "5",
         **extra,
@@ -194,10 +226,12 @@ async def order_system(
     extra: Mapping[str, str],
     folder: Path,
 ) -> AsyncIterator[OrderSystem]:
-    """Gateway, staff API and worker of `code` on a fresh database of their own."""
+    """Gateway, staff API and worker of `code` on a fresh database of their own, in `client`'s
+    namespace."""
     logs = folder / f"logs-{code.label}"
     logs.mkdir(parents=True, exist_ok=True)
-    env = environment(code, temporal, {**extra, "MEITUAN_BASE_URL": platform_url})
+    platform = {**extra, "MEITUAN_BASE_URL": platform_url}
+    env = environment(code, temporal, platform, client.namespace)
     await check_code_root(code, env, logs / "probe.log")
     name = f"capacity_{code.label}"
     env["DATABASE_URL"] = await fresh_database(code, server_dsn, name, env, logs / "db.log")
