@@ -552,7 +552,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     if one.climbing(args):
                         await one.step(rate, args)
             results = {c.label: await c.outcome(args) for c in contenders}
-    return report(results, args, time.perf_counter() - began)
+    result = report(results, args, time.perf_counter() - began)
+    say(f"sustained orders/s {result['sustained_rate']}, ratios {result['ratios']}")
+    return result
 
 
 def over(results: dict[str, dict[str, Any]], part: str, whole: str, key: str) -> float | None:
@@ -601,6 +603,7 @@ HEADING = "## Capacity: the whole stack against a minimal order and the code bef
 COLUMNS = (
     "date",
     "command",
+    "code: current / before",
     "sustained orders/s: current / minimal / before",
     "current / before",
     "current / minimal",
@@ -611,16 +614,18 @@ COLUMNS = (
 HEADER = f"""{HEADING}
 
 `bench/capacity_bench.py` pushes signed takeout orders open loop at rising rates through the
-whole stack (simulator, gateway, worker, PostgreSQL, the simulated staff acting at once through
-the staff API; takeout confirmed automatically), each of gateway, staff API and worker its own
-process on a fresh database; then the same ramp for a minimal order (five empty activities,
-one update, one timer) and for the code of an earlier commit, on the same dev server. A rate is
-sustained when at least {SHARE_GOAL:.0%} of its orders reached `delivered` by the end of the
-window plus the grace and p95 push-to-delivered is under {P95_GOAL_S:g} s. Goals: current
-at least {GOALS["current_over_before"]:g} times before, and at least
-{GOALS["current_over_minimal"]:g} times the minimal order. Billable actions: starts,
-activities, timers, signals, updates, search-attribute upserts and child starts, from the
-histories of the first rate's orders.
+whole stack: simulator, gateway, worker and staff API (each its own process), PostgreSQL, the
+simulated staff acting at once through the staff API, takeout confirmed automatically. The same
+ramp runs for a minimal order (`bench/minimal.py`: five empty activities, one update, one
+timer) and for the code of an earlier commit (`--before`, default HEAD), each rate on each
+system in turn, on one dev server; each order system has its own database and namespace. A
+rate is sustained when at least {SHARE_GOAL:.0%} of its orders reached `delivered` by the end
+of the window plus the grace (10 s), with p95 push-to-delivered under {P95_GOAL_S:g} s; a
+system's ramp ends at its first rate not sustained. Goals: current at least
+{GOALS["current_over_before"]:g} times before, and at least {GOALS["current_over_minimal"]:g}
+times the minimal order. Billable actions per order: starts, activities, timers, signals,
+updates, search-attribute upserts and child starts, from the histories of the first rate's
+orders.
 
 """ + common.table_head(COLUMNS)
 
@@ -636,11 +641,14 @@ def record(result: dict[str, Any], command: str) -> None:
         value = result["ratios"][name]
         return "-" if value is None else f"**{value:.2f}**"
 
-    current = result["variants"].get("current", {}).get("steps", [])
+    variants = result["variants"]
+    code = " / ".join(variants[v]["code"] if v in variants else "-" for v in ("current", "before"))
+    current = variants.get("current", {}).get("steps", [])
     shares = ", ".join(f"{s['rate']:g}/s {s['share']:.0%}" for s in current) or "-"
     line = (
-        f"| {common.today()} | `{command}` | {each(rates)} | {ratio('current_over_before')} | "
-        f"{ratio('current_over_minimal')} | {shares} | {each(actions)} | {result['machine']} |"
+        f"| {common.today()} | `{command}` | {code} | {each(rates)} | "
+        f"{ratio('current_over_before')} | {ratio('current_over_minimal')} | {shares} | "
+        f"{each(actions)} | {result['machine']} |"
     )
     common.record(HEADING, HEADER, line)
 

@@ -89,7 +89,7 @@ def earlier_commit(commit: str, folder: Path) -> Iterator[Code]:
         with tarfile.open(archive) as tar:
             tar.extractall(root, filter="data")
         archive.unlink()
-        yield Code("before", root, sha[:10])
+        yield Code("before", root, git("rev-parse", "--short", sha))
     finally:
         archive.unlink(missing_ok=True)
         shutil.rmtree(root, ignore_errors=True)
