@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench import gateway_bench, memory_bench, pipeline_bench
+from bench import capacity_bench, gateway_bench, memory_bench, pipeline_bench
 
 
 def run(main: Any, argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
@@ -51,3 +51,30 @@ def test_worker_memory_with_open_orders(capsys: pytest.CaptureFixture[str]) -> N
     rss = result["worker_rss_mb"]
     assert 30 < rss["idle"] <= rss["peak"] < 2000
     assert rss["all_open"] <= rss["peak"]
+
+
+def test_capacity_of_the_stack_the_minimal_order_and_the_code_before(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--rates", "1,2", "--seconds", "3", "--variants", "current,minimal,before"]
+    result = run(capacity_bench.main, argv, capsys)
+    assert set(result["variants"]) == {"current", "minimal", "before"}
+    for variant in result["variants"].values():
+        assert [s["rate"] for s in variant["steps"]][:1] == [1.0]
+        for row in variant["steps"]:
+            assert 0 <= row["share"] <= 1
+            assert row["pushed"] == round(row["rate"] * 3)
+            if row["p50_s"] is not None:
+                assert 0 < row["p50_s"] <= row["p95_s"]
+        actions = variant["actions_per_order"]
+        assert actions["starts"] >= 1 and actions["activities"] >= 5
+        assert actions["billable"] >= actions["activities"] + actions["updates"]
+    assert result["variants"]["minimal"]["actions_per_order"]["timers"] == 1
+    rates = result["sustained_rate"]
+    assert set(rates) == {"current", "minimal", "before"}
+    for name, (part, whole) in {
+        "current_over_before": ("current", "before"),
+        "current_over_minimal": ("current", "minimal"),
+    }.items():
+        expected = round(rates[part] / rates[whole], 3) if rates[whole] else None
+        assert result["ratios"][name] == expected
