@@ -8,7 +8,7 @@ import argparse
 from schemas.messages import DecideRefund, ReplyReminder, ResolveFeedback, RespondFeedback
 from starter.cli.arguments import positive
 from starter.cli.base import PROG
-from starter.cli.commands import ME, Commands, Formatter, Parents, action
+from starter.cli.commands import ME, Commands, Parents, action
 
 
 def add_parsers(commands: Commands, shared: Parents) -> None:
@@ -36,7 +36,6 @@ def _add_feedback(commands: Commands, shared: Parents) -> None:
         epilog=f"""examples:
   {PROG} feedback respond 123 1 --response 'sorry, a new one is on its way'
   {PROG} feedback resolve 123 1 --resolution 'refunded the drink' --satisfied""",
-        formatter_class=Formatter,
     )
     cases = feedback.add_subparsers(dest="step", metavar="STEP", required=True)
     case_arg = argparse.ArgumentParser(add_help=False)

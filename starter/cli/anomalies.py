@@ -19,7 +19,7 @@ from starter.api.client import Api, body
 from starter.cli import format as fmt
 from starter.cli.arguments import CORRECTABLE, cancel_code, correction, money, positive
 from starter.cli.base import PROG, Exit, business_zone
-from starter.cli.commands import ME, Commands, Formatter, Parents, say
+from starter.cli.commands import ME, Commands, Parents, say
 
 
 async def anomalies(api: Api, args: argparse.Namespace) -> Exit:
@@ -92,7 +92,6 @@ def add_decide_parser(commands: Commands, shared: Parents) -> None:
         epilog=f"""examples:
   {PROG} anomaly decide 123 --decision dismiss --cause 'phone checked' \\
       --responsibility customer""",
-        formatter_class=Formatter,
     )
     steps = anomaly.add_subparsers(dest="step", metavar="STEP", required=True)
     sub = shared.command(

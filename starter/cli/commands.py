@@ -101,7 +101,6 @@ class Parents:
             description=help_text,
             parents=[*parents, self.common],
             epilog="examples:\n" + "\n".join(f"  {PROG} {e}" for e in examples),
-            formatter_class=Formatter,
         )
         sub.set_defaults(handler=handler, build=build, parser=sub, offline=None)
         return sub

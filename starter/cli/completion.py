@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Iterator
 
 from starter.cli.base import PROG, Exit
-from starter.cli.commands import Commands, Formatter, offline
+from starter.cli.commands import Commands, offline
 
 FUNCTION = "_orderctl"
 
@@ -113,7 +113,6 @@ def add_parser(commands: Commands) -> None:
         epilog=f"""examples:
   eval "$({PROG} completion bash)"     # in ~/.bashrc
   eval "$({PROG} completion zsh)"      # in ~/.zshrc""",
-        formatter_class=Formatter,
     )
     sub.add_argument("shell", choices=["bash", "zsh"])
     offline(sub, completion)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from starter.cli.base import PROG, Exit
-from starter.cli.commands import Commands, Formatter, offline
+from starter.cli.commands import Commands, offline
 
 
 async def dev(args: argparse.Namespace) -> Exit:
@@ -36,7 +36,6 @@ def add_parser(commands: Commands) -> None:
   {PROG} dev
   {PROG} dev --fresh --policy localstack/demo_policy.toml
   {PROG} dev --free-ports --json-logs""",
-        formatter_class=Formatter,
     )
     sub.add_argument("--fresh", action="store_true", help="start from nothing")
     sub.add_argument("--policy", type=Path, help="policy file for the worker (ORDERFLOW_POLICY)")

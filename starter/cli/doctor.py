@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from schemas.doctor import OPEN
 from starter.cli import format as fmt
 from starter.cli.base import CONNECT_TIMEOUT, PROG, Exit, Failure
-from starter.cli.commands import Commands, Formatter, offline
+from starter.cli.commands import Commands, offline
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -67,7 +67,6 @@ def add_parser(commands: Commands) -> None:
   {PROG} doctor --repair --json
   {PROG} doctor --thorough
   {PROG} doctor --query 'WorkflowType="OrderWorkflow" AND ExecutionStatus="Running"'""",
-        formatter_class=Formatter,
     )
     sub.add_argument(
         "--repair",

@@ -115,7 +115,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Act on orders and see where they stand (orderflow on Temporal).",
         epilog=EPILOG,
-        formatter_class=Formatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

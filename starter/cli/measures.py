@@ -9,7 +9,7 @@ from typing import Any
 from starter.api.client import Api
 from starter.cli import format as fmt
 from starter.cli.base import Exit
-from starter.cli.commands import Commands, Formatter, Parents, say
+from starter.cli.commands import Commands, Parents, say
 
 
 def _finding(value: str) -> tuple[str, str]:
@@ -59,7 +59,6 @@ def add_parsers(commands: Commands, shared: Parents) -> None:
     measure = commands.add_parser(
         "measure",
         help="improvement measures taken on findings (R4.3.3; managers and admins)",
-        formatter_class=Formatter,
     )
     steps = measure.add_subparsers(dest="step", metavar="STEP", required=True)
     sub = shared.command(

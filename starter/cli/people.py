@@ -15,7 +15,7 @@ from schemas.people import Person
 from starter.api.client import Api
 from starter.cli import admin as admin_cli
 from starter.cli.base import PROG, Exit, Failure
-from starter.cli.commands import Commands, Formatter, Parents, offline, say
+from starter.cli.commands import Commands, Parents, offline, say
 
 _TTL = re.compile(r"^(\d+)([dhm])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -107,12 +107,11 @@ def add_parsers(commands: Commands, shared: Parents) -> None:
         description="Sign in: the token (from `orderctl admin token issue`) is checked with "
         "the staff API and kept for the next commands. ORDERFLOW_TOKEN overrides it.",
         epilog=f"examples:\n  {PROG} login --token oft_...\n  echo oft_... | {PROG} login",
-        formatter_class=Formatter,
     )
     sub.add_argument("--token", help="the token (default: read from standard input)")
     sub.add_argument("--timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     offline(sub, login)
-    sub = commands.add_parser("logout", help="forget the kept token", formatter_class=Formatter)
+    sub = commands.add_parser("logout", help="forget the kept token")
     offline(sub, logout)
     shared.command(commands, "whoami", "who the token signs in as", ["whoami"], handler=whoami)
     _add_admin(commands, shared)
@@ -128,7 +127,6 @@ def _add_admin(commands: Commands, shared: Parents) -> None:
   {PROG} admin token issue S-101 --ttl 30d
   {PROG} admin token revoke S-101
   {PROG} admin customer ban --order 27061900311184578 --reason '刷单'""",
-        formatter_class=Formatter,
     )
     areas = admin.add_subparsers(dest="area", metavar="AREA", required=True)
     token = areas.add_parser("token", help="issue or revoke sign-in tokens")

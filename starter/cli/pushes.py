@@ -8,7 +8,7 @@ from datetime import datetime
 from starter.cli import format as fmt
 from starter.cli.arguments import positive
 from starter.cli.base import PROG, Exit, business_zone
-from starter.cli.commands import Commands, Formatter, offline
+from starter.cli.commands import Commands, offline
 from starter.cli.stats import day
 
 
@@ -47,7 +47,6 @@ def add_parser(commands: Commands) -> None:
   {PROG} pushes
   {PROG} pushes --since yesterday --limit 200 --json
   {PROG} pushes --counts --since 2026-12-01""",
-        formatter_class=Formatter,
     )
     sub.add_argument(
         "--since", type=day, default=None, metavar="DATE", help="first day (default today)"

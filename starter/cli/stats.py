@@ -9,7 +9,7 @@ from datetime import date
 import analytics as st
 from starter.cli import format as fmt
 from starter.cli.base import PROG, Exit, Failure
-from starter.cli.commands import Commands, Formatter, offline
+from starter.cli.commands import Commands, offline
 
 
 async def stats(args: argparse.Namespace) -> Exit:
@@ -68,7 +68,6 @@ def add_parsers(commands: Commands) -> None:
   {PROG} stats --from 2025-06-01 --to 2025-06-30 --by store
   {PROG} stats --from yesterday --json""",
         parents=[period],
-        formatter_class=Formatter,
     )
     sub.add_argument("--by", choices=st.GROUPS, help="figures per store, region, type or hour")
     sub.add_argument("--json", action="store_true", help="machine-readable output")
@@ -89,7 +88,6 @@ def add_parsers(commands: Commands) -> None:
   {PROG} report --out today.html
   {PROG} report --out june.html --from 2025-06-01 --to 2025-06-30""",
         parents=[period],
-        formatter_class=Formatter,
     )
     sub.add_argument("--out", required=True, metavar="FILE", help="the HTML file to write")
     offline(sub, report)
