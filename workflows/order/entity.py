@@ -24,11 +24,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderRecords
     from schemas.contract import Event
     from schemas.messages import UpdateResult
-    from schemas.order import Stage
+    from schemas.order import PlatformOrder, Stage
     from schemas.platform_calls import PlatformOrderCall
     from schemas.records import RecordEvent, RecordEvents, RecordView, TimelineEntry
     from schemas.review import AnomalyKind
-    from schemas.status import OrderOutcome
+    from schemas.status import OrderOutcome, OrderStatus
     from workflows import search_attributes as sa
     from workflows import story
     from workflows.steps import Steps
@@ -225,18 +225,25 @@ class Order:
 
     def _burst(self, entries: list[TimelineEntry]) -> RecordEvents:
         """The order's data goes with lines only: a change always logs one."""
+        view, version, order = self._next_view(with_order=bool(entries))
+        return RecordEvents(
+            order_id=self.state.order_id,
+            entries=entries,
+            view=view,
+            view_version=version,
+            order=order,
+        )
+
+    def _next_view(self, *, with_order: bool) -> tuple[OrderStatus, int, PlatformOrder | None]:
+        """R1.3 the status as it stands, numbered, and the order's data if it changed since it
+        was last sent (and `with_order`): what the next write to the record carries."""
         state = self.state
         state.views_recorded += 1
-        changed = bool(entries) and state.order_version != state.order_recorded
+        changed = with_order and state.order_version != state.order_recorded
         if changed:
             state.order_recorded = state.order_version
-        return RecordEvents(
-            order_id=state.order_id,
-            entries=entries,
-            view=state.status(with_timeline=False),
-            view_version=state.views_recorded,
-            order=state.order if changed else None,
-        )
+        view = state.status(with_timeline=False)
+        return view, state.views_recorded, state.order if changed else None
 
     async def record_backlog(self) -> None:
         """R4.1.3 the entries logged before the order was recorded (a reminder that started
@@ -259,16 +266,13 @@ class Order:
     def _on_record(self, entry: TimelineEntry) -> RecordEvent:
         """R1.3 the event with the status it leaves, and the order's data when it changed: the
         record is what people read. Payload only: the commands stay those of a bare event."""
-        state = self.state
-        state.views_recorded += 1
-        changed = state.order_version != state.order_recorded
-        state.order_recorded = state.order_version
+        view, version, order = self._next_view(with_order=True)
         return RecordEvent(
-            order_id=state.order_id,
+            order_id=self.state.order_id,
             entry=entry,
-            view=state.status(with_timeline=False),
-            view_version=state.views_recorded,
-            order=state.order if changed else None,
+            view=view,
+            view_version=version,
+            order=order,
         )
 
     async def record_view(self) -> None:
