@@ -63,7 +63,7 @@ from schemas.people import READS, Person
 from starter.api.tokens import PREFIX, person_for
 from starter.codec_signin import COOKIE, SignInRefused, signin_routes
 from starter.failures import Failure
-from starter.serving import serve_until_stopped
+from starter.serving import read_limited, serve_until_stopped
 
 log = logging.getLogger("orderflow.codec_server")
 
@@ -79,15 +79,6 @@ def cors_origins(env: Mapping[str, str] | None = None) -> list[str]:
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status, headers=dict(headers or {}))
-
-
-async def _read_limited(request: Request) -> bytes | None:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            return None
-    return bytes(body)
 
 
 @dataclass(frozen=True)
@@ -259,7 +250,7 @@ async def _apply(
     request: Request, apply: Callable[[Payloads], Awaitable[None]], what: str, caller: Caller
 ) -> Response:
     """The payloads read, the request put on record, the codec applied."""
-    body = await _read_limited(request)
+    body = await read_limited(request, MAX_BODY_BYTES)
     if body is None:
         return _error(413, f"body over {MAX_BODY_BYTES} bytes")
     payloads = Payloads()

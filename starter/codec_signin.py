@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from starter.serving import read_limited
+
 log = logging.getLogger("orderflow.codec_server")
 
 COOKIE: Final = "orderflow_codec"
@@ -105,11 +107,9 @@ def signin_routes(sign_in: SignIn, *, secure: bool) -> list[Route]:
 
 async def _token_from_form(request: Request) -> str | None:
     """The form's one field, read without a multipart parser (the form is ours, urlencoded)."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
+    body = await read_limited(request, MAX_FORM_BYTES)
+    if body is None:
+        return None
     fields = parse_qs(body.decode("utf-8", "replace"))
     given = fields.get("token", [""])[0].strip()
     return given or None

@@ -1,4 +1,5 @@
-"""Serving a Starlette app until SIGINT/SIGTERM, for the gateway and the staff API."""
+"""Serving a Starlette app until SIGINT/SIGTERM, for the gateway, the staff API and the codec
+server, and reading a request's body within a bound."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.requests import Request
 
 
 class _Server(uvicorn.Server):
@@ -46,3 +48,13 @@ async def serve_until_stopped(app: Starlette, host: str, port: int, log_level: s
     server.should_exit = True
     stopping.cancel()
     await serving
+
+
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it passes `limit` bytes: no more of it is read."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
