@@ -610,7 +610,9 @@ async def test_the_most_frequent_causes_are_the_orders_own_improvements(demo_day
     lines = [line for order in per_order for line in order]
     counted = Counter(cause for order in per_order for cause in {x.split(":")[0] for x in order})
     causes = demo_day.stats["improvement_causes"]
-    assert causes and all(counted[c["cause"]] == c["n"] for c in causes)  # as on record
+    # A day may go without one (ten orders, real timing): then none is shown either.
+    assert {c["cause"] for c in causes} <= set(counted) and bool(causes) == bool(counted)
+    assert all(counted[c["cause"]] == c["n"] for c in causes)  # as on record
     assert [c["n"] for c in causes] == sorted(counted.values(), reverse=True)[:10]  # the top
     assert all(":" in line and not line.endswith("review staffing and hand-offs") for line in lines)
 
