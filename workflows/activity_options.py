@@ -37,6 +37,43 @@ def task_queue_for(fn: Callable[..., Any], platform_task_queue: str | None) -> s
     return None
 
 
+# R1.3 the order's own work in its database, run beside its workflow as local activities (where
+# FEWER_ROUND_TRIPS is patched in): a marker in the history each, no server round trip nor
+# workflow task of their own, so the platform's confirmation follows the receipt at once (R6.1).
+# Only the merchant API calls stay remote, on workers that hold the platform's secret and keep
+# to its rate limit.
+LOCAL_STEPS = frozenset(
+    {
+        "OrderRecords.record_order",
+        "OrderRecords.record_events",
+        "OrderRecords.record_feedback",
+        "OrderRecords.record_refund",
+        "OrderRecords.record_summary",
+        "Review.review_order",
+        "Assignment.assign_order",
+        "Assignment.release_assignment",
+        "Stock.reserve_stock",
+        "Stock.commit_stock",
+        "Stock.release_stock",
+        "Bookings.book_service",
+        "Bookings.release_booking",
+        "Credit.record_credit_event",
+        "Notifier.notify",
+    }
+)
+
+
+# A local activity retries inside its workflow task only this long, then by the workflow's
+# timers: a database that is down holds the task no longer than a blip would, and the order
+# takes its messages (a cancellation, say) while it waits.
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
+LOCAL_TIMEOUT = timedelta(seconds=10)  # one attempt: a short write, not a slow query
+
+
+def runs_locally(fn: Callable[..., Any]) -> bool:
+    return getattr(fn, "__qualname__", "") in LOCAL_STEPS
+
+
 def gives_up_after(fn: Callable[..., Any]) -> timedelta | None:
     """The step's schedule-to-close timeout, by its kind (above); None: it keeps trying."""
     return PLATFORM_GIVES_UP_AFTER if is_platform_call(fn) else None
