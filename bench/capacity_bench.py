@@ -98,7 +98,8 @@ ACTIONS = {
     "upserts": E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
     "child_starts": E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
 }
-"""The billable actions counted per order; `billable` is their sum."""
+"""The billable actions counted per order; `billable` is their sum, with `local_activity_tasks`:
+Temporal Cloud counts all the local activities of one workflow task as a single action."""
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
@@ -108,6 +109,7 @@ LOCAL_ACTIVITY_MARKER = "core_local_activity"
 def counts(history: WorkflowHistory) -> Counter[str]:
     """The actions of one history, with its workflow tasks, local activities and events."""
     found: Counter[str] = Counter()
+    tasks_with_local: set[int] = set()
     for event in history.events:
         found["events"] += 1
         for name, kind in ACTIONS.items():
@@ -120,6 +122,10 @@ def counts(history: WorkflowHistory) -> Counter[str]:
             and event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
         ):
             found["local_activities"] += 1
+            tasks_with_local.add(
+                event.marker_recorded_event_attributes.workflow_task_completed_event_id
+            )
+    found["local_activity_tasks"] = len(tasks_with_local)
     return found
 
 
@@ -154,9 +160,10 @@ async def actions_per_order(client: Client, workflow_ids: Sequence[str]) -> dict
     for found in await asyncio.gather(*(one(w) for w in workflow_ids)):
         total.update(found)
     n = max(1, len(workflow_ids))
-    names = [*ACTIONS, "local_activities", "workflow_tasks", "events"]
+    names = [*ACTIONS, "local_activity_tasks", "local_activities", "workflow_tasks", "events"]
     per = {name: round(total[name] / n, 2) for name in names}
-    return {"billable": round(sum(total[a] for a in ACTIONS) / n, 2), **per}
+    billable = sum(total[a] for a in [*ACTIONS, "local_activity_tasks"])
+    return {"billable": round(billable / n, 2), **per}
 
 
 async def completed_at(client: Client, workflow_ids: Sequence[str]) -> dict[str, float]:

@@ -51,13 +51,25 @@ def build_activities(
     they run on workers of their own (`platform_activities`); the doctor's round needs the
     worker's Temporal client (`temporal`)."""
     records = OrderRecords(pool)
+    assignment = Assignment(pool)
+    stock = Stock(pool)
+    bookings = Bookings(pool)
     patrol = Patrol(pool, platform)
     return [
         load_policy,
         *local_steps(pool),
         records.record_event,
+        records.record_events,
         records.record_view,
         records.record_anomaly,
+        assignment.assign_order,
+        assignment.release_assignment,
+        stock.reserve_stock,
+        stock.commit_stock,
+        stock.release_stock,
+        bookings.book_service,
+        bookings.release_booking,
+        Notifier(pool).notify,
         patrol.patrol_stores,
         patrol.patrol_store,
         patrol.record_patrol,
@@ -69,29 +81,17 @@ def build_activities(
 
 
 def local_steps(pool: asyncpg.Pool) -> list[Callable[..., Any]]:
-    """The order's database work, run as local activities (`activity_options.LOCAL_STEPS`):
-    the workflow worker runs them, and the `activities` workers too, for the orders that
-    started before they were local."""
+    """The order's writes to its own record that a later one puts right, run as local activities
+    (`activity_options.LOCAL_STEPS`): the workflow worker runs them, and the `activities`
+    workers too, for the orders that started before they were local."""
     records = OrderRecords(pool)
-    assignment = Assignment(pool)
-    stock = Stock(pool)
-    bookings = Bookings(pool)
     steps: list[Callable[..., Any]] = [
         records.record_order,
-        records.record_events,
         records.record_feedback,
         records.record_refund,
         records.record_summary,
         Review(pool).review_order,
-        assignment.assign_order,
-        assignment.release_assignment,
-        stock.reserve_stock,
-        stock.commit_stock,
-        stock.release_stock,
-        bookings.book_service,
-        bookings.release_booking,
         Credit(pool).record_credit_event,
-        Notifier(pool).notify,
     ]
     assert {fn.__qualname__ for fn in steps} == LOCAL_STEPS
     return steps

@@ -37,28 +37,23 @@ def task_queue_for(fn: Callable[..., Any], platform_task_queue: str | None) -> s
     return None
 
 
-# R1.3 the order's own work in its database, run beside its workflow as local activities (where
-# FEWER_ROUND_TRIPS is patched in): a marker in the history each, no server round trip nor
-# workflow task of their own, so the platform's confirmation follows the receipt at once (R6.1).
-# Only the merchant API calls stay remote, on workers that hold the platform's secret and keep
-# to its rate limit.
+# R1.3 the order's writes to its own record that a later write puts right, run beside its
+# workflow as local activities (where FEWER_ROUND_TRIPS is patched in): a marker in the history
+# each, no server round trip nor workflow task of their own, so the platform's confirmation
+# follows the receipt sooner (R6.1). A local activity can run in a workflow task that is then
+# discarded (its worker died), and the order, running the task again with a message that came
+# meanwhile, take another turn. So only these: the order's record and review (from its input),
+# its cases, summary and credit (each replaced or keyed by the order). The timeline (an
+# append-only log), claims on stock, staff and slots, notices and the merchant API calls stay
+# remote: scheduled only once the task that decided them is committed.
 LOCAL_STEPS = frozenset(
     {
         "OrderRecords.record_order",
-        "OrderRecords.record_events",
         "OrderRecords.record_feedback",
         "OrderRecords.record_refund",
         "OrderRecords.record_summary",
         "Review.review_order",
-        "Assignment.assign_order",
-        "Assignment.release_assignment",
-        "Stock.reserve_stock",
-        "Stock.commit_stock",
-        "Stock.release_stock",
-        "Bookings.book_service",
-        "Bookings.release_booking",
         "Credit.record_credit_event",
-        "Notifier.notify",
     }
 )
 

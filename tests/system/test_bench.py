@@ -11,26 +11,13 @@ from typing import Any
 
 import pytest
 
-from bench import capacity_bench, gateway_bench, memory_bench, pipeline_bench
+from bench import capacity_bench, gateway_bench, memory_bench
 
 
 def run(main: Any, argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     assert main([*argv, "--no-record"]) == 0
     result: dict[str, Any] = json.loads(capsys.readouterr().out)
     return result
-
-
-def test_pipeline_against_its_skeleton(capsys: pytest.CaptureFixture[str]) -> None:
-    result = run(pipeline_bench.main, ["--orders", "2", "--limit", "120"], capsys)
-    pipeline, skeleton = result["pipeline"], result["skeleton"]
-    assert pipeline["orders"] == skeleton["orders"] == 2
-    assert all(result["same_shape"].values()), result["same_shape"]
-    assert pipeline["counts"]["activities"] > 10
-    assert pipeline["counts"]["updates"] + pipeline["counts"]["signals"] > 0
-    for side in (pipeline, skeleton):
-        assert side["orders_per_s"] > 0
-        assert 0 < side["latency_s"]["p50"] <= side["latency_s"]["p95"] < 120
-    assert result["ratio"]["orders_per_s"] > 0
 
 
 def test_gateway_against_a_bare_client(capsys: pytest.CaptureFixture[str]) -> None:

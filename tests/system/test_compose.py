@@ -52,8 +52,8 @@ SECRETS_USED: dict[str, set[str]] = {
         "db_reporting_password",
         "customer_key",  # migration 0020 re-keys the customer ids
     },
-    # The workflows, and their local activities: the order's database work and notices.
-    "worker": {"codec_keys", "db_worker_password", "customer_key", "notify_webhook"},
+    # The workflows, and their local activities: the order's writes to its record.
+    "worker": {"codec_keys", "db_worker_password", "customer_key"},
     "activities": {
         "codec_keys",
         "db_worker_password",
