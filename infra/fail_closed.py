@@ -34,11 +34,10 @@ _CUSTOMERS = (
 
 def _worker_uses(configured: Settings) -> tuple[bool, bool]:
     """Whether a worker signs platform calls, and whether it computes customer ids, by its
-    ORDERFLOW_WORKER_ROLES (unset: every role): the workflows' local activities record and
-    review new orders, so they compute ids; one that runs only the notifications' dispatcher
-    does neither, and is not given those secrets (compose)."""
-    roles = set(configured.worker.roles) or {"activities", "platform", "workflows"}
-    return bool(roles & {"activities", "platform"}), bool(roles & {"activities", "workflows"})
+    ORDERFLOW_WORKER_ROLES (unset: every role): one that runs only the workflows or the
+    notifications' dispatcher does neither, and is not given those secrets (compose)."""
+    roles = set(configured.worker.roles) or {"activities", "platform"}
+    return bool(roles & {"activities", "platform"}), "activities" in roles
 
 
 def missing(configured: Settings, role: Role) -> list[str]:

@@ -6,7 +6,7 @@ refuse or fail for one order.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -76,7 +76,6 @@ class Business:
 
     events: dict[str, dict[int, TimelineEntry]] = field(default_factory=lambda: defaultdict(dict))
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    asked: Counter[tuple[str, str]] = field(default_factory=Counter)  # attempts, failed or not
     notices: dict[str, Notification] = field(default_factory=dict)
     summaries: dict[str, OrderSummary] = field(default_factory=dict)
     feedback: dict[tuple[str, int], RecordFeedback] = field(default_factory=dict)
@@ -116,7 +115,6 @@ class Business:
         return [e.event for _, e in sorted(self.events[order_id].items())]
 
     def _gate(self, order_id: str, step: str) -> None:
-        self.asked[order_id, step] += 1
         if step in self.failing[order_id]:
             raise Transient(f"{step} is failing for {order_id}")
         refusal = self.refusing[order_id].get(step)

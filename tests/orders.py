@@ -9,15 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio.client import WorkflowHandle
-from temporalio.common import TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.messages import ConfirmWithCustomer, CustomerReminder, MarkDelivered, MarkReady
 from schemas.order import Customer, OrderInput, OrderItem, PlatformOrder, Stage
 from schemas.status import OrderStatus
 from tests.conftest import TASK_QUEUE
-from tests.doubles import STORES
-from workflows import search_attributes as sa
 from workflows.order import OrderWorkflow
 
 GOODS_STORE, COURIER_STORE, SERVICE_STORE = "SH-XH-001", "SH-PD-002", "SH-HS-100"
@@ -52,12 +49,6 @@ def platform_order(order_id: str, store: str, created_at: datetime) -> PlatformO
     )
 
 
-def found_by(store: str) -> TypedSearchAttributes:
-    """As the gateway starts an order: its store, stage, type and region known from the start."""
-    order_type, region, _ = STORES[store]
-    return sa.at_start(store, order_type.value, region)
-
-
 async def start(
     env: WorkflowEnvironment, order_id: str, store: str = GOODS_STORE, age: timedelta = timedelta()
 ) -> Handle:
@@ -68,7 +59,6 @@ async def start(
         OrderInput(order=order),
         id=f"order-{order_id}",
         task_queue=TASK_QUEUE,
-        search_attributes=found_by(store),
     )
 
 
@@ -113,7 +103,6 @@ async def start_by_reminder(env: WorkflowEnvironment, order_id: str) -> Handle:
         OrderInput(order=order),
         id=f"order-{order_id}",
         task_queue=TASK_QUEUE,
-        search_attributes=found_by(GOODS_STORE),
         start_signal="customer_reminder",
         start_signal_args=[CustomerReminder(remind_id="RM-0", text="到哪了")],
     )

@@ -32,7 +32,7 @@ from meituan.client import MeituanClient
 from schemas.contract import TASK_QUEUE
 from workers.dispatcher import Dispatcher
 from workers.interceptors import LogContextInterceptor
-from workers.registry import WORKFLOWS, build_activities, local_steps, platform_activities
+from workers.registry import WORKFLOWS, build_activities, platform_activities
 from workers.schedules import (
     doctor_every,
     ensure_doctor_schedule,
@@ -90,11 +90,10 @@ class WorkerConfigError(ValueError):
 
 def roles(wanted: Sequence[str], platform_task_queue: str | None) -> tuple[str, ...]:
     """ORDERFLOW_WORKER_ROLES (`wanted`): `workflows` (the workflows and their local
-    activities: the policy, the order's database work and notices), `activities` (the same
-    work for orders started before it was local, the anomalies, the patrol, reports),
-    `platform` (the merchant API calls, on their own queue) and `notifications` (the
-    dispatcher that delivers the outbox, workers/dispatcher.py: any number may run, one sends
-    at a time). Default: every role the configuration has, in one process."""
+    activities), `activities` (database, the notifications' outbox, patrol), `platform` (the
+    merchant API calls, on their own queue) and `notifications` (the dispatcher that delivers
+    the outbox, workers/dispatcher.py: any number may run, one sends at a time). Default: every
+    role the configuration has, in one process."""
     chosen = set(wanted)
     unknown = chosen - set(ROLES)
     if unknown:
@@ -128,7 +127,7 @@ async def run(stop: asyncio.Event) -> None:
     if (doctor := doctor_every()) is not None:
         await ensure_doctor_schedule(client, doctor)
     needs_io = "activities" in chosen or "platform" in chosen
-    pool = await connect() if needs_io or {"workflows", "notifications"} & set(chosen) else None
+    pool = await connect() if needs_io or "notifications" in chosen else None
     platform = MeituanClient.from_env() if needs_io else None
     common: dict[str, Any] = {
         "interceptors": [LogContextInterceptor()],
@@ -136,9 +135,7 @@ async def run(stop: asyncio.Event) -> None:
     }
     workers: list[Worker] = []
     if "workflows" in chosen or "activities" in chosen:
-        assert pool is not None
-        # The workflow worker runs the local activities: the policy, and the order's database work.
-        activities: list[Any] = [load_policy, *local_steps(pool)]
+        activities: list[Any] = [load_policy]  # a local activity: the workflow worker runs it
         if "activities" in chosen:
             assert pool is not None and platform is not None
             activities = build_activities(

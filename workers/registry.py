@@ -1,5 +1,4 @@
-"""What a worker of the `orders` task queue runs: the workflows and every activity, and what
-the workflow worker runs itself (local activities)."""
+"""What a worker of the `orders` task queue runs: the workflows and every activity."""
 
 from __future__ import annotations
 
@@ -23,7 +22,6 @@ from activities.stock import Stock
 from analytics.delivery import Reports
 from analytics.refreshing import Refreshing
 from meituan.client import MeituanClient
-from workflows.activity_options import LOCAL_STEPS
 from workflows.anomaly import AnomalyWorkflow
 from workflows.doctor import DoctorWorkflow
 from workflows.order import OrderWorkflow
@@ -51,17 +49,24 @@ def build_activities(
     they run on workers of their own (`platform_activities`); the doctor's round needs the
     worker's Temporal client (`temporal`)."""
     records = OrderRecords(pool)
+    review = Review(pool)
     assignment = Assignment(pool)
     stock = Stock(pool)
     bookings = Bookings(pool)
+    credit = Credit(pool)
+    notifier = Notifier(pool)
     patrol = Patrol(pool, platform)
     return [
         load_policy,
-        *local_steps(pool),
+        records.record_order,
         records.record_event,
         records.record_events,
         records.record_view,
+        records.record_feedback,
+        records.record_refund,
+        records.record_summary,
         records.record_anomaly,
+        review.review_order,
         assignment.assign_order,
         assignment.release_assignment,
         stock.reserve_stock,
@@ -69,7 +74,8 @@ def build_activities(
         stock.release_stock,
         bookings.book_service,
         bookings.release_booking,
-        Notifier(pool).notify,
+        credit.record_credit_event,
+        notifier.notify,
         patrol.patrol_stores,
         patrol.patrol_store,
         patrol.record_patrol,
@@ -78,23 +84,6 @@ def build_activities(
         *([Doctor(temporal).doctor_round] if temporal is not None else []),
         *(platform_activities(pool, platform) if platform_calls else []),
     ]
-
-
-def local_steps(pool: asyncpg.Pool) -> list[Callable[..., Any]]:
-    """The order's writes to its own record that a later one puts right, run as local activities
-    (`activity_options.LOCAL_STEPS`): the workflow worker runs them, and the `activities`
-    workers too, for the orders that started before they were local."""
-    records = OrderRecords(pool)
-    steps: list[Callable[..., Any]] = [
-        records.record_order,
-        records.record_feedback,
-        records.record_refund,
-        records.record_summary,
-        Review(pool).review_order,
-        Credit(pool).record_credit_event,
-    ]
-    assert {fn.__qualname__ for fn in steps} == LOCAL_STEPS
-    return steps
 
 
 def platform_activities(pool: asyncpg.Pool, platform: MeituanClient) -> list[Callable[..., Any]]:

@@ -37,38 +37,6 @@ def task_queue_for(fn: Callable[..., Any], platform_task_queue: str | None) -> s
     return None
 
 
-# R1.3 the order's writes to its own record that a later write puts right, run beside its
-# workflow as local activities (where FEWER_ROUND_TRIPS is patched in): a marker in the history
-# each, no server round trip nor workflow task of their own, so the platform's confirmation
-# follows the receipt sooner (R6.1). A local activity can run in a workflow task that is then
-# discarded (its worker died), and the order, running the task again with a message that came
-# meanwhile, take another turn. So only these: the order's record and review (from its input),
-# its cases, summary and credit (each replaced or keyed by the order). The timeline (an
-# append-only log), claims on stock, staff and slots, notices and the merchant API calls stay
-# remote: scheduled only once the task that decided them is committed.
-LOCAL_STEPS = frozenset(
-    {
-        "OrderRecords.record_order",
-        "OrderRecords.record_feedback",
-        "OrderRecords.record_refund",
-        "OrderRecords.record_summary",
-        "Review.review_order",
-        "Credit.record_credit_event",
-    }
-)
-
-
-# A local activity retries inside its workflow task only this long, then by the workflow's
-# timers: a database that is down holds the task no longer than a blip would, and the order
-# takes its messages (a cancellation, say) while it waits.
-LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
-LOCAL_TIMEOUT = timedelta(seconds=10)  # one attempt: a short write, not a slow query
-
-
-def runs_locally(fn: Callable[..., Any]) -> bool:
-    return getattr(fn, "__qualname__", "") in LOCAL_STEPS
-
-
 def gives_up_after(fn: Callable[..., Any]) -> timedelta | None:
     """The step's schedule-to-close timeout, by its kind (above); None: it keeps trying."""
     return PLATFORM_GIVES_UP_AFTER if is_platform_call(fn) else None

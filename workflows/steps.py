@@ -7,12 +7,11 @@ sends each key once, however often the activity that sends it is retried.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import Notifier
@@ -21,12 +20,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows import story
     from workflows.activity_options import (
         CANCELLATION,
-        LOCAL_RETRY_THRESHOLD,
-        LOCAL_TIMEOUT,
         RETRY,
         TIMEOUT,
         gives_up_after,
-        runs_locally,
         task_queue_for,
     )
 
@@ -52,12 +48,6 @@ class Steps:
         self._platform_task_queue: str | None = None
         self.busy = 0
         """Steps in flight: a write to the record can wait for the order to settle."""
-        self.in_background: Callable[[Coroutine[Any, Any, Any]], None] | None = None
-        """Where notices are written beside the work, not before it goes on."""
-        self.local = 0
-        """Local activities in flight: the workflow task stays open while they run."""
-        self.writes_locally = False
-        """The order's database work (`activity_options.LOCAL_STEPS`) runs as local activities."""
 
     def route(self, platform_task_queue: str | None) -> Steps:
         """Merchant API calls go to the platform's queue when the policy names one. No
@@ -73,8 +63,6 @@ class Steps:
             await workflow.wait_condition(lambda: self._routed)
         self.busy += busy
         try:
-            if self.writes_locally and runs_locally(fn):
-                return await self._locally(fn, arg)
             return await workflow.execute_activity_method(
                 fn,
                 arg,
@@ -88,34 +76,6 @@ class Steps:
         finally:
             self.busy -= busy
 
-    async def _locally(self, fn: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
-        """A local activity's refusal reaches the workflow as the bare ApplicationError; it
-        is raised as a remote one's is (an ActivityError caused by it), so the callers that
-        tell a refusal from a fault (`Order.step`) read both alike."""
-        self.local += 1
-        try:
-            return await workflow.execute_local_activity_method(
-                fn,
-                arg,
-                start_to_close_timeout=LOCAL_TIMEOUT,
-                retry_policy=RETRY,
-                local_retry_threshold=LOCAL_RETRY_THRESHOLD,
-                cancellation_type=CANCELLATION,
-                summary=story.step(fn, self._order_id),
-            )
-        except ApplicationError as refused:
-            raise ActivityError(
-                refused.message,
-                scheduled_event_id=0,
-                started_event_id=0,
-                identity="",
-                activity_type=getattr(fn, "__name__", "step"),
-                activity_id="",
-                retry_state=RetryState.NON_RETRYABLE_FAILURE,
-            ) from refused
-        finally:
-            self.local -= 1
-
     async def tell(
         self,
         audience: Audience,
@@ -126,20 +86,18 @@ class Steps:
         due_at: datetime | None = None,
     ) -> None:
         """Written to the recipient's inbox and the outbox; delivery never holds up the order
-        (the dispatcher sends it, workers/dispatcher.py), nor, where `in_background` is given,
-        the writing: the workflow waits for it only before it ends."""
+        (the dispatcher sends it, workers/dispatcher.py)."""
         self._notices += 1
-        notice = Notification(
-            key=f"{self._notice_key}:{self._notices}",
-            order_id=self._order_id,
-            audience=audience,
-            recipient=recipient,
-            store_code=self._store_code,
-            topic=topic,
-            facts=facts or {},
-            due_at=due_at,
+        await self.act(
+            Notifier.notify,
+            Notification(
+                key=f"{self._notice_key}:{self._notices}",
+                order_id=self._order_id,
+                audience=audience,
+                recipient=recipient,
+                store_code=self._store_code,
+                topic=topic,
+                facts=facts or {},
+                due_at=due_at,
+            ),
         )
-        if self.in_background is None:
-            await self.act(Notifier.notify, notice)
-        else:
-            self.in_background(self.act(Notifier.notify, notice, busy=False))

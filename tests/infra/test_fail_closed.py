@@ -73,20 +73,16 @@ def test_outside_it_each_role_names_what_it_relies_on() -> None:
 @pytest.mark.parametrize(
     ("roles", "needed"),
     [
-        ("workflows", ["ORDERFLOW_CODEC_KEYS", "ORDERFLOW_CUSTOMER_KEY"]),
+        ("workflows", ["ORDERFLOW_CODEC_KEYS"]),
         ("notifications", ["ORDERFLOW_CODEC_KEYS"]),
         ("platform", ["MEITUAN_APP_SECRET", "ORDERFLOW_CODEC_KEYS"]),
         ("activities", ["MEITUAN_APP_SECRET", "ORDERFLOW_CODEC_KEYS", "ORDERFLOW_CUSTOMER_KEY"]),
-        (
-            "workflows,notifications,platform",
-            ["MEITUAN_APP_SECRET", "ORDERFLOW_CODEC_KEYS", "ORDERFLOW_CUSTOMER_KEY"],
-        ),
+        ("workflows,notifications,platform", ["MEITUAN_APP_SECRET", "ORDERFLOW_CODEC_KEYS"]),
     ],
 )
 def test_a_worker_needs_the_secrets_of_its_roles_only(roles: str, needed: list[str]) -> None:
     """A worker that signs no platform call nor computes customer ids is not given those
-    secrets (compose's services), so it must not ask for them; the workflows' local activities
-    record new orders, which computes ids."""
+    secrets (compose's services), so it must not ask for them."""
     configured = load_settings({"ORDERFLOW_WORKER_ROLES": roles})
     assert [m.split()[0] for m in missing(configured, Role.WORKER)] == needed
 

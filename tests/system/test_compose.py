@@ -52,8 +52,7 @@ SECRETS_USED: dict[str, set[str]] = {
         "db_reporting_password",
         "customer_key",  # migration 0020 re-keys the customer ids
     },
-    # The workflows, and their local activities: the order's writes to its record.
-    "worker": {"codec_keys", "db_worker_password", "customer_key"},
+    "worker": {"codec_keys"},  # the workflows: Temporal only
     "activities": {
         "codec_keys",
         "db_worker_password",
@@ -87,7 +86,7 @@ PLAIN_SECRETS = {
 `docker inspect` and every process of the container would see them."""
 GROUP_OF = {
     "gateway": "orderflow_service",
-    **dict.fromkeys(("worker", "activities", "platform", "notifications"), "orderflow_service"),
+    **dict.fromkeys(("activities", "platform", "notifications"), "orderflow_service"),
     "api": "orderflow_api",
     "codec-server": "orderflow_signin",
     "reporting": "orderflow_reporting",
@@ -213,7 +212,7 @@ def test_each_service_logs_into_postgresql_as_its_own_role() -> None:
     assert set(users) == set(GROUP_OF) | {"migrate"}
     # One login per process; the worker services share the workers' one.
     by_login = {u: sorted(n for n in users if users[n] == u) for u in users.values()}
-    assert by_login.pop("orderflow_worker") == ["activities", "notifications", "platform", "worker"]
+    assert by_login.pop("orderflow_worker") == ["activities", "notifications", "platform"]
     assert all(len(names) == 1 for names in by_login.values())
     assert set(logins) == set(users.values()) - {owner}
 

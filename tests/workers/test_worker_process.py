@@ -114,9 +114,8 @@ async def test_sigterm_finishes_the_activity_in_flight_and_exits_0(
 
 
 async def test_each_role_in_its_own_process_runs_an_order(tmp_path: Path, pg_dsn: str) -> None:
-    """Workflows (with their local activities: the order recorded and reviewed), database
-    activities and merchant API calls each in a worker process of their own, the calls on their
-    own rate-limited queue: an order goes through all three."""
+    """Workflows, database activities and merchant API calls each in a worker process of
+    their own, the calls on their own rate-limited queue: an order goes through all three."""
     config = SimConfig(push_base=None, confirm_timeout_s=None, courier_step_s=None)
     async with stack(tmp_path, pg_dsn, config) as (server, platform, environ):
         base = environ | {
@@ -168,7 +167,7 @@ async def test_each_role_in_its_own_process_runs_an_order(tmp_path: Path, pg_dsn
     }
     pid = {role: p.pid for role, p in workers.items()}
     assert ran_by[("platform_confirm", "orders-platform")] == pid["platform"]
-    assert ran_by[("reserve_stock", TASK_QUEUE)] == pid["activities"]
+    assert ran_by[("record_order", TASK_QUEUE)] == pid["activities"]
     assert {p for (kind, _), p in ran_by.items() if kind.startswith("platform_")} == {
         pid["platform"]
     }

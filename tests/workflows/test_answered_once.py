@@ -1,6 +1,6 @@
 """A matter a person answers is answered once: two answers at the same time, one is refused.
 
-Each answer's handler awaits the platform (or the record) before the matter changes.
+Each answer's handler awaits the platform (or the customer's notice) before the matter changes.
 The tests hold that step failing, so the first answer is in flight, send two answers at once,
 and then let the step through: exactly one is carried out, to the platform once.
 """
@@ -28,10 +28,8 @@ from schemas.messages import (
 from schemas.status import RefundState
 from tests.doubles import Business
 from tests.orders import Handle, has_event, status, until
-from tests.recording import unpatched
 from tests.workflows.test_messages import feedback_answered, goods_in_progress
 from workflows.order import OrderWorkflow
-from workflows.order.patches import FEWER_ROUND_TRIPS
 
 
 async def _both(
@@ -111,11 +109,7 @@ async def test_a_reminder_is_replied_to_once(
 async def test_a_feedback_round_is_resolved_once(
     env: WorkflowEnvironment, worker: Worker, business: Business, order_id: str
 ) -> None:
-    """The claim as orders before FEWER_ROUND_TRIPS run it, whose answer awaited the customer's
-    notice; since, it holds no remote step (the notice is written beside it, the case on record
-    by a local activity), and a second answer is validated once the first is done."""
-    with unpatched(FEWER_ROUND_TRIPS):
-        handle = await feedback_answered(env, business, order_id)
+    handle = await feedback_answered(env, business, order_id)
     answers = await _both(
         handle,
         business,

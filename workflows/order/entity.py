@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 from workflows.order.holds import Holds
@@ -70,9 +69,6 @@ class Order:
         self.steps = steps
         self.holds = Holds(self)
         self._background: list[asyncio.Task[Any]] = []
-        self._search_pending: dict[str, SearchAttributeUpdate[Any]] = {}
-        self._search_changes = 0
-        self._search_at_once = False
 
     # --- steps -----------------------------------------------------------------------------
 
@@ -150,49 +146,12 @@ class Order:
     def set_stage(self, stage: Stage) -> None:
         self.state.stage = stage
         self.state.stages.append((stage, workflow.now()))
-        self.search_attributes(
-            sa.ORDER_STAGE.value_set(stage.value),
-            sa.STORE_CODE.value_set(self.state.order.store_code),
+        workflow.upsert_search_attributes(
+            [
+                sa.ORDER_STAGE.value_set(stage.value),
+                sa.STORE_CODE.value_set(self.state.order.store_code),
+            ]
         )
-
-    def search_attributes(
-        self, *updates: SearchAttributeUpdate[Any], at_once: bool = False
-    ) -> None:
-        """What engineers and the patrol search by. Where FEWER_ROUND_TRIPS is patched in, the
-        values one workflow task sets go in one upsert at its end, each only if it changed
-        (the store code once): a stage a task passes through is not worth a command. A task
-        lasts while its local activities run; one retried past its first attempts ends it
-        (`activity_options.LOCAL_RETRY_THRESHOLD`), so nothing waits long to be searchable.
-        `at_once`: a flag people act on (a breach, an anomaly) waits for no local activity."""
-        if not self.steps.writes_locally:
-            workflow.upsert_search_attributes(list(updates))
-            return
-        first = not self._search_pending
-        self._search_pending.update({u.key.name: u for u in updates})
-        self._search_changes += 1
-        self._search_at_once |= at_once
-        if first:
-            self._background.append(asyncio.create_task(self._upsert_at_end_of_task()))
-
-    async def _upsert_at_end_of_task(self) -> None:
-        task = workflow.info().get_current_history_length()
-
-        def task_ends() -> bool:
-            later_task = workflow.info().get_current_history_length() != task
-            return self.steps.local == 0 or self._search_at_once or later_task
-
-        while True:
-            seen = self._search_changes
-            await workflow.wait_condition(task_ends)
-            await workflow.wait_condition(lambda: True)  # the rest of this task's pass
-            if self._search_changes == seen and task_ends():
-                break
-        current = workflow.info().typed_search_attributes
-        pending, self._search_pending = self._search_pending, {}
-        self._search_at_once = False
-        changed = [u for u in pending.values() if current.get(u.key) != u.value]
-        if changed:
-            workflow.upsert_search_attributes(changed)
 
     async def enter(self, stage: Stage, **details: Any) -> None:
         """A stage change waits while the order is on hold: processing pauses at once (R5.2.1).

@@ -143,4 +143,4 @@ class Holds:
             if not state.stage.terminal:
                 self._order.set_stage(state.paused_stage)
             state.paused_stage = None
-        self._order.search_attributes(sa.ANOMALY_OPEN.value_set(on), at_once=True)
+        workflow.upsert_search_attributes([sa.ANOMALY_OPEN.value_set(on)])

@@ -32,9 +32,3 @@ SERVICE_COMPLETED_ON_PLATFORM: Final = "service-completed-on-platform"
 # after them, in one `record_events` that runs beside the lifecycle instead of one serial
 # `record_event` per line (and the status between events with them, not as `record_view`).
 RECORD_IN_BURSTS: Final = "record-in-bursts"
-# Fewer round trips: the order's writes to its record that a later one puts right (the order,
-# its review, cases, summary, credit) run as local activities on the workflow worker, a marker
-# each instead of a server activity and a workflow task; notices are written beside the
-# lifecycle, not before it goes on; and the search attributes one workflow task sets go in one
-# upsert, each only when it changed.
-FEWER_ROUND_TRIPS: Final = "fewer-round-trips"

@@ -23,7 +23,6 @@ from workflows.order.entity import Order
 from workflows.order.execution import Execution
 from workflows.order.fulfilment import Fulfilment
 from workflows.order.patches import (
-    FEWER_ROUND_TRIPS,
     RECORD_IN_BURSTS,
     RECORD_KNOWN_WHEN_RECEIVING,
     SERVICE_COMPLETED_ON_PLATFORM,
@@ -94,9 +93,6 @@ class OrderWorkflow:
             notice_key=inp.order.order_id,
         )
         self._order = order = Order(state, steps)
-        if workflow.patched(FEWER_ROUND_TRIPS):
-            steps.writes_locally = True
-            steps.in_background = order.spawn
         self._staffing = Staffing(order)
         self._deadlines = Deadlines(order, self._staffing)
         self._reviewer = Reviewer(order)
@@ -187,8 +183,11 @@ class OrderWorkflow:
         )
         state.order_policy = self._terms(record)
         await order.record_backlog()
-        order.search_attributes(
-            sa.ORDER_TYPE.value_set(record.order_type.value), sa.REGION.value_set(record.region)
+        workflow.upsert_search_attributes(
+            [
+                sa.ORDER_TYPE.value_set(record.order_type.value),
+                sa.REGION.value_set(record.region),
+            ]
         )
         await order.log(
             Event.RECEIVED,
