@@ -10,6 +10,9 @@ import json
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent, MarkerRecordedEventAttributes
+from temporalio.client import WorkflowHistory
 
 from bench import capacity_bench, gateway_bench, memory_bench
 
@@ -18,6 +21,24 @@ def run(main: Any, argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[
     assert main([*argv, "--no-record"]) == 0
     result: dict[str, Any] = json.loads(capsys.readouterr().out)
     return result
+
+
+def test_the_local_activities_of_one_workflow_task_are_billed_as_one_action() -> None:
+    """As Temporal Cloud counts them: two in one task and one in another are two actions."""
+
+    def marker(event_id: int, task: int) -> HistoryEvent:
+        return HistoryEvent(
+            event_id=event_id,
+            event_type=EventType.EVENT_TYPE_MARKER_RECORDED,
+            marker_recorded_event_attributes=MarkerRecordedEventAttributes(
+                marker_name=capacity_bench.LOCAL_ACTIVITY_MARKER,
+                workflow_task_completed_event_id=task,
+            ),
+        )
+
+    history = WorkflowHistory("order", [marker(5, 4), marker(6, 4), marker(10, 9)])
+    found = capacity_bench.counts(history)
+    assert (found["local_activities"], found["local_activity_tasks"]) == (3, 2)
 
 
 def test_gateway_against_a_bare_client(capsys: pytest.CaptureFixture[str]) -> None:
