@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
@@ -59,6 +59,15 @@ def not_allowed(message: str) -> ApplicationError:
 def when(moment: datetime) -> str:
     """A time as people read it in a notice, to the minute."""
     return moment.strftime("%Y-%m-%d %H:%M")
+
+
+class _Carried(TypedDict):
+    """What every write to the record carries besides its lines (`Order._next_view`)."""
+
+    order_id: str
+    view: OrderStatus
+    view_version: int
+    order: PlatformOrder | None
 
 
 class Order:
@@ -225,16 +234,9 @@ class Order:
 
     def _burst(self, entries: list[TimelineEntry]) -> RecordEvents:
         """The order's data goes with lines only: a change always logs one."""
-        view, version, order = self._next_view(with_order=bool(entries))
-        return RecordEvents(
-            order_id=self.state.order_id,
-            entries=entries,
-            view=view,
-            view_version=version,
-            order=order,
-        )
+        return RecordEvents(entries=entries, **self._next_view(with_order=bool(entries)))
 
-    def _next_view(self, *, with_order: bool) -> tuple[OrderStatus, int, PlatformOrder | None]:
+    def _next_view(self, *, with_order: bool) -> _Carried:
         """R1.3 the status as it stands, numbered, and the order's data if it changed since it
         was last sent (and `with_order`): what the next write to the record carries."""
         state = self.state
@@ -242,8 +244,12 @@ class Order:
         changed = with_order and state.order_version != state.order_recorded
         if changed:
             state.order_recorded = state.order_version
-        view = state.status(with_timeline=False)
-        return view, state.views_recorded, state.order if changed else None
+        return _Carried(
+            order_id=state.order_id,
+            view=state.status(with_timeline=False),
+            view_version=state.views_recorded,
+            order=state.order if changed else None,
+        )
 
     async def record_backlog(self) -> None:
         """R4.1.3 the entries logged before the order was recorded (a reminder that started
@@ -266,14 +272,7 @@ class Order:
     def _on_record(self, entry: TimelineEntry) -> RecordEvent:
         """R1.3 the event with the status it leaves, and the order's data when it changed: the
         record is what people read. Payload only: the commands stay those of a bare event."""
-        view, version, order = self._next_view(with_order=True)
-        return RecordEvent(
-            order_id=self.state.order_id,
-            entry=entry,
-            view=view,
-            view_version=version,
-            order=order,
-        )
+        return RecordEvent(entry=entry, **self._next_view(with_order=True))
 
     async def record_view(self) -> None:
         """R4.1.1, R5.2.2 the status on record when no event carries the change: a deadline a
