@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import quote
 
 import asyncpg
@@ -332,19 +332,40 @@ async def _stop_process(process: asyncio.subprocess.Process, within_s: float) ->
 
 BIND_ATTEMPTS: Final = 3
 PORT_TAKEN: Final = "address already in use"
+HTTP_API_CRASH: Final = "frontend.NewHTTPAPIServer"
+"""How the dev server (CLI 1.9.1, server 1.32.0) ends when a port its HTTP API was given is taken
+before it binds: a nil-pointer panic in this constructor, with no word of the port."""
 
 
-def _ports(port: int | None, ui_port: int | None, headless: bool) -> tuple[int, int | None]:
+def _port_race(log: str) -> str | None:
+    """What in a start's log says a port was taken between its pick and its bind, if anything."""
+    if PORT_TAKEN in log:
+        return PORT_TAKEN
+    if HTTP_API_CRASH in log:
+        return f"the HTTP API's listener: {HTTP_API_CRASH} panicked"
+    return None
+
+
+class _Ports(NamedTuple):
+    grpc: int
+    http: int
+    """The frontend's HTTP API, picked here: left to the dev server, a port taken between its
+    pick and its bind crashed it (a nil listener) instead of saying the port was taken."""
+    web: int | None
+
+
+def _ports(port: int | None, ui_port: int | None, headless: bool) -> _Ports:
     grpc_port = pick_port(port)
+    http_port = free_port()
+    while http_port == grpc_port:
+        http_port = free_port()
     web_port = None if headless else pick_port(ui_port)
-    while web_port == grpc_port:
+    while web_port in (grpc_port, http_port):
         web_port = free_port()
-    return grpc_port, web_port
+    return _Ports(grpc_port, http_port, web_port)
 
 
-def _start_dev_args(
-    db_file: Path, namespace: str, grpc_port: int, web_port: int | None, codec: str | None
-) -> list[str]:
+def _start_dev_args(db_file: Path, namespace: str, ports: _Ports, codec: str | None) -> list[str]:
     args = [
         "server",
         "start-dev",
@@ -353,16 +374,18 @@ def _start_dev_args(
         "--ip",
         LOOPBACK,
         "--port",
-        str(grpc_port),
+        str(ports.grpc),
+        "--http-port",
+        str(ports.http),
         *(["--namespace", namespace] if namespace != DEFAULT_TEMPORAL_NAMESPACE else []),
         *[arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)],
         *search_attribute_flags(),
         *dynamic_config_flags(),
     ]
-    if web_port is None:
+    if ports.web is None:
         return [*args, "--headless"]
     decoding = ["--ui-codec-endpoint", codec] if codec else []
-    return [*args, "--ui-port", str(web_port), *decoding]
+    return [*args, "--ui-port", str(ports.web), *decoding]
 
 
 def _running(process: asyncio.subprocess.Process) -> Callable[[], bool]:
@@ -410,8 +433,9 @@ async def temporal_dev_server(
     """
     db_file, log_file = _prepare_folder(data_dir, fresh)
     for attempt in range(1, BIND_ATTEMPTS + 1):
-        grpc_port, web_port = _ports(port, None if headless else ui_port, headless)
-        args = _start_dev_args(db_file, namespace, grpc_port, web_port, codec_endpoint)
+        ports = _ports(port, None if headless else ui_port, headless)
+        grpc_port, web_port = ports.grpc, ports.web
+        args = _start_dev_args(db_file, namespace, ports, codec_endpoint)
         say(f"starting Temporal dev server on {LOOPBACK}:{grpc_port} (state {db_file})")
         logged = log_file.stat().st_size if log_file.exists() else 0
         process = await _spawn(args, log_file)
@@ -428,8 +452,9 @@ async def temporal_dev_server(
             await _stop_process(process, STOP_TIMEOUT_S)
             # A free port we picked can be taken before the server binds it (and the server
             # picks more of its own): another start with other ports, not a failed stack.
-            if attempt < BIND_ATTEMPTS and PORT_TAKEN in _written_since(log_file, logged):
-                say(f"a port was taken meanwhile ({PORT_TAKEN}); starting again on others")
+            race = _port_race(_written_since(log_file, logged))
+            if attempt < BIND_ATTEMPTS and race:
+                say(f"a port was taken meanwhile ({race}); starting again on others")
                 continue
             raise StackError(f"{exc}\n--- {log_file} ---\n{tail(log_file)}") from exc
     try:

@@ -11,22 +11,23 @@ import pytest
 from localstack import devstack
 
 
+@pytest.mark.parametrize("taken_as", ["web", "http"])
 async def test_a_port_taken_before_the_server_binds_it_starts_it_on_others(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, taken_as: str
 ) -> None:
+    """The Web UI's port, or the HTTP API's (which the dev server once picked itself, and
+    crashed on when it was taken)."""
     taken = socket.socket()
     taken.bind((devstack.LOOPBACK, 0))
     taken.listen()
     occupied = taken.getsockname()[1]
-    picked: list[tuple[int, int | None]] = []
+    picked: list[devstack._Ports] = []
     real_ports = devstack._ports
 
-    def ports_one_taken(
-        port: int | None, ui_port: int | None, headless: bool
-    ) -> tuple[int, int | None]:
-        grpc_port, web_port = real_ports(port, ui_port, headless)
-        # The first pick gives the Web UI a port another process took after it was seen free.
-        picked.append((grpc_port, occupied if not picked else web_port))
+    def ports_one_taken(port: int | None, ui_port: int | None, headless: bool) -> devstack._Ports:
+        ports = real_ports(port, ui_port, headless)
+        # The first pick gives a port another process took after it was seen free.
+        picked.append(ports._replace(**{taken_as: occupied}) if not picked else ports)
         return picked[-1]
 
     monkeypatch.setattr(devstack, "_ports", ports_one_taken)
@@ -35,10 +36,17 @@ async def test_a_port_taken_before_the_server_binds_it_starts_it_on_others(
         async with devstack.temporal_dev_server(
             tmp_path, fresh=True, port=None, ui_port=None, say=said.append
         ) as server:
-            assert len(picked) == 2 and picked[0][1] == occupied
-            assert server.address.endswith(f":{picked[1][0]}")
-            assert server.ui_url == f"http://localhost:{picked[1][1]}"
+            assert len(picked) == 2 and getattr(picked[0], taken_as) == occupied
+            assert server.address.endswith(f":{picked[1].grpc}")
+            assert server.ui_url == f"http://localhost:{picked[1].web}"
     assert any("taken meanwhile" in line for line in said), said
+
+
+def test_the_dev_servers_crash_on_a_taken_http_port_is_read_as_a_port_race() -> None:
+    """The head of the log of a start that met it (four starts at a time: 1 of 120)."""
+    crashed = (Path(__file__).parent / "dev-server-http-port-crash.log").read_text()
+    assert devstack._port_race(crashed) is not None
+    assert devstack._port_race("Error: unknown flag: --nope") is None
 
 
 async def test_a_server_that_fails_otherwise_is_reported_with_its_log(
