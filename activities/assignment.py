@@ -131,7 +131,7 @@ class Assignment:
                         return await self._assignee(conn, holder)
                     if not await self._candidates(conn, None, inp.exclude, inp.preferred):
                         return await self._assignee(conn, holder)  # the preferred one is full
-                await _release(conn, inp.order_id, holder, "reassigned")
+                await release_claim(conn, inp.order_id, holder, "reassigned")
 
             departments = await self._departments(conn, inp)
             candidates = await self._candidates(conn, departments, inp.exclude)
@@ -174,7 +174,7 @@ class Assignment:
     @activity.defn
     async def release_assignment(self, inp: ReleaseAssignment) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            await _release(conn, inp.order_id, inp.staff_id, "released")
+            await release_claim(conn, inp.order_id, inp.staff_id, "released")
 
     async def _departments(self, conn: Conn, inp: AssignInput) -> list[str]:
         """R2.3.1 by order type and region; else the region of the order's store."""
@@ -260,7 +260,7 @@ class Assignment:
         )
 
 
-async def _release(conn: Conn, order_id: str, staff_id: str, reason: str) -> None:
+async def release_claim(conn: Conn, order_id: str, staff_id: str, reason: str) -> None:
     """Give the claimed capacity back once; a second release finds nothing active."""
     released = await conn.fetchval(
         """

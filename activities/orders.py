@@ -10,6 +10,8 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import credit, notify
+from activities.assignment import release_claim
 from activities.rules import (
     box_total,
     customer_id_for,
@@ -72,14 +74,24 @@ class OrderRecords:
 
     @activity.defn
     async def record_events(self, inp: RecordEvents) -> None:
-        """`record_event` for each line of a burst, and the status after them, in one
-        transaction: the record never shows half a burst."""
+        """`record_event` for each line of a burst, the status after them and what the order
+        did meanwhile that only the record needs (notices, credit, the assignee's release, the
+        summary) in one transaction: the record never shows half a burst, and each part is
+        written once however often the burst is retried."""
         async with self._pool.acquire() as conn, conn.transaction():
             await _write_view(conn, inp.order_id, inp.view_version, inp.view)
             if inp.order is not None and inp.entries:  # a change always logs its line
                 await _rewrite_order(conn, inp.order, inp.view_version, inp.entries[0].at)
             for entry in inp.entries:
                 await _append(conn, inp.order_id, entry)
+            for notice in inp.notices:
+                await notify.write(conn, notice)
+            if inp.credit is not None:
+                await credit.count(conn, inp.credit)
+            if inp.release is not None:
+                await release_claim(conn, inp.order_id, inp.release.staff_id, "released")
+            if inp.summary is not None:
+                await _write_summary(conn, inp.summary)
 
     @activity.defn
     async def record_view(self, inp: RecordView) -> None:
@@ -134,35 +146,8 @@ class OrderRecords:
     @activity.defn
     async def record_summary(self, inp: OrderSummary) -> None:
         """R3.3.3 store the post-execution summary."""
-        await self._pool.execute(
-            """
-            INSERT INTO order_summaries (order_id, order_type, outcome, stage_seconds, breaches,
-                                         exceptions, anomalies, feedback_rounds, rating,
-                                         improvements)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            ON CONFLICT (order_id) DO UPDATE SET
-                order_type = EXCLUDED.order_type,
-                outcome = EXCLUDED.outcome,
-                stage_seconds = EXCLUDED.stage_seconds,
-                breaches = EXCLUDED.breaches,
-                exceptions = EXCLUDED.exceptions,
-                anomalies = EXCLUDED.anomalies,
-                feedback_rounds = EXCLUDED.feedback_rounds,
-                rating = EXCLUDED.rating,
-                improvements = EXCLUDED.improvements,
-                recorded_at = now()
-            """,
-            inp.order_id,
-            inp.order_type.value,
-            inp.outcome.value,
-            inp.stage_seconds,
-            inp.breaches,
-            inp.exceptions,
-            inp.anomalies,
-            inp.feedback_rounds,
-            inp.rating,
-            inp.improvements,
-        )
+        async with self._pool.acquire() as conn:
+            await _write_summary(conn, inp)
 
     @activity.defn
     async def record_anomaly(self, inp: AnomalyRecord) -> None:
@@ -473,4 +458,37 @@ async def _write_case(
         case.opened_at,
         case.channel,
         case.ref,
+    )
+
+
+async def _write_summary(conn: Conn, inp: OrderSummary) -> None:
+    """Replaces an earlier one, as a retried write does."""
+    await conn.execute(
+        """
+        INSERT INTO order_summaries (order_id, order_type, outcome, stage_seconds, breaches,
+                                     exceptions, anomalies, feedback_rounds, rating,
+                                     improvements)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (order_id) DO UPDATE SET
+            order_type = EXCLUDED.order_type,
+            outcome = EXCLUDED.outcome,
+            stage_seconds = EXCLUDED.stage_seconds,
+            breaches = EXCLUDED.breaches,
+            exceptions = EXCLUDED.exceptions,
+            anomalies = EXCLUDED.anomalies,
+            feedback_rounds = EXCLUDED.feedback_rounds,
+            rating = EXCLUDED.rating,
+            improvements = EXCLUDED.improvements,
+            recorded_at = now()
+        """,
+        inp.order_id,
+        inp.order_type.value,
+        inp.outcome.value,
+        inp.stage_seconds,
+        inp.breaches,
+        inp.exceptions,
+        inp.anomalies,
+        inp.feedback_rounds,
+        inp.rating,
+        inp.improvements,
     )

@@ -11,6 +11,7 @@ from schemas.feedback import FeedbackCase
 from schemas.notices import Topic
 from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
 from schemas.refund import RefundRequest
+from schemas.resources import ReleaseAssignment
 from schemas.status import OrderStatus
 
 # Re-exported: the event log's line, written by RecordEvent.
@@ -61,6 +62,15 @@ class RecordEvents(Model):
     view: OrderStatus
     view_version: int
     order: PlatformOrder | None = None
+    notices: list[Notification] = []
+    """Told since the last write (WITH_THE_RECORD): into the outbox in the same transaction,
+    each once by its key."""
+    credit: CreditEvent | None = None
+    """The customer's credit for the order done (R5.3.3), with its line (WITH_THE_RECORD)."""
+    release: ReleaseAssignment | None = None
+    """The assignee's capacity given back as the order closes (WITH_THE_RECORD)."""
+    summary: OrderSummary | None = None
+    """The order's summary (R3.3.3), with its last line (WITH_THE_RECORD)."""
 
 
 class RecordView(Model):

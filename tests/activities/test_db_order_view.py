@@ -8,12 +8,25 @@ from decimal import Decimal
 
 import asyncpg
 
+from activities.assignment import Assignment
 from activities.orders import OrderRecords
+from schemas.notices import Topic
 from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
 from schemas.policy import Clause
 from schemas.reads import OrderFilter
-from schemas.records import RecordEvent, RecordEvents, RecordOrder, RecordView, TimelineEntry
-from schemas.resources import Assignee
+from schemas.records import (
+    Audience,
+    CreditEvent,
+    CreditEventKind,
+    Notification,
+    OrderSummary,
+    RecordEvent,
+    RecordEvents,
+    RecordOrder,
+    RecordView,
+    TimelineEntry,
+)
+from schemas.resources import Assignee, AssignInput, ReleaseAssignment
 from schemas.status import Breach, DeadlineState, DeadlineView, OrderStatus
 from starter.order_reads import list_orders, order_scope, order_view
 from tests.db_fixtures import db_pool as db_pool
@@ -193,3 +206,65 @@ async def test_a_burst_goes_on_record_whole_and_once_and_an_older_one_changes_no
     assert row["customer_address"] == "新地址 2号"
     shown = await order_view(demo_pool, order.order_id)
     assert shown is not None and [e.seq for e in shown.timeline] == [1, 2, 3, 4, 5]
+
+
+async def test_a_burst_carries_notices_credit_release_and_summary_each_once(
+    demo_pool: asyncpg.Pool,
+) -> None:
+    """WITH_THE_RECORD: what only the record needs goes in the burst's transaction; a retried
+    burst (its activity timed out after the commit) writes none of it twice."""
+    order = make_order()
+    records = OrderRecords(demo_pool)
+    recorded = await records.record_order(RecordOrder(order=order, received_at=NOW, source="push"))
+    assignee = await Assignment(demo_pool, clock=lambda: NOW).assign_order(
+        AssignInput(
+            order_id=order.order_id,
+            order_type=OrderType.GOODS,
+            store_code=order.store_code,
+            region=recorded.region,
+            skills=recorded.skills,
+        )
+    )
+    loads = "SELECT active_load FROM staff WHERE staff_id = $1"
+    load = await demo_pool.fetchval(loads, assignee.staff_id)
+    notice = Notification(
+        key=f"{order.order_id}:1",
+        order_id=order.order_id,
+        audience=Audience.CUSTOMER,
+        store_code=order.store_code,
+        topic=Topic.DELIVERED,
+    )
+    closing = RecordEvents(
+        order_id=order.order_id,
+        entries=[_event(order, 1, Stage.CLOSED).entry],
+        view=_view(order, Stage.CLOSED),
+        view_version=1,
+        notices=[notice],
+        credit=CreditEvent(
+            customer_id=recorded.customer_id,
+            order_id=order.order_id,
+            kind=CreditEventKind.COMPLETED,
+        ),
+        release=ReleaseAssignment(order_id=order.order_id, staff_id=assignee.staff_id),
+        summary=OrderSummary(
+            order_id=order.order_id,
+            order_type=OrderType.GOODS,
+            outcome=Stage.CLOSED,
+            stage_seconds={"accepted": 60.0},
+            breaches=[],
+            exceptions=[],
+            anomalies=[],
+            feedback_rounds=0,
+            rating=None,
+            improvements=[],
+        ),
+    )
+    await records.record_events(closing)
+    await records.record_events(closing)  # a retry
+
+    one = "SELECT count(*) FROM {} WHERE order_id = $1"
+    for table in ("notifications", "credit_events", "order_summaries", "order_events"):
+        assert await demo_pool.fetchval(one.format(table), order.order_id) == 1, table
+    assert await demo_pool.fetchval(loads, assignee.staff_id) == load - 1
+    active = "SELECT active FROM assignments WHERE order_id = $1"
+    assert await demo_pool.fetchval(active, order.order_id) is False

@@ -21,12 +21,24 @@ from workflows.order.patches import RECORD_VIEW_BETWEEN_EVENTS, TIMELINE_BEFORE_
 from workflows.order.state import CancelRequest, Halt, OrderState
 
 with workflow.unsafe.imports_passed_through():
+    from activities.assignment import Assignment
+    from activities.credit import Credit
     from activities.orders import OrderRecords
     from schemas.contract import Event
     from schemas.messages import UpdateResult
+    from schemas.notices import Topic
     from schemas.order import PlatformOrder, Stage
     from schemas.platform_calls import PlatformOrderCall
-    from schemas.records import RecordEvent, RecordEvents, RecordView, TimelineEntry
+    from schemas.records import (
+        Audience,
+        CreditEvent,
+        OrderSummary,
+        RecordEvent,
+        RecordEvents,
+        RecordView,
+        TimelineEntry,
+    )
+    from schemas.resources import ReleaseAssignment
     from schemas.review import AnomalyKind
     from schemas.status import OrderOutcome, OrderStatus
     from workflows import search_attributes as sa
@@ -144,6 +156,44 @@ class Order:
         if matter in self.state.answering:
             raise not_allowed(f"{what} is being answered already")
 
+    async def tell(
+        self,
+        audience: Audience,
+        topic: Topic,
+        facts: dict[str, str] | None = None,
+        *,
+        recipient: str | None = None,
+        due_at: datetime | None = None,
+    ) -> None:
+        """A notice (`Steps.tell`). With WITH_THE_RECORD, the recorder's next write
+        puts it in the outbox with the lines logged beside it: no round trip of its own, and
+        the dispatcher sends it as soon as that write commits."""
+        if self._carried_by_the_recorder():
+            notice = self.steps.notice(audience, topic, facts, recipient=recipient, due_at=due_at)
+            self.state.notices.append(notice)
+            return
+        await self.steps.tell(audience, topic, facts, recipient=recipient, due_at=due_at)
+
+    async def count_credit(self, event: CreditEvent) -> None:
+        """R5.3.3 the customer's credit moved by the order's outcome (`tell` says where)."""
+        if self._carried_by_the_recorder():
+            self.state.credit = event
+            return
+        await self.steps.act(Credit.record_credit_event, event)
+
+    async def release_assignee(self, release: ReleaseAssignment) -> None:
+        """The assignee's capacity back as the order closes: with the order's last line,
+        where the recorder carries it (`tell`)."""
+        if self._carried_by_the_recorder():
+            self.state.release = release
+            return
+        await self.step(Assignment.release_assignment, release)
+
+    def _carried_by_the_recorder(self) -> bool:
+        """WITH_THE_RECORD, while the recorder runs: a write it makes will carry this."""
+        state = self.state
+        return state.with_the_record and state.record is not None and not state.recording_ends
+
     def background_done(self) -> bool:
         return all(t.done() for t in self._background)
 
@@ -199,16 +249,20 @@ class Order:
         """R4.1.3, R1.3 the recorder of RECORD_IN_BURSTS: whatever the order logged since its
         last write, with the status after it, in one write, once the order settles: no step in
         flight (it waits for a person, a timer or the platform's push), or someone waits to
-        read it back, or the order ends. A chain of steps costs one write, and no line a round
-        trip of its own. In order: one write at a time. Ends when told, with nothing left."""
+        read it back, or a notice waits to go out (WITH_THE_RECORD), or the order ends. A chain
+        of steps costs one write, and no line a round trip of its own. In order: one write at
+        a time. Ends when told, with nothing left."""
         state, steps = self.state, self.steps
 
         def due() -> bool:
             unrecorded = state.entries_recorded < len(state.timeline) or state.view_changed
-            return state.record is not None and unrecorded
+            carried = state.notices or state.credit or state.release or state.summary
+            return state.record is not None and (unrecorded or bool(carried))
 
         def settled() -> bool:
-            return steps.busy == 0 or state.record_waiters > 0 or state.recording_ends
+            # A notice waits for no step: one told while the platform is retried goes out now.
+            waited_for = state.record_waiters > 0 or bool(state.notices)
+            return steps.busy == 0 or waited_for or state.recording_ends
 
         while True:
             await workflow.wait_condition(lambda: (due() and settled()) or state.recording_ends)
@@ -217,24 +271,49 @@ class Order:
             if not await self._still_settled(settled):
                 continue
             burst = state.timeline[state.entries_recorded :]
+            write = self._burst(burst)
             state.view_changed = False
-            await steps.act(OrderRecords.record_events, self._burst(burst), busy=False)
+            await steps.act(OrderRecords.record_events, write, busy=False)
             state.entries_recorded += len(burst)
+            self._carried(write)
 
     async def _still_settled(self, settled: Callable[[], bool]) -> bool:
         """Whether the order is settled once this workflow task has done all it will: a wait
         that is over at once (a stage entered while no hold is open) is not the order
         settling, so the recorder lets the task run on while it logs or starts steps."""
         state, steps = self.state, self.steps
+
+        def now() -> tuple[int, int, int]:
+            return len(state.timeline), len(state.notices), steps.busy
+
         while True:
-            seen = (len(state.timeline), steps.busy)
+            seen = now()
             await workflow.wait_condition(lambda: True)  # the rest of this task's pass
-            if (len(state.timeline), steps.busy) == seen:
+            if now() == seen:
                 return settled()
 
     def _burst(self, entries: list[TimelineEntry]) -> RecordEvents:
         """The order's data goes with lines only: a change always logs one."""
-        return RecordEvents(entries=entries, **self._next_view(with_order=bool(entries)))
+        state = self.state
+        return RecordEvents(
+            entries=entries,
+            notices=list(state.notices),
+            credit=state.credit,
+            release=state.release,
+            summary=state.summary,
+            **self._next_view(with_order=bool(entries)),
+        )
+
+    def _carried(self, write: RecordEvents) -> None:
+        """What `write` put on record is no longer due; what came meanwhile is the next's."""
+        state = self.state
+        del state.notices[: len(write.notices)]
+        if write.credit is not None:
+            state.credit = None
+        if write.release is not None:
+            state.release = None
+        if write.summary is not None:
+            state.summary = None
 
     def _next_view(self, *, with_order: bool) -> _Carried:
         """R1.3 the status as it stands, numbered, and the order's data if it changed since it
@@ -319,25 +398,33 @@ class Order:
             breaches=len(state.clock.breaches),
             anomalies=len(state.anomalies),
         )
+        summary = self._summary(stage, ended_at)
+        if summary is not None and self._carried_by_the_recorder():
+            state.summary = summary  # in the write that puts the last line on record
+            summary = None
         await self.log(Event.stage(stage), reason=reason, cancel_code=code, **details)
-        if state.record is not None:
-            await self.steps.act(
-                OrderRecords.record_summary,
-                summarise(
-                    order_id=state.order_id,
-                    order_type=state.record.order_type,
-                    outcome=stage,
-                    stages=state.stages,
-                    ended_at=ended_at,
-                    breaches=state.clock.breaches,
-                    deadlines=list(state.clock.views.values()),
-                    exceptions=state.exceptions,
-                    anomalies=[f"{a.kind.value}: {a.decision}" for a in state.anomalies],
-                    feedback=state.feedback,
-                    rating=state.rating,
-                    low_rating=state.policy.low_rating,
-                ),
-            )
+        if summary is not None:
+            await self.steps.act(OrderRecords.record_summary, summary)
+
+    def _summary(self, outcome: Stage, ended_at: datetime) -> OrderSummary | None:
+        """R3.3.3 how it went, for an order on record."""
+        state = self.state
+        if state.record is None:
+            return None
+        return summarise(
+            order_id=state.order_id,
+            order_type=state.record.order_type,
+            outcome=outcome,
+            stages=state.stages,
+            ended_at=ended_at,
+            breaches=state.clock.breaches,
+            deadlines=list(state.clock.views.values()),
+            exceptions=state.exceptions,
+            anomalies=[f"{a.kind.value}: {a.decision}" for a in state.anomalies],
+            feedback=state.feedback,
+            rating=state.rating,
+            low_rating=state.policy.low_rating,
+        )
 
     # --- what updates answer and refuse ----------------------------------------------------
 

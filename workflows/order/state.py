@@ -12,8 +12,14 @@ with workflow.unsafe.imports_passed_through():
     from schemas.feedback import FeedbackCase, FeedbackState
     from schemas.order import OrderType, PlatformOrder, Stage
     from schemas.policy import OrderPolicy, Policy
-    from schemas.records import OrderRecord, TimelineEntry
-    from schemas.resources import Assignee, Booking
+    from schemas.records import (
+        CreditEvent,
+        Notification,
+        OrderRecord,
+        OrderSummary,
+        TimelineEntry,
+    )
+    from schemas.resources import Assignee, Booking, ReleaseAssignment
     from schemas.status import (
         AnomalyView,
         OrderOutcome,
@@ -70,6 +76,11 @@ class OrderState:
     view_changed: bool = False  # in bursts: a status to record that no line carries
     record_waiters: int = 0  # in bursts: lines whose loggers wait to see them on record
     recording_ends: bool = False  # in bursts: the recorder writes what is left, then stops
+    with_the_record: bool = False  # WITH_THE_RECORD: the record's writes go in bursts
+    notices: list[Notification] = field(default_factory=list)  # for the next burst
+    credit: CreditEvent | None = None  # with the record: for the next burst
+    release: ReleaseAssignment | None = None  # with the record: for the last burst
+    summary: OrderSummary | None = None  # with the record: for the last burst
     accepted: bool = False  # confirmed on the platform
     stock_reserved: bool = False
     stock_round: int = 1

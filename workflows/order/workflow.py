@@ -26,15 +26,14 @@ from workflows.order.patches import (
     RECORD_IN_BURSTS,
     RECORD_KNOWN_WHEN_RECEIVING,
     SERVICE_COMPLETED_ON_PLATFORM,
+    WITH_THE_RECORD,
 )
 from workflows.order.review import Reviewer
 from workflows.order.staffing import Staffing
 from workflows.order.state import Halt, OrderState
 
 with workflow.unsafe.imports_passed_through():
-    from activities.assignment import Assignment
     from activities.booking import Bookings
-    from activities.credit import Credit
     from activities.orders import OrderRecords
     from activities.platform_calls import PlatformCalls
     from activities.policy import load_policy
@@ -87,6 +86,7 @@ class OrderWorkflow:
             clock=DeadlineClock(fire_by_timer=workflow.patched(FIRE_BY_TIMER)),
             in_bursts=workflow.patched(RECORD_IN_BURSTS),
         )
+        state.with_the_record = state.in_bursts and workflow.patched(WITH_THE_RECORD)
         steps = Steps(
             order_id=inp.order.order_id,
             store_code=inp.order.store_code,
@@ -288,7 +288,7 @@ class OrderWorkflow:
         if mode is DeliveryMode.SELF_DELIVERY:
             await order.step(PlatformCalls.platform_arrived, order.call())
         await order.enter(Stage.DELIVERED)
-        await order.steps.tell(Audience.CUSTOMER, Topic.DELIVERED)
+        await order.tell(Audience.CUSTOMER, Topic.DELIVERED)
 
     # --- 6 in_progress (service): R3.2 ---------------------------------------------------------
 
@@ -303,7 +303,7 @@ class OrderWorkflow:
             slot_start=state.booking.slot_start.isoformat(),
         )
         # R3.2.2 the service person is briefed before the visit.
-        await order.steps.tell(
+        await order.tell(
             Audience.STAFF,
             Topic.VISIT,
             {"slot_at": state.booking.slot_start.isoformat(), "brief": state.brief()},
@@ -324,15 +324,14 @@ class OrderWorkflow:
         if workflow.patched(SERVICE_COMPLETED_ON_PLATFORM):
             await order.step(PlatformCalls.platform_arrived, order.call())
         await order.enter(Stage.DELIVERED)
-        await order.steps.tell(Audience.CUSTOMER, Topic.SERVICE_COMPLETED)
+        await order.tell(Audience.CUSTOMER, Topic.SERVICE_COMPLETED)
 
     # --- 8 closed: R3.3.3, R4.2 ----------------------------------------------------------------
 
     async def _follow_up(self) -> None:
         """The feedback window: open cases and refunds are settled before the order closes."""
         state, order = self._state, self._order
-        await order.steps.act(
-            Credit.record_credit_event,
+        await order.count_credit(
             CreditEvent(
                 customer_id=state.recorded.customer_id,
                 order_id=state.order_id,
@@ -345,9 +344,8 @@ class OrderWorkflow:
     async def _close(self) -> None:
         state = self._state
         if state.assignee is not None:
-            await self._order.step(
-                Assignment.release_assignment,
-                ReleaseAssignment(order_id=state.order_id, staff_id=state.assignee.staff_id),
+            await self._order.release_assignee(
+                ReleaseAssignment(order_id=state.order_id, staff_id=state.assignee.staff_id)
             )
         await self._order.finish(Stage.CLOSED, "completed")
 
