@@ -10,7 +10,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import credit, notify
+from activities import credit
 from activities.assignment import release_claim
 from activities.rules import (
     box_total,
@@ -74,8 +74,8 @@ class OrderRecords:
 
     @activity.defn
     async def record_events(self, inp: RecordEvents) -> None:
-        """`record_event` for each line of a burst, the status after them and what the order
-        did meanwhile that only the record needs (notices, credit, the assignee's release, the
+        """`record_event` for each line of a burst, the status after them and what the order's
+        ending needs on record (the credit for an order done, the assignee's release, the
         summary) in one transaction: the record never shows half a burst, and each part is
         written once however often the burst is retried."""
         async with self._pool.acquire() as conn, conn.transaction():
@@ -84,8 +84,6 @@ class OrderRecords:
                 await _rewrite_order(conn, inp.order, inp.view_version, inp.entries[0].at)
             for entry in inp.entries:
                 await _append(conn, inp.order_id, entry)
-            for notice in inp.notices:
-                await notify.write(conn, notice)
             if inp.credit is not None:
                 await credit.count(conn, inp.credit)
             if inp.release is not None:

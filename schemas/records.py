@@ -62,9 +62,6 @@ class RecordEvents(Model):
     view: OrderStatus
     view_version: int
     order: PlatformOrder | None = None
-    notices: list[Notification] = []
-    """Told since the last write (WITH_THE_RECORD): into the outbox in the same transaction,
-    each once by its key."""
     credit: CreditEvent | None = None
     """The customer's credit for the order done (R5.3.3), with its line (WITH_THE_RECORD)."""
     release: ReleaseAssignment | None = None

@@ -160,13 +160,9 @@ class Business:
 
     @activity.defn
     async def record_events(self, inp: RecordEvents) -> None:
-        if inp.notices:  # one transaction: a notice that cannot be written fails the burst
-            self._gate(inp.order_id, "notify")
         for entry in inp.entries:
             await self.record_event(RecordEvent(order_id=inp.order_id, entry=entry))
         self._keep_view(inp.order_id, inp.view_version, inp.view)
-        for notice in inp.notices:
-            self._keep_notice(notice)
         if inp.credit is not None:
             await self.record_credit_event(inp.credit)
         if inp.release is not None:
@@ -289,9 +285,6 @@ class Business:
     @activity.defn
     async def notify(self, inp: Notification) -> None:
         self._gate(inp.order_id, "notify")
-        self._keep_notice(inp)
-
-    def _keep_notice(self, inp: Notification) -> None:
         if inp.topic is not None:  # in English words, as the notifier would write them
             heading = Heading(inp.order_id, None, None)
             subject, text = render(inp.topic, Language.EN, inp.facts, heading, inp.due_at)

@@ -87,27 +87,17 @@ class Steps:
     ) -> None:
         """Written to the recipient's inbox and the outbox; delivery never holds up the order
         (the dispatcher sends it, workers/dispatcher.py)."""
-        notice = self.notice(audience, topic, facts, recipient=recipient, due_at=due_at)
-        await self.act(Notifier.notify, notice)
-
-    def notice(
-        self,
-        audience: Audience,
-        topic: Topic,
-        facts: dict[str, str] | None = None,
-        *,
-        recipient: str | None = None,
-        due_at: datetime | None = None,
-    ) -> Notification:
-        """The next notification of this workflow, keyed in the order it was told."""
         self._notices += 1
-        return Notification(
-            key=f"{self._notice_key}:{self._notices}",
-            order_id=self._order_id,
-            audience=audience,
-            recipient=recipient,
-            store_code=self._store_code,
-            topic=topic,
-            facts=facts or {},
-            due_at=due_at,
+        await self.act(
+            Notifier.notify,
+            Notification(
+                key=f"{self._notice_key}:{self._notices}",
+                order_id=self._order_id,
+                audience=audience,
+                recipient=recipient,
+                store_code=self._store_code,
+                topic=topic,
+                facts=facts or {},
+                due_at=due_at,
+            ),
         )

@@ -10,15 +10,12 @@ import asyncpg
 
 from activities.assignment import Assignment
 from activities.orders import OrderRecords
-from schemas.notices import Topic
 from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
 from schemas.policy import Clause
 from schemas.reads import OrderFilter
 from schemas.records import (
-    Audience,
     CreditEvent,
     CreditEventKind,
-    Notification,
     OrderSummary,
     RecordEvent,
     RecordEvents,
@@ -208,11 +205,12 @@ async def test_a_burst_goes_on_record_whole_and_once_and_an_older_one_changes_no
     assert shown is not None and [e.seq for e in shown.timeline] == [1, 2, 3, 4, 5]
 
 
-async def test_a_burst_carries_notices_credit_release_and_summary_each_once(
+async def test_a_burst_carries_the_credit_release_and_summary_each_once(
     demo_pool: asyncpg.Pool,
 ) -> None:
-    """WITH_THE_RECORD: what only the record needs goes in the burst's transaction; a retried
-    burst (its activity timed out after the commit) writes none of it twice."""
+    """WITH_THE_RECORD: what the order's ending needs on record goes in the burst's
+    transaction; a retried burst (its activity timed out after the commit) writes none of it
+    twice."""
     order = make_order()
     records = OrderRecords(demo_pool)
     recorded = await records.record_order(RecordOrder(order=order, received_at=NOW, source="push"))
@@ -227,19 +225,11 @@ async def test_a_burst_carries_notices_credit_release_and_summary_each_once(
     )
     loads = "SELECT active_load FROM staff WHERE staff_id = $1"
     load = await demo_pool.fetchval(loads, assignee.staff_id)
-    notice = Notification(
-        key=f"{order.order_id}:1",
-        order_id=order.order_id,
-        audience=Audience.CUSTOMER,
-        store_code=order.store_code,
-        topic=Topic.DELIVERED,
-    )
     closing = RecordEvents(
         order_id=order.order_id,
         entries=[_event(order, 1, Stage.CLOSED).entry],
         view=_view(order, Stage.CLOSED),
         view_version=1,
-        notices=[notice],
         credit=CreditEvent(
             customer_id=recorded.customer_id,
             order_id=order.order_id,
@@ -263,7 +253,7 @@ async def test_a_burst_carries_notices_credit_release_and_summary_each_once(
     await records.record_events(closing)  # a retry
 
     one = "SELECT count(*) FROM {} WHERE order_id = $1"
-    for table in ("notifications", "credit_events", "order_summaries", "order_events"):
+    for table in ("credit_events", "order_summaries", "order_events"):
         assert await demo_pool.fetchval(one.format(table), order.order_id) == 1, table
     assert await demo_pool.fetchval(loads, assignee.staff_id) == load - 1
     active = "SELECT active FROM assignments WHERE order_id = $1"

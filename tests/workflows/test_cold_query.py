@@ -106,10 +106,8 @@ def _logged(activity: str, payload: dict[str, Any]) -> list[str]:
     the breach's own task either way."""
     if activity == "record_event":
         return [RecordEvent.model_validate(payload).entry.event]
-    if activity == "record_events":  # and the notices told with them (WITH_THE_RECORD)
-        told = [n["topic"] for n in payload.get("notices", [])]
-        breach = [BREACH] if Topic.DEADLINE_MISSED.value in told else []
-        return [entry["event"] for entry in payload["entries"]] + breach
+    if activity == "record_events":
+        return [entry["event"] for entry in payload["entries"]]
     if activity == "notify" and payload["topic"] == Topic.DEADLINE_MISSED.value:
         return [BREACH]
     return []

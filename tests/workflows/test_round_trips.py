@@ -1,14 +1,14 @@
 """What an order costs Temporal, counted from its history: the timeline goes on record in
-bursts (RECORD_IN_BURSTS), not one activity per line, and those writes carry what only the
-record needs (WITH_THE_RECORD: notices, credit, the assignee's release, the summary); every
+bursts (RECORD_IN_BURSTS), not one activity per line, and those writes carry what the order's
+ending needs on record (WITH_THE_RECORD: credit, the assignee's release, the summary); every
 line still reaches the record, in order, with the status after the last, and nothing carried
 is lost.
 
 Each scenario runs twice on the same server: as orders run now and as they ran before the
 bursts, so the saving is measured, not assumed. The bounds are those measured when
-WITH_THE_RECORD came in (goods: 33 activities and 254-263 events before the bursts, 24 and
-200 with them, 17-18 and 166-172 now; service: 35 and 284-287, 24 and 215, 18 and 181-184),
-with a little room for the order in which a worker happens to take concurrent work.
+WITH_THE_RECORD came in (goods: 33 activities and 249-260 events before the bursts, 24 and
+200 with them, 21 and 184-187 now; service: 35 and 284-287, 24 and 215, 22 and 205-211), with
+a little room for the order in which a worker happens to take concurrent work.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from workflows.order.patches import RECORD_IN_BURSTS
 E = EventType
 
 
-CARRIED = ("notify", "record_credit_event", "release_assignment", "record_summary")
+CARRIED = ("record_credit_event", "release_assignment", "record_summary")
 """Activities whose work the recorder's writes do (WITH_THE_RECORD)."""
 
 
@@ -69,7 +69,7 @@ async def run(env: WorkflowEnvironment, business: Business, scenario: str) -> tu
 
 @pytest.mark.parametrize(
     ("scenario", "at_most_activities", "at_most_events"),
-    [("goods", 19, 180), ("service", 19, 192)],
+    [("goods", 22, 192), ("service", 23, 215)],
 )
 async def test_an_order_goes_on_record_in_bursts_at_a_fraction_of_the_cost(
     env: WorkflowEnvironment,
@@ -95,7 +95,6 @@ async def test_an_order_goes_on_record_in_bursts_at_a_fraction_of_the_cost(
     )
     # What the writes carried is all there, as the activities of their own wrote it.
     order_id, earlier = workflow_id.removeprefix("order-"), before_id.removeprefix("order-")
-    assert _told(business, order_id) == _told(business, earlier) != []
     assert (
         [c.kind for c in business.credit if c.order_id == order_id]
         == [c.kind for c in business.credit if c.order_id == earlier]
@@ -109,13 +108,3 @@ async def test_an_order_goes_on_record_in_bursts_at_a_fraction_of_the_cost(
     assert sorted(on_record) == list(range(1, len(final.timeline) + 1))
     assert [on_record[seq] for seq in sorted(on_record)] == final.timeline
     assert business.views[order_id][1].stage is final.stage is Stage.CLOSED
-
-
-def _told(business: Business, order_id: str) -> list[str]:
-    """The topics of the order's notices, numbered 1..n by their keys. Sorted: two told at
-    once (the customer's confirmation and the visit's brief) take their numbers in either
-    order."""
-    notices = business.notices_for(order_id)
-    numbers = sorted(int(n.key.rsplit(":", 1)[1]) for n in notices)
-    assert numbers == list(range(1, len(notices) + 1)), numbers
-    return sorted(str(n.topic) for n in notices)

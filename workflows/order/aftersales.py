@@ -80,7 +80,9 @@ class AfterSales:
         await self._order.log(
             Event.FEEDBACK_RESPONDED, actor=msg.by, case=msg.case, round=case.round
         )
-        await self._order.tell(Audience.CUSTOMER, Topic.FEEDBACK_ANSWER, {"response": msg.response})
+        await self._order.steps.tell(
+            Audience.CUSTOMER, Topic.FEEDBACK_ANSWER, {"response": msg.response}
+        )
         return self._order.result(f"feedback #{msg.case} answered")
 
     def check_respond(self, msg: RespondFeedback) -> None:
@@ -95,7 +97,7 @@ class AfterSales:
         state = self._state
         case = self._cases[msg.case]
         case.resolutions.append(msg.resolution)
-        await self._order.tell(
+        await self._order.steps.tell(
             Audience.CUSTOMER, Topic.FEEDBACK_RESOLUTION, {"resolution": msg.resolution}
         )
         if msg.satisfied:
@@ -103,7 +105,7 @@ class AfterSales:
         elif case.round >= state.policy.max_feedback_rounds:
             case.state = FeedbackState.ESCALATED
             case.owner = state.manager_id
-            await self._order.tell(
+            await self._order.steps.tell(
                 Audience.MANAGER,
                 Topic.FEEDBACK_ESCALATED,
                 {"case": str(case.case), "round": str(case.round), "text": case.text},
@@ -142,7 +144,7 @@ class AfterSales:
         """Rounds of response and resolution, each under its clause, until the case settles."""
         state = self._state
         while not state.finished:
-            await self._order.tell(
+            await self._order.steps.tell(
                 Audience.STAFF if case.owner else Audience.SUPERVISOR,
                 Topic.FEEDBACK_OPENED,
                 {
@@ -215,7 +217,7 @@ class AfterSales:
             remind_id=msg.remind_id,
             **cases.detail(case),
         )
-        await self._order.tell(
+        await self._order.steps.tell(
             Audience.STAFF if state.assignee else Audience.SUPERVISOR,
             Topic.REMINDER,
             {"stage": state.stage.value, "remind_id": str(msg.remind_id)},
@@ -378,7 +380,7 @@ class AfterSales:
 
     async def _await_decision(self, request: RefundRequest, msg: PlatformRefund) -> None:
         state = self._state
-        await self._order.tell(
+        await self._order.steps.tell(
             Audience.MANAGER,
             Topic.REFUND_REQUEST,
             {"extent": "partial" if msg.partial else "full", "reason": msg.reason},

@@ -116,7 +116,7 @@ class Cancellation:
             ):
                 failed.append("credit")
         if state.record is not None:
-            await self._order.tell(Audience.CUSTOMER, Topic.CANCELLED, {"reason": request.reason})
+            await steps.tell(Audience.CUSTOMER, Topic.CANCELLED, {"reason": request.reason})
         details = {"not_released": failed} if failed else {}
         await self._order.finish(
             Stage.CANCELLED,
@@ -150,7 +150,7 @@ class Cancellation:
             else:
                 failed.append(what)
         if state.assignee is not None:
-            await self._order.tell(
+            await steps.tell(
                 Audience.STAFF,
                 Topic.CANCELLED_FOR_STAFF,
                 {"reason": request.reason},
@@ -168,7 +168,7 @@ class Cancellation:
             state = self._state
             error = str(err.cause or err)
             await self._order.log(Event.COMPENSATION_FAILED, step=what, error=error)
-            await self._order.tell(
+            await self._order.steps.tell(
                 Audience.MANAGER,
                 Topic.NOT_RELEASED,
                 {"what": what, "error": error},

@@ -93,7 +93,7 @@ class Customer:
             promised_delivery_at=msg.promised_delivery_at.isoformat(),
         )
         what = "visit" if state.order_type is OrderType.SERVICE else "delivery"
-        await self._order.tell(
+        await self._order.steps.tell(
             Audience.CUSTOMER,
             Topic.CONFIRMED,
             {
@@ -149,7 +149,7 @@ class Customer:
             await self.auto_confirm()
             return
         assert state.assignee is not None
-        await self._order.tell(
+        await self._order.steps.tell(
             Audience.STAFF,
             Topic.CHANGED,
             {"fields": ", ".join(fields)},

@@ -123,7 +123,7 @@ class Deadlines:
         await self._order.log(
             Event.DEADLINE_BREACHED, key=view.key, due_at=view.due_at.isoformat(), on_record=False
         )
-        await self._order.tell(
+        await self._order.steps.tell(
             Audience.SUPERVISOR,
             Topic.DEADLINE_MISSED,
             {
@@ -159,7 +159,7 @@ class Deadlines:
         ):
             self._clock.restart(view, deadline)
             return True
-        await self._order.tell(
+        await self._order.steps.tell(
             Audience.MANAGER,
             Topic.HARD_LIMIT,
             {"clause": view.clause.value, "stage": state.stage.value, "brief": state.brief()},

@@ -26,11 +26,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderRecords
     from schemas.contract import Event
     from schemas.messages import UpdateResult
-    from schemas.notices import Topic
     from schemas.order import PlatformOrder, Stage
     from schemas.platform_calls import PlatformOrderCall
     from schemas.records import (
-        Audience,
         CreditEvent,
         OrderSummary,
         RecordEvent,
@@ -156,26 +154,9 @@ class Order:
         if matter in self.state.answering:
             raise not_allowed(f"{what} is being answered already")
 
-    async def tell(
-        self,
-        audience: Audience,
-        topic: Topic,
-        facts: dict[str, str] | None = None,
-        *,
-        recipient: str | None = None,
-        due_at: datetime | None = None,
-    ) -> None:
-        """A notice (`Steps.tell`). With WITH_THE_RECORD, the recorder's next write
-        puts it in the outbox with the lines logged beside it: no round trip of its own, and
-        the dispatcher sends it as soon as that write commits."""
-        if self._carried_by_the_recorder():
-            notice = self.steps.notice(audience, topic, facts, recipient=recipient, due_at=due_at)
-            self.state.notices.append(notice)
-            return
-        await self.steps.tell(audience, topic, facts, recipient=recipient, due_at=due_at)
-
     async def count_credit(self, event: CreditEvent) -> None:
-        """R5.3.3 the customer's credit moved by the order's outcome (`tell` says where)."""
+        """R5.3.3 the customer's credit moved by the order done: with its line, where the
+        recorder carries it (WITH_THE_RECORD)."""
         if self._carried_by_the_recorder():
             self.state.credit = event
             return
@@ -183,7 +164,7 @@ class Order:
 
     async def release_assignee(self, release: ReleaseAssignment) -> None:
         """The assignee's capacity back as the order closes: with the order's last line,
-        where the recorder carries it (`tell`)."""
+        where the recorder carries it (WITH_THE_RECORD)."""
         if self._carried_by_the_recorder():
             self.state.release = release
             return
@@ -249,20 +230,17 @@ class Order:
         """R4.1.3, R1.3 the recorder of RECORD_IN_BURSTS: whatever the order logged since its
         last write, with the status after it, in one write, once the order settles: no step in
         flight (it waits for a person, a timer or the platform's push), or someone waits to
-        read it back, or a notice waits to go out (WITH_THE_RECORD), or the order ends. A chain
-        of steps costs one write, and no line a round trip of its own. In order: one write at
-        a time. Ends when told, with nothing left."""
+        read it back, or the order ends. A chain of steps costs one write, and no line a round
+        trip of its own. In order: one write at a time. Ends when told, with nothing left."""
         state, steps = self.state, self.steps
 
         def due() -> bool:
             unrecorded = state.entries_recorded < len(state.timeline) or state.view_changed
-            carried = state.notices or state.credit or state.release or state.summary
+            carried = state.credit or state.release or state.summary
             return state.record is not None and (unrecorded or bool(carried))
 
         def settled() -> bool:
-            # A notice waits for no step: one told while the platform is retried goes out now.
-            waited_for = state.record_waiters > 0 or bool(state.notices)
-            return steps.busy == 0 or waited_for or state.recording_ends
+            return steps.busy == 0 or state.record_waiters > 0 or state.recording_ends
 
         while True:
             await workflow.wait_condition(lambda: (due() and settled()) or state.recording_ends)
@@ -283,13 +261,10 @@ class Order:
         settling, so the recorder lets the task run on while it logs or starts steps."""
         state, steps = self.state, self.steps
 
-        def now() -> tuple[int, int, int]:
-            return len(state.timeline), len(state.notices), steps.busy
-
         while True:
-            seen = now()
+            seen = (len(state.timeline), steps.busy)
             await workflow.wait_condition(lambda: True)  # the rest of this task's pass
-            if now() == seen:
+            if (len(state.timeline), steps.busy) == seen:
                 return settled()
 
     def _burst(self, entries: list[TimelineEntry]) -> RecordEvents:
@@ -297,7 +272,6 @@ class Order:
         state = self.state
         return RecordEvents(
             entries=entries,
-            notices=list(state.notices),
             credit=state.credit,
             release=state.release,
             summary=state.summary,
@@ -305,9 +279,8 @@ class Order:
         )
 
     def _carried(self, write: RecordEvents) -> None:
-        """What `write` put on record is no longer due; what came meanwhile is the next's."""
+        """What `write` put on record is no longer due."""
         state = self.state
-        del state.notices[: len(write.notices)]
         if write.credit is not None:
             state.credit = None
         if write.release is not None:

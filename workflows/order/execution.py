@@ -62,7 +62,7 @@ class Execution:
     async def progress(self, msg: ReportProgress) -> UpdateResult:
         """R3.3.1 progress goes to the customer."""
         await self._order.log(Event.PROGRESS, actor=msg.by, note=msg.note, percent=msg.percent)
-        await self._order.tell(Audience.CUSTOMER, Topic.PROGRESS, {"note": msg.note})
+        await self._order.steps.tell(Audience.CUSTOMER, Topic.PROGRESS, {"note": msg.note})
         return self._order.result("progress reported")
 
     def check_progress(self, msg: ReportProgress) -> None:
@@ -89,7 +89,7 @@ class Execution:
             self._order.request_cancel(CancelRequest(msg.cancel_code, msg.detail, msg.by, False))
         elif msg.remedy is Remedy.ESCALATE:
             self._order.holds.open_later(AnomalyKind.OTHER, f"{msg.kind.value}: {msg.detail}")
-        await self._order.tell(Audience.CUSTOMER, EXCEPTION_TOPICS[msg.remedy], facts)
+        await self._order.steps.tell(Audience.CUSTOMER, EXCEPTION_TOPICS[msg.remedy], facts)
         return self._order.result(f"exception recorded, remedy {msg.remedy.value}")
 
     def check_exception(self, msg: ReportException) -> None:

@@ -60,7 +60,7 @@ class Fulfilment:
                 continue
             state.stock_reserved = True
             if reservation.low_stock:
-                await self._order.tell(
+                await self._order.steps.tell(
                     Audience.SUPERVISOR,
                     Topic.LOW_STOCK,
                     {"items": ", ".join(reservation.low_stock)},
@@ -128,7 +128,7 @@ class Fulfilment:
             slot_start=new.slot_start.isoformat(),
             previous=old.slot_start.isoformat(),
         )
-        await self._order.tell(
+        await self._order.steps.tell(
             Audience.STAFF,
             Topic.VISIT_MOVED,
             {"slot_at": new.slot_start.isoformat(), "brief": state.brief()},

@@ -32,9 +32,8 @@ SERVICE_COMPLETED_ON_PLATFORM: Final = "service-completed-on-platform"
 # after them, in one `record_events` that runs beside the lifecycle instead of one serial
 # `record_event` per line (and the status between events with them, not as `record_view`).
 RECORD_IN_BURSTS: Final = "record-in-bursts"
-# The recorder's write carries what only the record needs, with the lines logged beside it:
-# the notices told since the last write (into the outbox), the customer's credit for an order
-# done, the assignee's release and the summary as it closes; no `notify`, `record_credit_event`,
-# `release_assignment` or `record_summary` round trip of their own (R1.3, R3.3.3, R4.1.3,
-# R5.3.3). Only where RECORD_IN_BURSTS is patched in.
-WITH_THE_RECORD: Final = "writes-with-the-record"
+# The recorder's write carries what the order's ending needs on record, with the lines it
+# logged: the customer's credit for an order done, the assignee's release and the summary as it
+# closes; no `record_credit_event`, `release_assignment` or `record_summary` round trip of their
+# own (R1.3, R3.3.3, R5.3.3). Only where RECORD_IN_BURSTS is patched in.
+WITH_THE_RECORD: Final = "ending-with-the-record"

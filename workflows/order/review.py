@@ -67,5 +67,5 @@ class Reviewer:
                 reason=verdict.reason,
             ),
         )
-        await self._order.tell(Audience.CUSTOMER, Topic.REJECTED, {"reason": verdict.reason})
+        await self._order.steps.tell(Audience.CUSTOMER, Topic.REJECTED, {"reason": verdict.reason})
         await self._order.finish(Stage.REJECTED, verdict.reason, verdict.cancel_code)

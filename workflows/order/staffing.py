@@ -43,7 +43,7 @@ class Staffing:
         state = self._state
         state.assignee = assignee
         workflow.upsert_search_attributes([sa.ASSIGNEE_ID.value_set(assignee.staff_id)])
-        await self._order.tell(
+        await self._order.steps.tell(
             Audience.STAFF,
             Topic.ASSIGNED,
             {"brief": state.brief()},

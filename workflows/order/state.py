@@ -14,7 +14,6 @@ with workflow.unsafe.imports_passed_through():
     from schemas.policy import OrderPolicy, Policy
     from schemas.records import (
         CreditEvent,
-        Notification,
         OrderRecord,
         OrderSummary,
         TimelineEntry,
@@ -77,7 +76,6 @@ class OrderState:
     record_waiters: int = 0  # in bursts: lines whose loggers wait to see them on record
     recording_ends: bool = False  # in bursts: the recorder writes what is left, then stops
     with_the_record: bool = False  # WITH_THE_RECORD: the record's writes go in bursts
-    notices: list[Notification] = field(default_factory=list)  # for the next burst
     credit: CreditEvent | None = None  # with the record: for the next burst
     release: ReleaseAssignment | None = None  # with the record: for the last burst
     summary: OrderSummary | None = None  # with the record: for the last burst

@@ -288,7 +288,7 @@ class OrderWorkflow:
         if mode is DeliveryMode.SELF_DELIVERY:
             await order.step(PlatformCalls.platform_arrived, order.call())
         await order.enter(Stage.DELIVERED)
-        await order.tell(Audience.CUSTOMER, Topic.DELIVERED)
+        await order.steps.tell(Audience.CUSTOMER, Topic.DELIVERED)
 
     # --- 6 in_progress (service): R3.2 ---------------------------------------------------------
 
@@ -303,7 +303,7 @@ class OrderWorkflow:
             slot_start=state.booking.slot_start.isoformat(),
         )
         # R3.2.2 the service person is briefed before the visit.
-        await order.tell(
+        await order.steps.tell(
             Audience.STAFF,
             Topic.VISIT,
             {"slot_at": state.booking.slot_start.isoformat(), "brief": state.brief()},
@@ -324,7 +324,7 @@ class OrderWorkflow:
         if workflow.patched(SERVICE_COMPLETED_ON_PLATFORM):
             await order.step(PlatformCalls.platform_arrived, order.call())
         await order.enter(Stage.DELIVERED)
-        await order.tell(Audience.CUSTOMER, Topic.SERVICE_COMPLETED)
+        await order.steps.tell(Audience.CUSTOMER, Topic.SERVICE_COMPLETED)
 
     # --- 8 closed: R3.3.3, R4.2 ----------------------------------------------------------------
 
