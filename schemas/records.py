@@ -62,12 +62,13 @@ class RecordEvents(Model):
     view: OrderStatus
     view_version: int
     order: PlatformOrder | None = None
+    # What the order's ending needs on record, in the same transaction (ENDING_WITH_THE_RECORD):
     credit: CreditEvent | None = None
-    """The customer's credit for the order done (R5.3.3), with its line (WITH_THE_RECORD)."""
+    """The customer's credit for the order done (R5.3.3)."""
     release: ReleaseAssignment | None = None
-    """The assignee's capacity given back as the order closes (WITH_THE_RECORD)."""
+    """The assignee's capacity given back as the order closes."""
     summary: OrderSummary | None = None
-    """The order's summary (R3.3.3), with its last line (WITH_THE_RECORD)."""
+    """The order's summary (R3.3.3), with its last line."""
 
 
 class RecordView(Model):

@@ -208,7 +208,7 @@ async def test_a_burst_goes_on_record_whole_and_once_and_an_older_one_changes_no
 async def test_a_burst_carries_the_credit_release_and_summary_each_once(
     demo_pool: asyncpg.Pool,
 ) -> None:
-    """WITH_THE_RECORD: what the order's ending needs on record goes in the burst's
+    """ENDING_WITH_THE_RECORD: what the order's ending needs on record goes in the burst's
     transaction; a retried burst (its activity timed out after the commit) writes none of it
     twice."""
     order = make_order()

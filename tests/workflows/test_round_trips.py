@@ -1,14 +1,14 @@
 """What an order costs Temporal, counted from its history: the timeline goes on record in
-bursts (RECORD_IN_BURSTS), not one activity per line, and those writes carry what the order's
-ending needs on record (WITH_THE_RECORD: credit, the assignee's release, the summary); every
-line still reaches the record, in order, with the status after the last, and nothing carried
-is lost.
+bursts (RECORD_IN_BURSTS), not one activity per line, and those writes carry what the
+order's ending needs on record (ENDING_WITH_THE_RECORD: credit, the assignee's release, the
+summary); every line still reaches the record, in order, with the status after the last, and
+nothing carried is lost.
 
 Each scenario runs twice on the same server: as orders run now and as they ran before the
 bursts, so the saving is measured, not assumed. The bounds are those measured when
-WITH_THE_RECORD came in (goods: 33 activities and 249-260 events before the bursts, 24 and
-200 with them, 21 and 184-187 now; service: 35 and 284-287, 24 and 215, 22 and 205-211), with
-a little room for the order in which a worker happens to take concurrent work.
+ENDING_WITH_THE_RECORD came in (goods: 33 activities and 249-260 events before the bursts, 24
+and 200 with them, 21 and 184-187 now; service: 35 and 284-287, 24 and 215, 22 and 205-211),
+with a little room for the order in which a worker happens to take concurrent work.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ E = EventType
 
 
 CARRIED = ("record_credit_event", "release_assignment", "record_summary")
-"""Activities whose work the recorder's writes do (WITH_THE_RECORD)."""
+"""Activities whose work the recorder's writes do (ENDING_WITH_THE_RECORD)."""
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,7 @@ class Order:
 
     async def count_credit(self, event: CreditEvent) -> None:
         """R5.3.3 the customer's credit moved by the order done: with its line, where the
-        recorder carries it (WITH_THE_RECORD)."""
+        recorder carries it (ENDING_WITH_THE_RECORD)."""
         if self._carried_by_the_recorder():
             self.state.credit = event
             return
@@ -164,16 +164,16 @@ class Order:
 
     async def release_assignee(self, release: ReleaseAssignment) -> None:
         """The assignee's capacity back as the order closes: with the order's last line,
-        where the recorder carries it (WITH_THE_RECORD)."""
+        where the recorder carries it (ENDING_WITH_THE_RECORD)."""
         if self._carried_by_the_recorder():
             self.state.release = release
             return
         await self.step(Assignment.release_assignment, release)
 
     def _carried_by_the_recorder(self) -> bool:
-        """WITH_THE_RECORD, while the recorder runs: a write it makes will carry this."""
+        """ENDING_WITH_THE_RECORD, while the recorder runs: a write it makes will carry this."""
         state = self.state
-        return state.with_the_record and state.record is not None and not state.recording_ends
+        return state.ending_on_record and state.record is not None and not state.recording_ends
 
     def background_done(self) -> bool:
         return all(t.done() for t in self._background)
@@ -260,7 +260,6 @@ class Order:
         that is over at once (a stage entered while no hold is open) is not the order
         settling, so the recorder lets the task run on while it logs or starts steps."""
         state, steps = self.state, self.steps
-
         while True:
             seen = (len(state.timeline), steps.busy)
             await workflow.wait_condition(lambda: True)  # the rest of this task's pass

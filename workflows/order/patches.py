@@ -36,4 +36,4 @@ RECORD_IN_BURSTS: Final = "record-in-bursts"
 # logged: the customer's credit for an order done, the assignee's release and the summary as it
 # closes; no `record_credit_event`, `release_assignment` or `record_summary` round trip of their
 # own (R1.3, R3.3.3, R5.3.3). Only where RECORD_IN_BURSTS is patched in.
-WITH_THE_RECORD: Final = "ending-with-the-record"
+ENDING_WITH_THE_RECORD: Final = "ending-with-the-record"

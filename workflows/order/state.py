@@ -12,12 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.feedback import FeedbackCase, FeedbackState
     from schemas.order import OrderType, PlatformOrder, Stage
     from schemas.policy import OrderPolicy, Policy
-    from schemas.records import (
-        CreditEvent,
-        OrderRecord,
-        OrderSummary,
-        TimelineEntry,
-    )
+    from schemas.records import CreditEvent, OrderRecord, OrderSummary, TimelineEntry
     from schemas.resources import Assignee, Booking, ReleaseAssignment
     from schemas.status import (
         AnomalyView,
@@ -75,7 +70,7 @@ class OrderState:
     view_changed: bool = False  # in bursts: a status to record that no line carries
     record_waiters: int = 0  # in bursts: lines whose loggers wait to see them on record
     recording_ends: bool = False  # in bursts: the recorder writes what is left, then stops
-    with_the_record: bool = False  # WITH_THE_RECORD: the record's writes go in bursts
+    ending_on_record: bool = False  # ENDING_WITH_THE_RECORD: the recorder writes the ending
     credit: CreditEvent | None = None  # with the record: for the next burst
     release: ReleaseAssignment | None = None  # with the record: for the last burst
     summary: OrderSummary | None = None  # with the record: for the last burst

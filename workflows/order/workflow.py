@@ -23,10 +23,10 @@ from workflows.order.entity import Order
 from workflows.order.execution import Execution
 from workflows.order.fulfilment import Fulfilment
 from workflows.order.patches import (
+    ENDING_WITH_THE_RECORD,
     RECORD_IN_BURSTS,
     RECORD_KNOWN_WHEN_RECEIVING,
     SERVICE_COMPLETED_ON_PLATFORM,
-    WITH_THE_RECORD,
 )
 from workflows.order.review import Reviewer
 from workflows.order.staffing import Staffing
@@ -86,7 +86,7 @@ class OrderWorkflow:
             clock=DeadlineClock(fire_by_timer=workflow.patched(FIRE_BY_TIMER)),
             in_bursts=workflow.patched(RECORD_IN_BURSTS),
         )
-        state.with_the_record = state.in_bursts and workflow.patched(WITH_THE_RECORD)
+        state.ending_on_record = state.in_bursts and workflow.patched(ENDING_WITH_THE_RECORD)
         steps = Steps(
             order_id=inp.order.order_id,
             store_code=inp.order.store_code,
