@@ -41,10 +41,10 @@ from localstack.devstack import (
     connect_temporal,
     die_with_parent,
     ensure_search_attributes,
-    free_port,
     push_base_for,
     wait_for_http,
 )
+from localstack.ports import free_port
 from schemas.contract import TASK_QUEUE
 
 READY_S = 90.0

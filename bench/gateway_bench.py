@@ -34,7 +34,8 @@ import httpx
 from temporalio.client import Client
 
 from bench import common
-from localstack.devstack import connect_temporal, free_port, wait_for_http
+from localstack.devstack import connect_temporal, wait_for_http
+from localstack.ports import free_port
 from localstack.simulator import SimConfig
 from localstack.simulator.engine import Simulator
 from meituan.intake import order_input

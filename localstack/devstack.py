@@ -21,7 +21,6 @@ import contextlib
 import ctypes
 import shutil
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -57,6 +56,7 @@ from infra.codec import CodecConfigError, codec_from_env
 from infra.settings import DEFAULT_TEMPORAL_NAMESPACE, settings
 from infra.temporal import RETENTION, connect_client
 from localstack.codec import DEFAULT_CODEC_PORT, LocalCodec, codec_server
+from localstack.ports import LOOPBACK, free_port, pick_port, port_race, port_to_bind
 from localstack.simulator import BackgroundServer, RunningSimulator, SimConfig, serve_simulator
 from meituan.client import MeituanClient
 from schemas.contract import TASK_QUEUE
@@ -70,7 +70,6 @@ from workers.registry import WORKFLOWS, build_activities
 from workers.schedules import SCHEDULE_ID, ensure_patrol_schedule
 from workflows import search_attributes
 
-LOOPBACK = "127.0.0.1"
 DEFAULT_TEMPORAL_PORT = 7233
 DEFAULT_UI_PORT = 8233
 DEFAULT_GATEWAY_PORT = 8080
@@ -91,46 +90,6 @@ def _quiet(_: str) -> None:
 
 class StackError(RuntimeError):
     """A piece of the stack did not start; the message says which and why."""
-
-
-# --- ports ------------------------------------------------------------------------------------
-
-
-def port_is_free(port: int, host: str = LOOPBACK) -> bool:
-    """Free to listen on, as servers listen (SO_REUSEADDR): a server that just stopped leaves
-    its port in TIME_WAIT, and a restart takes the same port again."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def pick_port(preferred: int | None, host: str = LOOPBACK) -> int:
-    """The well-known port when it is free (links people know keep working), else any free one.
-
-    `None` asks for any free port, which tests use so that they never meet a running stack.
-    """
-    if preferred and port_is_free(preferred, host):
-        return preferred
-    return free_port(host)
-
-
-def port_to_bind(preferred: int | None, host: str = LOOPBACK) -> int:
-    """As `pick_port`, for a server of this process that binds at once: 0 when any port will
-    do, so it binds a free one itself and nothing can take it in between."""
-    if preferred and port_is_free(preferred, host):
-        return preferred
-    return 0
 
 
 # --- Temporal ---------------------------------------------------------------------------------
@@ -331,19 +290,6 @@ async def _stop_process(process: asyncio.subprocess.Process, within_s: float) ->
 
 
 BIND_ATTEMPTS: Final = 3
-PORT_TAKEN: Final = "address already in use"
-HTTP_API_CRASH: Final = "frontend.NewHTTPAPIServer"
-"""How the dev server (CLI 1.9.1, server 1.32.0) ends when a port its HTTP API was given is taken
-before it binds: a nil-pointer panic in this constructor, with no word of the port."""
-
-
-def _port_race(log: str) -> str | None:
-    """What in a start's log says a port was taken between its pick and its bind, if anything."""
-    if PORT_TAKEN in log:
-        return PORT_TAKEN
-    if HTTP_API_CRASH in log:
-        return f"the HTTP API's listener: {HTTP_API_CRASH} panicked"
-    return None
 
 
 class _Ports(NamedTuple):
@@ -452,7 +398,7 @@ async def temporal_dev_server(
             await _stop_process(process, STOP_TIMEOUT_S)
             # A free port we picked can be taken before the server binds it (and the server
             # picks more of its own): another start with other ports, not a failed stack.
-            race = _port_race(_written_since(log_file, logged))
+            race = port_race(_written_since(log_file, logged))
             if attempt < BIND_ATTEMPTS and race:
                 say(f"a port was taken meanwhile ({race}); starting again on others")
                 continue

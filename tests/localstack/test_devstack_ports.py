@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from localstack import devstack
+from localstack import devstack, ports
 
 
 @pytest.mark.parametrize("taken_as", ["web", "http"])
@@ -18,7 +18,7 @@ async def test_a_port_taken_before_the_server_binds_it_starts_it_on_others(
     """The Web UI's port, or the HTTP API's (which the dev server once picked itself, and
     crashed on when it was taken)."""
     taken = socket.socket()
-    taken.bind((devstack.LOOPBACK, 0))
+    taken.bind((ports.LOOPBACK, 0))
     taken.listen()
     occupied = taken.getsockname()[1]
     picked: list[devstack._Ports] = []
@@ -45,8 +45,8 @@ async def test_a_port_taken_before_the_server_binds_it_starts_it_on_others(
 def test_the_dev_servers_crash_on_a_taken_http_port_is_read_as_a_port_race() -> None:
     """The head of the log of a start that met it (four starts at a time: 1 of 120)."""
     crashed = (Path(__file__).parent / "dev-server-http-port-crash.log").read_text()
-    assert devstack._port_race(crashed) is not None
-    assert devstack._port_race("Error: unknown flag: --nope") is None
+    assert ports.port_race(crashed) is not None
+    assert ports.port_race("Error: unknown flag: --nope") is None
 
 
 async def test_a_server_that_fails_otherwise_is_reported_with_its_log(
@@ -72,9 +72,9 @@ async def test_a_server_that_fails_otherwise_is_reported_with_its_log(
 async def test_a_server_of_this_process_binds_a_free_port_itself() -> None:
     """No port is picked for it ahead of time, so none can be taken in between."""
     with socket.socket() as held:
-        held.bind((devstack.LOOPBACK, 0))
+        held.bind((ports.LOOPBACK, 0))
         held.listen()
-        assert devstack.port_to_bind(held.getsockname()[1]) == 0  # taken: any
-    assert devstack.port_to_bind(None) == 0
+        assert ports.port_to_bind(held.getsockname()[1]) == 0  # taken: any
+    assert ports.port_to_bind(None) == 0
     async with devstack.simulator(port=None) as running:
         assert not running.url.endswith(":0") and running.url.rsplit(":", 1)[1].isdigit()
