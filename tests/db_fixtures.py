@@ -26,8 +26,11 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from activities.assignment import Assignment
 from infra import database as db
 from schemas.order import Customer, Discount, OrderItem, PlatformOrder
+from schemas.records import OrderRecord
+from schemas.resources import Assignee, AssignInput
 from starter.db_cli import DEMO_FILE, load_demo
 
 # A customer 1.4 km from the Xuhui kitchen (8 km from Pudong), 3.6 km from the home service;
@@ -193,4 +196,19 @@ def make_order(
         created_at=created_at or datetime.now(UTC),
         pickup=pickup,
         platform_delivery=platform_delivery,
+    )
+
+
+async def assign_recorded(
+    pool: asyncpg.Pool, order: PlatformOrder, record: OrderRecord
+) -> Assignee:
+    """A recorded order claimed by the best fit, whoever is on shift."""
+    return await Assignment(pool, shifts="ignore").assign_order(
+        AssignInput(
+            order_id=order.order_id,
+            order_type=record.order_type,
+            store_code=order.store_code,
+            region=record.region,
+            skills=record.skills,
+        )
     )

@@ -15,20 +15,17 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from activities.assignment import Assignment
 from activities.channels import Message, WebhookChannel
 from activities.notice_texts import TEXTS
 from activities.notify import Notifier
 from activities.orders import OrderRecords
 from infra.settings import SettingsError, settings
 from schemas.notices import Language, Topic
-from schemas.order import OrderType
 from schemas.records import Audience, Notification, RecordOrder
-from schemas.resources import AssignInput
+from tests.db_fixtures import assign_recorded, make_order, order_id
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
-from tests.db_fixtures import make_order, order_id
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.robot import Robot
 from tests.robot import robot as robot
@@ -126,15 +123,7 @@ async def test_recipients_follow_the_order(demo_pool: asyncpg.Pool) -> None:
     record = await OrderRecords(demo_pool).record_order(
         RecordOrder(order=order, received_at=datetime.now(UTC), source="push")
     )
-    assignee = await Assignment(demo_pool, shifts="ignore").assign_order(
-        AssignInput(
-            order_id=order.order_id,
-            order_type=OrderType.GOODS,
-            store_code=order.store_code,
-            region=record.region,
-            skills=record.skills,
-        )
-    )
+    assignee = await assign_recorded(demo_pool, order, record)
     notifier = Notifier(demo_pool)
     await notifier.notify(_note("to-staff", Audience.STAFF, order.order_id))
     await notifier.notify(_note("to-customer", Audience.CUSTOMER, order.order_id))

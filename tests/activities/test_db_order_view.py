@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import asyncpg
 
-from activities.assignment import Assignment
 from activities.orders import OrderRecords
 from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
 from schemas.policy import Clause
@@ -23,13 +22,13 @@ from schemas.records import (
     RecordView,
     TimelineEntry,
 )
-from schemas.resources import Assignee, AssignInput, ReleaseAssignment
+from schemas.resources import Assignee, ReleaseAssignment
 from schemas.status import Breach, DeadlineState, DeadlineView, OrderStatus
 from starter.order_reads import list_orders, order_scope, order_view
+from tests.db_fixtures import assign_recorded, make_order
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
-from tests.db_fixtures import make_order
 from tests.db_fixtures import pg_dsn as pg_dsn
 
 NOW = datetime(2030, 3, 1, 4, 0, tzinfo=UTC)
@@ -214,15 +213,7 @@ async def test_a_burst_carries_the_credit_release_and_summary_each_once(
     order = make_order()
     records = OrderRecords(demo_pool)
     recorded = await records.record_order(RecordOrder(order=order, received_at=NOW, source="push"))
-    assignee = await Assignment(demo_pool, clock=lambda: NOW).assign_order(
-        AssignInput(
-            order_id=order.order_id,
-            order_type=OrderType.GOODS,
-            store_code=order.store_code,
-            region=recorded.region,
-            skills=recorded.skills,
-        )
-    )
+    assignee = await assign_recorded(demo_pool, order, recorded)
     loads = "SELECT active_load FROM staff WHERE staff_id = $1"
     load = await demo_pool.fetchval(loads, assignee.staff_id)
     closing = RecordEvents(

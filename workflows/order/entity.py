@@ -371,11 +371,11 @@ class Order:
             anomalies=len(state.anomalies),
         )
         summary = self._summary(stage, ended_at)
-        if summary is not None and self._carried_by_the_recorder():
+        carried = summary is not None and self._carried_by_the_recorder()
+        if carried:
             state.summary = summary  # in the write that puts the last line on record
-            summary = None
         await self.log(Event.stage(stage), reason=reason, cancel_code=code, **details)
-        if summary is not None:
+        if summary is not None and not carried:
             await self.steps.act(OrderRecords.record_summary, summary)
 
     def _summary(self, outcome: Stage, ended_at: datetime) -> OrderSummary | None:
