@@ -30,6 +30,7 @@ from schemas.records import (
     RecordEvent,
     RecordEvents,
     RecordFeedback,
+    RecordFence,
     RecordOrder,
     RecordRefund,
     RecordView,
@@ -78,12 +79,16 @@ class OrderRecords:
         ending needs on record (the credit for an order done, the assignee's release, the
         summary) in one transaction: the record never shows half a burst, and each part is
         written once however often the burst is retried."""
+        fence = inp.fence
         async with self._pool.acquire() as conn, conn.transaction():
-            await _write_view(conn, inp.order_id, inp.view_version, inp.view)
+            if fence is not None and not await _supersede(conn, inp.order_id, fence):
+                activity.logger.info("a burst of an older workflow task: nothing written")
+                return
+            await _write_view(conn, inp.order_id, inp.view_version, inp.view, fence)
             if inp.order is not None and inp.entries:  # a change always logs its line
                 await _rewrite_order(conn, inp.order, inp.view_version, inp.entries[0].at)
             for entry in inp.entries:
-                await _append(conn, inp.order_id, entry)
+                await _append(conn, inp.order_id, entry, fence)
             if inp.credit is not None:
                 await credit.count(conn, inp.credit)
             if inp.release is not None:
@@ -228,12 +233,14 @@ async def _rewrite_order(conn: Conn, order: PlatformOrder, version: int, at: dat
         await _write_order(conn, RecordOrder(order=order, received_at=at, source=""))
 
 
-async def _append(conn: Conn, order_id: str, e: TimelineEntry) -> None:
+async def _append(
+    conn: Conn, order_id: str, e: TimelineEntry, fence: RecordFence | None = None
+) -> None:
     """One line of the event log, and the order's stage when the line is its newest."""
     inserted = await conn.fetchval(
         """
-        INSERT INTO order_events (order_id, seq, at, event, stage, actor, details)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        INSERT INTO order_events (order_id, seq, at, event, stage, actor, details, task)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
         ON CONFLICT (order_id, seq) DO NOTHING
         RETURNING seq
         """,
@@ -244,6 +251,7 @@ async def _append(conn: Conn, order_id: str, e: TimelineEntry) -> None:
         e.stage.value,
         e.actor,
         e.details,
+        fence.task if fence else 0,
     )
     if inserted is not None:
         await conn.execute(
@@ -257,21 +265,46 @@ async def _append(conn: Conn, order_id: str, e: TimelineEntry) -> None:
         )
 
 
-async def _write_view(conn: Conn, order_id: str, version: int, view: OrderStatus) -> None:
+async def _supersede(conn: Conn, order_id: str, fence: RecordFence) -> bool:
+    """Whether the write is from the newest task that wrote the order's record; if so, the
+    lines an older task wrote from the write's first line on are gone, and the order's stage
+    is its last line's (migration 0023)."""
+    newest = await conn.fetchval(
+        """
+        UPDATE orders SET recorded_task = $2
+        WHERE order_id = $1 AND recorded_task <= $2
+        RETURNING order_id
+        """,
+        order_id,
+        fence.task,
+    )
+    if newest is None:
+        return False
+    await conn.fetchval(
+        "SELECT orderflow_supersede_lines($1, $2, $3)", order_id, fence.task, fence.from_seq
+    )
+    return True
+
+
+async def _write_view(
+    conn: Conn, order_id: str, version: int, view: OrderStatus, fence: RecordFence | None = None
+) -> None:
     """The workflow's status for people's reads, with what they sort and filter by in columns:
     the assignee ("my work", R2.3) and the earliest deadline still open (R4.1.1). The timeline
-    is left out: order_events holds it."""
+    is left out: order_events holds it. A fenced write is the newest task's, so it replaces a
+    view of the same number an older task wrote."""
     await conn.execute(
         """
         UPDATE orders SET view = $3, view_version = $2, assignee = $4, next_due_at = $5,
                           updated_at = now()
-        WHERE order_id = $1 AND view_version < $2
+        WHERE order_id = $1 AND (view_version < $2 OR $6 AND view_version = $2)
         """,
         order_id,
         version,
         view.model_dump(mode="json", exclude={"timeline"}) | {"timeline": []},
         view.assignee.staff_id if view.assignee else None,
         next_due(view),
+        fence is not None,
     )
 
 

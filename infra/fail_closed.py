@@ -34,10 +34,11 @@ _CUSTOMERS = (
 
 def _worker_uses(configured: Settings) -> tuple[bool, bool]:
     """Whether a worker signs platform calls, and whether it computes customer ids, by its
-    ORDERFLOW_WORKER_ROLES (unset: every role): one that runs only the workflows or the
-    notifications' dispatcher does neither, and is not given those secrets (compose)."""
+    ORDERFLOW_WORKER_ROLES (unset: every role): the workflows' worker records orders (their
+    database steps are its local activities) but calls no platform; the notifications'
+    dispatcher does neither, and is not given those secrets (compose)."""
     roles = set(configured.worker.roles) or {"activities", "platform"}
-    return bool(roles & {"activities", "platform"}), "activities" in roles
+    return bool(roles & {"activities", "platform"}), bool(roles & {"activities", "workflows"})
 
 
 def missing(configured: Settings, role: Role) -> list[str]:

@@ -51,6 +51,19 @@ class RecordEvent(Model):
     order: PlatformOrder | None = None
 
 
+class RecordFence(Model):
+    """The workflow task a write comes from, for an order whose record's writes are local
+    activities (LOCAL_WRITES): an attempt of a task that never completed may have written lines
+    the next attempt, with the events that came meanwhile, logs otherwise. A write from an
+    older task than the record's newest changes nothing; a newer one replaces an older task's
+    lines from its own first line on (migration 0023)."""
+
+    task: int
+    """The order's history length when the task started: larger for every later attempt."""
+    from_seq: int
+    """The first line of the write, or where the next would go when it has none."""
+
+
 class RecordEvents(Model):
     """The lines an order logged since its last write, in one transaction, with its status as
     it stands after them (R4.1.3, R1.3): one write per burst of the workflow instead of one per
@@ -69,6 +82,9 @@ class RecordEvents(Model):
     """The assignee's capacity given back as the order closes."""
     summary: OrderSummary | None = None
     """The order's summary (R3.3.3), with its last line."""
+    fence: RecordFence | None = None
+    """Set by orders with local writes; None: a server activity, which only runs for a task
+    that completed."""
 
 
 class RecordView(Model):

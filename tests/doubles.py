@@ -6,7 +6,7 @@ refuse or fail for one order.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -93,6 +93,7 @@ class Business:
     # Behaviour a test sets for one order:
     verdicts: dict[str, list[ReviewVerdict]] = field(default_factory=lambda: defaultdict(list))
     failing: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # order -> steps
+    failed: Counter[tuple[str, str]] = field(default_factory=Counter)  # (order, step) -> attempts
     # order -> {step: ApplicationError type}, refused until the test removes it
     refusing: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
     pickup: set[str] = field(default_factory=set)
@@ -116,6 +117,7 @@ class Business:
 
     def _gate(self, order_id: str, step: str) -> None:
         if step in self.failing[order_id]:
+            self.failed[order_id, step] += 1
             raise Transient(f"{step} is failing for {order_id}")
         refusal = self.refusing[order_id].get(step)
         if refusal is not None:

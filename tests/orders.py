@@ -15,6 +15,7 @@ from schemas.messages import ConfirmWithCustomer, CustomerReminder, MarkDelivere
 from schemas.order import Customer, OrderInput, OrderItem, PlatformOrder, Stage
 from schemas.status import OrderStatus
 from tests.conftest import TASK_QUEUE
+from workflows import search_attributes as sa
 from workflows.order import OrderWorkflow
 
 GOODS_STORE, COURIER_STORE, SERVICE_STORE = "SH-XH-001", "SH-PD-002", "SH-HS-100"
@@ -59,6 +60,7 @@ async def start(
         OrderInput(order=order),
         id=f"order-{order_id}",
         task_queue=TASK_QUEUE,
+        search_attributes=sa.at_start(store),  # as the gateway starts it
     )
 
 

@@ -32,7 +32,7 @@ from meituan.client import MeituanClient
 from schemas.contract import TASK_QUEUE
 from workers.dispatcher import Dispatcher
 from workers.interceptors import LogContextInterceptor
-from workers.registry import WORKFLOWS, build_activities, platform_activities
+from workers.registry import WORKFLOWS, build_activities, local_steps, platform_activities
 from workers.schedules import (
     doctor_every,
     ensure_doctor_schedule,
@@ -127,7 +127,7 @@ async def run(stop: asyncio.Event) -> None:
     if (doctor := doctor_every()) is not None:
         await ensure_doctor_schedule(client, doctor)
     needs_io = "activities" in chosen or "platform" in chosen
-    pool = await connect() if needs_io or "notifications" in chosen else None
+    pool = await connect() if needs_io or {"workflows", "notifications"} & set(chosen) else None
     platform = MeituanClient.from_env() if needs_io else None
     common: dict[str, Any] = {
         "interceptors": [LogContextInterceptor()],
@@ -135,9 +135,11 @@ async def run(stop: asyncio.Event) -> None:
     }
     workers: list[Worker] = []
     if "workflows" in chosen or "activities" in chosen:
-        activities: list[Any] = [load_policy]  # a local activity: the workflow worker runs it
+        assert pool is not None
+        # Local activities: the workflow worker runs them (the policy, the order's record)
+        activities: list[Any] = [load_policy, *local_steps(pool)]
         if "activities" in chosen:
-            assert pool is not None and platform is not None
+            assert platform is not None
             activities = build_activities(
                 pool, platform, platform_calls=platform_queue is None, temporal=client
             )

@@ -48,16 +48,45 @@ def build_activities(
     """Every activity; `platform_calls=False` leaves out the merchant API calls, for when
     they run on workers of their own (`platform_activities`); the doctor's round needs the
     worker's Temporal client (`temporal`)."""
-    records = OrderRecords(pool)
-    review = Review(pool)
-    assignment = Assignment(pool)
-    stock = Stock(pool)
-    bookings = Bookings(pool)
-    credit = Credit(pool)
-    notifier = Notifier(pool)
     patrol = Patrol(pool, platform)
     return [
         load_policy,
+        *order_steps(pool),
+        patrol.patrol_stores,
+        patrol.patrol_store,
+        patrol.record_patrol,
+        Reports(pool).send_reports,
+        Refreshing(pool).refresh_stats,
+        *([Doctor(temporal).doctor_round] if temporal is not None else []),
+        *(platform_activities(pool, platform) if platform_calls else []),
+    ]
+
+
+def order_steps(pool: asyncpg.Pool) -> list[Callable[..., Any]]:
+    """The database steps of an order and its anomaly (server activities)."""
+    assignment = Assignment(pool)
+    stock = Stock(pool)
+    bookings = Bookings(pool)
+    return [
+        *local_steps(pool),
+        assignment.assign_order,
+        assignment.release_assignment,
+        stock.reserve_stock,
+        stock.commit_stock,
+        stock.release_stock,
+        bookings.book_service,
+        bookings.release_booking,
+        Credit(pool).record_credit_event,
+        Notifier(pool).notify,
+    ]
+
+
+def local_steps(pool: asyncpg.Pool) -> list[Callable[..., Any]]:
+    """The writes of an order's record and its review: local activities of the worker that
+    runs the order (LOCAL_WRITES, `activity_options.runs_locally`), so a workflow worker
+    registers them; server activities for the anomaly and orders started before that patch."""
+    records = OrderRecords(pool)
+    return [
         records.record_order,
         records.record_event,
         records.record_events,
@@ -66,23 +95,7 @@ def build_activities(
         records.record_refund,
         records.record_summary,
         records.record_anomaly,
-        review.review_order,
-        assignment.assign_order,
-        assignment.release_assignment,
-        stock.reserve_stock,
-        stock.commit_stock,
-        stock.release_stock,
-        bookings.book_service,
-        bookings.release_booking,
-        credit.record_credit_event,
-        notifier.notify,
-        patrol.patrol_stores,
-        patrol.patrol_store,
-        patrol.record_patrol,
-        Reports(pool).send_reports,
-        Refreshing(pool).refresh_stats,
-        *([Doctor(temporal).doctor_round] if temporal is not None else []),
-        *(platform_activities(pool, platform) if platform_calls else []),
+        Review(pool).review_order,
     ]
 
 

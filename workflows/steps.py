@@ -3,6 +3,11 @@
 OrderWorkflow and AnomalyWorkflow share these so that their activities retry, time out and
 cancel alike, and their notifications are keyed alike (`<workflow key>:<n>`): the notifier
 sends each key once, however often the activity that sends it is retried.
+
+A workflow whose record's writes are local (`local_writes`) runs them, and its review, as local
+activities on the worker that runs the workflow: a marker in the history instead of a server
+round trip with a workflow task of its own (`activity_options.runs_locally` says which, and
+why the others stay on the server).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import Notifier
@@ -20,9 +26,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows import story
     from workflows.activity_options import (
         CANCELLATION,
+        LOCAL_RETRY_THRESHOLD,
+        LOCAL_TIMEOUT,
         RETRY,
         TIMEOUT,
         gives_up_after,
+        runs_locally,
         task_queue_for,
     )
 
@@ -34,12 +43,20 @@ class Steps:
     """The activities and notifications of one workflow about one order."""
 
     def __init__(
-        self, *, order_id: str, store_code: str, notice_key: str, gives_up: bool = True
+        self,
+        *,
+        order_id: str,
+        store_code: str,
+        notice_key: str,
+        gives_up: bool = True,
+        local_writes: bool = False,
     ) -> None:
         """`gives_up`: steps end by their kind's bound (`activity_options.gives_up_after`);
         False for a workflow with nobody to hand a step that gave up to (the anomaly's
-        remedy is already a manager's decision), whose steps keep trying."""
+        remedy is already a manager's decision), whose steps keep trying. `local_writes`: the
+        record's writes run as local activities (above)."""
         self._order_id = order_id
+        self.local_writes = local_writes
         self._store_code = store_code
         self._notice_key = notice_key
         self._gives_up = gives_up
@@ -48,6 +65,10 @@ class Steps:
         self._platform_task_queue: str | None = None
         self.busy = 0
         """Steps in flight: a write to the record can wait for the order to settle."""
+        self._local_since: list[int] = []
+        """The workflow task each local activity in flight started in (by the history's length
+        then): the task completes once none is running; one that waits on a timer to try again
+        started in an earlier task."""
 
     def route(self, platform_task_queue: str | None) -> Steps:
         """Merchant API calls go to the platform's queue when the policy names one. No
@@ -63,6 +84,8 @@ class Steps:
             await workflow.wait_condition(lambda: self._routed)
         self.busy += busy
         try:
+            if self.local_writes and runs_locally(fn):
+                return await self._local(fn, arg)
             return await workflow.execute_activity_method(
                 fn,
                 arg,
@@ -75,6 +98,42 @@ class Steps:
             )
         finally:
             self.busy -= busy
+
+    async def _local(self, fn: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+        """A local step fails as a server one does: an ActivityError caused by the refusal (the
+        SDK raises a local activity's ApplicationError bare)."""
+        started = workflow.info().get_current_history_length()
+        self._local_since.append(started)
+        try:
+            return await workflow.execute_local_activity_method(
+                fn,
+                arg,
+                start_to_close_timeout=LOCAL_TIMEOUT,
+                retry_policy=RETRY,
+                local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+                cancellation_type=CANCELLATION,
+                summary=story.step(fn, self._order_id),
+            )
+        except ApplicationError as err:
+            raise ActivityError(
+                f"{fn.__name__} failed",
+                scheduled_event_id=0,
+                started_event_id=0,
+                identity="",
+                activity_type=fn.__name__,
+                activity_id="",
+                retry_state=RetryState.NON_RETRYABLE_FAILURE,
+            ) from err
+        finally:
+            self._local_since.remove(started)
+
+    @property
+    def local_in_flight(self) -> int:
+        return len(self._local_since)
+
+    def local_running(self) -> bool:
+        """A local activity started in this workflow task is in flight: the task goes on."""
+        return workflow.info().get_current_history_length() in self._local_since
 
     async def tell(
         self,

@@ -85,7 +85,7 @@ async def _event_log(pool: asyncpg.Pool, ids: set[str], finished: list[OrderStat
         expected = {e.seq: e.event for e in s.timeline if e.seq >= first}
         before_record += len(s.timeline) - len(expected)
         if mine != expected:
-            disagree.append(s.order_id)
+            disagree.append(f"{s.order_id} ({_first_difference(mine, expected)})")
     return Check(
         "event log = workflow timelines (R4.1.3)",
         not disagree and len(finished) == len(ids),
@@ -93,6 +93,12 @@ async def _event_log(pool: asyncpg.Pool, ids: set[str], finished: list[OrderStat
         + (f" ({before_record} logged before the order was recorded)" if before_record else "")
         + (f"; differ: {disagree[:3]}" if disagree else ""),
     )
+
+
+def _first_difference(logged: dict[int, str], timeline: dict[int, str]) -> str:
+    """Where an order's event log first parts from its timeline: seq, database / workflow."""
+    seq = min(n for n in logged.keys() | timeline.keys() if logged.get(n) != timeline.get(n))
+    return f"seq {seq}: {logged.get(seq, '-')} / {timeline.get(seq, '-')}"
 
 
 async def _summaries(pool: asyncpg.Pool, outcomes: dict[str, OrderOutcome]) -> Check:

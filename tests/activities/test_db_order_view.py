@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
+import pytest
 
 from activities.orders import OrderRecords
 from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
@@ -18,6 +19,7 @@ from schemas.records import (
     OrderSummary,
     RecordEvent,
     RecordEvents,
+    RecordFence,
     RecordOrder,
     RecordView,
     TimelineEntry,
@@ -25,7 +27,7 @@ from schemas.records import (
 from schemas.resources import Assignee, ReleaseAssignment
 from schemas.status import Breach, DeadlineState, DeadlineView, OrderStatus
 from starter.order_reads import list_orders, order_scope, order_view
-from tests.db_fixtures import assign_recorded, make_order
+from tests.db_fixtures import as_role, assign_recorded, make_order
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
@@ -249,3 +251,55 @@ async def test_a_burst_carries_the_credit_release_and_summary_each_once(
     assert await demo_pool.fetchval(loads, assignee.staff_id) == load - 1
     active = "SELECT active FROM assignments WHERE order_id = $1"
     assert await demo_pool.fetchval(active, order.order_id) is False
+
+
+async def test_lines_of_a_task_that_never_completed_give_way_to_the_task_that_did(
+    demo_pool: asyncpg.Pool, pg_dsn: str
+) -> None:
+    """LOCAL_WRITES: a burst written from inside a workflow task whose worker died; the task's
+    next attempt, with a signal that came meanwhile, logged other lines at the same numbers.
+    The record ends as the completed task wrote it, even when the dead attempt's write lands
+    last; the event log stays append-only for the service's login."""
+    order = make_order()
+    service = await as_role(demo_pool, pg_dsn, "orderflow_service")
+    records = OrderRecords(service)
+    await records.record_order(RecordOrder(order=order, received_at=NOW, source="push"))
+
+    def burst(task: int, lines: list[tuple[int, Stage]], version: int) -> RecordEvents:
+        return RecordEvents(
+            order_id=order.order_id,
+            entries=[_event(order, seq, stage).entry for seq, stage in lines],
+            view=_view(order, lines[-1][1]),
+            view_version=version,
+            fence=RecordFence(task=task, from_seq=lines[0][0]),
+        )
+
+    await records.record_events(burst(5, [(1, Stage.RECEIVED), (2, Stage.REVIEWING)], 1))
+    dead = burst(11, [(3, Stage.ACCEPTED), (4, Stage.ASSIGNED), (5, Stage.CONFIRMED)], 2)
+    completed = burst(16, [(3, Stage.CANCELLED)], 2)
+    await records.record_events(dead)
+    await records.record_events(completed)
+    await records.record_events(dead)  # the dead attempt's write, late
+
+    logged = await demo_pool.fetch(
+        "SELECT seq, stage, task FROM order_events WHERE order_id = $1 ORDER BY seq",
+        order.order_id,
+    )
+    assert [(r["seq"], r["stage"], r["task"]) for r in logged] == [
+        (1, "received", 5),
+        (2, "reviewing", 5),
+        (3, "cancelled", 16),
+    ]
+    row = await demo_pool.fetchrow("SELECT * FROM orders WHERE order_id = $1", order.order_id)
+    assert row is not None
+    assert (row["stage"], row["stage_seq"], row["recorded_task"]) == ("cancelled", 3, 16)
+    assert row["view"]["stage"] == "cancelled"
+    for change in (
+        "DELETE FROM order_events WHERE order_id = $1",
+        "UPDATE order_events SET event = 'x' WHERE order_id = $1",
+    ):
+        with pytest.raises(asyncpg.PostgresError):
+            await service.execute(change, order.order_id)
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await demo_pool.execute("DELETE FROM order_events WHERE order_id = $1", order.order_id)
+    await service.close()

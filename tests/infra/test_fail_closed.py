@@ -73,16 +73,20 @@ def test_outside_it_each_role_names_what_it_relies_on() -> None:
 @pytest.mark.parametrize(
     ("roles", "needed"),
     [
-        ("workflows", ["ORDERFLOW_CODEC_KEYS"]),
+        ("workflows", ["ORDERFLOW_CODEC_KEYS", "ORDERFLOW_CUSTOMER_KEY"]),
         ("notifications", ["ORDERFLOW_CODEC_KEYS"]),
         ("platform", ["MEITUAN_APP_SECRET", "ORDERFLOW_CODEC_KEYS"]),
         ("activities", ["MEITUAN_APP_SECRET", "ORDERFLOW_CODEC_KEYS", "ORDERFLOW_CUSTOMER_KEY"]),
-        ("workflows,notifications,platform", ["MEITUAN_APP_SECRET", "ORDERFLOW_CODEC_KEYS"]),
+        (
+            "workflows,notifications,platform",
+            ["MEITUAN_APP_SECRET", "ORDERFLOW_CODEC_KEYS", "ORDERFLOW_CUSTOMER_KEY"],
+        ),
     ],
 )
 def test_a_worker_needs_the_secrets_of_its_roles_only(roles: str, needed: list[str]) -> None:
     """A worker that signs no platform call nor computes customer ids is not given those
-    secrets (compose's services), so it must not ask for them."""
+    secrets (compose's services), so it must not ask for them. The workflows' worker records
+    orders (LOCAL_WRITES), so it computes customer ids."""
     configured = load_settings({"ORDERFLOW_WORKER_ROLES": roles})
     assert [m.split()[0] for m in missing(configured, Role.WORKER)] == needed
 

@@ -52,7 +52,11 @@ SECRETS_USED: dict[str, set[str]] = {
         "db_reporting_password",
         "customer_key",  # migration 0020 re-keys the customer ids
     },
-    "worker": {"codec_keys"},  # the workflows: Temporal only
+    "worker": {  # the workflows, with their record's writes as local activities
+        "codec_keys",
+        "db_worker_password",
+        "customer_key",  # customer ids of the orders recorded
+    },
     "activities": {
         "codec_keys",
         "db_worker_password",
@@ -86,7 +90,7 @@ PLAIN_SECRETS = {
 `docker inspect` and every process of the container would see them."""
 GROUP_OF = {
     "gateway": "orderflow_service",
-    **dict.fromkeys(("activities", "platform", "notifications"), "orderflow_service"),
+    **dict.fromkeys(("worker", "activities", "platform", "notifications"), "orderflow_service"),
     "api": "orderflow_api",
     "codec-server": "orderflow_signin",
     "reporting": "orderflow_reporting",
@@ -194,9 +198,7 @@ def test_each_service_logs_into_postgresql_as_its_own_role() -> None:
     users: dict[str, str] = {}
     for name in OURS:
         environment = _environment(name)
-        if "DATABASE_URL" not in environment:
-            assert name == "worker", f"{name} has no database"  # the workflows need none
-            continue
+        assert "DATABASE_URL" in environment, f"{name} has no database"
         url = urlsplit(environment["DATABASE_URL"])
         assert url.password is None, f"{name}: a password in DATABASE_URL"
         password_file = environment["ORDERFLOW_DATABASE_PASSWORD_FILE"]
@@ -212,7 +214,7 @@ def test_each_service_logs_into_postgresql_as_its_own_role() -> None:
     assert set(users) == set(GROUP_OF) | {"migrate"}
     # One login per process; the worker services share the workers' one.
     by_login = {u: sorted(n for n in users if users[n] == u) for u in users.values()}
-    assert by_login.pop("orderflow_worker") == ["activities", "notifications", "platform"]
+    assert by_login.pop("orderflow_worker") == ["activities", "notifications", "platform", "worker"]
     assert all(len(names) == 1 for names in by_login.values())
     assert set(logins) == set(users.values()) - {owner}
 

@@ -84,12 +84,18 @@ class StallOn(dict[int, TimelineEntry]):
         super().__setitem__(seq, entry)
 
 
-async def in_flight(handle: Handle, activity: str, patience: float = 15) -> None:
-    """Wait until `activity` is scheduled (and, failing, being retried)."""
+async def in_flight(
+    handle: Handle, activity: str, business: Business | None = None, patience: float = 15
+) -> None:
+    """Wait until `activity` is scheduled on the server, or (a local activity, which the server
+    does not see) has failed once in `business` and is being retried."""
     deadline = asyncio.get_running_loop().time() + patience
+    order_id = handle.id.removeprefix("order-")
     while True:
         pending = (await handle.describe()).raw_description.pending_activities
         if any(a.activity_type.name == activity for a in pending):
+            return
+        if business is not None and business.failed[order_id, activity]:
             return
         assert asyncio.get_running_loop().time() < deadline, f"{activity} never started"
         await asyncio.sleep(0.05)
@@ -113,7 +119,7 @@ async def anomaly_waiting(business: Business, order_id: str, patience: float = 1
 async def received(env: WorkflowEnvironment, business: Business, order_id: str) -> Held:
     business.failing[order_id].add("record_order")
     handle = await start(env, order_id)
-    await in_flight(handle, "record_order")
+    await in_flight(handle, "record_order", business)
     return Held(handle, let_go=business.failing[order_id].clear)
 
 
@@ -121,7 +127,7 @@ async def reviewing(env: WorkflowEnvironment, business: Business, order_id: str)
     business.failing[order_id].add("review_order")
     handle = await start(env, order_id)
     await at_stage(handle, Stage.REVIEWING)
-    await in_flight(handle, "review_order")
+    await in_flight(handle, "review_order", business)
     return Held(handle, let_go=business.failing[order_id].clear)
 
 

@@ -116,7 +116,8 @@ async def test_each_step_and_deadline_timer_has_its_line(
     converter = encrypting.client.data_converter
     steps = [
         await converter.decode([p], [str])
-        for p in _summaries(history, "activity_task_scheduled_event_attributes")
+        for kind in ("activity_task_scheduled_event_attributes", "marker_recorded_event_attributes")
+        for p in _summaries(history, kind)
     ]
     lines = [s[0] for s in steps]
     order_id = preparing.id.removeprefix("order-")
@@ -136,6 +137,7 @@ async def test_the_lines_are_encrypted_in_the_history(
     plain = Client(encrypting.client.service_client, data_converter=pydantic_data_converter)
     history = await plain.get_workflow_handle(preparing.id).fetch_history()
     payloads = _summaries(history, "activity_task_scheduled_event_attributes")
+    payloads += _summaries(history, "marker_recorded_event_attributes")
     payloads += _summaries(history, "timer_started_event_attributes")
     started = history.events[0]
     payloads += [started.user_metadata.summary, started.user_metadata.details]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from schemas.policy import OrderPolicy
 from tests.doubles import Business
 from tests.orders import SERVICE_STORE, Handle, confirm_visit, has_event, start
+from tests.steps_run import local_steps, server_steps
 from workflows.order.waiting import interval
 
 HISTORY_BOUND = 2_000
@@ -31,12 +31,7 @@ def looks_in(span: timedelta) -> int:
 async def _looks(handle: Handle, activity_type: str) -> tuple[int, int]:
     """The history's length, and how often the order looked."""
     history = await handle.fetch_history()
-    looks = sum(
-        1
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and e.activity_task_scheduled_event_attributes.activity_type.name == activity_type
-    )
+    looks = [*server_steps(history.events), *local_steps(history.events)].count(activity_type)
     return len(history.events), looks
 
 

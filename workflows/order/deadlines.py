@@ -119,7 +119,7 @@ class Deadlines:
 
     async def _on_breach(self, view: DeadlineView) -> None:
         """Recorded, flagged for search, and the supervisor told."""
-        workflow.upsert_search_attributes([sa.SLA_BREACHED.value_set(True)])
+        self._order.visibility.show(sa.SLA_BREACHED.value_set(True))
         await self._order.log(
             Event.DEADLINE_BREACHED, key=view.key, due_at=view.due_at.isoformat(), on_record=False
         )

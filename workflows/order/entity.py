@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from workflows.order.holds import Holds
 from workflows.order.patches import RECORD_VIEW_BETWEEN_EVENTS, TIMELINE_BEFORE_RECORD
 from workflows.order.state import CancelRequest, Halt, OrderState
+from workflows.order.visibility import Visibility
 
 with workflow.unsafe.imports_passed_through():
     from activities.assignment import Assignment
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         OrderSummary,
         RecordEvent,
         RecordEvents,
+        RecordFence,
         RecordView,
         TimelineEntry,
     )
@@ -86,6 +88,7 @@ class Order:
     def __init__(self, state: OrderState, steps: Steps) -> None:
         self.state = state
         self.steps = steps
+        self.visibility = Visibility(steps, self._progress, merged=steps.local_writes)
         self.holds = Holds(self)
         self._background: list[asyncio.Task[Any]] = []
 
@@ -175,6 +178,9 @@ class Order:
         state = self.state
         return state.ending_on_record and state.record is not None and not state.recording_ends
 
+    def _progress(self) -> tuple[int, int, int]:
+        return len(self.state.timeline), self.steps.busy, self.steps.local_in_flight
+
     def background_done(self) -> bool:
         return all(t.done() for t in self._background)
 
@@ -186,11 +192,9 @@ class Order:
     def set_stage(self, stage: Stage) -> None:
         self.state.stage = stage
         self.state.stages.append((stage, workflow.now()))
-        workflow.upsert_search_attributes(
-            [
-                sa.ORDER_STAGE.value_set(stage.value),
-                sa.STORE_CODE.value_set(self.state.order.store_code),
-            ]
+        self.visibility.show(
+            sa.ORDER_STAGE.value_set(stage.value),
+            sa.STORE_CODE.value_set(self.state.order.store_code),
         )
 
     async def enter(self, stage: Stage, **details: Any) -> None:
@@ -269,11 +273,16 @@ class Order:
     def _burst(self, entries: list[TimelineEntry]) -> RecordEvents:
         """The order's data goes with lines only: a change always logs one."""
         state = self.state
+        fence = None
+        if state.local_steps:  # LOCAL_WRITES: written from inside the task, so fenced by it
+            task = workflow.info().get_current_history_length()
+            fence = RecordFence(task=task, from_seq=state.entries_recorded + 1)
         return RecordEvents(
             entries=entries,
             credit=state.credit,
             release=state.release,
             summary=state.summary,
+            fence=fence,
             **self._next_view(with_order=bool(entries)),
         )
 

@@ -143,4 +143,4 @@ class Holds:
             if not state.stage.terminal:
                 self._order.set_stage(state.paused_stage)
             state.paused_stage = None
-        workflow.upsert_search_attributes([sa.ANOMALY_OPEN.value_set(on)])
+        self._order.visibility.show(sa.ANOMALY_OPEN.value_set(on))

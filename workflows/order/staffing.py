@@ -42,7 +42,7 @@ class Staffing:
         """The order is the assignee's, searchable by them, and they are told."""
         state = self._state
         state.assignee = assignee
-        workflow.upsert_search_attributes([sa.ASSIGNEE_ID.value_set(assignee.staff_id)])
+        self._order.visibility.show(sa.ASSIGNEE_ID.value_set(assignee.staff_id))
         await self._order.steps.tell(
             Audience.STAFF,
             Topic.ASSIGNED,

@@ -24,6 +24,7 @@ from workflows.order.execution import Execution
 from workflows.order.fulfilment import Fulfilment
 from workflows.order.patches import (
     ENDING_WITH_THE_RECORD,
+    LOCAL_WRITES,
     RECORD_IN_BURSTS,
     RECORD_KNOWN_WHEN_RECEIVING,
     SERVICE_COMPLETED_ON_PLATFORM,
@@ -87,10 +88,12 @@ class OrderWorkflow:
             in_bursts=workflow.patched(RECORD_IN_BURSTS),
         )
         state.ending_on_record = state.in_bursts and workflow.patched(ENDING_WITH_THE_RECORD)
+        state.local_steps = state.ending_on_record and workflow.patched(LOCAL_WRITES)
         steps = Steps(
             order_id=inp.order.order_id,
             store_code=inp.order.store_code,
             notice_key=inp.order.order_id,
+            local_writes=state.local_steps,
         )
         self._order = order = Order(state, steps)
         self._staffing = Staffing(order)
@@ -119,6 +122,8 @@ class OrderWorkflow:
         state.policy_snapshot = snapshot
         self._order.steps.route(snapshot.platform_task_queue)
         recorder = asyncio.create_task(self._order.record_in_bursts()) if state.in_bursts else None
+        visibility = self._order.visibility
+        shown = asyncio.create_task(visibility.upsert_as_tasks_end()) if state.local_steps else None
         self._order.set_stage(Stage.RECEIVED)
         if inp.platform_cancel is not None:
             # R2.1.2 found by the patrol after the platform cancelled it: recorded, then ended,
@@ -141,6 +146,9 @@ class OrderWorkflow:
         if recorder is not None:
             state.recording_ends = True  # the order's last lines on record, then the end
             await recorder
+        if shown is not None:
+            shown.cancel()
+            visibility.upsert()
         assert state.outcome is not None
         return state.outcome
 
@@ -183,11 +191,8 @@ class OrderWorkflow:
         )
         state.order_policy = self._terms(record)
         await order.record_backlog()
-        workflow.upsert_search_attributes(
-            [
-                sa.ORDER_TYPE.value_set(record.order_type.value),
-                sa.REGION.value_set(record.region),
-            ]
+        order.visibility.show(
+            sa.ORDER_TYPE.value_set(record.order_type.value), sa.REGION.value_set(record.region)
         )
         await order.log(
             Event.RECEIVED,
