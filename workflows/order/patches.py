@@ -37,8 +37,9 @@ RECORD_IN_BURSTS: Final = "record-in-bursts"
 # closes; no `record_credit_event`, `release_assignment` or `record_summary` round trip of their
 # own (R1.3, R3.3.3, R5.3.3). Only where RECORD_IN_BURSTS is patched in.
 ENDING_WITH_THE_RECORD: Final = "ending-with-the-record"
-# The order's database steps (its record, review, stock, booking, assignment, notices and the
-# recorder's writes) run as local activities on the workflow worker that runs the order: a
-# marker in the history each, not a server round trip and a workflow task. The merchant API
-# calls stay server activities. Only where ENDING_WITH_THE_RECORD is patched in.
+# The writes of the order's record (its timeline in fenced bursts, its status and data) and its
+# review run as local activities on the workflow worker that runs the order: a marker in the
+# history each, not a server round trip and a workflow task. Claims, notices and merchant API
+# calls stay server activities (`activity_options.runs_locally`). The search attributes a task
+# changes are upserted once as it ends. Only where ENDING_WITH_THE_RECORD is patched in.
 LOCAL_WRITES: Final = "local-writes"
