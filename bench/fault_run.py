@@ -168,6 +168,9 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
     rng = random.Random(f"{options.seed}:faults")
     chaos = Chaos()
     async with contextlib.AsyncExitStack() as stack:
+        # The local stack (infra.fail_closed): its own database takes the development secrets,
+        # as the processes it starts do (fault_stack.worker_env).
+        stack.enter_context(common.environment(common.LOCAL_STACK))
         stack.enter_context(policy_file(POLICY_FILE))
         database_: Database = await stack.enter_async_context(
             database(options.database, fresh=True, pgdata=pgdata, say=say)

@@ -4,7 +4,9 @@
 -- from inside a workflow task. A task whose worker dies before it completes is attempted again,
 -- with the events that came meanwhile, and may log other lines at the same numbers: the lines
 -- the first attempt wrote describe a course the order never took. Each such write carries its
--- task (the history's length when the task started, always larger for a later attempt):
+-- task: when the task started, in microseconds of workflow time, later for every later attempt
+-- (not the history's length, which a failed speculative task, one an update brought, gives
+-- back to the next attempt):
 --   orders.recorded_task  the newest task that wrote the order's record; a write from an older
 --                         one comes from an attempt that did not complete, and changes nothing
 --   order_events.task     the task that wrote the line (0: a server activity, before the patch)

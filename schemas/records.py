@@ -59,7 +59,9 @@ class RecordFence(Model):
     lines from its own first line on (migration 0023)."""
 
     task: int
-    """The order's history length when the task started: larger for every later attempt."""
+    """When the task started (its workflow time, in microseconds): later for every later
+    attempt. Not the history's length: a task an update brought is speculative, and when it
+    fails the server takes its events back, so the next attempt starts at the same length."""
     from_seq: int
     """The first line of the write, or where the next would go when it has none."""
 

@@ -275,8 +275,8 @@ class Order:
         state = self.state
         fence = None
         if state.local_steps:  # LOCAL_WRITES: written from inside the task, so fenced by it
-            task = workflow.info().get_current_history_length()
-            fence = RecordFence(task=task, from_seq=state.entries_recorded + 1)
+            started = int(workflow.now().timestamp() * 1_000_000)
+            fence = RecordFence(task=started, from_seq=state.entries_recorded + 1)
         return RecordEvents(
             entries=entries,
             credit=state.credit,
