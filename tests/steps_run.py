@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-LOCAL_ACTIVITY = "core_local_activity"
+from bench.capacity_bench import LOCAL_ACTIVITY_MARKER
 
 
 def server_steps(events: Iterable[HistoryEvent]) -> list[str]:
@@ -29,7 +29,7 @@ def local_activity(event: HistoryEvent) -> str:
     marker = event.marker_recorded_event_attributes
     if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
         return ""
-    if marker.marker_name != LOCAL_ACTIVITY:
+    if marker.marker_name != LOCAL_ACTIVITY_MARKER:
         return ""
     name: str = json.loads(marker.details["data"].payloads[0].data)["activity_type"]
     return name

@@ -22,6 +22,7 @@ from activities.stock import Stock
 from analytics.delivery import Reports
 from analytics.refreshing import Refreshing
 from meituan.client import MeituanClient
+from workflows.activity_options import runs_locally
 from workflows.anomaly import AnomalyWorkflow
 from workflows.doctor import DoctorWorkflow
 from workflows.order import OrderWorkflow
@@ -63,12 +64,21 @@ def build_activities(
 
 
 def order_steps(pool: asyncpg.Pool) -> list[Callable[..., Any]]:
-    """The database steps of an order and its anomaly (server activities)."""
+    """The database steps of an order and its anomaly."""
+    records = OrderRecords(pool)
     assignment = Assignment(pool)
     stock = Stock(pool)
     bookings = Bookings(pool)
     return [
-        *local_steps(pool),
+        records.record_order,
+        records.record_event,
+        records.record_events,
+        records.record_view,
+        records.record_feedback,
+        records.record_refund,
+        records.record_summary,
+        records.record_anomaly,
+        Review(pool).review_order,
         assignment.assign_order,
         assignment.release_assignment,
         stock.reserve_stock,
@@ -82,21 +92,10 @@ def order_steps(pool: asyncpg.Pool) -> list[Callable[..., Any]]:
 
 
 def local_steps(pool: asyncpg.Pool) -> list[Callable[..., Any]]:
-    """The writes of an order's record and its review: local activities of the worker that
-    runs the order (LOCAL_WRITES, `activity_options.runs_locally`), so a workflow worker
-    registers them; server activities for the anomaly and orders started before that patch."""
-    records = OrderRecords(pool)
-    return [
-        records.record_order,
-        records.record_event,
-        records.record_events,
-        records.record_view,
-        records.record_feedback,
-        records.record_refund,
-        records.record_summary,
-        records.record_anomaly,
-        Review(pool).review_order,
-    ]
+    """The steps an order runs as local activities of the worker that runs it (LOCAL_WRITES,
+    chosen by `activity_options.runs_locally`), so a workflow worker registers them; server
+    activities for the anomaly and orders started before that patch."""
+    return [step for step in order_steps(pool) if runs_locally(step)]
 
 
 def platform_activities(pool: asyncpg.Pool, platform: MeituanClient) -> list[Callable[..., Any]]:

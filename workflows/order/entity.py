@@ -88,7 +88,7 @@ class Order:
     def __init__(self, state: OrderState, steps: Steps) -> None:
         self.state = state
         self.steps = steps
-        self.visibility = Visibility(steps, self._progress, merged=steps.local_writes)
+        self.visibility = Visibility(steps, self._progress)
         self.holds = Holds(self)
         self._background: list[asyncio.Task[Any]] = []
 
@@ -274,7 +274,7 @@ class Order:
         """The order's data goes with lines only: a change always logs one."""
         state = self.state
         fence = None
-        if state.local_steps:  # LOCAL_WRITES: written from inside the task, so fenced by it
+        if self.steps.local_writes:  # LOCAL_WRITES: written from inside the task, so fenced
             started = int(workflow.now().timestamp() * 1_000_000)
             fence = RecordFence(task=started, from_seq=state.entries_recorded + 1)
         return RecordEvents(

@@ -71,7 +71,6 @@ class OrderState:
     record_waiters: int = 0  # in bursts: lines whose loggers wait to see them on record
     recording_ends: bool = False  # in bursts: the recorder writes what is left, then stops
     ending_on_record: bool = False  # ENDING_WITH_THE_RECORD: the recorder writes the ending
-    local_steps: bool = False  # LOCAL_WRITES: the record's writes local, upserts once per task
     credit: CreditEvent | None = None  # with the record: for the next burst
     release: ReleaseAssignment | None = None  # with the record: for the last burst
     summary: OrderSummary | None = None  # with the record: for the last burst

@@ -19,15 +19,15 @@ with workflow.unsafe.imports_passed_through():
 
 
 class Visibility:
-    def __init__(self, steps: Steps, progress: Callable[[], object], *, merged: bool) -> None:
-        """`progress`: what changes while the order's task runs on (its timeline, its steps)."""
+    def __init__(self, steps: Steps, progress: Callable[[], object]) -> None:
+        """`progress`: what changes while the order's task runs on (its timeline, its steps).
+        The upserts are merged where the steps are local (`Steps.local_writes`)."""
         self._steps = steps
         self._progress = progress
-        self._merged = merged
         self._unshown: dict[str, SearchAttributeUpdate[Any]] = {}
 
     def show(self, *updates: SearchAttributeUpdate[Any]) -> None:
-        if not self._merged:
+        if not self._steps.local_writes:
             workflow.upsert_search_attributes(list(updates))
             return
         for update in updates:

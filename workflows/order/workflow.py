@@ -88,12 +88,11 @@ class OrderWorkflow:
             in_bursts=workflow.patched(RECORD_IN_BURSTS),
         )
         state.ending_on_record = state.in_bursts and workflow.patched(ENDING_WITH_THE_RECORD)
-        state.local_steps = state.ending_on_record and workflow.patched(LOCAL_WRITES)
         steps = Steps(
             order_id=inp.order.order_id,
             store_code=inp.order.store_code,
             notice_key=inp.order.order_id,
-            local_writes=state.local_steps,
+            local_writes=state.ending_on_record and workflow.patched(LOCAL_WRITES),
         )
         self._order = order = Order(state, steps)
         self._staffing = Staffing(order)
@@ -123,7 +122,8 @@ class OrderWorkflow:
         self._order.steps.route(snapshot.platform_task_queue)
         recorder = asyncio.create_task(self._order.record_in_bursts()) if state.in_bursts else None
         visibility = self._order.visibility
-        shown = asyncio.create_task(visibility.upsert_as_tasks_end()) if state.local_steps else None
+        merged = self._order.steps.local_writes
+        shown = asyncio.create_task(visibility.upsert_as_tasks_end()) if merged else None
         self._order.set_stage(Stage.RECEIVED)
         if inp.platform_cancel is not None:
             # R2.1.2 found by the patrol after the platform cancelled it: recorded, then ended,
