@@ -28,6 +28,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from activities.notify import write_to
 from infra.database import Conn
 from infra.settings import settings
 from schemas.people import Role
@@ -128,9 +129,9 @@ class Assignment:
                 holder = current["staff_id"]
                 if holder not in inp.exclude:
                     if inp.preferred in (None, holder):
-                        return await self._assignee(conn, holder)
+                        return await self._told(conn, inp, holder)
                     if not await self._candidates(conn, None, inp.exclude, inp.preferred):
-                        return await self._assignee(conn, holder)  # the preferred one is full
+                        return await self._told(conn, inp, holder)  # the preferred one is full
                 await release_claim(conn, inp.order_id, holder, "reassigned")
 
             departments = await self._departments(conn, inp)
@@ -161,7 +162,7 @@ class Assignment:
                     c.department,
                     inp.round,
                 )
-                return await self._assignee(conn, c.staff_id)
+                return await self._told(conn, inp, c.staff_id)
             # Raised inside the transaction: a release of an excluded holder is rolled back.
             raise ApplicationError(
                 f"nobody in {', '.join(departments) or 'any department'} can take order "
@@ -240,6 +241,12 @@ class Assignment:
             )
             for r in rows
         ]
+
+    @classmethod
+    async def _told(cls, conn: Conn, inp: AssignInput, staff_id: str) -> Assignee:
+        """The person holding the order, told in the same transaction (R2.3.3)."""
+        await write_to(conn, inp.notice, staff_id)
+        return await cls._assignee(conn, staff_id)
 
     @staticmethod
     async def _assignee(conn: Conn, staff_id: str) -> Assignee:

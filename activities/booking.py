@@ -16,6 +16,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from activities.notify import write_to
 from infra.database import Conn
 from infra.settings import settings
 from schemas.resources import Booking, BookService, OrderRef
@@ -93,7 +94,7 @@ class Bookings:
             )
             existing = await _booking_of(conn, inp.order_id)
             if existing is not None:
-                return existing
+                return await _told(conn, inp, existing)
             minutes = await conn.fetchval(
                 """
                 SELECT COALESCE(SUM(c.duration_minutes * i.quantity), 0)
@@ -165,7 +166,7 @@ class Bookings:
                     continue
                 booking = await _booking_of(conn, inp.order_id)
                 assert booking is not None
-                return booking
+                return await _told(conn, inp, booking)
 
     @activity.defn
     async def release_booking(self, inp: OrderRef) -> None:
@@ -176,6 +177,12 @@ class Bookings:
             """,
             inp.order_id,
         )
+
+
+async def _told(conn: Conn, inp: BookService, booking: Booking) -> Booking:
+    """The person booked, briefed in the same transaction (R3.2.2)."""
+    await write_to(conn, inp.notice, booking.staff_id, slot_at=booking.slot_start.isoformat())
+    return booking
 
 
 async def _booking_of(conn: Conn, order_id: str) -> Booking | None:

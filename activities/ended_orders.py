@@ -17,7 +17,7 @@ import asyncpg
 from activities.notify import Notifier, manager_of
 from schemas.feedback import FeedbackState
 from schemas.messages import FeedbackKind
-from schemas.records import Audience, Notification
+from schemas.notices import Audience, Notification
 
 log = logging.getLogger("orderflow.ended_orders")
 

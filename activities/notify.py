@@ -18,7 +18,7 @@ from activities.notice_texts import Heading, render
 from activities.notify_routes import Route, reach
 from infra.database import Conn
 from infra.settings import settings
-from schemas.records import Audience, Notification
+from schemas.notices import Audience, Notification
 
 WAKE = "orderflow_outbox"
 """The channel the dispatcher LISTENs on: a delivery written wakes it at once."""
@@ -35,6 +35,14 @@ class Notifier:
         """Written once per `key`; a retry finds it written and does nothing."""
         async with self._pool.acquire() as conn, conn.transaction():
             await write(conn, inp)
+
+
+async def write_to(conn: Conn, notice: Notification | None, recipient: str, **facts: str) -> None:
+    """A notice a claim carries, to the person it claimed, in the claim's transaction: the claim
+    and its notice are written together or not at all (a retry finds both)."""
+    if notice is not None:
+        filled = {"recipient": recipient, "facts": {**notice.facts, **facts}}
+        await write(conn, notice.model_copy(update=filled))
 
 
 async def write(conn: Conn, inp: Notification) -> bool:

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 from infra.database import Conn
 from infra.settings import settings
-from schemas.notices import Language
-from schemas.records import Audience
+from schemas.notices import Audience, Language
 
 DEFAULT, CUSTOMER = "default", "customer"
 KINDS = ("wecom", "dingtalk", "feishu", "webhook")

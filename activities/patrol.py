@@ -35,6 +35,7 @@ from infra.settings import settings
 from meituan.client import PLATFORM_TZ, MeituanClient, MeituanError, OrderNotFound
 from meituan.codes import OrderStatus, PlatformCancelReason
 from meituan.intake import to_platform_order
+from schemas.notices import Audience, Notification
 from schemas.order import PlatformCancel
 from schemas.patrol import (
     CancelledOrder,
@@ -43,7 +44,6 @@ from schemas.patrol import (
     StatusMismatch,
     StorePatrol,
 )
-from schemas.records import Audience, Notification
 
 T = TypeVar("T")
 CALL_TRIES = 4

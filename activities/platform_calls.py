@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.notify import Notifier
 from meituan.client import MeituanClient, MeituanError
-from schemas.notices import Topic
+from schemas.notices import Audience, Notification, Topic
 from schemas.platform_calls import (
     PlatformCancelOrder,
     PlatformOrderCall,
@@ -27,7 +27,6 @@ from schemas.platform_calls import (
     PlatformReminderReply,
     PlatformReport,
 )
-from schemas.records import Audience, Notification
 
 
 def _platform_id(value: str, name: str = "order_id") -> int:

@@ -24,8 +24,7 @@ from analytics.period import Period
 from analytics.report import render
 from infra.database import data_dir
 from infra.settings import settings
-from schemas.notices import Topic
-from schemas.records import Audience, Notification
+from schemas.notices import Audience, Notification, Topic
 from schemas.reports import SEND_REPORTS, ReportKind, ReportRequest, ReportSent
 
 TOP_FINDINGS = 3

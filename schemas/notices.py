@@ -7,7 +7,10 @@ written, in the recipient's language, so a text can be corrected without touchin
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
+
+from schemas.base import Model
 
 
 class Language(StrEnum):
@@ -51,3 +54,28 @@ class Topic(StrEnum):
     FEEDBACK_ANSWER = "feedback_answer"  # R4.2.2
     FEEDBACK_RESOLUTION = "feedback_resolution"
     ORDER_UPDATED = "order_updated"
+
+
+class Audience(StrEnum):
+    STAFF = "staff"
+    SUPERVISOR = "supervisor"
+    MANAGER = "manager"
+    CUSTOMER = "customer"
+    PLATFORM_LIAISON = "platform_liaison"  # R6.2 the person who deals with the platform
+
+
+class Notification(Model):
+    """What to tell whom; the words are the topic's, in the recipient's language
+    (`activities.notice_texts`). `subject` and `text` are the words themselves for a
+    notification without a topic, as every one had before topics."""
+
+    key: str  # idempotency: the same key is written once and delivered once per route
+    order_id: str
+    audience: Audience
+    recipient: str | None = None  # a staff id; None: whoever holds the role for the store
+    store_code: str
+    topic: Topic | None = None
+    facts: dict[str, str] = {}
+    due_at: datetime | None = None  # by when the person must act, when there is a deadline
+    subject: str = ""
+    text: str = ""

@@ -8,7 +8,6 @@ from typing import Any
 
 from schemas.base import Model
 from schemas.feedback import FeedbackCase
-from schemas.notices import Topic
 from schemas.order import DeliveryMode, OrderType, PlatformOrder, Stage
 from schemas.refund import RefundRequest
 from schemas.resources import ReleaseAssignment
@@ -130,31 +129,6 @@ class CreditEvent(Model):
     order_id: str
     kind: CreditEventKind
     note: str = ""
-
-
-class Audience(StrEnum):
-    STAFF = "staff"
-    SUPERVISOR = "supervisor"
-    MANAGER = "manager"
-    CUSTOMER = "customer"
-    PLATFORM_LIAISON = "platform_liaison"  # R6.2 the person who deals with the platform
-
-
-class Notification(Model):
-    """What to tell whom; the words are the topic's, in the recipient's language
-    (`activities.notice_texts`). `subject` and `text` are the words themselves for a
-    notification without a topic, as every one had before topics."""
-
-    key: str  # idempotency: the same key is written once and delivered once per route
-    order_id: str
-    audience: Audience
-    recipient: str | None = None  # a staff id; None: whoever holds the role for the store
-    store_code: str
-    topic: Topic | None = None
-    facts: dict[str, str] = {}
-    due_at: datetime | None = None  # by when the person must act, when there is a deadline
-    subject: str = ""
-    text: str = ""
 
 
 class OrderSummary(Model):

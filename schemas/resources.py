@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from schemas.base import Model
+from schemas.notices import Notification
 from schemas.order import OrderType
 
 
@@ -21,6 +22,8 @@ class AssignInput(Model):
     exclude: list[str] = []  # people the order is being taken away from
     preferred: str | None = None  # a supervisor's explicit choice
     round: int = 1
+    notice: Notification | None = None
+    """R2.3.3 the assignee's notice, written in the claim's transaction to whoever is claimed."""
 
 
 class Assignee(Model):
@@ -68,6 +71,9 @@ class BookService(Model):
     skills: list[str]
     earliest: datetime
     preferred_staff: str | None = None
+    notice: Notification | None = None
+    """R3.2.2 the briefing, written in the booking's transaction to the person booked, with the
+    slot (fact `slot_at`)."""
 
 
 class Booking(Model):

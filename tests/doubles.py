@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.notice_texts import Heading, render
 from schemas.anomaly import AnomalyRecord
-from schemas.notices import Language
+from schemas.notices import Language, Notification
 from schemas.order import DeliveryMode, OrderType, PlatformOrder
 from schemas.patrol import PatrolReport, PatrolStore, StorePatrol
 from schemas.platform_calls import (
@@ -28,7 +28,6 @@ from schemas.platform_calls import (
 )
 from schemas.records import (
     CreditEvent,
-    Notification,
     OrderRecord,
     OrderSummary,
     RecordEvent,
@@ -233,6 +232,7 @@ class Business:
         if staff not in candidates:
             staff = candidates[0]
         self.assignments[inp.order_id] = staff
+        self._carried(inp.notice, staff)
         return Assignee(
             staff_id=staff,
             name=staff,
@@ -272,6 +272,7 @@ class Business:
             slot_end=inp.earliest + timedelta(hours=2),
         )
         self.bookings[inp.order_id] = booking
+        self._carried(inp.notice, booking.staff_id, slot_at=booking.slot_start.isoformat())
         return booking
 
     @activity.defn
@@ -287,6 +288,15 @@ class Business:
     @activity.defn
     async def notify(self, inp: Notification) -> None:
         self._gate(inp.order_id, "notify")
+        self._write(inp)
+
+    def _carried(self, notice: Notification | None, recipient: str, **facts: str) -> None:
+        """A notice a claim carries, written with it (activities.notify.write_to)."""
+        if notice is not None:
+            filled = {"recipient": recipient, "facts": {**notice.facts, **facts}}
+            self._write(notice.model_copy(update=filled))
+
+    def _write(self, inp: Notification) -> None:
         if inp.topic is not None:  # in English words, as the notifier would write them
             heading = Heading(inp.order_id, None, None)
             subject, text = render(inp.topic, Language.EN, inp.facts, heading, inp.due_at)

@@ -18,6 +18,8 @@ from pathlib import Path
 from temporalio import workflow
 from temporalio.client import WorkflowHandle
 
+from workflows.order.patches import taken_with
+
 HISTORIES = Path(__file__).parent / "histories"
 # Set to keep the histories of the tests that call `keep()`: races a scenario cannot stage.
 KEEP = "ORDERFLOW_KEEP_HISTORIES"
@@ -37,10 +39,12 @@ def free_path(stem: str) -> Path:
 @contextmanager
 def unpatched(*ids: str) -> Iterator[None]:
     """Workflows run here as they did before the patches named (workflows take `patched` from
-    the `temporalio.workflow` module, which the sandbox passes through)."""
+    the `temporalio.workflow` module, which the sandbox passes through), and so without the
+    later patch that takes them with it (`workflows.order.patches.Patches`)."""
     if not ids:
         yield
         return
+    ids = (*ids, *taken_with(ids))
     real: Callable[[str], bool] = workflow.patched
 
     def before_the_patch(patch_id: str) -> bool:

@@ -19,10 +19,10 @@ with workflow.unsafe.imports_passed_through():
         Decide,
         Decision,
     )
-    from schemas.notices import Topic
+    from schemas.notices import Audience, Topic
     from schemas.platform_calls import PlatformReport
     from schemas.policy import Clause, HardAction
-    from schemas.records import Audience, CreditEvent, CreditEventKind
+    from schemas.records import CreditEvent, CreditEventKind
     from schemas.review import AnomalyKind
     from schemas.status import DeadlineView
     from workflows.deadlines import FIRE_BY_TIMER, DeadlineClock

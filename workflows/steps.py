@@ -21,8 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import Notifier
-    from schemas.notices import Topic
-    from schemas.records import Audience, Notification
+    from schemas.notices import Audience, Notification, Topic
     from workflows import story
     from workflows.activity_options import (
         CANCELLATION,
@@ -146,17 +145,29 @@ class Steps:
     ) -> None:
         """Written to the recipient's inbox and the outbox; delivery never holds up the order
         (the dispatcher sends it, workers/dispatcher.py)."""
-        self._notices += 1
         await self.act(
-            Notifier.notify,
-            Notification(
-                key=f"{self._notice_key}:{self._notices}",
-                order_id=self._order_id,
-                audience=audience,
-                recipient=recipient,
-                store_code=self._store_code,
-                topic=topic,
-                facts=facts or {},
-                due_at=due_at,
-            ),
+            Notifier.notify, self.notice(audience, topic, facts, recipient=recipient, due_at=due_at)
+        )
+
+    def notice(
+        self,
+        audience: Audience,
+        topic: Topic,
+        facts: dict[str, str] | None = None,
+        *,
+        recipient: str | None = None,
+        due_at: datetime | None = None,
+    ) -> Notification:
+        """The next notification, keyed; `tell` writes it, or a claim carries it (its recipient,
+        and the facts only the claim knows, filled in by the claim)."""
+        self._notices += 1
+        return Notification(
+            key=f"{self._notice_key}:{self._notices}",
+            order_id=self._order_id,
+            audience=audience,
+            recipient=recipient,
+            store_code=self._store_code,
+            topic=topic,
+            facts=facts or {},
+            due_at=due_at,
         )

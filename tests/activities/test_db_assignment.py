@@ -10,6 +10,7 @@ import pytest
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.assignment import Assignment
+from schemas.notices import Audience, Notification, Topic
 from schemas.order import OrderType
 from schemas.resources import AssignInput, ReleaseAssignment
 from tests.db_fixtures import db_pool as db_pool
@@ -194,3 +195,39 @@ async def test_100_concurrent_assignments_never_exceed_capacity(demo_pool: async
     for r in rows:
         assert r["active_load"] <= r["capacity"]
         assert r["active_load"] == r["held"]
+
+
+def _told(oid: str, n: int) -> Notification:
+    return Notification(
+        key=f"{oid}:{n}",
+        order_id=oid,
+        audience=Audience.STAFF,
+        store_code="SH-XH-001",
+        topic=Topic.ASSIGNED,
+        facts={"brief": "红烧肉 x1"},
+    )
+
+
+async def test_the_person_claimed_is_told_in_the_claims_transaction(
+    demo_pool: asyncpg.Pool,
+) -> None:
+    """R2.3.3 the notice an assignment carries goes to whoever it claims, once however often
+    the claim is retried; a claim that finds nobody tells nobody."""
+    assign = _assigner(demo_pool)
+    oid = order_id()
+    inp = _inp(["hot_dishes"], oid=oid).model_copy(update={"notice": _told(oid, 1)})
+    first = await assign.assign_order(inp)
+    assert await assign.assign_order(inp) == first  # a retry
+    rows = await demo_pool.fetch(
+        "SELECT key, recipient, topic, channel FROM notifications WHERE order_id = $1", oid
+    )
+    assert [(r["key"], r["recipient"], r["topic"]) for r in rows] == [
+        (f"{oid}:1", first.staff_id, "assigned")
+    ]
+    assert rows[0]["channel"] in ("inbox", "outbox")
+
+    nobody = _inp(["plumbing"], oid=oid, exclude=[first.staff_id])
+    with pytest.raises(ApplicationError):
+        await assign.assign_order(nobody.model_copy(update={"notice": _told(oid, 2)}))
+    keys = await demo_pool.fetch("SELECT key FROM notifications WHERE order_id = $1", oid)
+    assert [r["key"] for r in keys] == [f"{oid}:1"]

@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.booking import Bookings
 from activities.orders import OrderRecords
+from schemas.notices import Audience, Notification, Topic
 from schemas.records import RecordOrder
 from schemas.resources import BookService, OrderRef
 from starter.db_cli import generate_slots
@@ -160,3 +161,29 @@ async def test_concurrent_bookings_never_double_book(slots: asyncpg.Pool) -> Non
         """
     )
     assert doubles == 0
+
+
+async def test_the_person_booked_is_briefed_with_the_slot_in_the_bookings_transaction(
+    slots: asyncpg.Pool,
+) -> None:
+    """R3.2.2 the briefing a booking carries goes to the person booked, with the slot, once
+    however often the booking is retried."""
+    bookings = Bookings(slots)
+    oid = await _service_order(slots, (("S-PLM", 1),))
+    notice = Notification(
+        key=f"{oid}:3",
+        order_id=oid,
+        audience=Audience.STAFF,
+        store_code=STORE,
+        topic=Topic.VISIT,
+        facts={"brief": "水管维修 x1"},
+    )
+    inp = _book(oid, ["plumbing"]).model_copy(update={"notice": notice})
+    booking = await bookings.book_service(inp)
+    assert await bookings.book_service(inp) == booking  # a retry
+    rows = await slots.fetch(
+        "SELECT recipient, topic, subject, text FROM notifications WHERE order_id = $1", oid
+    )
+    assert [(r["recipient"], r["topic"]) for r in rows] == [(booking.staff_id, "visit")]
+    assert "水管维修 x1" in rows[0]["text"]
+    assert "09:00" in rows[0]["subject"]  # the slot the booking found, in Shanghai time

@@ -20,8 +20,8 @@ from activities.notice_texts import TEXTS
 from activities.notify import Notifier
 from activities.orders import OrderRecords
 from infra.settings import SettingsError, settings
-from schemas.notices import Language, Topic
-from schemas.records import Audience, Notification, RecordOrder
+from schemas.notices import Audience, Language, Notification, Topic
+from schemas.records import RecordOrder
 from tests.db_fixtures import assign_recorded, make_order, order_id
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool

@@ -42,10 +42,11 @@ from infra.logging import (
     redact_event,
 )
 from schemas.messages import MarkDelivered, MarkReady
+from schemas.notices import Audience, Notification
 from schemas.order import OrderInput, Stage
 from schemas.people import Person, Role
 from schemas.reads import OrderFilter
-from schemas.records import Audience, Notification, RecordEvent, RecordOrder, TimelineEntry
+from schemas.records import RecordEvent, RecordOrder, TimelineEntry
 from starter import order_reads, work_reads
 from starter.api import admin as admin_api
 from starter.api import admin_people, admin_stock, measures, tokens

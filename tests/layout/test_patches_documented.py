@@ -10,10 +10,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def patch_ids() -> set[str]:
-    """The string constants the workflows pass to `workflow.patched`."""
+    """The string constants the workflows pass to `workflow.patched` or `Patches.patched`."""
     names = set()
     for path in (ROOT / "workflows").rglob("*.py"):
-        names |= set(re.findall(r"workflow\.patched\((\w+)\)", path.read_text(encoding="utf-8")))
+        names |= set(re.findall(r"\bpatched\(([A-Z][A-Z_]+)\)", path.read_text(encoding="utf-8")))
     ids = set()
     for path in (ROOT / "workflows").rglob("*.py"):
         for name, value in re.findall(r'^(\w+)(?:: Final)? = "([a-z-]+)"', path.read_text(), re.M):

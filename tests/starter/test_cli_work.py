@@ -18,9 +18,8 @@ import asyncpg
 from activities.notify import Notifier
 from infra.settings import settings
 from schemas.messages import MarkDelivered, MarkReady
-from schemas.notices import Topic
+from schemas.notices import Audience, Notification, Topic
 from schemas.order import Stage
-from schemas.records import Audience, Notification
 from schemas.review import AnomalyKind
 from starter.cli.format import display_width
 from tests.db_fixtures import db_pool as db_pool

@@ -18,8 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from schemas.anomaly import AnomalyInput, AnomalyRecord, Decide, Decision
+from schemas.notices import Audience, Notification
 from schemas.policy import Policy
-from schemas.records import Audience, Notification
 from schemas.review import AnomalyKind
 from starter.settled import settled
 from tests.doubles import Business

@@ -409,7 +409,8 @@ async def test_a_cancellation_waits_for_the_step_being_retried(
     assert order_id in business.reserved
 
     await handle.execute_update(OrderWorkflow.cancel_order, MERCHANT_CANCEL)
-    assert (await status(handle)).stage is Stage.REVIEWING  # still waiting for the step
+    # Accepted, still waiting for its first step (TOLD_AND_SHOWN_WITH_THE_WORK)
+    assert (await status(handle)).stage is Stage.ACCEPTED
     with pytest.raises(WorkflowUpdateFailedError) as again:
         await handle.execute_update(OrderWorkflow.cancel_order, MERCHANT_CANCEL)
     assert isinstance(again.value.cause, ApplicationError)

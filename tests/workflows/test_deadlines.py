@@ -90,7 +90,7 @@ async def test_accept_deadline(
 ) -> None:
     business.failing[order_id].add("confirm")  # R6.1: the platform unreachable
     handle = await start(env, order_id)
-    await at_stage(handle, Stage.REVIEWING)
+    await at_stage(handle, Stage.ACCEPTED)  # confirming on the platform is its first step
     await until(handle, lambda s: any(d.key == "accept" for d in s.deadlines), "accept clock")
     await assert_escalated(env, handle, business, order_id, "accept", 3, 5)
     await handle.cancel()

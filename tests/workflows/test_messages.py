@@ -38,8 +38,9 @@ from schemas.messages import (
     ResolveFeedback,
     RespondFeedback,
 )
+from schemas.notices import Notification
 from schemas.order import CustomerChanges, OrderItem, Stage
-from schemas.records import Notification, TimelineEntry
+from schemas.records import TimelineEntry
 from schemas.review import ReviewVerdict, RuleFailure
 from schemas.status import OrderStatus
 from tests.doubles import Business

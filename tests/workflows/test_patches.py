@@ -25,7 +25,8 @@ def documented_patches() -> list[str]:
 
 
 def patches_in_code() -> set[str]:
-    """Every id the workflow code passes to `workflow.patched()` or `deprecate_patch()`."""
+    """Every id the workflow code passes to `workflow.patched()`, `Patches.patched()` or
+    `deprecate_patch()`."""
     found: set[str] = set()
     root = Path(__file__).parents[2]
     for path in sorted((root / "workflows").rglob("*.py")):
@@ -37,7 +38,12 @@ def patches_in_code() -> set[str]:
                 and node.func.attr in ("patched", "deprecate_patch")
             ):
                 [arg] = node.args
-                found.add(getattr(module, arg.id) if isinstance(arg, ast.Name) else arg.value)
+                if isinstance(arg, ast.Constant):
+                    found.add(str(arg.value))
+                elif isinstance(arg, ast.Name) and isinstance(
+                    value := getattr(module, arg.id, None), str
+                ):
+                    found.add(value)  # not `Patches.patched`'s own parameter, which it passes on
     return found
 
 

@@ -36,11 +36,11 @@ with workflow.unsafe.imports_passed_through():
         RespondFeedback,
         UpdateResult,
     )
-    from schemas.notices import Topic
+    from schemas.notices import Audience, Topic
     from schemas.order import Stage
     from schemas.platform_calls import PlatformRefundAnswer, PlatformReminderReply
     from schemas.policy import Clause
-    from schemas.records import Audience, RecordRefund
+    from schemas.records import RecordRefund
     from schemas.status import RefundRequest, RefundState
 
 REFUND_AGREED = 2005  # merchant cancel code: after-sales

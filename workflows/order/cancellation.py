@@ -20,10 +20,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.stock import Stock
     from schemas.contract import Event
     from schemas.messages import CancelOrder, PlatformCancel, UpdateResult
-    from schemas.notices import Topic
+    from schemas.notices import Audience, Topic
     from schemas.order import Stage
     from schemas.platform_calls import PlatformCancelOrder
-    from schemas.records import Audience, CreditEvent, CreditEventKind, RecordOrder
+    from schemas.records import CreditEvent, CreditEventKind, RecordOrder
     from schemas.resources import OrderRef, ReleaseAssignment
 
 USER = 1  # the platform's deal_op_type for a cancellation by the customer

@@ -48,7 +48,7 @@ class Cases:
         Called before the handler awaits anything, so an answer that follows at once finds it.
         Orders started before PLATFORM_FEEDBACK keep their reminders and refunds off the list.
         """
-        if not workflow.patched(PLATFORM_FEEDBACK):
+        if not self._order.patches.patched(PLATFORM_FEEDBACK):
             return None
         case = FeedbackCase(
             case=len(self._state.feedback) + 1,
@@ -70,7 +70,7 @@ class Cases:
 
         A reminder or refund case exists only where PLATFORM_FEEDBACK was patched in, so it is
         always written."""
-        if case.kind in PLATFORM_KINDS or workflow.patched(FEEDBACK_RECORDS):
+        if case.kind in PLATFORM_KINDS or self._order.patches.patched(FEEDBACK_RECORDS):
             snapshot = case.model_copy(deep=True)  # the case may move on while this is written
             await self._order.steps.act(
                 OrderRecords.record_feedback,

@@ -17,10 +17,9 @@ from workflows.order.state import CancelRequest, Halt
 with workflow.unsafe.imports_passed_through():
     from schemas.contract import Event, deadline_key
     from schemas.messages import ConfirmWithCustomer, CustomerChange, UpdateResult
-    from schemas.notices import Topic
+    from schemas.notices import Audience, Topic
     from schemas.order import OrderType, Stage
     from schemas.policy import Clause
-    from schemas.records import Audience
     from schemas.review import Outcome
     from schemas.status import Promise
 
@@ -54,7 +53,8 @@ class Customer:
                 channel="automatic",
                 promised_ready_at=min(ready, delivery),
                 promised_delivery_at=delivery,
-            )
+            ),
+            told_meanwhile=self._order.patches.with_the_work,
         )
 
     async def confirm(self, msg: ConfirmWithCustomer) -> UpdateResult:
@@ -72,8 +72,9 @@ class Customer:
         if msg.promised_delivery_at <= workflow.now():
             raise not_allowed("promised_delivery_at must be in the future")
 
-    async def _promise(self, msg: ConfirmWithCustomer) -> None:
-        """R2.4.3 the customer is told the expected times and the promises."""
+    async def _promise(self, msg: ConfirmWithCustomer, *, told_meanwhile: bool = False) -> None:
+        """R2.4.3 the customer is told the expected times and the promises. `told_meanwhile`:
+        the order goes on while the notice is written (a promise nobody had to make)."""
         state = self._state
         moved = state.promise is not None and state.promise.delivery_at != msg.promised_delivery_at
         state.promise = Promise(
@@ -93,7 +94,7 @@ class Customer:
             promised_delivery_at=msg.promised_delivery_at.isoformat(),
         )
         what = "visit" if state.order_type is OrderType.SERVICE else "delivery"
-        await self._order.steps.tell(
+        told = self._order.steps.tell(
             Audience.CUSTOMER,
             Topic.CONFIRMED,
             {
@@ -102,6 +103,10 @@ class Customer:
                 "promises": msg.promises,
             },
         )
+        if told_meanwhile:
+            self._order.spawn(told)
+        else:
+            await told
 
     # --- changes ---------------------------------------------------------------------------
 

@@ -20,9 +20,8 @@ from workflows.order.state import CancelRequest
 
 with workflow.unsafe.imports_passed_through():
     from schemas.contract import Event, deadline_key
-    from schemas.notices import Topic
+    from schemas.notices import Audience, Topic
     from schemas.policy import Clause, Deadline, HardAction
-    from schemas.records import Audience
     from schemas.status import DeadlineView
     from workflows import search_attributes as sa
 

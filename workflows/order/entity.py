@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 from workflows.order.holds import Holds
-from workflows.order.patches import RECORD_VIEW_BETWEEN_EVENTS, TIMELINE_BEFORE_RECORD
+from workflows.order.patches import RECORD_VIEW_BETWEEN_EVENTS, TIMELINE_BEFORE_RECORD, Patches
 from workflows.order.state import CancelRequest, Halt, OrderState
 from workflows.order.visibility import Visibility
 
@@ -85,9 +85,10 @@ class _Carried(TypedDict):
 class Order:
     """One per workflow run, shared by every part of the order."""
 
-    def __init__(self, state: OrderState, steps: Steps) -> None:
+    def __init__(self, state: OrderState, steps: Steps, patches: Patches) -> None:
         self.state = state
         self.steps = steps
+        self.patches = patches
         self.visibility = Visibility(steps, self._progress)
         self.holds = Holds(self)
         self._background: list[asyncio.Task[Any]] = []
@@ -130,7 +131,8 @@ class Order:
             raise Halt
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
-        """Work a message handler starts but does not wait for; `run` waits for it at the end."""
+        """Work the order starts but does not wait for (a message handler's, a notice nothing
+        waits on); `run` waits for it at the end."""
 
         async def run() -> None:
             with contextlib.suppress(Halt):
@@ -320,7 +322,7 @@ class Order:
         if state.backlog_recorded or state.record is None or state.in_bursts:
             return
         state.backlog_recorded = True
-        if not state.timeline or not workflow.patched(TIMELINE_BEFORE_RECORD):
+        if not state.timeline or not self.patches.patched(TIMELINE_BEFORE_RECORD):
             return
         for entry in list(state.timeline):
             await self.steps.act(OrderRecords.record_event, self._on_record(entry))
@@ -343,7 +345,7 @@ class Order:
         if state.in_bursts:
             state.view_changed = True  # the recorder's next write
             return
-        if state.record is None or not workflow.patched(RECORD_VIEW_BETWEEN_EVENTS):
+        if state.record is None or not self.patches.patched(RECORD_VIEW_BETWEEN_EVENTS):
             return
         state.views_recorded += 1
         await self.steps.act(

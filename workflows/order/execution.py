@@ -29,9 +29,8 @@ with workflow.unsafe.imports_passed_through():
         ReportProgress,
         UpdateResult,
     )
-    from schemas.notices import Topic
+    from schemas.notices import Audience, Topic
     from schemas.order import DeliveryMode, OrderType, Stage
-    from schemas.records import Audience
     from schemas.review import AnomalyKind
 
 COURIER_PICKED_UP, COURIER_DELIVERED, COURIER_CANCELLED = 20, 40, 100
@@ -183,7 +182,7 @@ class Execution:
             )
             return
         repeated, state.courier_status = msg.status == state.courier_status, msg.status
-        if repeated and workflow.patched(COURIER_STATUS_ONCE):
+        if repeated and self._order.patches.patched(COURIER_STATUS_ONCE):
             return
         await self._order.log(
             Event.COURIER_STATUS, actor="platform", status=msg.status, courier=msg.courier_name

@@ -15,9 +15,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.booking import Bookings
     from activities.stock import Stock
     from schemas.contract import Event
-    from schemas.notices import Topic
+    from schemas.notices import Audience, Topic
     from schemas.order import DeliveryMode, Stage
-    from schemas.records import Audience
     from schemas.resources import Booking, BookService, OrderRef, ReserveStock, StockLine
     from schemas.review import AnomalyKind
 
@@ -85,13 +84,20 @@ class Fulfilment:
 
     # --- services --------------------------------------------------------------------------
 
-    async def book(self) -> Booking:
-        """A slot with a qualified person, waiting for one to free up when none is."""
-        return await look_until_found(self._order, Event.WAITING_FOR_SLOT, self._free_slot)
+    async def book(self, *, briefed: bool = False) -> Booking:
+        """A slot with a qualified person, waiting for one to free up when none is.
+        `briefed`: the booking tells the person booked (R3.2.2), where
+        TOLD_AND_SHOWN_WITH_THE_WORK is patched in."""
+        return await look_until_found(
+            self._order, Event.WAITING_FOR_SLOT, lambda: self._free_slot(briefed)
+        )
 
-    async def _free_slot(self) -> Booking | None:
+    async def _free_slot(self, briefed: bool) -> Booking | None:
         state = self._state
         assert state.promise is not None
+        notice = None
+        if briefed and self._order.patches.with_the_work:
+            notice = self._order.steps.notice(Audience.STAFF, Topic.VISIT, {"brief": state.brief()})
         try:
             return await self._order.step(
                 Bookings.book_service,
@@ -102,6 +108,7 @@ class Fulfilment:
                     skills=state.recorded.skills,
                     earliest=state.promise.delivery_at,
                     preferred_staff=state.staff_id,
+                    notice=notice,
                 ),
                 refusals={"NoSlotAvailable"},
             )

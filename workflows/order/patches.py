@@ -2,10 +2,17 @@
 
 An id is never renamed or reused: a recorded history holds it, and an order started before its
 patch replays the code the patch left in place. (FIRE_BY_TIMER, shared with the anomaly
-child, is in workflows/deadlines.py.) docs/patches.md has each id's dates and when it retires.
+child, is in workflows/deadlines.py.) From TOLD_AND_SHOWN_WITH_THE_WORK on, the newest patch takes
+every older one with it (`Patches`): a new order's history carries one marker, not one per
+patch. docs/patches.md has each id's dates and when it retires.
 """
 
+from collections.abc import Iterable
 from typing import Final
+
+from temporalio import workflow
+
+from workflows.deadlines import FIRE_BY_TIMER
 
 FEEDBACK_RECORDS: Final = "feedback-records"  # feedback cases written to the system of record
 # Reminders and refund requests as feedback cases on record, and refunds with their money.
@@ -43,3 +50,54 @@ ENDING_WITH_THE_RECORD: Final = "ending-with-the-record"
 # calls stay server activities (`activity_options.runs_locally`). The search attributes a task
 # changes are upserted once as it ends. Only where ENDING_WITH_THE_RECORD is patched in.
 LOCAL_WRITES: Final = "local-writes"
+# People are told, and the order is shown, with the work rather than after it: the person a
+# claim gives the order to is told in the claim's own transaction (the assignee by
+# `assign_order`, the person booked for a visit by `book_service`, its slot filled in there), not
+# by a `notify` round trip after it; a takeout's automatic confirmation is told while its
+# preparation starts; an order is shown accepted once its own checks pass (the review, and for
+# goods the stock), so confirming it on the platform is the accepted order's first step. It
+# takes every patch above with it (TAKEN_WITH_THE_WORK).
+TOLD_AND_SHOWN_WITH_THE_WORK: Final = "told-and-shown-with-the-work"
+
+TAKEN_WITH_THE_WORK: Final = frozenset(
+    {
+        FIRE_BY_TIMER,
+        FEEDBACK_RECORDS,
+        PLATFORM_FEEDBACK,
+        RECORD_KNOWN_WHEN_RECEIVING,
+        COURIER_STATUS_ONCE,
+        RECORD_VIEW_BETWEEN_EVENTS,
+        WAITS_BACK_OFF,
+        TIMELINE_BEFORE_RECORD,
+        SERVICE_COMPLETED_ON_PLATFORM,
+        RECORD_IN_BURSTS,
+        ENDING_WITH_THE_RECORD,
+        LOCAL_WRITES,
+    }
+)
+"""The patches an order started with TOLD_AND_SHOWN_WITH_THE_WORK takes without asking: every
+order patch before it. Its history carries one marker, and one TemporalChangeVersion upsert,
+instead of one of each per patch (ten events of a plain order's 131)."""
+
+
+class Patches:
+    """What the order's patches answer.
+
+    The newest is asked first, in the order's first activation. An order started before it
+    answers False there (on replay: its history has no marker) and asks each older patch where
+    its branch comes, as it always did; an order started with it takes them all.
+    """
+
+    def __init__(self) -> None:
+        self.with_the_work = workflow.patched(TOLD_AND_SHOWN_WITH_THE_WORK)
+
+    def patched(self, patch_id: str) -> bool:
+        if self.with_the_work and patch_id in TAKEN_WITH_THE_WORK:
+            return True
+        return workflow.patched(patch_id)
+
+
+def taken_with(patch_ids: Iterable[str]) -> tuple[str, ...]:
+    """The later patches that take any of these with them: an order run as before a patch runs
+    without them too."""
+    return (TOLD_AND_SHOWN_WITH_THE_WORK,) if set(patch_ids) & TAKEN_WITH_THE_WORK else ()

@@ -10,10 +10,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.platform_calls import PlatformCalls
     from activities.review import Review
     from schemas.contract import Event
-    from schemas.notices import Topic
+    from schemas.notices import Audience, Topic
     from schemas.order import Stage
     from schemas.platform_calls import PlatformCancelOrder
-    from schemas.records import Audience
     from schemas.review import ReviewInput, ReviewVerdict
 
 

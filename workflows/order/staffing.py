@@ -16,10 +16,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.assignment import Assignment
     from schemas.contract import Event
     from schemas.messages import Reassign, UpdateResult
-    from schemas.notices import Topic
+    from schemas.notices import Audience, Notification, Topic
     from schemas.order import Stage
     from schemas.policy import Clause
-    from schemas.records import Audience
     from schemas.resources import Assignee, AssignInput, ReleaseAssignment
     from workflows import search_attributes as sa
 
@@ -39,15 +38,29 @@ class Staffing:
         )
 
     async def take(self, assignee: Assignee) -> None:
-        """The order is the assignee's, searchable by them, and they are told."""
+        """The order is the assignee's, searchable by them, and they are told: by the claim
+        itself where TOLD_AND_SHOWN_WITH_THE_WORK is patched in (`_notice`)."""
         state = self._state
         state.assignee = assignee
         self._order.visibility.show(sa.ASSIGNEE_ID.value_set(assignee.staff_id))
+        if self._order.patches.with_the_work:
+            return
         await self._order.steps.tell(
             Audience.STAFF,
             Topic.ASSIGNED,
             {"brief": state.brief()},
             recipient=assignee.staff_id,
+            due_at=self._confirm_due(),
+        )
+
+    def _notice(self) -> Notification | None:
+        """R2.3.3 what the claim tells the person it claims (its recipient filled in there)."""
+        if not self._order.patches.with_the_work:
+            return None
+        return self._order.steps.notice(
+            Audience.STAFF,
+            Topic.ASSIGNED,
+            {"brief": self._state.brief()},
             due_at=self._confirm_due(),
         )
 
@@ -116,6 +129,7 @@ class Staffing:
                     exclude=exclude,
                     preferred=preferred,
                     round=state.reassignments + 1,
+                    notice=self._notice(),
                 ),
             )
         except ActivityError as err:

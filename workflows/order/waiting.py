@@ -40,7 +40,7 @@ async def look_until_found(
             return found
         if looks == 0:
             # Asked only here: an order that finds what it needs at once records no marker.
-            backs_off = workflow.patched(WAITS_BACK_OFF)
+            backs_off = order.patches.patched(WAITS_BACK_OFF)
             await order.log(waiting, on_record=False)
         looks += 1
         if backs_off and not held and workflow.info().is_continue_as_new_suggested():

@@ -28,6 +28,7 @@ from workflows.order.patches import (
     RECORD_IN_BURSTS,
     RECORD_KNOWN_WHEN_RECEIVING,
     SERVICE_COMPLETED_ON_PLATFORM,
+    Patches,
 )
 from workflows.order.review import Reviewer
 from workflows.order.staffing import Staffing
@@ -62,10 +63,10 @@ with workflow.unsafe.imports_passed_through():
         RespondFeedback,
         UpdateResult,
     )
-    from schemas.notices import Topic
+    from schemas.notices import Audience, Topic
     from schemas.order import DeliveryMode, OrderInput, OrderType, Stage
     from schemas.policy import Clause, OrderPolicy, with_store_terms
-    from schemas.records import Audience, CreditEvent, CreditEventKind, OrderRecord, RecordOrder
+    from schemas.records import CreditEvent, CreditEventKind, OrderRecord, RecordOrder
     from schemas.resources import OrderRef, ReleaseAssignment
     from schemas.review import Outcome
     from schemas.status import OrderOutcome, OrderStatus
@@ -81,20 +82,21 @@ class OrderWorkflow:
     def __init__(self, inp: OrderInput) -> None:
         # Known before anything runs: a signal can start the order (signal-with-start, when a
         # later push of an order arrives before its own), and its handler needs the order.
+        patches = Patches()  # first: see Patches
         self._state = state = OrderState(
             order=inp.order,
             source=inp.source,
-            clock=DeadlineClock(fire_by_timer=workflow.patched(FIRE_BY_TIMER)),
-            in_bursts=workflow.patched(RECORD_IN_BURSTS),
+            clock=DeadlineClock(fire_by_timer=patches.patched(FIRE_BY_TIMER)),
+            in_bursts=patches.patched(RECORD_IN_BURSTS),
         )
-        state.ending_on_record = state.in_bursts and workflow.patched(ENDING_WITH_THE_RECORD)
+        state.ending_on_record = state.in_bursts and patches.patched(ENDING_WITH_THE_RECORD)
         steps = Steps(
             order_id=inp.order.order_id,
             store_code=inp.order.store_code,
             notice_key=inp.order.order_id,
-            local_writes=state.ending_on_record and workflow.patched(LOCAL_WRITES),
+            local_writes=state.ending_on_record and patches.patched(LOCAL_WRITES),
         )
-        self._order = order = Order(state, steps)
+        self._order = order = Order(state, steps, patches)
         self._staffing = Staffing(order)
         self._deadlines = Deadlines(order, self._staffing)
         self._reviewer = Reviewer(order)
@@ -178,7 +180,7 @@ class OrderWorkflow:
                 OrderRecords.record_order,
                 RecordOrder(order=state.order, received_at=workflow.now(), source=state.source),
             )
-            if workflow.patched(RECORD_KNOWN_WHEN_RECEIVING):
+            if order.patches.patched(RECORD_KNOWN_WHEN_RECEIVING):
                 # A refusal of the next call opens an anomaly, which needs the record.
                 state.record = record
                 state.order_policy = self._terms(record)
@@ -226,17 +228,23 @@ class OrderWorkflow:
     # --- 3 accepted: R3.1.2, R6.1 --------------------------------------------------------------
 
     async def _accept(self) -> None:
-        """Goods are reserved first, so nothing is accepted that cannot be supplied."""
+        """Goods are reserved first, so nothing is accepted that cannot be supplied. Accepted,
+        the order is confirmed on the platform (shown accepted while it is, where
+        TOLD_AND_SHOWN_WITH_THE_WORK is patched in)."""
         order = self._order
         if self._state.order_type is OrderType.GOODS:
             await self._fulfilment.reserve_stock()
+        shown_first = order.patches.with_the_work
+        if shown_first:
+            await order.enter(Stage.ACCEPTED)
         await self._deadlines.within(
             Clause.ACCEPT,
             order.step(PlatformCalls.platform_confirm, order.call()),
             since=self._state.order.created_at,
         )
         self._state.accepted = True
-        await order.enter(Stage.ACCEPTED)
+        if not shown_first:
+            await order.enter(Stage.ACCEPTED)
 
     # --- 4 assigned: R2.3.1-R2.3.3 -------------------------------------------------------------
 
@@ -300,13 +308,17 @@ class OrderWorkflow:
     async def _schedule(self) -> None:
         state, order = self._state, self._order
         await order.enter(Stage.IN_PROGRESS)
-        state.booking = await self._deadlines.within(Clause.SCHEDULE, self._fulfilment.book())
+        state.booking = await self._deadlines.within(
+            Clause.SCHEDULE, self._fulfilment.book(briefed=True)
+        )
         await order.log(
             Event.BOOKED,
             on_record=False,
             staff_id=state.booking.staff_id,
             slot_start=state.booking.slot_start.isoformat(),
         )
+        if order.patches.with_the_work:
+            return  # briefed by the booking
         # R3.2.2 the service person is briefed before the visit.
         await order.steps.tell(
             Audience.STAFF,
@@ -326,7 +338,7 @@ class OrderWorkflow:
             Clause.EXECUTE, order.until(lambda: state.delivered), since=state.booking.slot_start
         )
         await order.step(Bookings.release_booking, OrderRef(order_id=state.order_id))
-        if workflow.patched(SERVICE_COMPLETED_ON_PLATFORM):
+        if order.patches.patched(SERVICE_COMPLETED_ON_PLATFORM):
             await order.step(PlatformCalls.platform_arrived, order.call())
         await order.enter(Stage.DELIVERED)
         await order.steps.tell(Audience.CUSTOMER, Topic.SERVICE_COMPLETED)
