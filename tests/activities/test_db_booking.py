@@ -10,8 +10,9 @@ import pytest
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.booking import Bookings
+from activities.notice_texts import moment
 from activities.orders import OrderRecords
-from schemas.notices import Audience, Notification, Topic
+from schemas.notices import Audience, Language, Notification, Topic
 from schemas.records import RecordOrder
 from schemas.resources import BookService, OrderRef
 from starter.db_cli import generate_slots
@@ -186,4 +187,5 @@ async def test_the_person_booked_is_briefed_with_the_slot_in_the_bookings_transa
     )
     assert [(r["recipient"], r["topic"]) for r in rows] == [(booking.staff_id, "visit")]
     assert "水管维修 x1" in rows[0]["text"]
-    assert "09:00" in rows[0]["subject"]  # the slot the booking found, in Shanghai time
+    # The slot the booking found, as the store reads it.
+    assert moment(booking.slot_start, Language.ZH_CN) in rows[0]["subject"]
