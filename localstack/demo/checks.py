@@ -25,13 +25,15 @@ async def check_database(
     statuses: dict[str, OrderStatus],
 ) -> list[Check]:
     """R1.3 the system of record agrees with the workflows of the finished orders (`outcomes`),
-    and nothing they claimed is left claimed. Orders still open are left out: their claims are
-    rightly held."""
+    and nothing they claimed is left claimed. Orders still open are left out (their claims are
+    rightly held) but for their event logs, which hold no line their workflow did not log."""
     ids = set(outcomes)
     finished = [s for s in statuses.values() if s.order_id in ids]
+    still_open = [s for s in statuses.values() if s.order_id not in ids]
     return [
         *await _recorded(pool, placed, outcomes),
         await _event_log(pool, ids, finished),
+        await _open_event_logs(pool, still_open),
         await _summaries(pool, outcomes),
         *await _claims_released(pool, sorted(ids)),
         await _anomalies_closed(pool, sorted(ids), finished),
@@ -92,6 +94,31 @@ async def _event_log(pool: asyncpg.Pool, ids: set[str], finished: list[OrderStat
         f"{len(events)} events in the database, {timeline_total} in the timelines"
         + (f" ({before_record} logged before the order was recorded)" if before_record else "")
         + (f"; differ: {disagree[:3]}" if disagree else ""),
+    )
+
+
+async def _open_event_logs(pool: asyncpg.Pool, still_open: list[OrderStatus]) -> Check:
+    """R4.1.3 an open order's event log is its timeline so far: a line its workflow never
+    logged (written by a workflow task that did not complete) tells people what did not happen,
+    and an order waiting for what its record says was done waits for good."""
+    events = await pool.fetch(
+        "SELECT order_id, seq, event FROM order_events WHERE order_id = ANY($1::text[])",
+        sorted(s.order_id for s in still_open),
+    )
+    logged: dict[str, dict[int, str]] = defaultdict(dict)
+    for r in events:
+        logged[r["order_id"]][r["seq"]] = r["event"]
+    disagree = []
+    for s in still_open:
+        mine = logged.get(s.order_id, {})
+        expected = {e.seq: e.event for e in s.timeline if e.seq >= min(mine, default=0)}
+        if mine and mine != expected:
+            disagree.append(f"{s.order_id} ({_first_difference(mine, expected)})")
+    return Check(
+        "open orders' event logs = their timelines so far (R4.1.3)",
+        not disagree,
+        f"{len(still_open) - len(disagree)} of {len(still_open)} open orders agree"
+        + (f"; differ: {disagree[:4]}" if disagree else ""),
     )
 
 
