@@ -37,12 +37,16 @@ class Notifier:
             await write(conn, inp)
 
 
+def addressed(notice: Notification, recipient: str, **facts: str) -> Notification:
+    """A notice a claim carries, to the person it claimed, with the facts only the claim knows."""
+    return notice.model_copy(update={"recipient": recipient, "facts": {**notice.facts, **facts}})
+
+
 async def write_to(conn: Conn, notice: Notification | None, recipient: str, **facts: str) -> None:
-    """A notice a claim carries, to the person it claimed, in the claim's transaction: the claim
-    and its notice are written together or not at all (a retry finds both)."""
+    """A claim's notice, in the claim's transaction: the claim and its notice are written
+    together or not at all (a retry finds both)."""
     if notice is not None:
-        filled = {"recipient": recipient, "facts": {**notice.facts, **facts}}
-        await write(conn, notice.model_copy(update=filled))
+        await write(conn, addressed(notice, recipient, **facts))
 
 
 async def write(conn: Conn, inp: Notification) -> bool:

@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.notice_texts import Heading, render
+from activities.notify import addressed
 from schemas.anomaly import AnomalyRecord
 from schemas.notices import Language, Notification
 from schemas.order import DeliveryMode, OrderType, PlatformOrder
@@ -293,8 +294,7 @@ class Business:
     def _carried(self, notice: Notification | None, recipient: str, **facts: str) -> None:
         """A notice a claim carries, written with it (activities.notify.write_to)."""
         if notice is not None:
-            filled = {"recipient": recipient, "facts": {**notice.facts, **facts}}
-            self._write(notice.model_copy(update=filled))
+            self._write(addressed(notice, recipient, **facts))
 
     def _write(self, inp: Notification) -> None:
         if inp.topic is not None:  # in English words, as the notifier would write them

@@ -11,7 +11,6 @@ from temporalio.testing import WorkflowEnvironment
 from schemas.anomaly import Decide, Decision
 from schemas.contract import order_workflow_id
 from schemas.messages import (
-    ConfirmWithCustomer,
     CustomerFeedback,
     CustomerReminder,
     DecideRefund,
@@ -36,12 +35,12 @@ from tests.orders import (
     COURIER_STORE,
     GOODS_STORE,
     SERVICE_STORE,
+    Handle,
     anomaly_open,
     at_stage,
     confirm_visit,
     deliver_self,
     has_event,
-    later,
     platform_order,
     start,
     until,
@@ -59,6 +58,31 @@ async def goods(env: WorkflowEnvironment, business: Business, order_id: str) -> 
     await deliver_self(handle)
     await handle.result()
     return [handle.id]
+
+
+async def visit_to_rating(
+    env: WorkflowEnvironment,
+    handle: Handle,
+    *,
+    promised_in: float,
+    score: int,
+    late_by: timedelta | None = None,
+) -> None:
+    """A started service order confirmed, booked, re-confirmed, done and rated; its feedback
+    window still open."""
+    await confirm_visit(env, handle, promised_in)
+    await has_event(handle, "booked")
+    if late_by is not None:
+        await env.sleep(late_by)
+        await has_event(handle, "deadline_breached")
+    await handle.execute_update(OrderWorkflow.reconfirm_visit, ReconfirmVisit(by="T-301"))
+    await handle.execute_update(
+        OrderWorkflow.mark_delivered, MarkDelivered(by="T-301", proof="service report")
+    )
+    await at_stage(handle, Stage.DELIVERED)
+    await handle.execute_update(
+        OrderWorkflow.record_rating, RecordRating(by="customer", score=score)
+    )
 
 
 async def courier(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
@@ -90,24 +114,7 @@ async def _visit(
 ) -> list[str]:
     """A service order booked, re-confirmed (`late_by` past the booking), done and rated."""
     handle = await start(env, order_id, SERVICE_STORE)
-    await at_stage(handle, Stage.ASSIGNED)
-    now = await env.get_current_time()
-    await handle.execute_update(
-        OrderWorkflow.confirm_with_customer,
-        ConfirmWithCustomer(by="T-301", promised_delivery_at=later(now, promised_in)),
-    )
-    await has_event(handle, "booked")
-    if late_by is not None:
-        await env.sleep(late_by)
-        await has_event(handle, "deadline_breached")
-    await handle.execute_update(OrderWorkflow.reconfirm_visit, ReconfirmVisit(by="T-301"))
-    await handle.execute_update(
-        OrderWorkflow.mark_delivered, MarkDelivered(by="T-301", proof="service report")
-    )
-    await at_stage(handle, Stage.DELIVERED)
-    await handle.execute_update(
-        OrderWorkflow.record_rating, RecordRating(by="customer", score=score)
-    )
+    await visit_to_rating(env, handle, promised_in=promised_in, score=score, late_by=late_by)
     await handle.result()
     return [handle.id]
 

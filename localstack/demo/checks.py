@@ -68,30 +68,43 @@ async def _recorded(
     return [recorded, staged]
 
 
-async def _event_log(pool: asyncpg.Pool, ids: set[str], finished: list[OrderStatus]) -> Check:
-    """R4.1.3 the event log holds each finished order's timeline, seq for seq."""
+async def _event_logs(pool: asyncpg.Pool, ids: list[str]) -> dict[str, dict[int, str]]:
+    """Each order's event log, seq by seq."""
     events = await pool.fetch(
-        "SELECT order_id, seq, event FROM order_events WHERE order_id = ANY($1::text[])",
-        sorted(ids),
+        "SELECT order_id, seq, event FROM order_events WHERE order_id = ANY($1::text[])", ids
     )
     logged: dict[str, dict[int, str]] = defaultdict(dict)
     for r in events:
         logged[r["order_id"]][r["seq"]] = r["event"]
-    timeline_total = sum(len(s.timeline) for s in finished)
-    before_record = 0
-    disagree: list[str] = []
-    for s in finished:
+    return logged
+
+
+def _disagreeing(logged: dict[str, dict[int, str]], statuses: list[OrderStatus]) -> list[str]:
+    """The orders whose event log is not their timeline from the log's first line on (events
+    of an order cancelled before it was recorded live in its history only), and where."""
+    disagree = []
+    for s in statuses:
         mine = logged.get(s.order_id, {})
-        first = min(mine, default=0)
-        # Events of an order cancelled before it was recorded live in its history only.
-        expected = {e.seq: e.event for e in s.timeline if e.seq >= first}
-        before_record += len(s.timeline) - len(expected)
+        expected = {e.seq: e.event for e in s.timeline if e.seq >= min(mine, default=0)}
         if mine != expected:
             disagree.append(f"{s.order_id} ({_first_difference(mine, expected)})")
+    return disagree
+
+
+async def _event_log(pool: asyncpg.Pool, ids: set[str], finished: list[OrderStatus]) -> Check:
+    """R4.1.3 the event log holds each finished order's timeline, seq for seq."""
+    logged = await _event_logs(pool, sorted(ids))
+    timeline_total = sum(len(s.timeline) for s in finished)
+    before_record = sum(
+        len([e for e in s.timeline if e.seq < min(logged.get(s.order_id, {}), default=0)])
+        for s in finished
+    )
+    disagree = _disagreeing(logged, finished)
     return Check(
         "event log = workflow timelines (R4.1.3)",
         not disagree and len(finished) == len(ids),
-        f"{len(events)} events in the database, {timeline_total} in the timelines"
+        f"{sum(map(len, logged.values()))} events in the database, {timeline_total} in the "
+        "timelines"
         + (f" ({before_record} logged before the order was recorded)" if before_record else "")
         + (f"; differ: {disagree[:3]}" if disagree else ""),
     )
@@ -101,19 +114,8 @@ async def _open_event_logs(pool: asyncpg.Pool, still_open: list[OrderStatus]) ->
     """R4.1.3 an open order's event log is its timeline so far: a line its workflow never
     logged (written by a workflow task that did not complete) tells people what did not happen,
     and an order waiting for what its record says was done waits for good."""
-    events = await pool.fetch(
-        "SELECT order_id, seq, event FROM order_events WHERE order_id = ANY($1::text[])",
-        sorted(s.order_id for s in still_open),
-    )
-    logged: dict[str, dict[int, str]] = defaultdict(dict)
-    for r in events:
-        logged[r["order_id"]][r["seq"]] = r["event"]
-    disagree = []
-    for s in still_open:
-        mine = logged.get(s.order_id, {})
-        expected = {e.seq: e.event for e in s.timeline if e.seq >= min(mine, default=0)}
-        if mine and mine != expected:
-            disagree.append(f"{s.order_id} ({_first_difference(mine, expected)})")
+    logged = await _event_logs(pool, sorted(s.order_id for s in still_open))
+    disagree = _disagreeing(logged, [s for s in still_open if logged.get(s.order_id)])
     return Check(
         "open orders' event logs = their timelines so far (R4.1.3)",
         not disagree,

@@ -25,13 +25,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.policy import load_policy
-from schemas.messages import MarkDelivered, ReconfirmVisit, RecordRating
 from schemas.order import Stage
 from tests.conftest import TASK_QUEUE
 from tests.doubles import Business
-from tests.orders import SERVICE_STORE, at_stage, confirm_visit, has_event, start, status
+from tests.orders import SERVICE_STORE, start, status
 from tests.recording import unpatched
-from tests.scenarios import SCENARIOS
+from tests.scenarios import SCENARIOS, visit_to_rating
 from tests.steps_run import local_steps, server_steps
 from workflows.order import OrderWorkflow
 from workflows.order.patches import LOCAL_WRITES, RECORD_IN_BURSTS, TOLD_AND_SHOWN_WITH_THE_WORK
@@ -113,6 +112,14 @@ class Cost:
         return sum(self.activities[name] for name in names)
 
 
+async def all_on_record(env: WorkflowEnvironment, business: Business, workflow_id: str) -> None:
+    """Every line of the closed order on record, in order."""
+    final = await status(env.client.get_workflow_handle(workflow_id))
+    on_record = business.events[workflow_id.removeprefix("order-")]
+    assert [on_record[seq] for seq in sorted(on_record)] == final.timeline
+    assert final.stage is Stage.CLOSED
+
+
 async def run(env: WorkflowEnvironment, business: Business, scenario: str) -> tuple[str, Cost]:
     [workflow_id] = await SCENARIOS[scenario](env, business, str(uuid.uuid4().int % 10**15))
     history = await env.client.get_workflow_handle(workflow_id).fetch_history()
@@ -188,11 +195,7 @@ async def test_the_record_is_written_locally_and_the_rest_on_the_server(
     # lines otherwise, as the steps take their turns at another pace).
     bursts = Counter({"record_events": 99})
     assert +(now.activities - bursts) == +(before.activities - bursts)
-    # Everything on record all the same.
-    final = await status(env.client.get_workflow_handle(workflow_id))
-    on_record = business.events[workflow_id.removeprefix("order-")]
-    assert [on_record[seq] for seq in sorted(on_record)] == final.timeline
-    assert final.stage is Stage.CLOSED
+    await all_on_record(env, business, workflow_id)  # everything on record all the same
 
 
 TOLD = {"goods": ("assigned",), "service": ("assigned", "visit")}
@@ -254,10 +257,7 @@ async def test_people_are_told_with_the_work_and_the_order_costs_its_targets(
     now_told, before_told = told(business, workflow_id), told(business, before_id)
     assert sorted(now_told) == sorted(before_told), (now_told, before_told)
     assert {topic for _, topic, _, _ in now_told} >= set(TOLD[scenario])
-    final = await status(env.client.get_workflow_handle(workflow_id))
-    on_record = business.events[workflow_id.removeprefix("order-")]
-    assert [on_record[seq] for seq in sorted(on_record)] == final.timeline
-    assert final.stage is Stage.CLOSED
+    await all_on_record(env, business, workflow_id)
 
 
 async def test_a_real_server_repeats_no_task(
@@ -273,16 +273,7 @@ async def test_a_real_server_repeats_no_task(
         activities=[*business.activities(), load_policy],
     ):
         handle = await start(dev_server, str(uuid.uuid4().int % 10**15), SERVICE_STORE)
-        await confirm_visit(dev_server, handle, in_minutes=120)
-        await has_event(handle, "booked")
-        await handle.execute_update(OrderWorkflow.reconfirm_visit, ReconfirmVisit(by="T-301"))
-        await handle.execute_update(
-            OrderWorkflow.mark_delivered, MarkDelivered(by="T-301", proof="service report")
-        )
-        await at_stage(handle, Stage.DELIVERED)
-        await handle.execute_update(
-            OrderWorkflow.record_rating, RecordRating(by="customer", score=4)
-        )
+        await visit_to_rating(dev_server, handle, promised_in=120, score=4)
         history = await handle.fetch_history()
         await handle.terminate("measured")
     events = list(history.events)
