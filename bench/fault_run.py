@@ -88,6 +88,7 @@ from localstack.simulator import Faults, SimConfig
 from localstack.staff import Staff, StaffSettings, signed_in
 from meituan.pushes import PushKind
 from schemas.doctor import DoctorReport, DoctorRound
+from schemas.record_check import RecordCheckReport
 from workers.schedules import remove_doctor_schedule
 
 FAULT_DATABASE = "orderflow_faults"
@@ -98,6 +99,8 @@ ORDERS_AND_ANOMALIES = (
 
 DOCTOR_MINUTES = 0.5
 """The workers' doctor (ORDERFLOW_DOCTOR_MINUTES) repairs what stops replaying during the day."""
+RECORD_CHECK_MINUTES = 0.5
+"""The record check (ORDERFLOW_RECORD_CHECK_MINUTES) rewrites records ahead of their history."""
 
 
 @dataclass
@@ -191,6 +194,7 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
             {
                 **worker_env(temporal.server, database_.dsn, sim.api_base_url),
                 "ORDERFLOW_DOCTOR_MINUTES": str(DOCTOR_MINUTES),
+                "ORDERFLOW_RECORD_CHECK_MINUTES": str(RECORD_CHECK_MINUTES),
             },
             options.data_dir,
             options.replicas,
@@ -271,6 +275,7 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
         await worker.ensure_running()
         await wait_for_pollers(client, within_s=60)
         repairs = await doctor_repairs(client)
+        rewrites = await records_rewritten(client)
         say("collecting the final status of every order, and checking the database")
         observed = Observed(client, database_, temporal.server)
         summary = (await summarise(observed, day, staff, finished, options, began)).summary
@@ -342,6 +347,7 @@ async def fault_run(options: FaultOptions, say: Say = print) -> dict[str, Any]:
             "auto_cancelled": summary["cancelled_by"].get("platform auto-cancel", 0),
             "engineer": engineer.report(),
             "doctor": repairs,
+            "record_check": rewrites,
             "staff_errors": len(staff.report.errors),
             "checks": all_checks,
             "open_orders": summary["open_orders"],
@@ -378,6 +384,20 @@ async def doctor_repairs(client: Client) -> dict[str, Any]:
         "repaired": [r.model_dump() for report in reports for r in report.repaired],
         "unrepaired": [u.model_dump() for report in reports for u in report.unrepaired],
     }
+
+
+async def records_rewritten(client: Client) -> dict[str, Any]:
+    """The orders the record check's rounds found ahead of their history during the day."""
+    rounds = 0
+    ahead: list[dict[str, Any]] = []
+    async for run in client.list_workflows('WorkflowType="RecordCheckWorkflow"'):
+        if run.status is WorkflowExecutionStatus.COMPLETED:
+            handle = client.get_workflow_handle(
+                run.id, run_id=run.run_id, result_type=RecordCheckReport
+            )
+            rounds += 1
+            ahead.extend(a.model_dump() for a in (await handle.result()).ahead)
+    return {"rounds": rounds, "ahead": ahead}
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -432,6 +452,7 @@ def record(result: dict[str, Any], command: str) -> None:
         f"{f['order_pushes_dropped']} orders not pushed (started by "
         + ", ".join(f"{k} {v}" for k, v in sorted(f["dropped_orders_started_by"].items()))
         + f"); {_engineer_line(result['engineer'])}; {_doctor_line(result['doctor'])}; "
+        f"{_record_check_line(result['record_check'])}; "
         f"{result['auto_cancelled']} auto-cancelled by the platform"
     )
     row = (
@@ -460,6 +481,7 @@ def render(result: dict[str, Any]) -> str:
         f"platform auto-cancelled {result['auto_cancelled']} orders before they were confirmed",
         _engineer_line(result["engineer"]),
         _doctor_line(result["doctor"]),
+        _record_check_line(result["record_check"]),
     ]
     for check in result["checks"]:
         out.append(f"  {'ok ' if check['ok'] else 'BAD'} {check['check']}: {check['detail']}")
@@ -487,6 +509,14 @@ def _doctor_line(repairs: dict[str, Any]) -> str:
     return (
         f"doctor: {len(repairs['repaired'])} repaired, {len(repairs['unrepaired'])} not, "
         f"in {repairs['rounds']} scheduled rounds and a last one"
+    )
+
+
+def _record_check_line(rewrites: dict[str, Any]) -> str:
+    ahead = rewrites["ahead"]
+    return (
+        f"record check: {sum(a['rewritten'] for a in ahead)} records ahead of their history "
+        f"rewritten, {sum(not a['rewritten'] for a in ahead)} not, in {rewrites['rounds']} rounds"
     )
 
 

@@ -404,6 +404,12 @@ class WorkerSettings:
     doctor_minutes: float | None = _env("ORDERFLOW_DOCTOR_MINUTES", parse.positive, default=None)
     """ORDERFLOW_DOCTOR_MINUTES (unset: off): how often the Schedule `order-doctor` finds the
     workflows whose history no longer replays and repairs them, as `orderctl doctor --repair`."""
+    record_check_minutes: float = _env(
+        "ORDERFLOW_RECORD_CHECK_MINUTES", parse.positive, default=5.0
+    )
+    """ORDERFLOW_RECORD_CHECK_MINUTES (5): how often the Schedule `order-record-check` finds the
+    orders whose record holds lines of a workflow task that never completed, and has them
+    written again (`activities/record_check.py`)."""
     stats_refresh_minutes: float = _env(
         "ORDERFLOW_STATS_REFRESH_MINUTES", parse.positive, default=5.0
     )

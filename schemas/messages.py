@@ -88,6 +88,20 @@ class CustomerReminder(Model):
     text: str = ""
 
 
+REWRITE_RECORD = "rewrite_record"
+"""The signal of `RewriteRecord`, named once for the senders outside the workflow's package."""
+
+
+class RewriteRecord(Model):
+    """The order's record written again as the workflow knows it: a workflow task that wrote
+    lines and never completed (its update lost with a Temporal restart) leaves them until the
+    order writes next (`RecordFence`); this write is that next one. Sent by the staff API when
+    an update's outcome is unknown, and by the doctor when the record is ahead of the history.
+    Changes nothing in the order's course."""
+
+    by: str = Field(min_length=1)  # who asked: "staff-api", "doctor"
+
+
 # --- updates: human actions that need an answer -----------------------------------------------
 
 

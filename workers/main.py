@@ -37,8 +37,10 @@ from workers.schedules import (
     doctor_every,
     ensure_doctor_schedule,
     ensure_patrol_schedule,
+    ensure_record_check_schedule,
     ensure_report_schedules,
     ensure_stats_refresh_schedule,
+    record_check_every,
     stats_refresh_every,
 )
 
@@ -124,6 +126,7 @@ async def run(stop: asyncio.Event) -> None:
     await ensure_patrol_schedule(client, timedelta(minutes=policy.patrol_minutes))
     await ensure_report_schedules(client)
     await ensure_stats_refresh_schedule(client, stats_refresh_every())
+    await ensure_record_check_schedule(client, record_check_every())
     if (doctor := doctor_every()) is not None:
         await ensure_doctor_schedule(client, doctor)
     needs_io = "activities" in chosen or "platform" in chosen

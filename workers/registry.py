@@ -17,6 +17,7 @@ from activities.orders import OrderRecords
 from activities.patrol import Patrol
 from activities.platform_calls import PlatformCalls
 from activities.policy import load_policy
+from activities.record_check import RecordCheck
 from activities.review import Review
 from activities.stock import Stock
 from analytics.delivery import Reports
@@ -27,6 +28,7 @@ from workflows.anomaly import AnomalyWorkflow
 from workflows.doctor import DoctorWorkflow
 from workflows.order import OrderWorkflow
 from workflows.patrol import PatrolWorkflow
+from workflows.record_check import RecordCheckWorkflow
 from workflows.reports import ReportWorkflow, StatsRefreshWorkflow
 
 WORKFLOWS: list[type] = [
@@ -34,6 +36,7 @@ WORKFLOWS: list[type] = [
     AnomalyWorkflow,
     PatrolWorkflow,
     DoctorWorkflow,
+    RecordCheckWorkflow,
     ReportWorkflow,
     StatsRefreshWorkflow,
 ]
@@ -47,8 +50,8 @@ def build_activities(
     temporal: Client | None = None,
 ) -> list[Callable[..., Any]]:
     """Every activity; `platform_calls=False` leaves out the merchant API calls, for when
-    they run on workers of their own (`platform_activities`); the doctor's round needs the
-    worker's Temporal client (`temporal`)."""
+    they run on workers of their own (`platform_activities`); the doctor's and the record
+    check's rounds need the worker's Temporal client (`temporal`)."""
     patrol = Patrol(pool, platform)
     return [
         load_policy,
@@ -59,6 +62,7 @@ def build_activities(
         Reports(pool).send_reports,
         Refreshing(pool).refresh_stats,
         *([Doctor(temporal).doctor_round] if temporal is not None else []),
+        *([RecordCheck(temporal, pool).check_records] if temporal is not None else []),
         *(platform_activities(pool, platform) if platform_calls else []),
     ]
 

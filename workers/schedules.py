@@ -1,6 +1,8 @@
 """The Temporal Schedules: `order-patrol` runs the patrol (R2.1.2); `order-report-daily` and
 `order-report-weekly` send the managers the regular statistics (R4.3.1), and
-`order-stats-refresh` keeps their rollup fresh (ORDERFLOW_STATS_REFRESH_MINUTES); `order-doctor`,
+`order-stats-refresh` keeps their rollup fresh (ORDERFLOW_STATS_REFRESH_MINUTES);
+`order-record-check` finds the records ahead of their histories and has them written again
+(ORDERFLOW_RECORD_CHECK_MINUTES); `order-doctor`,
 when ORDERFLOW_DOCTOR_MINUTES is set, repairs the workflows whose history no longer replays.
 
 python -m workers.schedules        # create them, or bring them in line with the configuration
@@ -36,6 +38,8 @@ from schemas.contract import (
     DOCTOR_SCHEDULE_ID,
     PATROL_RUN_ID,
     PATROL_SCHEDULE_ID,
+    RECORD_CHECK_RUN_ID,
+    RECORD_CHECK_SCHEDULE_ID,
     REPORT_SCHEDULE_IDS,
     STATS_REFRESH_RUN_ID,
     STATS_REFRESH_SCHEDULE_ID,
@@ -43,9 +47,11 @@ from schemas.contract import (
 )
 from schemas.doctor import DoctorRound
 from schemas.patrol import PatrolInput
+from schemas.record_check import RecordCheckRound
 from schemas.reports import RefreshRound, ReportKind, ReportRound
 from workflows.doctor import DoctorWorkflow
 from workflows.patrol import PatrolWorkflow
+from workflows.record_check import RecordCheckWorkflow
 from workflows.reports import ReportWorkflow, StatsRefreshWorkflow
 
 SCHEDULE_ID = PATROL_SCHEDULE_ID
@@ -115,6 +121,29 @@ def stats_refresh_every() -> timedelta:
     return timedelta(minutes=settings().worker.stats_refresh_minutes)
 
 
+def record_check_schedule(every: timedelta) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            RecordCheckWorkflow.run,
+            RecordCheckRound(),
+            id=RECORD_CHECK_RUN_ID,
+            task_queue=TASK_QUEUE,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        # One round at a time: a slow one is not queued up behind.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_record_check_schedule(client: Client, every: timedelta) -> None:
+    """Idempotent, as the patrol's: every `every`, an operator's pause stands."""
+    await _ensure(client, RECORD_CHECK_SCHEDULE_ID, record_check_schedule(every))
+
+
+def record_check_every() -> timedelta:
+    return timedelta(minutes=settings().worker.record_check_minutes)
+
+
 def doctor_schedule(every: timedelta) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
@@ -176,6 +205,8 @@ async def _main() -> None:
     print(f"schedules {', '.join(REPORT_SCHEDULE_IDS.values())}: daily 06:00, Mondays 06:30")
     await ensure_stats_refresh_schedule(client, stats_refresh_every())
     print(f"schedule {STATS_REFRESH_SCHEDULE_ID}: every {stats_refresh_every()}")
+    await ensure_record_check_schedule(client, record_check_every())
+    print(f"schedule {RECORD_CHECK_SCHEDULE_ID}: every {record_check_every()}")
     doctor = doctor_every()
     if doctor is not None:
         await ensure_doctor_schedule(client, doctor)

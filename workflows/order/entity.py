@@ -336,6 +336,13 @@ class Order:
         record is what people read. Payload only: the commands stay those of a bare event."""
         return RecordEvent(entry=entry, **self._next_view(with_order=True))
 
+    def rewrite_record(self) -> None:
+        """The next write supersedes whatever a task that never completed wrote from the lines
+        on record on (`RecordFence`): only fenced writes do, so only orders with local writes."""
+        state = self.state
+        if state.in_bursts and self.steps.local_writes and state.record is not None:
+            state.view_changed = True
+
     async def record_view(self) -> None:
         """R4.1.1, R5.2.2 the status on record when no event carries the change: a deadline a
         person works to opened or closed, an anomaly is shown for a decision. New commands, so

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.stock import Stock
     from schemas.contract import Event
     from schemas.messages import (
+        REWRITE_RECORD,
         CancelOrder,
         ConfirmWithCustomer,
         CustomerChange,
@@ -61,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         ReportProgress,
         ResolveFeedback,
         RespondFeedback,
+        RewriteRecord,
         UpdateResult,
     )
     from schemas.notices import Audience, Topic
@@ -509,6 +511,10 @@ class OrderWorkflow:
         self._cancellation.check_person(msg)
 
     # --- where the order stands --------------------------------------------------------------
+
+    @workflow.signal(name=REWRITE_RECORD)
+    def rewrite_record(self, msg: RewriteRecord) -> None:
+        self._order.rewrite_record()
 
     @workflow.query
     def status(self) -> OrderStatus:

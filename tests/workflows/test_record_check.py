@@ -1,0 +1,141 @@
+"""A record ahead of its history, on a real Temporal server and PostgreSQL: the line a workflow
+task wrote and never completed is found by the record check (`activities/record_check.py`) and
+taken back by the order's next write; an update whose outcome the staff API does not learn has
+the order write again (`starter/api/temporal_calls.py`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.record_check import check_records
+from schemas.messages import REWRITE_RECORD, MarkReady
+from schemas.order import Stage
+from schemas.record_check import RecordCheckRound
+from starter.api.temporal_calls import Session, order_target
+from starter.failures import Exit, Failure
+from tests import jitter
+from tests.db_fixtures import db_pool as db_pool
+from tests.db_fixtures import demo_pool as demo_pool
+from tests.db_fixtures import embedded_root as embedded_root
+from tests.db_fixtures import pg_dsn as pg_dsn
+from tests.orders import at_stage
+from tests.real_stack import QUEUE, one, place, reaches
+from tests.real_stack import platform as platform
+from workers.registry import WORKFLOWS, build_activities
+from workflows.order import OrderWorkflow
+
+EVERY_ORDER = RecordCheckRound(quiet_s=0)
+LINES = "SELECT count(*) FROM order_events WHERE order_id = $1"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def dev_worker(
+    dev_server: WorkflowEnvironment, demo_pool: asyncpg.Pool, platform: Any
+) -> AsyncIterator[Worker]:
+    client = platform.client()
+    async with Worker(
+        dev_server.client,
+        task_queue=QUEUE,
+        workflows=WORKFLOWS,
+        activities=build_activities(demo_pool, client),
+        interceptors=jitter.interceptors(),
+    ) as worker:
+        yield worker
+    await client.aclose()
+
+
+async def test_a_line_no_completed_task_wrote_is_found_and_taken_back(
+    dev_server: WorkflowEnvironment, dev_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+) -> None:
+    client = dev_server.client
+    handle = await place(dev_server, platform.sim, "SH-XH-001")
+    order_id = handle.id.removeprefix("order-")
+    current = await at_stage(handle, Stage.IN_PROGRESS)
+    assert current.assignee is not None
+    # An update's task: speculative on a real server, and its lines written from inside it.
+    await handle.execute_update(OrderWorkflow.mark_ready, MarkReady(by=current.assignee.staff_id))
+    shown = await at_stage(handle, Stage.DELIVERING)
+    stage = "SELECT stage FROM orders WHERE order_id = $1"
+    assert await reaches(demo_pool, stage, order_id, value="delivering") == "delivering"
+    lines = await reaches(demo_pool, LINES, order_id, value=len(shown.timeline))
+    assert lines == len(shown.timeline)
+
+    # Every task that wrote the record completed: its fence is a completed task's start.
+    report = await check_records(client, demo_pool, EVERY_ORDER)
+    assert report.checked >= 1
+    assert [a.order_id for a in report.ahead] == []
+    recorded, checked = await _tasks(demo_pool, order_id)
+    assert recorded > 0 and checked == recorded
+
+    # A task that wrote the next line and never completed, as a Temporal restart leaves it.
+    dead = recorded + 1_000  # started after the last task that wrote, before any to come
+    async with demo_pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO order_events (order_id, seq, at, event, stage, actor, details, task) "
+            "VALUES ($1, $2, now(), 'delivered_with_proof', 'delivered', 'someone', '{}', $3)",
+            order_id,
+            lines + 1,
+            dead,
+        )
+        await conn.execute(
+            "UPDATE orders SET recorded_task = $2, stage = 'delivered', stage_seq = $3 "
+            "WHERE order_id = $1",
+            order_id,
+            dead,
+            lines + 1,
+        )
+
+    report = await check_records(client, demo_pool, EVERY_ORDER)
+    assert [(a.order_id, a.task, a.rewritten) for a in report.ahead] == [(order_id, dead, True)]
+    assert await reaches(demo_pool, LINES, order_id, value=lines) == lines
+    assert await one(demo_pool, stage, order_id) == "delivering"
+    recorded, _ = await _tasks(demo_pool, order_id)
+    assert recorded > dead  # the order's own write, from a task after the dead one
+
+    # The order's rewrite is checked in turn, and holds.
+    assert await check_records(client, demo_pool, EVERY_ORDER) == report.model_copy(
+        update={"checked": 1, "ahead": []}
+    )
+    await handle.terminate("checked")
+
+
+async def test_an_update_with_no_answer_has_the_order_write_again(
+    dev_server: WorkflowEnvironment, dev_worker: Worker, platform: Any
+) -> None:
+    """No worker polls the order's queue, so the update is never taken: the person hears no
+    answer, and the order is asked to write its record again all the same."""
+    client = dev_server.client
+    order_id = str(uuid.uuid4().int % 10**15)
+    handle = await client.start_workflow("OrderWorkflow", id=f"order-{order_id}", task_queue="idle")
+    session = Session(client, "dev", client.namespace, timedelta(seconds=1))
+    with pytest.raises(Failure) as refused:
+        await session.update(
+            order_target(order_id), "mark_ready", MarkReady(by="s1"), dict, update_id="u1"
+        )
+    assert refused.value.code is Exit.NO_ANSWER
+    signals = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+    assert signals == [REWRITE_RECORD]
+    await handle.terminate("checked")
+
+
+async def _tasks(pool: asyncpg.Pool, order_id: str) -> tuple[int, int]:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT recorded_task, record_checked_task FROM orders WHERE order_id = $1", order_id
+        )
+    assert row is not None
+    return row["recorded_task"], row["record_checked_task"]
