@@ -28,6 +28,7 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from infra.heartbeats import beating
 from infra.logging import get_logger
 from schemas.doctor import OPEN, DoctorReport, DoctorRound, Repaired, Unrepaired
 
@@ -187,11 +188,8 @@ class Doctor:
     @activity.defn
     async def doctor_round(self, inp: DoctorRound) -> DoctorReport:
         """Idempotent: a run repaired is no longer open, so the next round does not find it."""
-        beat = asyncio.create_task(_heartbeat())
-        try:
+        async with beating():
             return await self._round(inp)
-        finally:
-            beat.cancel()
 
     async def _round(self, inp: DoctorRound) -> DoctorReport:
         report = await find_and_repair(self._client, inp)
@@ -225,10 +223,3 @@ async def find_and_repair(client: Client, inp: DoctorRound) -> DoctorReport:
             report.unrepaired.append(Unrepaired(workflow_id=s.workflow_id, error=error))
             log.error("doctor.unrepaired", workflow_id=s.workflow_id, error=error)
     return report
-
-
-async def _heartbeat(every_s: float = 5.0) -> None:
-    """A round on a worker that died is taken up again within the heartbeat timeout."""
-    while True:
-        activity.heartbeat()
-        await asyncio.sleep(every_s)

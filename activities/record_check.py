@@ -9,24 +9,29 @@ API asks such an order to write again when an update's outcome is unknown
 (`starter/api/temporal_calls.py`); this check finds what it misses (an engineer's update from
 the Web UI, an API that died), on the Schedule `order-record-check`.
 
-The newest task that wrote an order's record (`orders.recorded_task`, its start in workflow
-time) is held against the history once the record has been quiet a while: a task the history
-holds no completion of never completed, and the order is signalled (`RewriteRecord`). Each
+The fence of the newest write to an order's record (`orders.recorded_task`, the workflow's
+clock when it wrote) is held against the history once the record has been quiet a while: a
+fence no completed task of the history could have written with comes from a task that never
+completed, and the order is signalled (`RewriteRecord`). Each
 order's newest writing task is checked once (`orders.record_checked_task`, migration 0024).
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, timedelta
+import json
+from collections.abc import Iterable
+from datetime import timedelta
 
 import asyncpg
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent, MarkerRecordedEventAttributes
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from infra.heartbeats import beating
 from infra.logging import get_logger
 from schemas.contract import order_workflow_id
 from schemas.messages import REWRITE_RECORD, RewriteRecord
@@ -34,26 +39,51 @@ from schemas.record_check import RecordAhead, RecordCheckReport, RecordCheckRoun
 
 log = get_logger(__name__)
 PARALLEL = 8
-SAME_TASK_US = 2
-"""A fence is taken from `workflow.now()`, a float; the event's time may differ by a microsecond."""
+SAME_FENCE_US = 2
+"""A fence is taken from `workflow.now()`, a float: it may differ from the history's time by a
+microsecond."""
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 BY = "record-check"
 
 
-async def completed_tasks(client: Client, workflow_id: str) -> list[int]:
-    """When each workflow task of the order's run that completed started, in microseconds as
-    `RecordFence.task` counts them (the task's `workflow.now()` is its started event's time)."""
-    started: dict[int, int] = {}
-    done: list[int] = []
-    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+async def fences_on_record(client: Client, workflow_id: str) -> list[int]:
+    handle = client.get_workflow_handle(workflow_id)
+    return fences_in([event async for event in handle.fetch_history_events()])
+
+
+def fences_in(events: Iterable[HistoryEvent]) -> list[int]:
+    """The fences the completed workflow tasks of `events` may have written with
+    (`RecordFence`): the workflow's clock when it wrote. That is the task's start (its
+    `WorkflowTaskStarted` event), or, after a local activity of the task was done, that
+    activity's completion: the workflow's clock moves on to it, as its marker records
+    (`complete_time`), so that replay reads the same time. A marker is in the history only
+    when its task completed."""
+    started = 0  # a task that completes is the last one started: one runs at a time
+    fences: list[int] = []
+    for event in events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-            started[event.event_id] = _micros(event.event_time)
+            started = _micros(event.event_time)
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            done.append(started[event.workflow_task_completed_event_attributes.started_event_id])
-    return done
+            fences.append(started)
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            fences.extend(_local_activity_done(event.marker_recorded_event_attributes))
+    return fences
+
+
+def _local_activity_done(marker: MarkerRecordedEventAttributes) -> list[int]:
+    """The completion of a local activity, from its marker's data (written by the SDK's core
+    as plain JSON, never through the payload codec)."""
+    if marker.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in marker.details:
+        return []
+    data = json.loads(marker.details["data"].payloads[0].data)
+    done = data.get("complete_time")
+    if not done:
+        return []
+    return [int(done.get("seconds", 0)) * 1_000_000 + int(done.get("nanos", 0)) // 1_000]
 
 
 def _micros(at: Timestamp) -> int:
-    return int(at.ToDatetime(tzinfo=UTC).timestamp() * 1_000_000)
+    return at.seconds * 1_000_000 + at.nanos // 1_000
 
 
 async def check_records(
@@ -91,13 +121,13 @@ async def check_records(
 async def _check(client: Client, order_id: str, task: int) -> RecordAhead | None:
     workflow_id = order_workflow_id(order_id)
     try:
-        completed = await completed_tasks(client, workflow_id)
+        fences = await fences_on_record(client, workflow_id)
     except RPCError as err:
         if err.status is not RPCStatusCode.NOT_FOUND:
             raise  # Temporal unreachable: the next round checks the order again
         log.info("record_check.no_history", order_id=order_id)  # past its retention
         return None
-    if any(abs(task - done) <= SAME_TASK_US for done in completed):
+    if any(abs(task - fence) <= SAME_FENCE_US for fence in fences):
         return None
     handle = client.get_workflow_handle(workflow_id)
     try:
@@ -121,7 +151,8 @@ class RecordCheck:
     @activity.defn
     async def check_records(self, inp: RecordCheckRound) -> RecordCheckReport:
         """Idempotent: a checked task is marked, and a rewrite asked twice writes once more."""
-        report = await check_records(self._client, self._pool, inp)
+        async with beating():
+            report = await check_records(self._client, self._pool, inp)
         activity.metric_meter().create_gauge(
             "orderflow_records_ahead", "orders found with lines their history never completed"
         ).set(len(report.ahead))

@@ -9,7 +9,6 @@ as the worker's, which may since migration 0021.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -18,10 +17,9 @@ from temporalio import activity
 
 from analytics.rollup import refresh
 from infra.database import Conn, connect
+from infra.heartbeats import beating
 from infra.settings import settings
 from schemas.reports import REFRESH_STATS, RefreshRound, StatsRefreshed
-
-HEARTBEAT_S = 5.0
 
 
 class Refreshing:
@@ -31,12 +29,8 @@ class Refreshing:
     @activity.defn(name=REFRESH_STATS)
     async def refresh_stats(self, _: RefreshRound) -> StatsRefreshed:
         """Idempotent: one refresh at a time (an advisory lock), each in one transaction."""
-        beat = asyncio.create_task(_heartbeat())
-        try:
-            async with self._connection() as conn:
-                done = await refresh(conn, settings().business.timezone)
-        finally:
-            beat.cancel()
+        async with beating(), self._connection() as conn:
+            done = await refresh(conn, settings().business.timezone)
         activity.logger.info(
             "statistics rollup refreshed: %d pairs, %d orders", done.pairs, done.orders
         )
@@ -54,10 +48,3 @@ class Refreshing:
         finally:
             if pool is not self._pool:
                 await pool.close()
-
-
-async def _heartbeat() -> None:
-    """A round on a worker that died is taken up again within the heartbeat timeout."""
-    while True:
-        activity.heartbeat()
-        await asyncio.sleep(HEARTBEAT_S)

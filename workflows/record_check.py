@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.record_check import RecordCheckReport, RecordCheckRound
 
 ROUND_TIMEOUT = timedelta(minutes=5)
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 
 
 @workflow.defn
@@ -24,5 +25,6 @@ class RecordCheckWorkflow:
             RecordCheck.check_records,
             inp,
             start_to_close_timeout=ROUND_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=RetryPolicy(maximum_attempts=2),
         )

@@ -139,6 +139,8 @@ class Session:
                 REWRITE_RECORD, RewriteRecord(by=STAFF_API), rpc_timeout=self.timeout
             )
         except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return  # ended: its last write took back whatever an older task wrote
             log.warning(
                 "api.record_not_rewritten", workflow_id=target.workflow_id, error=err.message
             )

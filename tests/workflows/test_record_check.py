@@ -5,19 +5,22 @@ the order write again (`starter/api/temporal_calls.py`)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.record_check import check_records
+from activities.record_check import SAME_FENCE_US, check_records, fences_in, fences_on_record
 from schemas.messages import REWRITE_RECORD, MarkReady
 from schemas.order import Stage
 from schemas.record_check import RecordCheckRound
@@ -34,8 +37,10 @@ from tests.real_stack import platform as platform
 from workers.registry import WORKFLOWS, build_activities
 from workflows.order import OrderWorkflow
 
+HISTORIES = Path(__file__).parent.parent / "histories"
 EVERY_ORDER = RecordCheckRound(quiet_s=0)
 LINES = "SELECT count(*) FROM order_events WHERE order_id = $1"
+FENCES = "SELECT DISTINCT task FROM order_events WHERE order_id = $1"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -70,7 +75,10 @@ async def test_a_line_no_completed_task_wrote_is_found_and_taken_back(
     lines = await reaches(demo_pool, LINES, order_id, value=len(shown.timeline))
     assert lines == len(shown.timeline)
 
-    # Every task that wrote the record completed: its fence is a completed task's start.
+    # Every task that wrote the record completed: each line's fence is one the history holds.
+    fences = await fences_on_record(client, handle.id)
+    written = {r["task"] for r in await demo_pool.fetch(FENCES, order_id)}
+    assert written and all(any(abs(w - f) <= SAME_FENCE_US for f in fences) for w in written)
     report = await check_records(client, demo_pool, EVERY_ORDER)
     assert report.checked >= 1
     assert [a.order_id for a in report.ahead] == []
@@ -130,6 +138,34 @@ async def test_an_update_with_no_answer_has_the_order_write_again(
     ]
     assert signals == [REWRITE_RECORD]
     await handle.terminate("checked")
+
+
+def test_a_task_writing_after_a_local_activity_is_known_by_its_marker() -> None:
+    """A recorded history (tests/histories/goods-8.json, the SDK's own markers): the
+    workflow's clock after a local activity is the marker's completion, which no task start
+    gives, so the fences hold each one."""
+    events = list(
+        WorkflowHistory.from_json("goods", (HISTORIES / "goods-8.json").read_text()).events
+    )
+    done = [
+        json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+    starts = {
+        e.event_time.seconds * 1_000_000 + e.event_time.nanos // 1_000
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+    }
+    completions = {
+        d["complete_time"]["seconds"] * 1_000_000 + d["complete_time"]["nanos"] // 1_000
+        for d in done
+    }
+    fences = set(fences_in(events))
+    assert len(done) >= 10 and completions - starts
+    assert completions <= fences
+    assert starts - fences == set(), "every task of a finished order completed"
 
 
 async def _tasks(pool: asyncpg.Pool, order_id: str) -> tuple[int, int]:
