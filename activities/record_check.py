@@ -19,6 +19,7 @@ order's newest writing task is checked once (`orders.record_checked_task`, migra
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 from collections.abc import Iterable
 from datetime import timedelta
@@ -28,7 +29,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent, MarkerRecordedEventAttributes
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from infra.heartbeats import beating
@@ -44,6 +45,13 @@ SAME_FENCE_US = 2
 microsecond."""
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 BY = "record-check"
+
+
+class Waiting(enum.Enum):
+    WAITING = "waiting"
+
+
+WAITING = Waiting.WAITING
 
 
 async def fences_on_record(client: Client, workflow_id: str) -> list[int]:
@@ -102,9 +110,11 @@ async def check_records(
         )
     gate = asyncio.Semaphore(PARALLEL)
 
-    async def check(order_id: str, task: int) -> RecordAhead | None:
+    async def check(order_id: str, task: int) -> RecordAhead | Waiting | None:
         async with gate:
-            ahead = await _check(client, order_id, task)
+            found = await _check(client, order_id, task)
+        if found is WAITING:
+            return found  # not marked: looked at again once the task has run
         async with pool.acquire() as conn:
             await conn.execute(
                 "UPDATE orders SET record_checked_task = greatest(record_checked_task, $2) "
@@ -112,31 +122,43 @@ async def check_records(
                 order_id,
                 task,
             )
-        return ahead
+        return found
 
     found = await asyncio.gather(*(check(r["order_id"], r["recorded_task"]) for r in rows))
-    return RecordCheckReport(checked=len(rows), ahead=[a for a in found if a is not None])
+    return RecordCheckReport(
+        checked=len(rows),
+        ahead=[a for a in found if isinstance(a, RecordAhead)],
+        waiting=sum(1 for a in found if a is WAITING),
+    )
 
 
-async def _check(client: Client, order_id: str, task: int) -> RecordAhead | None:
+async def _check(client: Client, order_id: str, task: int) -> RecordAhead | Waiting | None:
+    """None: the write is in the history. WAITING: it is not, but a task of the order is
+    pending, which writes again itself (and a signal would only wait behind it)."""
     workflow_id = order_workflow_id(order_id)
+    handle = client.get_workflow_handle(workflow_id)
     try:
         fences = await fences_on_record(client, workflow_id)
+        if any(abs(task - fence) <= SAME_FENCE_US for fence in fences):
+            return None
+        described = await handle.describe()
     except RPCError as err:
         if err.status is not RPCStatusCode.NOT_FOUND:
             raise  # Temporal unreachable: the next round checks the order again
         log.info("record_check.no_history", order_id=order_id)  # past its retention
         return None
-    if any(abs(task - fence) <= SAME_FENCE_US for fence in fences):
-        return None
-    handle = client.get_workflow_handle(workflow_id)
+    if described.status is not WorkflowExecutionStatus.RUNNING:
+        log.error("record_check.ended_ahead", order_id=order_id, task=task)
+        ended = described.status.name.lower() if described.status else "ended"
+        return RecordAhead(order_id=order_id, task=task, rewritten=False, error=ended)
+    if described.raw_description.HasField("pending_workflow_task"):
+        return WAITING
     try:
         await handle.signal(REWRITE_RECORD, RewriteRecord(by=BY))
     except RPCError as err:
         if err.status is not RPCStatusCode.NOT_FOUND:
-            raise  # Temporal unreachable: the next round checks the order again
-        log.error("record_check.ended_ahead", order_id=order_id, task=task)
-        return RecordAhead(order_id=order_id, task=task, rewritten=False, error=err.message)
+            raise
+        return None  # ended since: its last write took back whatever an older task wrote
     log.warning("record_check.rewritten", order_id=order_id, task=task)
     return RecordAhead(order_id=order_id, task=task, rewritten=True)
 

@@ -24,3 +24,5 @@ class RecordAhead(Model):
 class RecordCheckReport(Model):
     checked: int
     ahead: list[RecordAhead] = []
+    waiting: int = 0
+    """Ahead, but with a workflow task pending, which writes itself: looked at again."""

@@ -104,6 +104,8 @@ class Finals:
     """The results of the orders that ended."""
     statuses: dict[str, OrderStatus]
     anomalies: list[AnomalyStatus]
+    unread: dict[str, str]
+    """The orders whose status could not be read, with the last error."""
 
 
 async def summarise(
@@ -129,7 +131,8 @@ async def summarise(
         Check(
             "final status read from every order's workflow",
             len(day.placed) - read == 0,
-            f"{read} of {len(day.placed)}",
+            f"{read} of {len(day.placed)}"
+            + "".join(f"; {order}: {error}" for order, error in list(finals.unread.items())[:3]),
         ),
         *await check_database(
             pool, {order_id_in(w) for w in workflow_ids}, finals.outcomes, finals.statuses
@@ -179,16 +182,32 @@ async def _finals(client: Client, day: Day, workflow_ids: list[str]) -> Finals:
         ]
     )
     outcomes = {o.order_id: o for o in results if isinstance(o, OrderOutcome)}
-    queried = await _gather_limited(
-        [client.get_workflow_handle(w).query(OrderWorkflow.status) for w in workflow_ids]
-    )
+    queried = await _gather_limited([_status(client, w) for w in workflow_ids])
     statuses = {s.order_id: s for s in queried if isinstance(s, OrderStatus)}
+    unread = {
+        order_id_in(w): f"{type(s).__name__}: {s}"[:200]
+        for w, s in zip(workflow_ids, queried, strict=True)
+        if not isinstance(s, OrderStatus)
+    }
     anomaly_ids = [a.anomaly_id for s in statuses.values() for a in s.anomalies]
     anomaly_answers = await _gather_limited(
         [client.get_workflow_handle(a).query(AnomalyWorkflow.status) for a in anomaly_ids]
     )
     anomalies = [a for a in anomaly_answers if isinstance(a, AnomalyStatus)]
-    return Finals(outcomes, statuses, anomalies)
+    return Finals(outcomes, statuses, anomalies, unread)
+
+
+async def _status(client: Client, workflow_id: str, tries: int = 3) -> OrderStatus | Exception:
+    """An order's status; a query that fails (its worker restarting, a replay slow under
+    load) is asked again, and the last error kept for the check to name."""
+    error: Exception = RuntimeError("not asked")
+    for _ in range(tries):
+        try:
+            return await client.get_workflow_handle(workflow_id).query(OrderWorkflow.status)
+        except Exception as exc:  # any failure: named in the check, never dropped
+            error = exc
+            await asyncio.sleep(1)
+    return error
 
 
 def _by_outcome(finals: Finals) -> dict[str, Counter[str]]:
