@@ -58,9 +58,11 @@ class RecordFence(Model):
     lines from its own first line on (migration 0023)."""
 
     task: int
-    """When the task started (its workflow time, in microseconds): later for every later
-    attempt. Not the history's length: a task an update brought is speculative, and when it
-    fails the server takes its events back, so the next attempt starts at the same length."""
+    """The workflow's clock when it wrote, in microseconds: the task's start, or the completion
+    of a local activity earlier in the task, which the clock moves on to (the record check
+    finds both in the history, `activities/record_check.py`). Later for every later attempt.
+    Not the history's length: a task an update brought is speculative, and when it fails the
+    server takes its events back, so the next attempt starts at the same length."""
     from_seq: int
     """The first line of the write, or where the next would go when it has none."""
 
