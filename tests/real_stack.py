@@ -4,6 +4,7 @@ simulator behind every merchant call. Imported by the tests that run the whole s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,20 +34,31 @@ async def platform() -> AsyncIterator[Any]:
         yield running
 
 
+@contextlib.asynccontextmanager
+async def db_worker(
+    env: WorkflowEnvironment, pool: asyncpg.Pool, platform: Any
+) -> AsyncIterator[Worker]:
+    """Every workflow and activity on `env`, against `pool` and the simulator's merchant API."""
+    client = platform.client()
+    try:
+        async with Worker(
+            env.client,
+            task_queue=QUEUE,
+            workflows=WORKFLOWS,
+            activities=build_activities(pool, client),
+            interceptors=jitter.interceptors(),
+        ) as worker:
+            yield worker
+    finally:
+        await client.aclose()
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def real_worker(
     own_env: WorkflowEnvironment, demo_pool: asyncpg.Pool, platform: Any
 ) -> AsyncIterator[Worker]:
-    client = platform.client()
-    async with Worker(
-        own_env.client,
-        task_queue=QUEUE,
-        workflows=WORKFLOWS,
-        activities=build_activities(demo_pool, client),
-        interceptors=jitter.interceptors(),
-    ) as worker:
+    async with db_worker(own_env, demo_pool, platform) as worker:
         yield worker  # orders left running go with the module's own server (`own_env`)
-    await client.aclose()
 
 
 async def place(

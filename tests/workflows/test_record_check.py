@@ -26,15 +26,13 @@ from schemas.order import Stage
 from schemas.record_check import RecordCheckRound
 from starter.api.temporal_calls import Session, order_target
 from starter.failures import Exit, Failure
-from tests import jitter
 from tests.db_fixtures import db_pool as db_pool
 from tests.db_fixtures import demo_pool as demo_pool
 from tests.db_fixtures import embedded_root as embedded_root
 from tests.db_fixtures import pg_dsn as pg_dsn
 from tests.orders import at_stage
-from tests.real_stack import QUEUE, one, place, reaches
+from tests.real_stack import db_worker, one, place, reaches
 from tests.real_stack import platform as platform
-from workers.registry import WORKFLOWS, build_activities
 from workflows.order import OrderWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
@@ -47,16 +45,8 @@ FENCES = "SELECT DISTINCT task FROM order_events WHERE order_id = $1"
 async def dev_worker(
     dev_server: WorkflowEnvironment, demo_pool: asyncpg.Pool, platform: Any
 ) -> AsyncIterator[Worker]:
-    client = platform.client()
-    async with Worker(
-        dev_server.client,
-        task_queue=QUEUE,
-        workflows=WORKFLOWS,
-        activities=build_activities(demo_pool, client),
-        interceptors=jitter.interceptors(),
-    ) as worker:
+    async with db_worker(dev_server, demo_pool, platform) as worker:
         yield worker
-    await client.aclose()
 
 
 async def test_a_line_no_completed_task_wrote_is_found_and_taken_back(
