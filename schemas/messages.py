@@ -96,10 +96,11 @@ class RewriteRecord(Model):
     """The order's record written again as the workflow knows it: a workflow task that wrote
     lines and never completed (its update lost with a Temporal restart) leaves them until the
     order writes next (`RecordFence`); this write is that next one. Sent by the staff API when
-    an update's outcome is unknown, and by the doctor when the record is ahead of the history.
+    an update's outcome is unknown, and by the record check when the record is ahead of the
+    history.
     Changes nothing in the order's course."""
 
-    by: str = Field(min_length=1)  # who asked: "staff-api", "doctor"
+    by: str = Field(min_length=1)  # who asked: "staff-api", "record-check"
 
 
 # --- updates: human actions that need an answer -----------------------------------------------

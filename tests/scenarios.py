@@ -22,6 +22,7 @@ from schemas.messages import (
     ReconfirmVisit,
     RecordRating,
     ReplyReminder,
+    RewriteRecord,
     ResolveFeedback,
     RespondFeedback,
 )
@@ -115,6 +116,20 @@ async def _visit(
     """A service order booked, re-confirmed (`late_by` past the booking), done and rated."""
     handle = await start(env, order_id, SERVICE_STORE)
     await visit_to_rating(env, handle, promised_in=promised_in, score=score, late_by=late_by)
+    await handle.result()
+    return [handle.id]
+
+
+async def rewrite_record(
+    env: WorkflowEnvironment, business: Business, order_id: str
+) -> list[str]:
+    """A service order whose record is written again when asked (`rewrite_record`: an update's
+    answer never came), while it waits for its visit to be confirmed and once it is done."""
+    handle = await start(env, order_id, SERVICE_STORE)
+    await at_stage(handle, Stage.ASSIGNED)
+    await handle.signal(OrderWorkflow.rewrite_record, RewriteRecord(by="staff-api"))
+    await visit_to_rating(env, handle, promised_in=120, score=5)
+    await handle.signal(OrderWorkflow.rewrite_record, RewriteRecord(by="record-check"))
     await handle.result()
     return [handle.id]
 
@@ -300,5 +315,6 @@ SCENARIOS: dict[str, Scenario] = {
     "partial_refund": partial_refund,
     "capacity_wait": capacity_wait,
     "slot_wait": slot_wait,
+    "rewrite_record": rewrite_record,
     **BRANCHES,
 }

@@ -17,7 +17,12 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 from workflows.order.holds import Holds
-from workflows.order.patches import RECORD_VIEW_BETWEEN_EVENTS, TIMELINE_BEFORE_RECORD, Patches
+from workflows.order.patches import (
+    RECORD_VIEW_BETWEEN_EVENTS,
+    REWRITE_ON_SIGNAL,
+    TIMELINE_BEFORE_RECORD,
+    Patches,
+)
 from workflows.order.state import CancelRequest, Halt, OrderState
 from workflows.order.visibility import Visibility
 
@@ -340,7 +345,9 @@ class Order:
         """The next write supersedes whatever a task that never completed wrote from the lines
         on record on (`RecordFence`): only fenced writes do, so only orders with local writes."""
         state = self.state
-        if state.in_bursts and self.steps.local_writes and state.record is not None:
+        if not (state.in_bursts and self.steps.local_writes and state.record is not None):
+            return
+        if self.patches.patched(REWRITE_ON_SIGNAL):  # a write the order made no room for before
             state.view_changed = True
 
     async def record_view(self) -> None:

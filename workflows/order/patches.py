@@ -59,6 +59,12 @@ LOCAL_WRITES: Final = "local-writes"
 # takes every patch above with it (TAKEN_WITH_THE_WORK).
 TOLD_AND_SHOWN_WITH_THE_WORK: Final = "told-and-shown-with-the-work"
 
+# The signal `rewrite_record` has the recorder write the status again (fenced by the signal's
+# task), taking back what a task that never completed wrote. A worker without its handler kept
+# the signal unhandled, so its history has the signal and no write after it. Asked where the
+# signal is handled, so not taken with TOLD_AND_SHOWN_WITH_THE_WORK.
+REWRITE_ON_SIGNAL: Final = "rewrite-on-signal"
+
 TAKEN_WITH_THE_WORK: Final = frozenset(
     {
         FIRE_BY_TIMER,
