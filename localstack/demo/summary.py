@@ -184,8 +184,8 @@ async def _finals(client: Client, day: Day, workflow_ids: list[str]) -> Finals:
     outcomes = {o.order_id: o for o in results if isinstance(o, OrderOutcome)}
     queried = await _gather_limited([_status(client, w) for w in workflow_ids])
     statuses = {s.order_id: s for s in queried if isinstance(s, OrderStatus)}
-    unread = {
-        order_id_in(w): f"{type(s).__name__}: {s}"[:200]
+    unread = {  # by workflow id, so a failed check's evidence keeps the history
+        w: _shortened(f"{type(s).__name__}: {s}")
         for w, s in zip(workflow_ids, queried, strict=True)
         if not isinstance(s, OrderStatus)
     }
@@ -208,6 +208,11 @@ async def _status(client: Client, workflow_id: str, tries: int = 3) -> OrderStat
             error = exc
             await asyncio.sleep(1)
     return error
+
+
+def _shortened(error: str, keep: int = 300) -> str:
+    """An error's head and tail: the SDK's failures name their cause at the end."""
+    return error if len(error) <= 2 * keep else f"{error[:keep]} ... {error[-keep:]}"
 
 
 def _by_outcome(finals: Finals) -> dict[str, Counter[str]]:

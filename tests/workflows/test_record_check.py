@@ -16,11 +16,12 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.record_check import SAME_FENCE_US, check_records, fences_in, fences_on_record
+from schemas.contract import order_workflow_id
 from schemas.messages import REWRITE_RECORD, MarkReady
 from schemas.order import Stage
 from schemas.record_check import RecordCheckRound
@@ -121,13 +122,47 @@ async def test_an_update_with_no_answer_has_the_order_write_again(
             order_target(order_id), "mark_ready", MarkReady(by="s1"), dict, update_id="u1"
         )
     assert refused.value.code is Exit.NO_ANSWER
-    signals = [
-        e.workflow_execution_signaled_event_attributes.signal_name
-        async for e in handle.fetch_history_events()
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
-    ]
-    assert signals == [REWRITE_RECORD]
+    assert await _signals(handle) == [REWRITE_RECORD]
     await handle.terminate("checked")
+
+
+async def test_an_order_with_a_task_pending_is_looked_at_again_not_signalled(
+    dev_server: WorkflowEnvironment, dev_worker: Worker, demo_pool: asyncpg.Pool, platform: Any
+) -> None:
+    """A record ahead of a history whose next task is pending (no worker polls its queue): that
+    task may yet write, so the order is neither signalled nor marked checked. Once it ended
+    without writing, the check says so, and marks it."""
+    client = dev_server.client
+    source = await place(dev_server, platform.sim, "SH-XH-001")
+    await at_stage(source, Stage.IN_PROGRESS)
+    twin = str(uuid.uuid4().int % 10**15)
+    handle = await client.start_workflow(
+        "OrderWorkflow", id=order_workflow_id(twin), task_queue="idle"
+    )
+    ahead = 1_000  # no task of the twin's history started then
+    await demo_pool.execute(
+        """
+        INSERT INTO orders SELECT * FROM jsonb_populate_record(NULL::orders, (
+            SELECT to_jsonb(o) || jsonb_build_object(
+                'order_id', $2::text, 'recorded_task', $3::bigint, 'record_checked_task', 0)
+            FROM orders o WHERE order_id = $1))
+        """,
+        source.id.removeprefix("order-"),
+        twin,
+        ahead,
+    )
+    await source.terminate("checked")
+
+    report = await check_records(client, demo_pool, EVERY_ORDER)
+    assert report.waiting >= 1 and twin not in {a.order_id for a in report.ahead}
+    assert await _tasks(demo_pool, twin) == (ahead, 0)
+    assert REWRITE_RECORD not in await _signals(handle)
+
+    await handle.terminate("checked")
+    report = await check_records(client, demo_pool, EVERY_ORDER)
+    ended = [a for a in report.ahead if a.order_id == twin]
+    assert [(a.task, a.rewritten, a.error) for a in ended] == [(ahead, False, "terminated")]
+    assert await _tasks(demo_pool, twin) == (ahead, ahead)
 
 
 def test_a_task_writing_after_a_local_activity_is_known_by_its_marker() -> None:
@@ -156,6 +191,14 @@ def test_a_task_writing_after_a_local_activity_is_known_by_its_marker() -> None:
     assert len(done) >= 10 and completions - starts
     assert completions <= fences
     assert starts - fences == set(), "every task of a finished order completed"
+
+
+async def _signals(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    return [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
 
 
 async def _tasks(pool: asyncpg.Pool, order_id: str) -> tuple[int, int]:
