@@ -11,7 +11,9 @@ python -m workers.schedules        # create them, or bring them in line with the
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -57,15 +59,20 @@ from workflows.reports import ReportWorkflow, StatsRefreshWorkflow
 SCHEDULE_ID = PATROL_SCHEDULE_ID
 
 
-def patrol_schedule(every: timedelta) -> Schedule:
+def every_interval(
+    run: Callable[[Any, Any], Awaitable[Any]], arg: Any, run_id: str, every: timedelta
+) -> Schedule:
+    """A round of `run` every `every`. One at a time, whatever the number of worker replicas:
+    a slow round (a slow platform, a large backlog) is skipped over, not queued up behind."""
     return Schedule(
-        action=ScheduleActionStartWorkflow(
-            PatrolWorkflow.run, PatrolInput(), id=PATROL_RUN_ID, task_queue=TASK_QUEUE
-        ),
+        action=ScheduleActionStartWorkflow(run, arg, id=run_id, task_queue=TASK_QUEUE),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-        # A slow platform must not pile patrols up behind each other.
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
+
+
+def patrol_schedule(every: timedelta) -> Schedule:
+    return every_interval(PatrolWorkflow.run, PatrolInput(), PATROL_RUN_ID, every)
 
 
 REPORT_AT: dict[ReportKind, ScheduleCalendarSpec] = {
@@ -99,17 +106,7 @@ async def ensure_report_schedules(client: Client) -> None:
 
 
 def stats_refresh_schedule(every: timedelta) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            StatsRefreshWorkflow.run,
-            RefreshRound(),
-            id=STATS_REFRESH_RUN_ID,
-            task_queue=TASK_QUEUE,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-        # One refresh at a time (it takes a lock anyway); a slow one is not queued up behind.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
+    return every_interval(StatsRefreshWorkflow.run, RefreshRound(), STATS_REFRESH_RUN_ID, every)
 
 
 async def ensure_stats_refresh_schedule(client: Client, every: timedelta) -> None:
@@ -122,17 +119,7 @@ def stats_refresh_every() -> timedelta:
 
 
 def record_check_schedule(every: timedelta) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            RecordCheckWorkflow.run,
-            RecordCheckRound(),
-            id=RECORD_CHECK_RUN_ID,
-            task_queue=TASK_QUEUE,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-        # One round at a time: a slow one is not queued up behind.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
+    return every_interval(RecordCheckWorkflow.run, RecordCheckRound(), RECORD_CHECK_RUN_ID, every)
 
 
 async def ensure_record_check_schedule(client: Client, every: timedelta) -> None:
@@ -145,14 +132,7 @@ def record_check_every() -> timedelta:
 
 
 def doctor_schedule(every: timedelta) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            DoctorWorkflow.run, DoctorRound(), id=DOCTOR_RUN_ID, task_queue=TASK_QUEUE
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-        # One round at a time, whatever the number of worker replicas.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
+    return every_interval(DoctorWorkflow.run, DoctorRound(), DOCTOR_RUN_ID, every)
 
 
 async def ensure_patrol_schedule(client: Client, every: timedelta) -> None:
