@@ -7,6 +7,7 @@ hold for an anomaly, R5.2.1) does not count against the deadline.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -39,6 +40,23 @@ def _summary(view: DeadlineView, field: str) -> str:
     """The timer's line in the Web UI: the clause, and whether it is the deadline or the hard
     limit."""
     return story.deadline(view.clause, "hard limit" if field == "hard_at" else "deadline")
+
+
+async def _wait(condition: Check, within: timedelta, summary: str, lapses: bool) -> bool:
+    """True once `condition()` holds, False when `within` passed first. A lapsing timer is not
+    cancelled when the condition holds: it fires later to no effect. Cancelled in the task that
+    started it, a timer is never sent, and the SDK's core cannot replay the one case where the
+    start and the cancellation went out in two tasks (a query took the task apart around a
+    local step: REVIEW_DEADLINE_LAPSES, docs/actions-and-replay.md)."""
+    if not lapses:
+        try:
+            await workflow.wait_condition(condition, timeout=within, timeout_summary=summary)
+        except TimeoutError:
+            return False
+        return True
+    timer = asyncio.ensure_future(workflow.sleep(within, summary=summary))
+    await workflow.wait_condition(lambda: condition() or timer.done())
+    return condition()
 
 
 class DeadlineClock:
@@ -107,17 +125,19 @@ class DeadlineClock:
         on_breach: Callable[[DeadlineView], Awaitable[None]],
         on_hard_limit: Callable[[DeadlineView], Awaitable[bool]],
         paused: Check = _never,
+        lapses: bool = False,
     ) -> None:
-        """Run until `done()`. `on_hard_limit` returns True when the clock should start over."""
+        """Run until `done()`. `on_hard_limit` returns True when the clock should start over.
+        `lapses`: a timer is left to fire once the work is done, never cancelled (`_wait`)."""
         while True:
-            if await self._until(view, "due_at", done, paused):
+            if await self._until(view, "due_at", done, paused, lapses=lapses):
                 return
             view.state = DeadlineState.BREACHED
             self.breaches.append(
                 Breach(key=view.key, clause=view.clause, at=workflow.now(), hard=False)
             )
             await on_breach(view)
-            if await self._until(view, "hard_at", done, paused, passed_first=True):
+            if await self._until(view, "hard_at", done, paused, passed_first=True, lapses=lapses):
                 return
             view.state = DeadlineState.HARD_BREACHED
             self.breaches.append(
@@ -134,6 +154,7 @@ class DeadlineClock:
         paused: Check,
         *,
         passed_first: bool = False,
+        lapses: bool = False,
     ) -> bool:
         """Wait until `done()` (True) or the deadline in `field` passes (False). With
         `passed_first`, a deadline already past counts even if the work has just finished: a
@@ -150,13 +171,8 @@ class DeadlineClock:
             return False
         while not done():
             target: datetime = getattr(view, field)
-            try:
-                await workflow.wait_condition(
-                    lambda: done() or paused(),
-                    timeout=remaining,
-                    timeout_summary=_summary(view, field),
-                )
-            except TimeoutError:
+            met = await _wait(lambda: done() or paused(), remaining, _summary(view, field), lapses)
+            if not met:
                 if done():
                     return True
                 # Moved while the timer ran (a new promise, R3.3.2): wait out the difference.

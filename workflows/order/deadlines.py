@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 
 from workflows.order.entity import Order
+from workflows.order.patches import REVIEW_DEADLINE_LAPSES
 from workflows.order.staffing import Staffing
 from workflows.order.state import CancelRequest
 
@@ -26,6 +27,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
 
 R = TypeVar("R")
+
+LOCAL_WORK = frozenset({Clause.REVIEW})
+"""Clauses whose work is one local step where LOCAL_WRITES is patched in: the review. Their
+timers lapse (REVIEW_DEADLINE_LAPSES)."""
 
 # Deadlines a person works to, as "my work" sorts them (R4.1.1): the record shows each as soon as
 # it opens and once it closes. The others are the system's own and pass with an event.
@@ -79,6 +84,7 @@ class Deadlines:
                 on_breach=self._on_breach,
                 on_hard_limit=self._on_hard_limit,
                 paused=(lambda: self._state.on_hold) if pausable else (lambda: False),
+                lapses=self._lapses(clause),
             )
         )
         on_record = clause in WAITS_FOR_A_PERSON
@@ -95,6 +101,14 @@ class Deadlines:
         if on_record:
             await self._order.record_view()
         return result
+
+    def _lapses(self, clause: Clause) -> bool:
+        order = self._order
+        return (
+            clause in LOCAL_WORK
+            and order.steps.local_writes
+            and order.patches.patched(REVIEW_DEADLINE_LAPSES)
+        )
 
     def deadline(self, clause: Clause) -> Deadline:
         if clause is Clause.RECEIVE:

@@ -64,6 +64,13 @@ TOLD_AND_SHOWN_WITH_THE_WORK: Final = "told-and-shown-with-the-work"
 # the signal unhandled, so its history has the signal and no write after it. Asked where the
 # signal is handled, so not taken with TOLD_AND_SHOWN_WITH_THE_WORK.
 REWRITE_ON_SIGNAL: Final = "rewrite-on-signal"
+# The timer of a deadline whose work is a local step (the review) is left to fire when the work
+# is done, not cancelled. A query that rides the task in which the step runs has the SDK's core
+# complete the task with the step's marker before the workflow hears the step's result; the
+# cancellation then goes in the next task, where a replay, which hears the result at once, puts
+# it in the same task as the timer's start, and drops both (docs/actions-and-replay.md). It
+# takes every patch above with it (TAKEN_WITH_THE_LAPSE).
+REVIEW_DEADLINE_LAPSES: Final = "review-deadline-lapses"
 
 TAKEN_WITH_THE_WORK: Final = frozenset(
     {
@@ -86,18 +93,37 @@ order patch before it. Its history carries one marker, and one TemporalChangeVer
 instead of one of each per patch (ten events of a plain order's 131)."""
 
 
+TAKEN_WITH_THE_LAPSE: Final = TAKEN_WITH_THE_WORK | {
+    TOLD_AND_SHOWN_WITH_THE_WORK,
+    REWRITE_ON_SIGNAL,
+}
+"""The patches an order started with REVIEW_DEADLINE_LAPSES takes without asking."""
+
+UMBRELLAS: Final = (
+    (TOLD_AND_SHOWN_WITH_THE_WORK, TAKEN_WITH_THE_WORK),
+    (REVIEW_DEADLINE_LAPSES, TAKEN_WITH_THE_LAPSE),
+)
+"""Each patch that takes the older ones with it, oldest first."""
+
+
 class Patches:
     """What the order's patches answer.
 
-    The newest is asked first, in the order's first activation. An order started before it
-    answers False there (on replay: its history has no marker) and asks each older patch where
-    its branch comes, as it always did; an order started with it takes them all.
+    The newest is asked first, in the order's first activation, then the one before it. An
+    order started before both answers False there (on replay: its history has no marker) and
+    asks each older patch where its branch comes, as it always did; an order started with one
+    takes every patch it took.
     """
 
     def __init__(self) -> None:
-        self.with_the_work = workflow.patched(TOLD_AND_SHOWN_WITH_THE_WORK)
+        self.review_deadline_lapses = workflow.patched(REVIEW_DEADLINE_LAPSES)
+        self.with_the_work = self.review_deadline_lapses or workflow.patched(
+            TOLD_AND_SHOWN_WITH_THE_WORK
+        )
 
     def patched(self, patch_id: str) -> bool:
+        if self.review_deadline_lapses and patch_id in TAKEN_WITH_THE_LAPSE:
+            return True
         if self.with_the_work and patch_id in TAKEN_WITH_THE_WORK:
             return True
         return workflow.patched(patch_id)
@@ -106,4 +132,9 @@ class Patches:
 def taken_with(patch_ids: Iterable[str]) -> tuple[str, ...]:
     """The later patches that take any of these with them: an order run as before a patch runs
     without them too."""
-    return (TOLD_AND_SHOWN_WITH_THE_WORK,) if set(patch_ids) & TAKEN_WITH_THE_WORK else ()
+    ids, later = set(patch_ids), []
+    for umbrella, taken in UMBRELLAS:
+        if ids & taken:
+            later.append(umbrella)
+            ids.add(umbrella)
+    return tuple(later)
