@@ -1,4 +1,4 @@
-"""A flood of bad-signature pushes against the gateway (R6.3.2, bounded): 10,000 of them from
+"""A flood of bad-signature pushes against the gateway (R6.3.2, bounded): 5,000 of them from
 200 addresses leave `rejected_pushes` within its cap and without their bodies, every one is
 counted, the gateway keeps answering, and a good push in the middle of it is accepted."""
 
@@ -33,7 +33,7 @@ from tests.db_fixtures import pg_dsn as pg_dsn
 CAP = 1_000
 PER_SOURCE = 20
 SOURCES = 200
-PUSHES = 10_000
+PUSHES = 5_000
 SETTINGS = GatewaySettings(
     refused=Bounds(max_rows=CAP, keep_days=30, per_source_per_minute=PER_SOURCE)
 )
