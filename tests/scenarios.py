@@ -22,9 +22,9 @@ from schemas.messages import (
     ReconfirmVisit,
     RecordRating,
     ReplyReminder,
-    RewriteRecord,
     ResolveFeedback,
     RespondFeedback,
+    RewriteRecord,
 )
 from schemas.order import Stage
 from schemas.patrol import PatrolInput
@@ -120,9 +120,7 @@ async def _visit(
     return [handle.id]
 
 
-async def rewrite_record(
-    env: WorkflowEnvironment, business: Business, order_id: str
-) -> list[str]:
+async def rewrite_record(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
     """A service order whose record is written again when asked (`rewrite_record`: an update's
     answer never came), while it waits for its visit to be confirmed and once it is done."""
     handle = await start(env, order_id, SERVICE_STORE)
