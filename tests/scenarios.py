@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.anomaly import Decide, Decision
@@ -128,6 +130,30 @@ async def rewrite_record(env: WorkflowEnvironment, business: Business, order_id:
     await handle.signal(OrderWorkflow.rewrite_record, RewriteRecord(by="staff-api"))
     await visit_to_rating(env, handle, promised_in=120, score=5)
     await handle.signal(OrderWorkflow.rewrite_record, RewriteRecord(by="record-check"))
+    await handle.result()
+    return [handle.id]
+
+
+async def refund_not_open(env: WorkflowEnvironment, business: Business, order_id: str) -> list[str]:
+    """A refund request the customer withdrew on the platform, the push saying so lost: the
+    platform refuses the manager's answer (808), once; the order is then delivered."""
+    handle = await start(env, order_id)
+    await at_stage(handle, Stage.IN_PROGRESS)
+    await handle.signal(
+        OrderWorkflow.platform_refund,
+        PlatformRefund(
+            refund_id="F-1", notify_type="apply", reason="少送", partial=True, amount=Decimal(5)
+        ),
+    )
+    await has_event(handle, "refund_notice")
+    business.refusing[order_id]["refund/agree"] = "AlreadyInState"
+    decide = DecideRefund(by="M-001", refund_id="F-1", agree=True, reason="同意")
+    with contextlib.suppress(WorkflowUpdateFailedError):  # refused before REFUND_NOT_OPEN_CLOSES
+        await handle.execute_update(OrderWorkflow.decide_refund, decide)
+    del business.refusing[order_id]["refund/agree"]
+    with contextlib.suppress(WorkflowUpdateFailedError):  # since, closed already
+        await handle.execute_update(OrderWorkflow.decide_refund, decide)
+    await deliver_self(handle)
     await handle.result()
     return [handle.id]
 
@@ -314,5 +340,6 @@ SCENARIOS: dict[str, Scenario] = {
     "capacity_wait": capacity_wait,
     "slot_wait": slot_wait,
     "rewrite_record": rewrite_record,
+    "refund_not_open": refund_not_open,
     **BRANCHES,
 }

@@ -202,6 +202,34 @@ async def test_refund_requests_are_cases_and_their_money_is_on_record(
     assert _event(await status(handle), "refund_decided")["case"] == 3
 
 
+async def test_a_decision_the_platform_has_no_request_for_closes_it(
+    env: WorkflowEnvironment, worker: Worker, business: Business, order_id: str
+) -> None:
+    """The customer withdrew the request on the platform and that push was lost: the platform
+    refuses the answer (808, `AlreadyInState`), and the request is closed as withdrawn rather
+    than left waiting for a decision nobody can give (the fault run's staff asked 150 times)."""
+    handle = await start(env, order_id)
+    await at_stage(handle, Stage.IN_PROGRESS)
+    await _apply(handle, "F-1", partial=True, amount="5.00")
+    business.refusing[order_id]["refund/agree"] = "AlreadyInState"
+    answered = await handle.execute_update(
+        OrderWorkflow.decide_refund,
+        DecideRefund(by="M-001", refund_id="F-1", agree=True, reason="确认少送"),
+    )
+    assert answered.message == "no open refund request on the platform: closed"
+    closed = await _recorded(business, order_id, "F-1", RefundState.WITHDRAWN)
+    assert closed.refund.decided_by == "platform" and closed.refund.refunded is None
+    assert closed.case is not None and closed.case.state is FeedbackState.CLOSED
+    decided = _event(await status(handle), "refund_decided")
+    assert decided["not_open_on_platform"] is True and decided["agree"] is True
+    with pytest.raises(WorkflowUpdateFailedError):  # decided: nothing left to answer
+        await handle.execute_update(
+            OrderWorkflow.decide_refund,
+            DecideRefund(by="M-001", refund_id="F-1", agree=True, reason="确认少送"),
+        )
+    await handle.cancel()
+
+
 # --- the real stack and the statistics ---------------------------------------------------------
 
 

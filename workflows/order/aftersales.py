@@ -11,16 +11,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.order import cases
 from workflows.order.cases import Cases
 from workflows.order.deadlines import Deadlines
 from workflows.order.entity import Order, not_allowed
+from workflows.order.patches import REFUND_NOT_OPEN_CLOSES
 from workflows.order.state import CancelRequest
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderRecords
     from activities.platform_calls import PlatformCalls
+    from meituan.client import AlreadyInState
     from schemas.contract import Event, deadline_key
     from schemas.feedback import FeedbackCase, FeedbackState
     from schemas.messages import (
@@ -42,6 +45,9 @@ with workflow.unsafe.imports_passed_through():
     from schemas.policy import Clause
     from schemas.records import RecordRefund
     from schemas.status import RefundRequest, RefundState
+
+NOT_OPEN = AlreadyInState.__name__
+"""The refusal of a call on a state the order is no longer in (808), as the activity names it."""
 
 REFUND_AGREED = 2005  # merchant cancel code: after-sales
 
@@ -313,18 +319,12 @@ class AfterSales:
     async def _decide(self, msg: DecideRefund) -> UpdateResult:
         state = self._state
         request = state.refunds[msg.refund_id]
-        await self._order.steps.act(
-            PlatformCalls.platform_answer_refund,
-            PlatformRefundAnswer(
-                order_id=state.order_id,
-                refund_id=msg.refund_id,
-                agree=msg.agree,
-                reason=msg.reason,
-            ),
-        )
-        self._settle_refund(
-            request, RefundState.AGREED if msg.agree else RefundState.REJECTED, msg.by
-        )
+        open_on_platform = await self._answer_platform(msg)
+        if open_on_platform:
+            settlement = RefundState.AGREED if msg.agree else RefundState.REJECTED
+            self._settle_refund(request, settlement, msg.by)
+        else:
+            self._settle_refund(request, RefundState.WITHDRAWN, "platform")
         case = self._cases.of(FeedbackKind.REFUND, msg.refund_id)
         if case is not None:
             case.owner = case.owner or msg.by
@@ -335,10 +335,33 @@ class AfterSales:
             actor=msg.by,
             refund_id=msg.refund_id,
             agree=msg.agree,
+            **({} if open_on_platform else {"not_open_on_platform": True}),
             **cases.detail(case),
         )
         self._end_if_refunded(request)
+        if not open_on_platform:
+            return self._order.result("no open refund request on the platform: closed")
         return self._order.result(f"refund {request.state.value}")
+
+    async def _answer_platform(self, msg: DecideRefund) -> bool:
+        """False when the platform has no open request to answer (808, REFUND_NOT_OPEN_CLOSES):
+        withdrawn by the customer or settled there, and the push saying so was lost."""
+        answer = PlatformRefundAnswer(
+            order_id=self._state.order_id,
+            refund_id=msg.refund_id,
+            agree=msg.agree,
+            reason=msg.reason,
+        )
+        try:
+            await self._order.steps.act(PlatformCalls.platform_answer_refund, answer)
+        except ActivityError as err:
+            refused = err.cause if isinstance(err.cause, ApplicationError) else None
+            if refused is None or refused.type != NOT_OPEN:
+                raise
+            if not self._order.patches.patched(REFUND_NOT_OPEN_CLOSES):
+                raise
+            return False
+        return True
 
     def check_decide(self, msg: DecideRefund) -> None:
         request = self._state.refunds.get(msg.refund_id)

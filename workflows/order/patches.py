@@ -71,6 +71,11 @@ REWRITE_ON_SIGNAL: Final = "rewrite-on-signal"
 # it in the same task as the timer's start, and drops both (docs/actions-and-replay.md). It
 # takes every patch above with it (TAKEN_WITH_THE_LAPSE).
 REVIEW_DEADLINE_LAPSES: Final = "review-deadline-lapses"
+# A refund decision the platform refuses because it has no open request any more (808: the
+# customer withdrew it, or it was settled there, and the push saying so was lost) closes the
+# request as withdrawn instead of failing; the order had waited for a decision nobody could
+# give. Asked where the refusal comes, and taken with REVIEW_DEADLINE_LAPSES.
+REFUND_NOT_OPEN_CLOSES: Final = "refund-not-open-closes"
 
 TAKEN_WITH_THE_WORK: Final = frozenset(
     {
@@ -96,8 +101,10 @@ instead of one of each per patch (ten events of a plain order's 131)."""
 TAKEN_WITH_THE_LAPSE: Final = TAKEN_WITH_THE_WORK | {
     TOLD_AND_SHOWN_WITH_THE_WORK,
     REWRITE_ON_SIGNAL,
+    REFUND_NOT_OPEN_CLOSES,
 }
-"""The patches an order started with REVIEW_DEADLINE_LAPSES takes without asking."""
+"""The patches an order started with REVIEW_DEADLINE_LAPSES takes without asking: those before
+it, and those of its day asked where their branch comes."""
 
 UMBRELLAS: Final = (
     (TOLD_AND_SHOWN_WITH_THE_WORK, TAKEN_WITH_THE_WORK),
