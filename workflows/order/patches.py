@@ -62,14 +62,14 @@ TOLD_AND_SHOWN_WITH_THE_WORK: Final = "told-and-shown-with-the-work"
 # The signal `rewrite_record` has the recorder write the status again (fenced by the signal's
 # task), taking back what a task that never completed wrote. A worker without its handler kept
 # the signal unhandled, so its history has the signal and no write after it. Asked where the
-# signal is handled, so not taken with TOLD_AND_SHOWN_WITH_THE_WORK.
+# signal is handled, not with TOLD_AND_SHOWN_WITH_THE_WORK; taken with REVIEW_DEADLINE_LAPSES.
 REWRITE_ON_SIGNAL: Final = "rewrite-on-signal"
 # The timer of a deadline whose work is a local step (the review) is left to fire when the work
 # is done, not cancelled. A query that rides the task in which the step runs has the SDK's core
 # complete the task with the step's marker before the workflow hears the step's result; the
 # cancellation then goes in the next task, where a replay, which hears the result at once, puts
 # it in the same task as the timer's start, and drops both (docs/actions-and-replay.md). It
-# takes every patch above with it (TAKEN_WITH_THE_LAPSE).
+# takes every patch above with it, and the one below (TAKEN_WITH_THE_LAPSE).
 REVIEW_DEADLINE_LAPSES: Final = "review-deadline-lapses"
 # A refund decision the platform refuses because it has no open request any more (808: the
 # customer withdrew it, or it was settled there, and the push saying so was lost) closes the
