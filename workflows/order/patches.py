@@ -116,24 +116,22 @@ UMBRELLAS: Final = (
 class Patches:
     """What the order's patches answer.
 
-    The newest is asked first, in the order's first activation, then the one before it. An
-    order started before both answers False there (on replay: its history has no marker) and
-    asks each older patch where its branch comes, as it always did; an order started with one
-    takes every patch it took.
+    The umbrellas are asked newest first, in the order's first activation, until one answers
+    True. An order started before all of them answers False to each (on replay: its history
+    has no marker) and asks each older patch where its branch comes, as it always did; an order
+    started with one takes every patch it took, without a marker of their own.
     """
 
     def __init__(self) -> None:
-        self.review_deadline_lapses = workflow.patched(REVIEW_DEADLINE_LAPSES)
-        self.with_the_work = self.review_deadline_lapses or workflow.patched(
-            TOLD_AND_SHOWN_WITH_THE_WORK
-        )
+        self._taken: frozenset[str] = frozenset()
+        for umbrella, taken in reversed(UMBRELLAS):
+            if workflow.patched(umbrella):
+                self._taken = taken | {umbrella}
+                break
+        self.with_the_work = self.patched(TOLD_AND_SHOWN_WITH_THE_WORK)
 
     def patched(self, patch_id: str) -> bool:
-        if self.review_deadline_lapses and patch_id in TAKEN_WITH_THE_LAPSE:
-            return True
-        if self.with_the_work and patch_id in TAKEN_WITH_THE_WORK:
-            return True
-        return workflow.patched(patch_id)
+        return patch_id in self._taken or workflow.patched(patch_id)
 
 
 def taken_with(patch_ids: Iterable[str]) -> tuple[str, ...]:
