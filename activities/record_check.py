@@ -23,12 +23,13 @@ import enum
 import json
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.api.history.v1 import HistoryEvent, MarkerRecordedEventAttributes
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -73,21 +74,22 @@ def fences_in(events: Iterable[HistoryEvent]) -> list[int]:
             started = _micros(event.event_time)
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             fences.append(started)
-        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-            fences.extend(_local_activity_done(event.marker_recorded_event_attributes))
+        elif (marker := local_activity_marker(event)) and (done := marker.get("complete_time")):
+            seconds, nanos = int(done.get("seconds", 0)), int(done.get("nanos", 0))
+            fences.append(seconds * 1_000_000 + nanos // 1_000)
     return fences
 
 
-def _local_activity_done(marker: MarkerRecordedEventAttributes) -> list[int]:
-    """The completion of a local activity, from its marker's data (written by the SDK's core
-    as plain JSON, never through the payload codec)."""
+def local_activity_marker(event: HistoryEvent) -> dict[str, Any] | None:
+    """A local activity's marker data (its type, attempt, completion), or None for any other
+    event: written by the SDK's core as plain JSON, never through the payload codec."""
+    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+        return None
+    marker = event.marker_recorded_event_attributes
     if marker.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in marker.details:
-        return []
-    data = json.loads(marker.details["data"].payloads[0].data)
-    done = data.get("complete_time")
-    if not done:
-        return []
-    return [int(done.get("seconds", 0)) * 1_000_000 + int(done.get("nanos", 0)) // 1_000]
+        return None
+    data: dict[str, Any] = json.loads(marker.details["data"].payloads[0].data)
+    return data
 
 
 def _micros(at: Timestamp) -> int:

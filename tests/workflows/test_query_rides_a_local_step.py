@@ -14,7 +14,6 @@ waited for a worker); the review deadline's timer now lapses instead (REVIEW_DEA
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -27,9 +26,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.policy import load_policy
+from activities.record_check import local_activity_marker
 from tests.conftest import TASK_QUEUE
 from tests.doubles import Business
-from tests.orders import start
+from tests.orders import start, task_waiting
 from tests.recording import unpatched
 from tests.workflows.test_replay import replayer
 from workflows.order import OrderWorkflow
@@ -56,7 +56,7 @@ async def a_query_rides_the_review(env: WorkflowEnvironment, business: Business)
     business.failing[order_id].discard("poi_received")
     async with Worker(env.client, task_queue=TASK_QUEUE, activities=activities):
         await _until(lambda: "poi_received" in business.platform_calls(order_id))
-        await _until_task_waits(handle)
+        await task_waiting(handle)
     query = asyncio.create_task(handle.query(OrderWorkflow.status))
     await asyncio.sleep(2)  # on the waiting task
     async with Worker(
@@ -113,23 +113,13 @@ async def _until(check: Any, within_s: float = 30) -> None:
     raise AssertionError(f"not within {within_s} s")
 
 
-async def _until_task_waits(handle: Any) -> None:
-    for _ in range(300):
-        if (await handle.describe()).raw_description.HasField("pending_workflow_task"):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("no task waiting within 30 s")
-
-
 def _index(events: list[HistoryEvent], match: Any) -> int:
     return next(i for i, e in enumerate(events) if match(e))
 
 
 def _local_activity(event: HistoryEvent) -> str | None:
-    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
-        return None
-    data = event.marker_recorded_event_attributes.details.get("data")
-    return json.loads(data.payloads[0].data).get("activity_type") if data else None
+    marker = local_activity_marker(event)
+    return marker.get("activity_type") if marker else None
 
 
 def _activity(event: HistoryEvent) -> str | None:
