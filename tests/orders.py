@@ -150,3 +150,13 @@ async def eventually(check: Callable[[], bool], what: str, patience: float = 15)
     while not check():
         assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.05)
+
+
+async def task_waiting(handle: WorkflowHandle[Any, Any]) -> None:
+    """Until the workflow has a task waiting for a worker: what was sent to it has reached the
+    server (a fixed pause is too short on a busy machine)."""
+    for _ in range(200):
+        if (await handle.describe()).raw_description.HasField("pending_workflow_task"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("nothing reached the workflow within 10 s")

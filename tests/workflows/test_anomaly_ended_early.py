@@ -8,11 +8,10 @@ import asyncio
 import contextlib
 import uuid
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -23,6 +22,7 @@ from schemas.policy import Policy
 from schemas.review import AnomalyKind
 from starter.settled import settled
 from tests.doubles import Business
+from tests.orders import task_waiting
 from tests.recording import keep
 from workflows.anomaly import AnomalyWorkflow
 
@@ -38,17 +38,6 @@ def price_anomaly(order_id: str) -> AnomalyInput:
         paused_stage="reviewing",
         deadline=Policy().goods.deadlines.anomaly_decision,
     )
-
-
-async def task_waiting(handle: WorkflowHandle[Any, Any]) -> None:
-    """Until the workflow has a task waiting for a worker: what was sent since it was
-    `settled` has reached it (a fixed pause was too short on a busy machine, and the
-    cancellation came first)."""
-    for _ in range(200):
-        if (await handle.describe()).raw_description.HasField("pending_workflow_task"):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("nothing reached the workflow within 10 s")
 
 
 @pytest.mark.parametrize("notice", ["sent", "lost"])
