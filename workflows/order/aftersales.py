@@ -319,8 +319,7 @@ class AfterSales:
     async def _decide(self, msg: DecideRefund) -> UpdateResult:
         state = self._state
         request = state.refunds[msg.refund_id]
-        open_on_platform = await self._answer_platform(msg)
-        if open_on_platform:
+        if open_on_platform := await self._answer_platform(msg):
             settlement = RefundState.AGREED if msg.agree else RefundState.REJECTED
             self._settle_refund(request, settlement, msg.by)
         else:
@@ -339,9 +338,11 @@ class AfterSales:
             **cases.detail(case),
         )
         self._end_if_refunded(request)
-        if not open_on_platform:
-            return self._order.result("no open refund request on the platform: closed")
-        return self._order.result(f"refund {request.state.value}")
+        return self._order.result(
+            f"refund {request.state.value}"
+            if open_on_platform
+            else "no open refund request on the platform: closed"
+        )
 
     async def _answer_platform(self, msg: DecideRefund) -> bool:
         """False when the platform has no open request to answer (808, REFUND_NOT_OPEN_CLOSES):
@@ -355,10 +356,8 @@ class AfterSales:
         try:
             await self._order.steps.act(PlatformCalls.platform_answer_refund, answer)
         except ActivityError as err:
-            refused = err.cause if isinstance(err.cause, ApplicationError) else None
-            if refused is None or refused.type != NOT_OPEN:
-                raise
-            if not self._order.patches.patched(REFUND_NOT_OPEN_CLOSES):
+            not_open = isinstance(err.cause, ApplicationError) and err.cause.type == NOT_OPEN
+            if not (not_open and self._order.patches.patched(REFUND_NOT_OPEN_CLOSES)):
                 raise
             return False
         return True
